@@ -1,0 +1,22 @@
+"""The ``tagstream`` command line.
+
+Each group of commands lives in its own module and registers itself on the one Typer app here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from jobs import cli_offline
+
+app = typer.Typer(
+    name="tagstream",
+    help="Streaming multi-label online learning: datasets, learners, prequential evaluation and the Kafka/Ray pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+cli_offline.register(app)
+
+if __name__ == "__main__":
+    app()

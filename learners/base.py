@@ -1,0 +1,138 @@
+"""The multi-label learner protocol and the shared drift-event record.
+
+A multi-label learner takes a ``dict`` of features and a ``dict[label, bool]`` (or a set of the
+labels that are on) and follows river's verbs: ``learn_one`` updates, ``predict_proba_one`` returns
+one probability per known label, ``predict_one`` thresholds it. Predicting never changes state.
+
+Learners that detect drift or restructure themselves record :class:`DriftEvent` objects; whoever
+drives the learner (the evaluator, a pipeline actor) collects them with :meth:`pop_events`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import typing
+
+from river import base
+
+Label = typing.Hashable
+Features = dict[typing.Hashable, float]
+LabelDict = dict[Label, bool]
+
+#: Where a drift event happened: the whole model ("global") or one part of it ("local").
+LEVELS = ("global", "local")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DriftEvent:
+    """Something a learner noticed or changed about itself while learning.
+
+    Parameters
+    ----------
+    learner
+        Short name of the learner that emitted the event (for example ``"mlhat"``).
+    level
+        ``"global"`` when it concerns the whole model or the label partition, ``"local"`` when
+        it concerns one node, label or member.
+    kind
+        What happened: ``"drift"``, ``"warning"``, ``"subtree_swap"``, ``"split"``, ``"merge"``,
+        ``"restructure"``, ``"reset"``, ...
+    instance
+        Number of instances the learner had learned from when the event happened.
+    labels
+        The labels concerned, if any.
+    node
+        Identifier of the node, member or cluster concerned, if any.
+    detail
+        Small JSON-serialisable extra information (statistics behind the decision).
+
+    Examples
+    --------
+    >>> DriftEvent("mlhat", "local", "drift", 120, labels=("a", "b"), node="root/0")
+    DriftEvent(learner='mlhat', level='local', kind='drift', instance=120, labels=('a', 'b'), node='root/0', detail={})
+
+    """
+
+    learner: str
+    level: str
+    kind: str
+    instance: int
+    labels: tuple[str, ...] = ()
+    node: str | None = None
+    detail: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+
+    def to_dict(self) -> dict:
+        return {
+            "learner": self.learner,
+            "level": self.level,
+            "kind": self.kind,
+            "instance": self.instance,
+            "labels": [str(label) for label in self.labels],
+            "node": self.node,
+            "detail": dict(self.detail),
+        }
+
+
+def as_label_dict(y: typing.Mapping[Label, bool] | typing.AbstractSet[Label], known=()) -> LabelDict:
+    """Normalise a label target to ``dict[label, bool]``.
+
+    A set lists the labels that are on; every label in ``known`` that is not in it is off.
+
+    Examples
+    --------
+    >>> as_label_dict({"b"}, known=["a", "b"])
+    {'a': False, 'b': True}
+    >>> as_label_dict({"a": 1, "b": 0})
+    {'a': True, 'b': False}
+
+    """
+    if isinstance(y, typing.Mapping):
+        return {label: bool(value) for label, value in y.items()}
+    if isinstance(y, (set, frozenset, typing.AbstractSet)):
+        out = {label: False for label in known}
+        out.update({label: True for label in y})
+        return out
+    raise TypeError(f"y must be a dict of label -> bool or a set of labels, got {type(y).__name__}")
+
+
+class MultiLabelClassifier(base.Estimator, abc.ABC):
+    """Base class of tagstream's multi-label learners.
+
+    Subclasses implement :meth:`learn_one` and :meth:`predict_proba_one`; the base class supplies
+    :meth:`predict_one` (probability >= 0.5), the drift-event buffer and the model size.
+    """
+
+    @property
+    def _supervised(self) -> bool:
+        return True
+
+    @abc.abstractmethod
+    def learn_one(self, x: Features, y: LabelDict) -> None:
+        """Update the model with one instance and its labels (``dict[label, bool]`` or a set)."""
+
+    @abc.abstractmethod
+    def predict_proba_one(self, x: Features) -> dict[Label, float]:
+        """Probability that each known label is on. Labels never seen are absent."""
+
+    def predict_one(self, x: Features) -> LabelDict:
+        """Labels predicted on: probability >= 0.5."""
+        return {label: p >= 0.5 for label, p in self.predict_proba_one(x).items()}
+
+    @property
+    def model_bytes(self) -> int:
+        """Approximate size of the model in memory, in bytes."""
+        return self._raw_memory_usage
+
+    def _emit(self, event: DriftEvent) -> None:
+        self.__dict__.setdefault("_events", []).append(event)
+
+    def pop_events(self) -> list[DriftEvent]:
+        """Return the drift events recorded since the last call, and forget them."""
+        events = self.__dict__.get("_events") or []
+        self.__dict__["_events"] = []
+        return events
