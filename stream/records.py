@@ -1,0 +1,636 @@
+"""Message schemas of tagstream's Kafka topics: parse and check at the edge, encode on the way out.
+
+Five topics, one JSON Schema each in ``stream/schemas/`` (version 1):
+
+* ``tagstream.records`` (input): key = record id, value ``{id, features | text, labels?, ts?}``.
+  ``features`` is an object name -> number or a list of numbers (named ``f0`` .. ``f{n-1}``);
+  ``text`` a non-blank string; ``labels`` the list of labels that are on (absent: predict only;
+  ``[]``: no label is on); ``ts`` the event time, epoch seconds (number) or an ISO 8601 string with
+  a UTC offset, always normalised to epoch seconds. Unknown fields are rejected. When the message
+  has a key it must equal the UTF-8 bytes of ``id`` (a keyless message is accepted).
+* ``tagstream.predictions``: ``{id, labels, scores, learner, model_version, latency_ms, ts}``.
+* ``tagstream.drift``: ``{learner, level, kind, labels, node, instance, ts, detail}``.
+* ``tagstream.labels`` (delayed labels): key = record id, value ``{id, labels}``.
+* ``tagstream.deadletter``: the original bytes and key of a rejected message, with the headers
+  listed in :func:`dead_letter_headers`.
+
+Every rejection raises :class:`RecordError` with one of the reason codes in :data:`REASONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.resources
+import json
+import math
+import typing
+
+from stream.errors import RecordError
+
+__all__ = [
+    "REASONS",
+    "DeadLetter",
+    "DriftAlert",
+    "LabelUpdate",
+    "Prediction",
+    "Record",
+    "RecordError",
+    "dead_letter_headers",
+    "encode_json",
+    "json_schema",
+    "parse_dead_letter",
+    "parse_drift_alert",
+    "parse_label_update",
+    "parse_prediction",
+    "parse_record",
+]
+
+#: Why a message was rejected. A fixed, small set: each code is a Prometheus label value.
+REASONS = (
+    "tombstone",  # the value is null
+    "oversize",  # more bytes than allowed
+    "encoding",  # not UTF-8
+    "json",  # not JSON
+    "non_finite",  # NaN or an infinity, as a JSON token or an overflowing number
+    "not_object",  # JSON, but not an object
+    "unknown_field",  # a field the schema does not define
+    "id",  # id missing, empty or not a string
+    "key_mismatch",  # the message key is not the id
+    "payload",  # neither or both of features and text
+    "features",  # features of the wrong shape or a value that is not a number
+    "too_many_features",
+    "text",  # text empty or not a string
+    "labels",  # labels not a list of distinct non-empty strings
+    "ts",  # ts neither epoch seconds nor ISO 8601 with an offset
+    "schema",  # an output topic's message (prediction, drift alert) breaks its schema
+)
+
+#: Defaults of :func:`parse_record`'s limits. 1 MiB is also Kafka's default maximum message size.
+MAX_RECORD_BYTES = 1 << 20
+MAX_FEATURES = 100_000
+
+_RECORD_FIELDS = frozenset({"id", "features", "text", "labels", "ts"})
+_LABEL_UPDATE_FIELDS = frozenset({"id", "labels"})
+
+
+class _NonFiniteToken(ValueError):
+    pass
+
+
+def _reject_constant(token: str) -> typing.NoReturn:
+    raise _NonFiniteToken(token)
+
+
+def _load_object(value: bytes | None, max_bytes: int | None = None) -> dict:
+    if value is None:
+        raise RecordError("tombstone", "the message value is null")
+    if max_bytes is not None and len(value) > max_bytes:
+        raise RecordError("oversize", f"{len(value)} bytes, more than the limit of {max_bytes}")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RecordError("encoding", f"not UTF-8 at byte {error.start}") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except _NonFiniteToken as token:
+        raise RecordError("non_finite", f"JSON token {token} is not a finite number") from None
+    except json.JSONDecodeError as error:
+        raise RecordError("json", f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+    if type(obj) is not dict:
+        raise RecordError("not_object", f"expected a JSON object, got {_json_type(obj)}")
+    return obj
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _check_fields(obj: dict, allowed: frozenset[str], what: str) -> None:
+    if not allowed.issuperset(obj):
+        unknown = sorted(set(obj) - allowed)
+        raise RecordError("unknown_field", f"{what} has unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _check_id(obj: dict, key: bytes | None) -> str:
+    record_id = obj.get("id")
+    if type(record_id) is not str or not record_id:
+        shown = "missing" if "id" not in obj else f"a {_json_type(record_id)} {record_id!r}"
+        raise RecordError("id", f"id must be a non-empty string, got {shown}")
+    if key is not None and key != record_id.encode("utf-8"):
+        raise RecordError("key_mismatch", f"message key {key[:64]!r} differs from id {record_id[:64]!r}")
+    return record_id
+
+
+def _finite(value, reason: str, where: str) -> float:
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise RecordError("non_finite", f"{where} is {value}")
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            raise RecordError("non_finite", f"{where} overflows a float") from None
+    raise RecordError(reason, f"{where} must be a number, got {_json_type(value)}")
+
+
+def _check_labels(labels, where: str) -> tuple[str, ...]:
+    if type(labels) is not list:
+        raise RecordError("labels", f"{where} must be a list of label names, got {_json_type(labels)}")
+    for label in labels:
+        if type(label) is not str or not label:
+            raise RecordError("labels", f"{where} must hold non-empty strings, got {_json_type(label)} {label!r}")
+    if len(set(labels)) != len(labels):
+        seen: set[str] = set()
+        repeated = sorted({label for label in labels if label in seen or seen.add(label)})
+        raise RecordError("labels", f"{where} repeats {repeated}")
+    return tuple(labels)
+
+
+def _check_features(raw, max_features: int) -> dict[str, float]:
+    if len(raw) > max_features:
+        raise RecordError("too_many_features", f"{len(raw)} features, more than the limit of {max_features}")
+    if type(raw) is dict:
+        return {name: _finite(value, "features", f"feature {name!r}") for name, value in raw.items()}
+    return {f"f{i}": _finite(value, "features", f"feature f{i}") for i, value in enumerate(raw)}
+
+
+def _check_ts(ts) -> float:
+    if type(ts) is str:
+        try:
+            moment = datetime.datetime.fromisoformat(ts)
+        except ValueError:
+            raise RecordError("ts", f"ts {ts[:64]!r} is not ISO 8601") from None
+        if moment.tzinfo is None:
+            raise RecordError("ts", f"ts {ts[:64]!r} has no UTC offset (add 'Z' or '+00:00')")
+        return moment.timestamp()
+    return _finite(ts, "ts", "ts")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """One input record of ``tagstream.records``.
+
+    Parameters
+    ----------
+    id
+        Record identifier; also the message key.
+    features
+        Feature name -> value (``None`` for a text record).
+    text
+        Raw text to embed (``None`` for a feature record).
+    labels
+        The labels that are on, or ``None`` when the record is to be predicted only.
+    ts
+        Event time in epoch seconds, if the producer gave one.
+
+    Examples
+    --------
+    >>> record = parse_record(b'{"id": "r1", "features": [0.5, 2], "labels": ["a"]}', key=b"r1")
+    >>> record
+    Record(id='r1', features={'f0': 0.5, 'f1': 2.0}, text=None, labels=('a',), ts=None)
+    >>> encode_json(record.to_json())
+    b'{"id":"r1","features":{"f0":0.5,"f1":2.0},"labels":["a"]}'
+
+    """
+
+    id: str
+    features: dict[str, float] | None = None
+    text: str | None = None
+    labels: tuple[str, ...] | None = None
+    ts: float | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"id": self.id}
+        if self.features is not None:
+            out["features"] = self.features
+        if self.text is not None:
+            out["text"] = self.text
+        if self.labels is not None:
+            out["labels"] = list(self.labels)
+        if self.ts is not None:
+            out["ts"] = self.ts
+        return out
+
+    @property
+    def key(self) -> bytes:
+        return self.id.encode("utf-8")
+
+
+def parse_record(
+    value: bytes | None,
+    key: bytes | None = None,
+    *,
+    max_bytes: int = MAX_RECORD_BYTES,
+    max_features: int = MAX_FEATURES,
+) -> Record:
+    """Parse and check one message of ``tagstream.records``.
+
+    Parameters
+    ----------
+    value
+        The message value; ``None`` is a tombstone and rejected.
+    key
+        The message key; when given it must be the UTF-8 bytes of the record's id.
+    max_bytes
+        Largest accepted value size.
+    max_features
+        Largest accepted number of features.
+
+    Raises
+    ------
+    RecordError
+        With a reason code from :data:`REASONS`.
+
+    Examples
+    --------
+    >>> parse_record(b'{"id": "7", "text": "rain again", "ts": "2026-01-01T00:00:00Z"}')
+    Record(id='7', features=None, text='rain again', labels=None, ts=1767225600.0)
+    >>> parse_record(b'{"id": "7", "features": {"x": NaN}}')
+    Traceback (most recent call last):
+    ...
+    stream.errors.RecordError: non_finite: JSON token NaN is not a finite number
+
+    """
+    obj = _load_object(value, max_bytes)
+    _check_fields(obj, _RECORD_FIELDS, "record")
+    record_id = _check_id(obj, key)
+
+    raw_features = obj.get("features")
+    text = obj.get("text")
+    if (raw_features is None) == (text is None):
+        which = "both" if raw_features is not None else "neither"
+        raise RecordError("payload", f"record {record_id!r} has {which} of 'features' and 'text'; exactly one is needed")
+
+    features = None
+    if raw_features is not None:
+        if type(raw_features) is not dict and type(raw_features) is not list:
+            raise RecordError(
+                "features",
+                f"record {record_id!r}: features must be an object or a list, got {_json_type(raw_features)}",
+            )
+        try:
+            features = _check_features(raw_features, max_features)
+        except RecordError as error:
+            raise RecordError(error.reason, f"record {record_id!r}: {error.message}") from None
+    elif type(text) is not str or not text.strip():
+        shown = _json_type(text) if type(text) is not str else "blank string"
+        raise RecordError("text", f"record {record_id!r}: text must be a non-blank string, got {shown}")
+
+    labels = obj.get("labels")
+    if labels is not None:
+        labels = _check_labels(labels, f"record {record_id!r}: labels")
+
+    ts = obj.get("ts")
+    if ts is not None:
+        try:
+            ts = _check_ts(ts)
+        except RecordError as error:
+            raise RecordError("ts", f"record {record_id!r}: {error.message}") from None
+    return Record(id=record_id, features=features, text=text, labels=labels, ts=ts)
+
+
+def encode_json(obj) -> bytes:
+    """Compact UTF-8 JSON; NaN and infinities raise ``ValueError`` rather than produce invalid JSON.
+
+    Examples
+    --------
+    >>> encode_json({"id": "é", "scores": {"a": 0.25}})
+    b'{"id":"\\xc3\\xa9","scores":{"a":0.25}}'
+
+    """
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabelUpdate:
+    """The labels of an earlier record, arriving late on ``tagstream.labels``.
+
+    Examples
+    --------
+    >>> parse_label_update(b'{"id": "r1", "labels": ["a", "b"]}', key=b"r1")
+    LabelUpdate(id='r1', labels=('a', 'b'))
+
+    """
+
+    id: str
+    labels: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "labels": list(self.labels)}
+
+
+def parse_label_update(value: bytes | None, key: bytes | None = None, *, max_bytes: int = MAX_RECORD_BYTES) -> LabelUpdate:
+    """Parse and check one message of ``tagstream.labels`` (same key rule as :func:`parse_record`)."""
+    obj = _load_object(value, max_bytes)
+    _check_fields(obj, _LABEL_UPDATE_FIELDS, "label update")
+    record_id = _check_id(obj, key)
+    if "labels" not in obj:
+        raise RecordError("labels", f"label update {record_id!r} has no labels")
+    return LabelUpdate(id=record_id, labels=_check_labels(obj["labels"], f"label update {record_id!r}: labels"))
+
+
+def _require(obj: dict, fields: dict[str, tuple[type, ...]], what: str) -> None:
+    missing = [name for name in fields if name not in obj]
+    if missing:
+        raise RecordError("schema", f"{what} lacks field(s) {missing}")
+    _check_fields(obj, frozenset(fields), what)
+    for name, types in fields.items():
+        value = obj[name]
+        if type(value) not in types:
+            raise RecordError("schema", f"{what}: {name} must be {'/'.join(t.__name__ for t in types)}, got {_json_type(value)}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prediction:
+    """One message of ``tagstream.predictions``.
+
+    Parameters
+    ----------
+    id
+        Id of the predicted record.
+    labels
+        The labels predicted on.
+    scores
+        Label -> probability that it is on, for every label the model knows.
+    learner
+        Name of the learner that predicted.
+    model_version
+        Number of records the model had learned from when it predicted.
+    latency_ms
+        Time from consuming the record to producing the prediction.
+    ts
+        Epoch seconds when the prediction was made.
+
+    Examples
+    --------
+    >>> p = Prediction("r1", ("a",), {"a": 0.9, "b": 0.1}, "br-ht", 42, 3.5, 1767225600.0)
+    >>> parse_prediction(encode_json(p.to_json())) == p
+    True
+
+    """
+
+    id: str
+    labels: tuple[str, ...]
+    scores: dict[str, float]
+    learner: str
+    model_version: int
+    latency_ms: float
+    ts: float
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "labels": list(self.labels),
+            "scores": self.scores,
+            "learner": self.learner,
+            "model_version": self.model_version,
+            "latency_ms": self.latency_ms,
+            "ts": self.ts,
+        }
+
+
+_PREDICTION_FIELDS = {
+    "id": (str,),
+    "labels": (list,),
+    "scores": (dict,),
+    "learner": (str,),
+    "model_version": (int,),
+    "latency_ms": (int, float),
+    "ts": (int, float),
+}
+
+
+def parse_prediction(value: bytes | None) -> Prediction:
+    """Parse and check one message of ``tagstream.predictions``."""
+    obj = _load_object(value)
+    _require(obj, _PREDICTION_FIELDS, "prediction")
+    try:
+        scores = {str(label): _finite(score, "schema", f"score of {label!r}") for label, score in obj["scores"].items()}
+        labels = _check_labels(obj["labels"], "prediction labels")
+    except RecordError as error:
+        raise RecordError("schema", f"prediction {obj['id']!r}: {error.message}") from None
+    return Prediction(
+        id=obj["id"],
+        labels=labels,
+        scores=scores,
+        learner=obj["learner"],
+        model_version=obj["model_version"],
+        latency_ms=float(obj["latency_ms"]),
+        ts=float(obj["ts"]),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DriftAlert:
+    """One message of ``tagstream.drift``: a learner's drift event plus the time it was published.
+
+    Built from the plain dict of ``learners.base.DriftEvent.to_dict()`` (``stream`` does not import
+    ``learners``).
+
+    Examples
+    --------
+    >>> event = {"learner": "mlhat", "level": "local", "kind": "drift", "instance": 120,
+    ...          "labels": ["a"], "node": "root/0", "detail": {"delta": 0.002}}
+    >>> alert = DriftAlert.from_event(event, ts=1767225600.0)
+    >>> parse_drift_alert(encode_json(alert.to_json())) == alert
+    True
+
+    """
+
+    learner: str
+    level: str
+    kind: str
+    labels: tuple[str, ...]
+    node: str | None
+    instance: int
+    ts: float
+    detail: dict
+
+    @classmethod
+    def from_event(cls, event: typing.Mapping, ts: float) -> DriftAlert:
+        obj = dict(event)
+        obj["ts"] = ts
+        return _drift_alert_from_object(obj)
+
+    def to_json(self) -> dict:
+        return {
+            "learner": self.learner,
+            "level": self.level,
+            "kind": self.kind,
+            "labels": list(self.labels),
+            "node": self.node,
+            "instance": self.instance,
+            "ts": self.ts,
+            "detail": self.detail,
+        }
+
+
+_DRIFT_FIELDS = {
+    "learner": (str,),
+    "level": (str,),
+    "kind": (str,),
+    "labels": (list, tuple),
+    "node": (str, type(None)),
+    "instance": (int,),
+    "ts": (int, float),
+    "detail": (dict,),
+}
+_DRIFT_LEVELS = ("global", "local")
+
+
+def _drift_alert_from_object(obj: dict) -> DriftAlert:
+    _require(obj, _DRIFT_FIELDS, "drift alert")
+    if obj["level"] not in _DRIFT_LEVELS:
+        raise RecordError("schema", f"drift alert: level must be one of {_DRIFT_LEVELS}, got {obj['level']!r}")
+    try:
+        labels = _check_labels(list(obj["labels"]), "drift alert labels")
+        ts = _finite(obj["ts"], "schema", "drift alert ts")
+        encode_json(obj["detail"])
+    except RecordError as error:
+        raise RecordError("schema", error.message) from None
+    except (TypeError, ValueError) as error:
+        raise RecordError("schema", f"drift alert detail is not finite JSON: {error}") from None
+    return DriftAlert(
+        learner=obj["learner"],
+        level=obj["level"],
+        kind=obj["kind"],
+        labels=labels,
+        node=obj["node"],
+        instance=obj["instance"],
+        ts=ts,
+        detail=obj["detail"],
+    )
+
+
+def parse_drift_alert(value: bytes | None) -> DriftAlert:
+    """Parse and check one message of ``tagstream.drift``."""
+    return _drift_alert_from_object(_load_object(value))
+
+
+#: Prefix under which a dead letter keeps the headers of the message it replaces.
+SOURCE_HEADER_PREFIX = "source.header."
+
+
+def dead_letter_headers(
+    *,
+    reason: str,
+    error_class: str,
+    error_message: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    ts: float,
+    source_headers: typing.Sequence[tuple[str, bytes | None]] = (),
+) -> list[tuple[str, bytes]]:
+    """Headers of a dead letter; its value and key are the rejected message's own bytes.
+
+    ``reason`` (a code from :data:`REASONS`, or the name of the failing step for errors that are
+    not schema errors), ``error.class``, ``error.message`` (cut at 1000 characters),
+    ``source.topic``, ``source.partition``, ``source.offset``, ``ts`` (epoch seconds when it was
+    dead-lettered) and the rejected message's own headers renamed ``source.header.<name>``.
+
+    Examples
+    --------
+    >>> dead_letter_headers(reason="json", error_class="RecordError", error_message="bad",
+    ...                     topic="t", partition=0, offset=5, ts=1.5)[:2]
+    [('reason', b'json'), ('error.class', b'RecordError')]
+
+    """
+    headers = [
+        ("reason", reason.encode("utf-8")),
+        ("error.class", error_class.encode("utf-8")),
+        ("error.message", error_message[:1000].encode("utf-8")),
+        ("source.topic", topic.encode("utf-8")),
+        ("source.partition", str(partition).encode("ascii")),
+        ("source.offset", str(offset).encode("ascii")),
+        ("ts", repr(float(ts)).encode("ascii")),
+    ]
+    headers.extend((SOURCE_HEADER_PREFIX + name, value if value is not None else b"") for name, value in source_headers)
+    return headers
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message of ``tagstream.deadletter``, decoded."""
+
+    reason: str
+    error_class: str
+    error_message: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    ts: float
+    value: bytes | None
+    key: bytes | None
+    source_headers: tuple[tuple[str, bytes], ...]
+
+
+def parse_dead_letter(
+    value: bytes | None, key: bytes | None, headers: typing.Sequence[tuple[str, bytes | None]]
+) -> DeadLetter:
+    """Decode a dead letter written with :func:`dead_letter_headers`.
+
+    Examples
+    --------
+    >>> headers = dead_letter_headers(reason="json", error_class="RecordError", error_message="bad",
+    ...                               topic="t", partition=0, offset=5, ts=1.5, source_headers=[("trace", b"x")])
+    >>> letter = parse_dead_letter(b"{oops", b"k", headers)
+    >>> letter.reason, letter.source_offset, letter.value, letter.source_headers
+    ('json', 5, b'{oops', (('trace', b'x'),))
+
+    """
+    own = {}
+    source_headers = []
+    for name, raw in headers:
+        if name.startswith(SOURCE_HEADER_PREFIX):
+            source_headers.append((name[len(SOURCE_HEADER_PREFIX) :], raw or b""))
+        else:
+            own[name] = (raw or b"").decode("utf-8", errors="replace")
+    needed = ("reason", "error.class", "error.message", "source.topic", "source.partition", "source.offset", "ts")
+    missing = [name for name in needed if name not in own]
+    if missing:
+        raise RecordError("schema", f"dead letter lacks header(s) {missing}")
+    try:
+        partition, offset, ts = int(own["source.partition"]), int(own["source.offset"]), float(own["ts"])
+    except ValueError:
+        raise RecordError("schema", "dead letter headers source.partition/source.offset/ts are not numbers") from None
+    return DeadLetter(
+        reason=own["reason"],
+        error_class=own["error.class"],
+        error_message=own["error.message"],
+        source_topic=own["source.topic"],
+        source_partition=partition,
+        source_offset=offset,
+        ts=ts,
+        value=value,
+        key=key,
+        source_headers=tuple(source_headers),
+    )
+
+
+def json_schema(topic: str) -> dict:
+    """The JSON Schema (draft 2020-12) of one of the five default topics, from ``stream/schemas``.
+
+    Examples
+    --------
+    >>> json_schema("tagstream.labels")["required"]
+    ['id', 'labels']
+
+    """
+    resource = importlib.resources.files("stream") / "schemas" / f"{topic}.json"
+    if not resource.is_file():
+        raise KeyError(f"no schema for topic {topic!r}")
+    return json.loads(resource.read_text(encoding="utf-8"))
