@@ -1,0 +1,163 @@
+"""Prometheus metrics of the pipeline, served on ``/metrics``.
+
+Where the values come from: every value lives in some actor (records and dead letters in the
+consumers, scores and model sizes in the learner actor, latencies in the publisher). Each actor
+returns a small stats dict next to the payload of every batch, and the driver, which already
+waits on those batches, feeds them to :class:`PipelineMetrics`. So the metrics are updated once
+per micro-batch, from one process, with no extra remote calls; the HTTP endpoint runs in the
+driver. Model sizes are measured only every few thousand records (it walks the whole model).
+
+Label values are bounded: reasons come from a fixed list, learners from the configuration,
+partitions from the topic, and drift kinds from the learners' code (capped anyway, see
+:data:`MAX_LABEL_VALUES`). Nothing is labelled by record or by label name.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import typing
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+logger = logging.getLogger(__name__)
+
+#: Most distinct values a free-form label (drift kind) may take; later ones become "other".
+MAX_LABEL_VALUES = 32
+
+#: End-to-end latency buckets, in seconds (the target is a p99 under 0.25 s).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: Windowed scores exported per learner: score name in :class:`learners.metrics.MetricSuite` -> metric.
+WINDOWED_SCORES = ("subset_accuracy", "example_f1", "hamming_loss")
+
+
+class PipelineMetrics:
+    """The pipeline's metrics, on a registry of their own.
+
+    Parameters
+    ----------
+    window
+        Size of the learners' sliding window, shown in the help text of the windowed scores.
+
+    Examples
+    --------
+    >>> metrics = PipelineMetrics(window=500)
+    >>> metrics.observe_consumed(records=3, dead_letters={"json": 1})
+    >>> metrics.observe_published(predictions=3, latencies_s=[0.01, 0.02, 0.2])
+    >>> metrics.value("tagstream_records_in_total")
+    3.0
+    >>> metrics.value("tagstream_dead_letters_total", reason="json")
+    1.0
+
+    """
+
+    def __init__(self, window: int = 1000):
+        self.window = window
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._kinds: set[str] = set()
+        self._server = None
+        self._thread: threading.Thread | None = None
+        r = self.registry
+        self.records_in = Counter("tagstream_records_in", "Messages consumed from the input topic (good and bad).", registry=r)
+        self.predictions_out = Counter("tagstream_predictions_out", "Predictions published.", registry=r)
+        self.dead_letters = Counter(
+            "tagstream_dead_letters", "Messages routed to the dead-letter topic, by reason.", ["reason"], registry=r
+        )
+        self.consumer_lag = Gauge(
+            "tagstream_consumer_lag_records",
+            "Records between the consumer position and the end of each input partition (sampled).",
+            ["partition"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "tagstream_end_to_end_latency_seconds",
+            "From the record's Kafka timestamp to its prediction being acknowledged by the broker.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("tagstream_in_flight_batches", "Micro-batches submitted and not yet committed.", registry=r)
+        self.batch_records = Histogram(
+            "tagstream_batch_records",
+            "Records per micro-batch.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+            registry=r,
+        )
+        self.scores = {
+            name: Gauge(
+                f"tagstream_learner_{name}",
+                f"{name.replace('_', ' ').capitalize()} over the learner's last {window} labelled records.",
+                ["learner"],
+                registry=r,
+            )
+            for name in WINDOWED_SCORES
+        }
+        self.drift_events = Counter(
+            "tagstream_drift_events", "Drift events emitted by the learners, by level and kind.", ["learner", "level", "kind"], registry=r
+        )
+        self.label_clusters = Gauge(
+            "tagstream_label_clusters", "Label clusters of learners that partition the label space.", ["learner"], registry=r
+        )
+        self.model_bytes = Gauge("tagstream_model_bytes", "Approximate model size in memory (sampled).", ["learner"], registry=r)
+
+    def observe_consumed(self, records: int, dead_letters: typing.Mapping[str, int]) -> None:
+        self.records_in.inc(records)
+        for reason, count in dead_letters.items():
+            self.dead_letters.labels(reason=reason).inc(count)
+
+    def observe_lag(self, lag: typing.Mapping[int, int]) -> None:
+        for partition, records in lag.items():
+            self.consumer_lag.labels(partition=str(partition)).set(records)
+
+    def observe_batch(self, records: int, in_flight: int) -> None:
+        self.batch_records.observe(records)
+        self.in_flight.set(in_flight)
+
+    def observe_published(self, predictions: int, latencies_s: typing.Iterable[float]) -> None:
+        self.predictions_out.inc(predictions)
+        for latency in latencies_s:
+            self.latency.observe(latency)
+
+    def observe_learner(self, learner: str, stats: typing.Mapping) -> None:
+        """Take one learner's stats as reported by the learner actor (see ``LearnerStage.stats``)."""
+        for name in WINDOWED_SCORES:
+            if name in stats["window"]:
+                self.scores[name].labels(learner=learner).set(stats["window"][name])
+        for (level, kind), count in stats["events"].items():
+            self.drift_events.labels(learner=learner, level=level, kind=self._bounded_kind(kind)).inc(count)
+        if stats.get("label_clusters") is not None:
+            self.label_clusters.labels(learner=learner).set(stats["label_clusters"])
+        if stats.get("model_bytes") is not None:
+            self.model_bytes.labels(learner=learner).set(stats["model_bytes"])
+
+    def _bounded_kind(self, kind: str) -> str:
+        if kind in self._kinds:
+            return kind
+        if len(self._kinds) >= MAX_LABEL_VALUES:
+            return "other"
+        self._kinds.add(kind)
+        return kind
+
+    def value(self, name: str, **labels) -> float | None:
+        """Current value of one sample, for tests and the progress display."""
+        return self.registry.get_sample_value(name, labels or None)
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve ``/metrics`` on ``host:port`` from a daemon thread; returns the bound port (``port=0`` picks one)."""
+        if self._server is not None:
+            raise RuntimeError("the metrics endpoint is already being served")
+        self._server, self._thread = prometheus_client.start_http_server(port, addr=host, registry=self.registry)
+        bound = self._server.server_port
+        logger.info("metrics served on http://%s:%d/metrics", host, bound)
+        return bound
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the endpoint, if serving."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._server = self._thread = None
