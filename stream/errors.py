@@ -7,6 +7,45 @@ class StreamError(Exception):
     """Root of every error raised by :mod:`stream`."""
 
 
+class ArffError(StreamError, ValueError):
+    """An ARFF file (or its companion label XML) cannot be read as a multi-label dataset.
+
+    Parameters
+    ----------
+    file
+        The file at fault.
+    line
+        1-based line number of the offending line, or ``None`` when the problem is not tied to
+        one line (for example which attributes are labels).
+    reason
+        What is wrong, for people.
+
+    """
+
+    def __init__(self, file, line: int | None, reason: str):
+        where = str(file) if line is None else f"{file}:{line}"
+        super().__init__(f"{where}: {reason}")
+        self.file = str(file)
+        self.line = line
+        self.reason = reason
+
+
+class DatasetShapeError(StreamError, ValueError):
+    """A registered dataset's file does not have the shape the registry expects."""
+
+
+class DatasetMissingError(StreamError, FileNotFoundError):
+    """A registered dataset's file is not where the registry looks for it."""
+
+
+class UnknownDatasetError(StreamError, KeyError):
+    """A dataset name is neither registered nor the path of an existing file."""
+
+    def __str__(self) -> str:
+        # KeyError would print the repr of the message, quotes included.
+        return str(self.args[0]) if self.args else ""
+
+
 class RecordError(StreamError, ValueError):
     """A message does not follow its topic's schema.
 

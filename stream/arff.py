@@ -1,0 +1,576 @@
+"""Lazy reader for multi-label ARFF files in MULAN and MEKA layout.
+
+:func:`iter_arff` yields one ``(x, y)`` pair per data row, reading the file line by line (plain or
+gzip-compressed), so memory stays constant whatever the file size. ``x`` is a ``dict[str, float]``
+and ``y`` a ``dict[str, bool]`` holding every label.
+
+Which attributes are labels is decided in this order:
+
+1. the companion MULAN XML next to the file: ``<stem>.xml``, where ``<stem>`` is the file name
+   without ``.gz``/``.arff``, then the same with its last ``-part`` or ``_part`` cut off, repeatedly
+   (``scene.xml`` serves ``scene-train.arff.gz``, ``Corel5k.xml`` serves ``Corel5k-sparse.arff``).
+   It names the label attributes wherever they are, and wins over a ``-C`` in the relation name
+   (Weka filters leave stale ones behind);
+2. MEKA's ``-C q`` in the ``@relation`` name: the first ``q`` attributes when ``q > 0``, the last
+   ``|q|`` when ``q < 0``;
+3. the ``labels=q`` argument: the last ``q`` attributes (MULAN's usual place);
+4. attributes named ``Label1`` .. ``Labelq`` (any case), numbered from 1 without gaps, wherever
+   they are.
+
+When the file declares its labels (1 or 2) and ``labels=q`` is given too, ``q`` must match their
+number. When none of the rules applies, :class:`~stream.errors.ArffError` says so.
+
+Values are converted as follows:
+
+* labels: nominal attributes whose values are among ``0``/``1`` (or numeric ones holding 0 or 1)
+  become ``bool``; anything else, including a missing ``?``, is an error;
+* numeric, real and integer features become ``float``;
+* nominal features become the ``float`` index of the value in the attribute's declaration
+  (``{a, b, c}``: ``a`` -> 0.0, ``b`` -> 1.0, ``c`` -> 2.0). This is Weka's own internal coding,
+  which is also what makes an omitted nominal value in a sparse row mean the first value;
+* a missing ``?`` feature is left out of ``x``;
+* sparse rows (``{index value, ...}``, 0-based indices) yield only their non-zero features:
+  **absent means 0**. Omitted labels take the label's first declared value (``0``, so ``False``, in
+  every usual file).
+
+String, date and relational attributes are rejected. Malformed input raises
+:class:`~stream.errors.ArffError` naming the file, the line and the reason; no row is ever
+skipped silently.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "toy.arff"
+>>> _ = path.write_text(
+...     "@relation 'toy: -C 2'\\n"
+...     "@attribute sports {0,1}\\n@attribute music {0,1}\\n"
+...     "@attribute tempo numeric\\n@attribute words numeric\\n"
+...     "@data\\n1,0,120,0\\n{1 1,3 7}\\n"
+... )
+>>> for x, y in iter_arff(path):
+...     print(x, y)
+{'tempo': 120.0, 'words': 0.0} {'sports': True, 'music': False}
+{'words': 7.0} {'sports': False, 'music': True}
+
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import itertools
+import logging
+import operator
+import os
+import pathlib
+import re
+import typing
+import xml.etree.ElementTree as ElementTree
+
+from stream.errors import ArffError
+
+__all__ = ["Attribute", "ArffHeader", "iter_arff", "iter_instances", "read_header"]
+
+logger = logging.getLogger(__name__)
+
+_MEKA_LABELS = re.compile(r"(?:^|\s)-C\s+(-?\d+)")
+_LABEL_NAME = re.compile(r"label(\d+)", re.IGNORECASE)
+_NUMERIC_TYPES = {"numeric", "real", "integer"}
+_UNSUPPORTED_TYPES = {"string", "date", "relational"}
+_LABEL_VALUES = {"0": False, "1": True}
+_NUMERIC_LABEL_VALUES = {"0": False, "1": True, "0.0": False, "1.0": True}
+_QUOTES = ("'", '"')
+
+Instance = tuple[dict[str, float], dict[str, bool]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Attribute:
+    """One ``@attribute`` declaration: its name, ``"numeric"`` or ``"nominal"``, nominal values."""
+
+    name: str
+    kind: str
+    values: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ArffHeader:
+    """Everything :func:`read_header` learned from the part of the file before the data.
+
+    Parameters
+    ----------
+    path
+        The ARFF file.
+    relation
+        The ``@relation`` name, unquoted.
+    attributes
+        Every attribute, in file order.
+    label_indices
+        Positions (0-based) of the label attributes, in file order.
+    label_source
+        Which rule designated the labels, for messages and logs (``"xml:scene.xml"``,
+        ``"meka:-C -6"``, ``"labels=6"`` or ``"names:Label1..Label6"``).
+    data_line
+        Line number of the ``@data`` line; data rows start after it.
+
+    """
+
+    path: pathlib.Path
+    relation: str
+    attributes: tuple[Attribute, ...]
+    label_indices: tuple[int, ...]
+    label_source: str
+    data_line: int
+
+    @property
+    def label_names(self) -> list[str]:
+        return [self.attributes[i].name for i in self.label_indices]
+
+    @property
+    def feature_names(self) -> list[str]:
+        labels = set(self.label_indices)
+        return [a.name for i, a in enumerate(self.attributes) if i not in labels]
+
+
+def _open_text(path: pathlib.Path) -> typing.TextIO:
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    if compressed:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _read_quoted(text: str, start: int) -> tuple[str, int]:
+    """Read the quoted string opening at ``text[start]``; return it and the index after it."""
+    quote = text[start]
+    chars = []
+    i = start + 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            chars.append(text[i + 1])
+            i += 2
+        elif c == quote:
+            return "".join(chars), i + 1
+        else:
+            chars.append(c)
+            i += 1
+    raise ValueError(f"unterminated quote in {text!r}")
+
+
+def _split_name(text: str) -> tuple[str, str]:
+    """Split ``"name rest"`` (the name possibly quoted) into the name and the stripped rest."""
+    text = text.strip()
+    if not text:
+        raise ValueError("missing name")
+    if text[0] in _QUOTES:
+        name, end = _read_quoted(text, 0)
+        return name, text[end:].strip()
+    end = 0
+    while end < len(text) and not text[end].isspace() and text[end] != "{":
+        end += 1
+    return text[:end], text[end:].strip()
+
+
+def _split_values(text: str) -> list[str | None]:
+    """Split a comma-separated list honouring quotes; an unquoted ``?`` becomes ``None``."""
+    values: list[str | None] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] in _QUOTES:
+            value, i = _read_quoted(text, i)
+            while i < n and text[i] in " \t":
+                i += 1
+            if i < n and text[i] != ",":
+                raise ValueError(f"unexpected {text[i]!r} after quoted value {value!r}")
+            values.append(value)
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            token = text[i:end].strip()
+            values.append(None if token == "?" else token)
+            i = end
+        if i >= n:
+            return values
+        i += 1  # the comma
+
+
+def _parse_attribute(text: str) -> Attribute:
+    name, rest = _split_name(text)
+    if rest.startswith("{"):
+        if not rest.endswith("}"):
+            raise ValueError(f"nominal values of {name!r} are not closed by '}}'")
+        values = _split_values(rest[1:-1])
+        if any(v is None for v in values) or len(set(values)) != len(values):
+            raise ValueError(f"nominal values of {name!r} contain '?' or duplicates")
+        return Attribute(name, "nominal", tuple(values))
+    kind = rest.split(None, 1)[0].lower() if rest else ""
+    if kind in _NUMERIC_TYPES:
+        return Attribute(name, "numeric")
+    if kind in _UNSUPPORTED_TYPES:
+        raise ValueError(f"attribute {name!r} has type {kind!r}, which cannot become a float feature")
+    raise ValueError(f"attribute {name!r} has no known type (got {rest!r})")
+
+
+def _companion_xml(path: pathlib.Path) -> pathlib.Path | None:
+    stem = path.name
+    for suffix in (".gz", ".arff"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    while stem:
+        candidate = path.with_name(stem + ".xml")
+        if candidate.is_file():
+            return candidate
+        cut = max(stem.rfind("-"), stem.rfind("_"))
+        stem = stem[:cut] if cut > 0 else ""
+    return None
+
+
+def _xml_label_names(xml_path: pathlib.Path) -> list[str]:
+    try:
+        root = ElementTree.parse(xml_path).getroot()
+    except ElementTree.ParseError as error:
+        raise ArffError(xml_path, error.position[0], f"not valid XML: {error}") from None
+    # MULAN's label elements are namespaced and may nest (label hierarchies): take them all.
+    names = [e.get("name") for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "label"]
+    if not names or any(not n for n in names):
+        raise ArffError(xml_path, None, "no <label name=...> elements (or one without a name)")
+    if len(set(names)) != len(names):
+        raise ArffError(xml_path, None, "a label is named twice")
+    return names
+
+
+def _find_labels(
+    path: pathlib.Path, relation: str, attributes: list[Attribute], labels: int | None
+) -> tuple[tuple[int, ...], str]:
+    n = len(attributes)
+    declared: tuple[tuple[int, ...], str] | None = None
+    xml_path = _companion_xml(path)
+    meka = _MEKA_LABELS.search(relation)
+    if xml_path is not None:
+        position = {a.name: i for i, a in enumerate(attributes)}
+        names = _xml_label_names(xml_path)
+        missing = [name for name in names if name not in position]
+        if missing:
+            raise ArffError(
+                path, None, f"{xml_path.name} names labels that are not attributes here: {missing[:5]}"
+            )
+        declared = tuple(sorted(position[name] for name in names)), f"xml:{xml_path.name}"
+        if meka is not None and int(meka.group(1)) != len(names):
+            logger.info("%s: ignoring '-C %s' in the relation name, %s wins", path, meka.group(1), xml_path.name)
+    elif meka is not None:
+        q = int(meka.group(1))
+        if q == 0 or abs(q) >= n:
+            raise ArffError(path, None, f"'-C {q}' in the relation name does not fit {n} attributes")
+        declared = (tuple(range(q)) if q > 0 else tuple(range(n + q, n))), f"meka:-C {q}"
+    if declared is not None:
+        if labels is not None and labels != len(declared[0]):
+            raise ArffError(
+                path, None, f"labels={labels} but the file declares {len(declared[0])} labels ({declared[1]})"
+            )
+        return declared
+    if labels is not None:
+        if not 0 < labels < n:
+            raise ArffError(path, None, f"labels={labels} must be between 1 and {n - 1} (the file has {n} attributes)")
+        return tuple(range(n - labels, n)), f"labels={labels}"
+    numbered = {}
+    for i, attribute in enumerate(attributes):
+        match = _LABEL_NAME.fullmatch(attribute.name)
+        if match:
+            numbered[int(match.group(1))] = i
+    if numbered and sorted(numbered) == list(range(1, len(numbered) + 1)) and len(numbered) < n:
+        return tuple(sorted(numbered.values())), f"names:Label1..Label{len(numbered)}"
+    raise ArffError(
+        path,
+        None,
+        "cannot tell which attributes are labels: no companion .xml, no '-C q' in the relation "
+        "name and no attributes named Label1..Labelq; pass labels=q (the last q attributes)",
+    )
+
+
+def read_header(path: str | os.PathLike, labels: int | None = None) -> ArffHeader:
+    """Read the header of an ARFF file and work out which attributes are labels.
+
+    Parameters
+    ----------
+    path
+        An ``.arff`` file, gzip-compressed or not.
+    labels
+        Number of labels. Needed only for files that declare neither a companion XML, a
+        ``-C q`` nor ``Label1..Labelq`` names; then the labels are the last ``labels``
+        attributes. Otherwise it is checked against the file's own declaration.
+
+    """
+    path = pathlib.Path(path)
+    relation: str | None = None
+    attributes: list[Attribute] = []
+    lineno = 0
+    with _open_text(path) as lines:
+        try:
+            for lineno, raw in enumerate(lines, start=1):
+                line = raw.strip()
+                if not line or line[0] == "%":
+                    continue
+                keyword, _, rest = line.partition(" ")
+                keyword = keyword.split("\t", 1)[0].lower()
+                rest = line[len(keyword) :]
+                try:
+                    if keyword == "@relation":
+                        relation, _ = _split_name(rest)
+                    elif keyword == "@attribute":
+                        attributes.append(_parse_attribute(rest))
+                    elif keyword == "@data":
+                        break
+                    else:
+                        raise ValueError(f"expected @relation, @attribute or @data, got {line[:40]!r}")
+                except ValueError as error:
+                    raise ArffError(path, lineno, str(error)) from None
+            else:
+                raise ArffError(path, lineno, "truncated header: the file ends before its @data line")
+        except UnicodeDecodeError as error:
+            raise ArffError(path, lineno + 1, f"not UTF-8 text: {error}") from None
+    if relation is None:
+        raise ArffError(path, lineno, "no @relation line before @data")
+    if not attributes:
+        raise ArffError(path, lineno, "no @attribute lines before @data")
+    names = [a.name for a in attributes]
+    if len(set(names)) != len(names):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise ArffError(path, None, f"attribute names are not unique: {duplicates[:5]}")
+    label_indices, source = _find_labels(path, relation, attributes, labels)
+    for i in label_indices:
+        attribute = attributes[i]
+        if attribute.kind == "nominal" and not set(attribute.values) <= set(_LABEL_VALUES):
+            raise ArffError(
+                path, None, f"label {attribute.name!r} has values {list(attribute.values)}, expected 0 and 1"
+            )
+    return ArffHeader(path, relation, tuple(attributes), label_indices, source, lineno)
+
+
+def _picker(indices: list[int]) -> typing.Callable[[list[str]], typing.Sequence[str]]:
+    """A fast function taking the items at ``indices`` out of a list (a slice when contiguous)."""
+    if indices and indices == list(range(indices[0], indices[-1] + 1)):
+        return operator.itemgetter(slice(indices[0], indices[-1] + 1))
+    if len(indices) == 1:
+        (only,) = indices
+        return lambda items: (items[only],)
+    if not indices:
+        return lambda items: ()
+    return operator.itemgetter(*indices)
+
+
+class _RowParser:
+    """Turns the data lines of one file into instances.
+
+    The fast methods handle the common shape (unquoted tokens, numeric features, labels all
+    coded alike) with C-level building blocks. On any surprise they hand the line to the careful
+    methods, which handle everything else and raise the precise error.
+    """
+
+    def __init__(self, header: ArffHeader):
+        self.path = header.path
+        attributes = header.attributes
+        self.n_attributes = len(attributes)
+        label_set = set(header.label_indices)
+        self.label_indices = list(header.label_indices)
+        self.feature_indices = [i for i in range(len(attributes)) if i not in label_set]
+        self.label_names = [attributes[i].name for i in self.label_indices]
+        self.feature_names = [attributes[i].name for i in self.feature_indices]
+        self.is_label = [i in label_set for i in range(len(attributes))]
+        self.names = [a.name for a in attributes]
+        # Per attribute: the token -> value mapping (labels, nominal features) or None (numeric).
+        self.codes: list[dict[str, typing.Any] | None] = []
+        for i, attribute in enumerate(attributes):
+            if self.is_label[i]:
+                if attribute.kind == "nominal":
+                    self.codes.append({v: _LABEL_VALUES[v] for v in attribute.values})
+                else:
+                    self.codes.append(dict(_NUMERIC_LABEL_VALUES))
+            elif attribute.kind == "nominal":
+                self.codes.append({v: float(k) for k, v in enumerate(attribute.values)})
+            else:
+                self.codes.append(None)
+        self.label_defaults = {
+            attributes[i].name: self._sparse_default(attributes[i]) for i in self.label_indices
+        }
+        # The fast paths need one converter for all features and one code for all labels: float
+        # for numeric features, or the shared code of nominal features declared alike (the
+        # {0,1} word-presence features of text sets).
+        label_codes = [self.codes[i] for i in self.label_indices]
+        feature_codes = [self.codes[i] for i in self.feature_indices]
+        self.label_code = label_codes[0] if label_codes else {}
+        self.fast = all(c == self.label_code for c in label_codes)
+        if all(c is None for c in feature_codes):
+            self.convert_feature = float
+        elif feature_codes and all(c == feature_codes[0] for c in feature_codes):
+            self.convert_feature = feature_codes[0].__getitem__
+        else:
+            self.fast = False
+        self.pick_features = _picker(self.feature_indices)
+        self.pick_labels = _picker(self.label_indices)
+        self.sparse_features = {str(i): attributes[i].name for i in self.feature_indices}
+        self.sparse_labels = {str(i): attributes[i].name for i in self.label_indices}
+
+    @staticmethod
+    def _sparse_default(attribute: Attribute) -> bool:
+        if attribute.kind == "nominal":
+            return _LABEL_VALUES[attribute.values[0]] if attribute.values else False
+        return False
+
+    def parse(self, line: str, lineno: int) -> Instance:
+        if self.fast and "'" not in line and '"' not in line:
+            try:
+                if line[0] == "{":
+                    return self._sparse_fast(line)
+                return self._dense_fast(line)
+            except (ValueError, KeyError, IndexError):
+                pass  # the careful path below finds the exact reason, or handles '?'
+        try:
+            if line[0] == "{":
+                return self._sparse(line, lineno)
+            return self._dense(line, lineno)
+        except ArffError:
+            raise
+        except ValueError as error:  # from splitting quoted text
+            raise ArffError(self.path, lineno, str(error)) from None
+
+    def _dense_fast(self, line: str) -> Instance:
+        tokens = line.split(",")
+        if len(tokens) != self.n_attributes:
+            raise ValueError
+        x = dict(zip(self.feature_names, map(self.convert_feature, self.pick_features(tokens))))
+        y = dict(zip(self.label_names, map(self.label_code.__getitem__, self.pick_labels(tokens))))
+        return x, y
+
+    def _sparse_fast(self, line: str) -> Instance:
+        if line[-1] != "}":
+            raise ValueError
+        tokens = line[1:-1].replace(",", " ").split()
+        indices = tokens[0::2]
+        entries = dict(zip(indices, tokens[1::2]))
+        if len(tokens) % 2 or len(entries) != len(indices):
+            raise ValueError
+        y = self.label_defaults.copy()
+        label_code = self.label_code
+        for index in self.sparse_labels.keys() & entries.keys():
+            y[self.sparse_labels[index]] = label_code[entries.pop(index)]
+        x = dict(zip(map(self.sparse_features.__getitem__, entries), map(self.convert_feature, entries.values())))
+        if 0.0 in x.values():
+            x = {name: value for name, value in x.items() if value}
+        return x, y
+
+    def _value(self, index: int, token: str | None, lineno: int) -> typing.Any:
+        """The converted value of one token (``None`` for a missing feature)."""
+        name = self.names[index]
+        code = self.codes[index]
+        if token is None:
+            if self.is_label[index]:
+                raise ArffError(self.path, lineno, f"missing value '?' in label {name!r}")
+            return None
+        if code is None:
+            try:
+                return float(token)
+            except ValueError:
+                raise ArffError(self.path, lineno, f"bad number {token!r} for feature {name!r}") from None
+        if token not in code:
+            what = "label" if self.is_label[index] else "nominal feature"
+            raise ArffError(
+                self.path, lineno, f"unknown value {token!r} for {what} {name!r}, expected one of {sorted(code)}"
+            )
+        return code[token]
+
+    def _dense(self, line: str, lineno: int) -> Instance:
+        if "'" in line or '"' in line:
+            tokens = _split_values(line)
+        else:
+            tokens = [None if t == "?" else t for t in map(str.strip, line.split(","))]
+        if len(tokens) != self.n_attributes:
+            raise ArffError(
+                self.path, lineno, f"row has {len(tokens)} values, the header declares {self.n_attributes} attributes"
+            )
+        x: dict[str, float] = {}
+        y: dict[str, bool] = {}
+        for index, token in enumerate(tokens):
+            value = self._value(index, token, lineno)
+            if self.is_label[index]:
+                y[self.names[index]] = value
+            elif value is not None:
+                x[self.names[index]] = value
+        return x, y
+
+    def _sparse(self, line: str, lineno: int) -> Instance:
+        if not line.endswith("}"):
+            raise ArffError(self.path, lineno, "sparse row does not end with '}'")
+        body = line[1:-1].strip()
+        x: dict[str, float] = {}
+        y = self.label_defaults.copy()
+        seen: set[int] = set()
+        for entry in _split_values(body) if body else []:
+            if entry is None:
+                raise ArffError(self.path, lineno, "sparse entry '?' has no index")
+            index_text, _, token = entry.partition(" ")
+            if not token:
+                index_text, _, token = entry.partition("\t")
+            token = token.strip()
+            if token[:1] in _QUOTES:
+                token, _ = _read_quoted(token, 0)
+            elif token == "?":
+                token = None
+            elif not token:
+                raise ArffError(self.path, lineno, f"sparse entry {entry!r} is not 'index value'")
+            try:
+                index = int(index_text)
+            except ValueError:
+                raise ArffError(self.path, lineno, f"bad sparse index {index_text!r}") from None
+            if not 0 <= index < self.n_attributes:
+                raise ArffError(
+                    self.path, lineno, f"sparse index {index} out of range (0..{self.n_attributes - 1})"
+                )
+            if index in seen:
+                raise ArffError(self.path, lineno, f"sparse index {index} appears twice")
+            seen.add(index)
+            value = self._value(index, token, lineno)
+            if self.is_label[index]:
+                y[self.names[index]] = value
+            elif value:  # absent means 0, so an explicit 0 (or a missing value) is left out too
+                x[self.names[index]] = value
+        return {name: x[name] for name in self.feature_names if name in x}, y
+
+
+def iter_instances(header: ArffHeader) -> typing.Iterator[Instance]:
+    """Yield ``(x, y)`` for every data row of the file ``header`` was read from.
+
+    Each call opens the file again, so the same header serves any number of passes.
+    """
+    parser = _RowParser(header)
+    parse = parser.parse
+    lineno = header.data_line
+    with _open_text(header.path) as lines:
+        try:
+            for _ in itertools.islice(lines, header.data_line):
+                pass
+            for lineno, raw in enumerate(lines, start=header.data_line + 1):
+                line = raw.strip()
+                if line and line[0] != "%":
+                    yield parse(line, lineno)
+        except UnicodeDecodeError as error:
+            raise ArffError(header.path, lineno + 1, f"not UTF-8 text: {error}") from None
+        except EOFError as error:  # a gzip stream cut short
+            raise ArffError(header.path, lineno + 1, f"compressed data ends early: {error}") from None
+
+
+def iter_arff(path: str | os.PathLike, labels: int | None = None) -> typing.Iterator[Instance]:
+    """Yield ``(x, y)`` for every data row of a multi-label ARFF file, lazily.
+
+    Parameters
+    ----------
+    path
+        An ``.arff`` file, gzip-compressed or not.
+    labels
+        Number of labels, see :func:`read_header`.
+
+    """
+    return iter_instances(read_header(path, labels))
