@@ -1,0 +1,568 @@
+"""Kafka I/O over the standard protocol (kafka-python): one typed config, a consumer, producers, topics.
+
+* :class:`KafkaConfig` holds every connection and client setting and turns them into kafka-python
+  keyword arguments with :meth:`KafkaConfig.client_kwargs`.
+* :class:`RecordSource` consumes micro-batches of :class:`Message` and commits explicit offsets
+  (never automatically), so a record counts as done only when the caller says so.
+* :class:`RecordSink` produces JSON (or raw bytes) with keys and headers; :class:`DeadLetterSink`
+  forwards rejected messages with their original bytes and the headers of
+  :func:`stream.records.dead_letter_headers`.
+* :func:`ensure_topics` creates missing topics, idempotently.
+
+Every blocking call takes a timeout (from the config unless given) and raises a named
+:mod:`stream.errors` exception when it expires.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+import typing
+
+import kafka
+import kafka.errors
+import pydantic
+from kafka.admin import KafkaAdminClient
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from stream import records
+from stream.errors import (
+    BrokerUnavailable,
+    CommitError,
+    FlushTimeout,
+    KafkaClientError,
+    KafkaTimeout,
+    ProduceError,
+    RecordError,
+    TopicError,
+)
+
+__all__ = [
+    "DeadLetterSink",
+    "KafkaConfig",
+    "Message",
+    "RecordSink",
+    "RecordSource",
+    "TopicNames",
+    "ensure_topics",
+    "next_offsets",
+]
+
+logger = logging.getLogger(__name__)
+
+#: (topic, partition)
+Partition = tuple[str, int]
+
+
+class TopicNames(pydantic.BaseModel):
+    """Names of tagstream's five topics."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    records: str = "tagstream.records"
+    predictions: str = "tagstream.predictions"
+    drift: str = "tagstream.drift"
+    deadletter: str = "tagstream.deadletter"
+    labels: str = "tagstream.labels"
+
+    def all(self) -> list[str]:
+        return [self.records, self.predictions, self.drift, self.deadletter, self.labels]
+
+
+class KafkaConfig(pydantic.BaseModel):
+    """Everything needed to talk to a Kafka cluster. Built once at the entrypoint and passed whole.
+
+    The defaults suit the embedded broker and a small real cluster alike; in particular the short
+    session timeout (6 s, heartbeat 2 s) keeps a consumer group's first join near 3 s.
+
+    Parameters
+    ----------
+    bootstrap_servers
+        Comma-separated ``host:port`` list.
+    client_id
+        Client id reported to the brokers.
+    topics
+        Topic names.
+    group_id
+        Consumer group; ``None`` for a consumer that only reads assigned partitions and never commits.
+    auto_offset_reset
+        Where a group without a committed offset starts.
+    session_timeout_ms, heartbeat_interval_ms, max_poll_interval_ms
+        Group membership timeouts.
+    poll_timeout_s
+        Default wait of :meth:`RecordSource.poll_batch` for the first message.
+    max_poll_records
+        Default micro-batch size.
+    request_timeout_ms
+        Timeout of one request to a broker.
+    connect_timeout_s
+        How long to wait for the first connection to the cluster.
+    commit_timeout_s, flush_timeout_s, admin_timeout_s
+        Timeouts of offset commits, producer flushes and topic administration.
+    acks, linger_ms, batch_size, compression_type, max_block_ms
+        Producer settings (``max_block_ms``: longest a send waits for metadata or buffer space).
+    security_protocol, sasl_mechanism, sasl_username, sasl_password, ssl_cafile
+        Security of a real cluster.
+
+    Examples
+    --------
+    >>> config = KafkaConfig(bootstrap_servers="a:9092,b:9092", group_id="g1")
+    >>> kwargs = config.client_kwargs("consumer")
+    >>> kwargs["bootstrap_servers"], kwargs["group_id"], kwargs["enable_auto_commit"]
+    (['a:9092', 'b:9092'], 'g1', False)
+    >>> KafkaConfig(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_username="u",
+    ...             sasl_password="p").client_kwargs("admin")["sasl_plain_password"]
+    'p'
+
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "tagstream"
+    topics: TopicNames = TopicNames()
+    group_id: str | None = "tagstream"
+    auto_offset_reset: typing.Literal["earliest", "latest"] = "earliest"
+    session_timeout_ms: int = pydantic.Field(6000, gt=0)
+    heartbeat_interval_ms: int = pydantic.Field(2000, gt=0)
+    max_poll_interval_ms: int = pydantic.Field(300_000, gt=0)
+    poll_timeout_s: float = pydantic.Field(1.0, ge=0)
+    max_poll_records: int = pydantic.Field(500, gt=0)
+    request_timeout_ms: int = pydantic.Field(30_000, gt=0)
+    connect_timeout_s: float = pydantic.Field(10.0, gt=0)
+    commit_timeout_s: float = pydantic.Field(10.0, gt=0)
+    flush_timeout_s: float = pydantic.Field(30.0, gt=0)
+    admin_timeout_s: float = pydantic.Field(30.0, gt=0)
+    acks: typing.Literal[0, 1, "all"] = "all"
+    linger_ms: int = pydantic.Field(5, ge=0)
+    batch_size: int = pydantic.Field(65_536, gt=0)
+    compression_type: typing.Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    max_block_ms: int = pydantic.Field(10_000, gt=0)
+    security_protocol: typing.Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: typing.Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: pydantic.SecretStr | None = None
+    ssl_cafile: str | None = None
+
+    @pydantic.field_validator("bootstrap_servers")
+    @classmethod
+    def _servers_listed(cls, value: str) -> str:
+        servers = [server.strip() for server in value.split(",") if server.strip()]
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"bootstrap server {server!r} is not host:port")
+        if not servers:
+            raise ValueError("bootstrap_servers is empty")
+        return ",".join(servers)
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> KafkaConfig:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.security_protocol.startswith("SASL"):
+            if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+                raise ValueError(f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password")
+        return self
+
+    def client_kwargs(self, role: typing.Literal["consumer", "producer", "admin"]) -> dict:
+        """Keyword arguments for kafka-python's ``KafkaConsumer``, ``KafkaProducer`` or ``KafkaAdminClient``."""
+        common: dict = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": int(self.connect_timeout_s * 1000),
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            common["sasl_mechanism"] = self.sasl_mechanism
+            common["sasl_plain_username"] = self.sasl_username
+            common["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile is not None:
+            common["ssl_cafile"] = self.ssl_cafile
+        if role == "consumer":
+            return common | {
+                "group_id": self.group_id,
+                "enable_auto_commit": False,
+                "auto_offset_reset": self.auto_offset_reset,
+                "session_timeout_ms": self.session_timeout_ms,
+                "heartbeat_interval_ms": self.heartbeat_interval_ms,
+                "max_poll_interval_ms": self.max_poll_interval_ms,
+                "max_poll_records": self.max_poll_records,
+            }
+        if role == "producer":
+            return common | {
+                "acks": self.acks,
+                "linger_ms": self.linger_ms,
+                "batch_size": self.batch_size,
+                "compression_type": self.compression_type,
+                "max_block_ms": self.max_block_ms,
+            }
+        if role == "admin":
+            return common
+        raise ValueError(f"role must be consumer, producer or admin, got {role!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    """One consumed message with its coordinates; a plain object, cheap to send to a Ray actor."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp_ms: int | None = None
+
+
+def next_offsets(messages: typing.Iterable[Message]) -> dict[Partition, int]:
+    """The offsets to commit once ``messages`` are done: per partition, the highest offset + 1.
+
+    Examples
+    --------
+    >>> batch = [Message("t", 0, 7, None, b"{}"), Message("t", 1, 3, None, b"{}"), Message("t", 0, 8, None, b"{}")]
+    >>> next_offsets(batch)
+    {('t', 0): 9, ('t', 1): 4}
+
+    """
+    out: dict[Partition, int] = {}
+    for message in messages:
+        coordinates = (message.topic, message.partition)
+        if message.offset >= out.get(coordinates, 0):
+            out[coordinates] = message.offset + 1
+    return out
+
+
+def _connect(factory, what: str, config: KafkaConfig, role: str):
+    try:
+        return factory(**config.client_kwargs(role))
+    except kafka.errors.NoBrokersAvailable as error:
+        raise BrokerUnavailable(f"{what}: no broker reachable at {config.bootstrap_servers}", error) from error
+    except kafka.errors.KafkaTimeoutError as error:
+        raise KafkaTimeout(f"{what}: timed out connecting to {config.bootstrap_servers}", error) from error
+
+
+class RecordSource:
+    """Consumer of micro-batches with explicit offset commits.
+
+    Either joins ``config.group_id`` subscribed to ``topics`` (partitions are balanced over the
+    group's members, and start at the group's committed offsets) or reads the given ``partitions``
+    directly (no group join; commits still go to ``config.group_id`` when it is set).
+
+    Parameters
+    ----------
+    config
+        Connection and consumer settings.
+    topics
+        Topics to subscribe to through the group.
+    partitions
+        ``(topic, partition)`` pairs to read directly instead.
+
+    """
+
+    def __init__(
+        self,
+        config: KafkaConfig,
+        topics: typing.Sequence[str] | None = None,
+        *,
+        partitions: typing.Sequence[Partition] | None = None,
+    ):
+        if (topics is None) == (partitions is None):
+            raise ValueError("give exactly one of topics (group subscription) or partitions (direct assignment)")
+        if topics is not None and config.group_id is None:
+            raise ValueError("subscribing to topics needs config.group_id")
+        self.config = config
+        self.topics = None if topics is None else list(topics)
+        self.partitions = None if partitions is None else list(partitions)
+        self._consumer = _connect(kafka.KafkaConsumer, "consumer", config, "consumer")
+        if self.topics is not None:
+            self._consumer.subscribe(self.topics)
+        else:
+            self._consumer.assign([TopicPartition(topic, partition) for topic, partition in self.partitions])
+
+    def poll_batch(self, max_records: int | None = None, timeout_s: float | None = None) -> list[Message]:
+        """Up to ``max_records`` messages, waiting at most ``timeout_s`` for the first one.
+
+        After the first message arrives it only adds what is already fetched, so a batch is as
+        large as the backlog allows without delaying a trickle. An empty list means nothing
+        arrived within the timeout; that is not an error.
+        """
+        max_records = self.config.max_poll_records if max_records is None else max_records
+        timeout_s = self.config.poll_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        batch: list[Message] = []
+        while len(batch) < max_records:
+            wait_ms = 0 if batch else max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                fetched = self._consumer.poll(timeout_ms=wait_ms, max_records=max_records - len(batch))
+            except kafka.errors.KafkaError as error:
+                raise KafkaClientError("poll failed", error) from error
+            if not fetched:
+                if batch or time.monotonic() >= deadline:
+                    break
+                continue
+            for consumed in fetched.values():
+                batch.extend(
+                    Message(
+                        topic=item.topic,
+                        partition=item.partition,
+                        offset=item.offset,
+                        key=item.key,
+                        value=item.value,
+                        headers=tuple(item.headers or ()),
+                        timestamp_ms=item.timestamp,
+                    )
+                    for item in consumed
+                )
+        return batch
+
+    def commit(self, offsets: typing.Mapping[Partition, int], timeout_s: float | None = None) -> None:
+        """Commit, for each ``(topic, partition)``, the offset of the next message to read.
+
+        Use :func:`next_offsets` on the messages that are done.
+        """
+        if not offsets:
+            return
+        timeout_s = self.config.commit_timeout_s if timeout_s is None else timeout_s
+        to_commit = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items()
+        }
+        try:
+            self._consumer.commit(to_commit, timeout_ms=int(timeout_s * 1000))
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(f"commit of {dict(offsets)} did not finish within {timeout_s} s", error) from error
+        except (kafka.errors.KafkaError, kafka.errors.IllegalStateError) as error:
+            raise CommitError(f"commit of {dict(offsets)} failed", error) from error
+
+    def committed(self, topic: str, partition: int, timeout_s: float | None = None) -> int | None:
+        """The group's committed offset of one partition, ``None`` if it has none."""
+        timeout_s = self.config.commit_timeout_s if timeout_s is None else timeout_s
+        try:
+            return self._consumer.committed(TopicPartition(topic, partition), timeout_ms=int(timeout_s * 1000))
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(f"reading the committed offset of {topic}[{partition}] timed out", error) from error
+
+    def assignment(self) -> set[Partition]:
+        """The partitions this consumer reads now (empty until a group join has finished)."""
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Read ``topic[partition]`` from ``offset`` on, at the next poll. The partition must be assigned."""
+        try:
+            self._consumer.seek(TopicPartition(topic, partition), offset)
+        except (AssertionError, kafka.errors.IllegalStateError) as error:
+            raise KafkaClientError(f"cannot seek {topic}[{partition}]: it is not assigned to this consumer", error)
+
+    def seek_to_beginning(self) -> None:
+        """Read every assigned partition from its first message."""
+        self._consumer.seek_to_beginning()
+
+    def seek_to_end(self) -> None:
+        """Read only messages produced from now on, on every assigned partition."""
+        self._consumer.seek_to_end()
+
+    def lag(self, timeout_s: float | None = None) -> dict[Partition, int]:
+        """Messages left to read per assigned partition: end offset minus position.
+
+        On Apache Kafka this is exact. The embedded broker (tansu) under-reports end offsets (the
+        base offset of the last batch rather than the last offset + 1), so there the lag can read
+        low, never below 0 here: use it as a gauge, not for exact accounting.
+        """
+        timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        try:
+            ends = self._consumer.end_offsets(assigned, timeout_ms=int(timeout_s * 1000))
+            return {
+                (tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp, timeout_ms=int(timeout_s * 1000)))
+                for tp in assigned
+            }
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(f"lag lookup did not finish within {timeout_s} s", error) from error
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Leave the group (without committing anything) and close the connections."""
+        timeout_s = self.config.commit_timeout_s if timeout_s is None else timeout_s
+        self._consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
+
+    def __enter__(self) -> RecordSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+Headers = typing.Sequence[tuple[str, bytes | str | None]] | typing.Mapping[str, bytes | str | None]
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+class RecordSink:
+    """Producer of JSON (or raw bytes) messages with keys and headers.
+
+    Sending is asynchronous: a failed delivery surfaces as :class:`~stream.errors.ProduceError`
+    from the next :meth:`send` or :meth:`flush`. Flush before committing the input offsets that the
+    produced messages account for.
+
+    Parameters
+    ----------
+    config
+        Connection and producer settings.
+
+    """
+
+    def __init__(self, config: KafkaConfig):
+        self.config = config
+        self._producer = _connect(kafka.KafkaProducer, "producer", config, "producer")
+        self._failures: collections.deque[BaseException] = collections.deque(maxlen=1)
+        self._failed = 0
+
+    def _on_error(self, error: BaseException) -> None:
+        self._failures.append(error)
+        self._failed += 1
+
+    def _raise_failures(self) -> None:
+        if self._failed:
+            count, last = self._failed, self._failures[-1]
+            self._failed = 0
+            raise ProduceError(f"{count} message(s) were not delivered; last error", last)
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | typing.Mapping | None,
+        *,
+        key: bytes | str | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        """Queue one message. A mapping is encoded as compact JSON; bytes go as they are."""
+        self._raise_failures()
+        payload = value if value is None or isinstance(value, bytes) else records.encode_json(value)
+        items = headers.items() if isinstance(headers, typing.Mapping) else (headers or ())
+        try:
+            future = self._producer.send(
+                topic,
+                value=payload,
+                key=_as_bytes(key),
+                headers=[(name, _as_bytes(raw)) for name, raw in items],
+            )
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(
+                f"send to {topic} blocked longer than max_block_ms={self.config.max_block_ms}", error
+            ) from error
+        except kafka.errors.KafkaError as error:
+            raise ProduceError(f"send to {topic} failed", error) from error
+        future.add_errback(self._on_error)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every queued message is acknowledged; raise if one failed or time runs out."""
+        timeout_s = self.config.flush_timeout_s if timeout_s is None else timeout_s
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except kafka.errors.KafkaTimeoutError as error:
+            raise FlushTimeout(f"messages still unacknowledged after {timeout_s} s", error) from error
+        self._raise_failures()
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Flush what is queued (within ``timeout_s``) and close."""
+        timeout_s = self.config.flush_timeout_s if timeout_s is None else timeout_s
+        self._producer.close(timeout=timeout_s)
+
+    def __enter__(self) -> RecordSink:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class DeadLetterSink:
+    """Forwards rejected messages to the dead-letter topic, byte for byte, with the reason in headers.
+
+    Parameters
+    ----------
+    sink
+        The producer to send with (shared with the other outputs).
+    topic
+        The dead-letter topic.
+
+    """
+
+    def __init__(self, sink: RecordSink, topic: str):
+        self.sink = sink
+        self.topic = topic
+
+    def send(self, message: Message, error: BaseException, *, reason: str | None = None) -> None:
+        """Dead-letter ``message`` because of ``error``.
+
+        ``reason`` defaults to the code of a :class:`~stream.errors.RecordError`; for any other
+        error name the failing step (a short fixed word: it becomes a metric label).
+        """
+        if reason is None:
+            if not isinstance(error, RecordError):
+                raise ValueError(f"give a reason for dead-lettering on {type(error).__name__}")
+            reason = error.reason
+        headers = records.dead_letter_headers(
+            reason=reason,
+            error_class=type(error).__name__,
+            error_message=str(error),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            ts=time.time(),
+            source_headers=message.headers,
+        )
+        logger.warning(
+            "dead letter %s[%d]@%d: %s (%s)", message.topic, message.partition, message.offset, reason, type(error).__name__
+        )
+        self.sink.send(self.topic, message.value, key=message.key, headers=headers)
+
+
+def ensure_topics(
+    config: KafkaConfig,
+    topics: typing.Sequence[str] | None = None,
+    *,
+    partitions: int = 1,
+    replication_factor: int = 1,
+    timeout_s: float | None = None,
+) -> list[str]:
+    """Create those of ``topics`` (default: all five of ``config.topics``) that do not exist yet.
+
+    Existing topics are left as they are, whatever their partition count. Returns the names created.
+    """
+    topics = config.topics.all() if topics is None else list(topics)
+    timeout_s = config.admin_timeout_s if timeout_s is None else timeout_s
+    admin = _connect(KafkaAdminClient, "admin", config, "admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
+        if not missing:
+            return []
+        response = admin.create_topics(
+            {topic: {"num_partitions": partitions, "replication_factor": replication_factor} for topic in missing},
+            timeout_ms=int(timeout_s * 1000),
+            raise_errors=False,
+        )
+        created = []
+        for result in response["topics"]:
+            error = kafka.errors.for_code(result["error_code"])
+            if error is kafka.errors.NoError:
+                created.append(result["name"])
+            elif error is not kafka.errors.TopicAlreadyExistsError:
+                raise TopicError(f"creating topic {result['name']!r} failed", error(result.get("error_message")))
+        if created:
+            admin.wait_for_topics(created, timeout_ms=int(timeout_s * 1000))
+        logger.info("created topics %s (%d partitions)", created, partitions)
+        return created
+    except kafka.errors.KafkaTimeoutError as error:
+        raise KafkaTimeout(f"topic administration did not finish within {timeout_s} s", error) from error
+    except kafka.errors.KafkaError as error:
+        raise TopicError(f"creating topics {topics} failed", error) from error
+    finally:
+        admin.close()

@@ -1,0 +1,51 @@
+"""Shared fixtures: one embedded Kafka broker per test session, and unique names per test.
+
+Tests that touch Kafka take ``broker`` (the bootstrap address) or ``kafka_config`` (a
+:class:`~stream.kafka.KafkaConfig` on that broker whose group id and five topic names are unique
+to the test, so tests never see each other's records or groups).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from jobs.broker import EmbeddedBroker
+from stream.kafka import KafkaConfig, TopicNames
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """Bootstrap address (``host:port``) of an in-memory broker shared by the whole session."""
+    with EmbeddedBroker() as running:
+        yield running.bootstrap_servers
+
+
+@pytest.fixture
+def unique_name(request):
+    """Factory of names unique to this test: ``unique_name("orders")`` -> ``"orders.test-foo.1a2b3c4d"``."""
+    test = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:60].strip("-")
+
+    def make(prefix: str) -> str:
+        return f"{prefix}.{test}.{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+@pytest.fixture
+def kafka_config(broker, unique_name) -> KafkaConfig:
+    """Config for the session broker with a unique group and unique topic names (not yet created)."""
+    return KafkaConfig(
+        bootstrap_servers=broker,
+        client_id=unique_name("client"),
+        group_id=unique_name("group"),
+        topics=TopicNames(
+            records=unique_name("records"),
+            predictions=unique_name("predictions"),
+            drift=unique_name("drift"),
+            deadletter=unique_name("deadletter"),
+            labels=unique_name("labels"),
+        ),
+    )
