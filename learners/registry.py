@@ -56,8 +56,10 @@ def _init_params(cls) -> set[str]:
 
 
 def _amrules(seed):
+    # The guarded splitter: stock AMRules divides by zero when a rule's 0/1 target never varied.
+    splitter = _class("learners.threshold_regressor:PureTargetSafeSplitter")()
     return _class("learners.threshold_regressor:ThresholdRegressor")(
-        _class("river.rules:AMRules")(), threshold=0.5
+        _class("river.rules:AMRules")(splitter=splitter), threshold=0.5
     )
 
 
@@ -89,7 +91,7 @@ LEARNERS: dict[str, LearnerEntry] = {
     "br-hat": LearnerEntry("Binary relevance of Hoeffding adaptive trees", "local", _br(_river("river.tree:HoeffdingAdaptiveTreeClassifier"))),
     "br-efdt": LearnerEntry("Binary relevance of extremely fast decision trees", "local", _br(_river("river.tree:ExtremelyFastDecisionTreeClassifier"))),
     "br-sgt": LearnerEntry("Binary relevance of stochastic gradient trees", "local", _br(_river("river.tree:SGTClassifier"))),
-    "br-mt": LearnerEntry("Binary relevance of Mondrian trees", "local", _br(_river("river.forest:AMFClassifier", n_estimators=1))),
+    "br-mt": LearnerEntry("Binary relevance of Mondrian trees", "local", _br(_river("river.tree.mondrian:MondrianTreeClassifier"))),
     "br-arf": LearnerEntry("Binary relevance of adaptive random forests", "local", _br(_river("river.forest:ARFClassifier", n_models=10))),
     "br-amf": LearnerEntry("Binary relevance of aggregated Mondrian forests", "local", _br(_river("river.forest:AMFClassifier", n_estimators=10))),
     "br-abalr": LearnerEntry("Binary relevance of ADWIN bagging of logistic regression", "local", _br(_adwin_bagging_lr)),
