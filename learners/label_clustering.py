@@ -1,0 +1,604 @@
+"""Online divisive-agglomerative clustering of the label space (iHOMER's label tree).
+
+The tree follows ODAC (Rodrigues, Gama & Pedroso, 2008) applied to label columns: the root holds
+every label; a leaf (an *active* cluster) splits in two when a Hoeffding bound says its two most
+dissimilar labels are reliably far apart, and a split is undone (the parent becomes active again)
+when fresh statistics show it no longer holds. The leaves partition the labels; iHOMER trains one
+learner per part.
+
+Similarity is the Jaccard index of label co-occurrence, ``J(a, b) = n11 / (n11 + n10 + n01)``,
+and the tree works with the dissimilarity ``D = 1 - J`` (``J = 0`` when neither label has been on).
+
+Statistics are counts since the node started its current window. Only labels that are on in an
+instance touch anything: a leaf keeps one integer matrix whose diagonal is the per-label on-count
+and whose off-diagonal is the both-on count ``n11``; ``n10`` and ``n01`` follow from the diagonal
+and the node's instance count. An instance with ``k`` labels on costs ``O(k^2)`` increments, not
+``O(L^2)``. An internal node keeps the cross block between its two children (the pairs its split
+separated), so that every pair of labels is counted in exactly one place: memory is ``O(L^2)``
+integers in total whatever the shape of the tree.
+
+Where this differs from the paper's released code (see the module of iHOMER for the learners):
+
+* the released code accumulates Pearson correlations of the 0/1 label columns and feeds
+  *similarities* into ODAC's formulas, which makes the most co-occurring pair the split pivots and
+  sends each label to the less similar pivot; we use Jaccard dissimilarity as the paper states;
+* the mean pairwise dissimilarity is divided by the number of pairs (the released code divides by
+  the instance count);
+* splits use the reference confidence ``delta`` (0.9, a loose bound that lets structure appear
+  quickly), but undoing a split is an alarm that the label dependencies changed, so merges use
+  their own, strict ``merge_delta``; with 0.9 for both, stationary streams show spurious merges;
+* besides ODAC's merge test (a child became more spread than its parent was), a split is also undone
+  when the gap it created (mean dissimilarity across the two children minus mean dissimilarity
+  within them) shrinks reliably below the gap measured when it was made: ODAC's test alone cannot
+  see two groups that become correlated, because no child holds a pair across them;
+* among equally dissimilar pivot pairs the best supported one (most on-counts) is chosen, and a label
+  equally far from both pivots joins the child that has fewer labels so far;
+* a label first seen mid-stream joins the leaf that holds most of the labels it is on with in that
+  instance (the active root while there is no split; the largest leaf when it comes alone), with
+  zero counts: before it was seen it was off.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import math
+
+import numpy as np
+from river import base
+
+logger = logging.getLogger(__name__)
+
+Label = str
+
+
+@dataclasses.dataclass(frozen=True)
+class StructureChange:
+    """A split or a merge of the label tree.
+
+    Parameters
+    ----------
+    kind
+        ``"split"`` or ``"merge"``.
+    node
+        Identifier of the node that split, or of the parent that became active again.
+    instance
+        Number of label sets the tree had seen when it happened.
+    labels
+        The labels of that node.
+    children
+        Label sets of the children created (split) or discarded (merge).
+    reason
+        Which test decided: ``"hoeffding_split"``, ``"child_spread"`` or ``"gap_closed"``.
+    detail
+        The statistics behind the decision.
+
+    """
+
+    kind: str
+    node: str
+    instance: int
+    labels: tuple[Label, ...]
+    children: tuple[tuple[Label, ...], ...]
+    reason: str
+    detail: dict
+
+
+class ClusterNode:
+    """One node of the label tree: a leaf is an active cluster, an internal node a past split."""
+
+    def __init__(self, node_id: str, labels: list[Label], parent: ClusterNode | None, born_at: int):
+        self.node_id = node_id
+        self.labels = list(labels)
+        self.parent = parent
+        self.children: tuple[ClusterNode, ...] = ()
+        self.born_at = born_at
+        self.index = {label: i for i, label in enumerate(self.labels)}
+        m = len(self.labels)
+        # Leaf window: diagonal = on-count of each label, off-diagonal = both-on count.
+        self.counts: np.ndarray | None = np.zeros((m, m), dtype=np.int64)
+        # Internal window (since the split): on-counts per side and the cross block.
+        self.side: dict[Label, tuple[int, int]] = {}
+        self.on_sides: tuple[np.ndarray, np.ndarray] | None = None
+        self.cross: np.ndarray | None = None
+        self.last_check: dict | None = None
+        self.split_info: dict | None = None
+
+    @property
+    def active(self) -> bool:
+        return not self.children
+
+    @property
+    def depth(self) -> int:
+        return self.node_id.count(".")
+
+    def n(self, t: int) -> int:
+        return t - self.born_at
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def hoeffding_bound(n: int, delta: float, value_range: float = 1.0) -> float:
+    """Hoeffding bound ``sqrt(R^2 ln(1/delta) / (2n))``; infinite while ``n`` is 0.
+
+    >>> round(hoeffding_bound(100, 0.9), 4)
+    0.023
+    """
+    if n <= 0:
+        return math.inf
+    return math.sqrt(value_range**2 * math.log(1.0 / delta) / (2.0 * n))
+
+
+def jaccard_dissimilarity(n11: np.ndarray, on_a: np.ndarray, on_b: np.ndarray) -> np.ndarray:
+    """``1 - n11 / (n_a + n_b - n11)`` elementwise, 1 where neither label has been on.
+
+    ``on_a`` indexes the rows of ``n11`` and ``on_b`` its columns.
+
+    >>> jaccard_dissimilarity(np.array([[2, 0]]), np.array([3]), np.array([2, 1])).round(3).tolist()
+    [[0.333, 1.0]]
+    """
+    union = on_a[:, None] + on_b[None, :] - n11
+    similarity = np.divide(n11, union, out=np.zeros(n11.shape, dtype=float), where=union > 0)
+    return 1.0 - similarity
+
+
+class LabelClusterTree(base.Base):
+    """ODAC-style online divisive-agglomerative tree over labels, by Jaccard co-occurrence.
+
+    Call :meth:`learn_one` with each label set; it returns the :class:`StructureChange` s it made.
+    Tests run every ``n_min`` label sets on every node whose window holds at least ``n_min``.
+
+    Parameters
+    ----------
+    delta
+        Confidence of the split test (Hoeffding bound with range 1); the reference uses 0.9.
+    tau
+        Tie threshold: a split is allowed when the bound falls below it even if the two largest
+        dissimilarities are not told apart.
+    n_min
+        Number of label sets between two rounds of tests.
+    merge_delta
+        Confidence of the two merge tests (undoing a split is a drift alarm).
+
+    Examples
+    --------
+    Labels ``a, b`` are on together, ``c, d`` together, independently of ``a, b``:
+
+    >>> import random
+    >>> rng = random.Random(1)
+    >>> tree = LabelClusterTree(n_min=50)
+    >>> for _ in range(400):
+    ...     ab, cd = rng.random() < 0.4, rng.random() < 0.4
+    ...     changes = tree.learn_one({"a": ab, "b": ab, "c": cd, "d": cd})
+    >>> tree.partition()
+    [('a', 'b'), ('c', 'd')]
+
+    References
+    ----------
+    Rodrigues, Gama & Pedroso, "Hierarchical clustering of time-series data streams", IEEE TKDE 20(5), 2008.
+    Neves, Lourenço, Cano, Marreiros, "Online hierarchical partitioning of the output space in extreme
+    multi-label data streams", ECAI 2025, arXiv:2507.20894.
+
+    """
+
+    def __init__(self, delta: float = 0.9, tau: float = 0.1, n_min: int = 100, merge_delta: float = 1e-3):
+        for name, value in (("delta", delta), ("merge_delta", merge_delta)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"LabelClusterTree: {name} must be in (0, 1), got {value!r}")
+        if n_min < 1:
+            raise ValueError(f"LabelClusterTree: n_min must be a positive integer, got {n_min!r}")
+        self.delta = delta
+        self.tau = tau
+        self.n_min = n_min
+        self.merge_delta = merge_delta
+        self._reset()
+
+    def _reset(self):
+        self._root: ClusterNode | None = None
+        self._t = 0
+        self._leaf_of: dict[Label, ClusterNode] = {}
+        self._labelset_sizes: collections.Counter = collections.Counter()
+
+    # ------------------------------------------------------------------ public views
+
+    @property
+    def n_seen(self) -> int:
+        """Number of label sets learned from."""
+        return self._t
+
+    @property
+    def root(self) -> ClusterNode | None:
+        return self._root
+
+    @property
+    def labels(self) -> list[Label]:
+        return list(self._root.labels) if self._root is not None else []
+
+    def leaves(self) -> list[ClusterNode]:
+        """Active clusters, depth first, first child first."""
+        if self._root is None:
+            return []
+        return [node for node in self._root.walk() if node.active]
+
+    def node(self, node_id: str) -> ClusterNode:
+        for candidate in self._root.walk() if self._root is not None else ():
+            if candidate.node_id == node_id:
+                return candidate
+        raise KeyError(f"LabelClusterTree: no node {node_id!r}")
+
+    def leaf(self, label: Label) -> ClusterNode:
+        """The active cluster that holds ``label``."""
+        try:
+            return self._leaf_of[label]
+        except KeyError:
+            raise KeyError(f"LabelClusterTree: label {label!r} has not been seen") from None
+
+    def relevant_nodes(self, on) -> set[str]:
+        """Identifiers of the nodes that hold at least one of the labels in ``on``."""
+        out: set[str] = set()
+        for label in on:
+            node = self._leaf_of.get(label)
+            while node is not None and node.node_id not in out:
+                out.add(node.node_id)
+                node = node.parent
+        return out
+
+    @property
+    def min_size(self) -> int:
+        """Smallest group size after repair: the most frequent label-set size seen (at least 1)."""
+        if not self._labelset_sizes:
+            return 1
+        size, _ = max(self._labelset_sizes.items(), key=lambda item: (item[1], -item[0]))
+        return max(1, size)
+
+    # ------------------------------------------------------------------ learning
+
+    def learn_one(self, y) -> list[StructureChange]:
+        """Count one label set (``dict[label, bool]`` or the set of labels on) and run due tests."""
+        if isinstance(y, dict):
+            on = [label for label, value in y.items() if value]
+            seen = list(y)
+        else:
+            on = list(y)
+            seen = on
+        for label in seen:
+            if label not in self._leaf_of:
+                self._add_label(label, on)
+        self._t += 1
+        self._labelset_sizes[len(on)] += 1
+        self._count(on)
+        if self._t % self.n_min:
+            return []
+        return self._run_tests()
+
+    def restart_statistics(self) -> None:
+        """Start a fresh window on every node, keeping the structure and the statistics of the
+        last tests and splits, so that later tests compare new data with the old structure."""
+        for node in self._root.walk() if self._root is not None else ():
+            node.born_at = self._t
+            if node.active:
+                node.counts[:] = 0
+            else:
+                node.on_sides[0][:] = 0
+                node.on_sides[1][:] = 0
+                node.cross[:] = 0
+
+    def _add_label(self, label: Label, on: list[Label]) -> None:
+        if self._root is None:
+            self._root = ClusterNode("r", [label], None, self._t)
+            self._leaf_of[label] = self._root
+            return
+        votes = collections.Counter(self._leaf_of[other].node_id for other in on if other in self._leaf_of)
+        leaves = self.leaves()
+        if votes:
+            leaf = max(leaves, key=lambda node: (votes.get(node.node_id, 0), len(node.labels)))
+        else:
+            leaf = max(leaves, key=lambda node: len(node.labels))
+        m = len(leaf.labels)
+        leaf.labels.append(label)
+        leaf.index[label] = m
+        leaf.counts = np.pad(leaf.counts, ((0, 1), (0, 1)))
+        self._leaf_of[label] = leaf
+        child, node = leaf, leaf.parent
+        while node is not None:
+            side = 0 if child is node.children[0] else 1
+            node.labels.append(label)
+            node.index[label] = len(node.labels) - 1
+            position = len(node.on_sides[side])
+            node.side[label] = (side, position)
+            node.on_sides = tuple(np.append(arr, 0) if s == side else arr for s, arr in enumerate(node.on_sides))
+            node.cross = np.pad(node.cross, ((0, 1), (0, 0)) if side == 0 else ((0, 0), (0, 1)))
+            child, node = node, node.parent
+
+    def _count(self, on: list[Label]) -> None:
+        touched: dict[int, tuple[ClusterNode, list[Label]]] = {}
+        for label in on:
+            node = self._leaf_of[label]
+            while node is not None:
+                touched.setdefault(id(node), (node, []))[1].append(label)
+                node = node.parent
+        for node, labels in touched.values():
+            if node.active:
+                idx = [node.index[label] for label in labels]
+                if len(idx) == 1:
+                    node.counts[idx[0], idx[0]] += 1
+                else:
+                    node.counts[np.ix_(idx, idx)] += 1
+                continue
+            sides: tuple[list[int], list[int]] = ([], [])
+            for label in labels:
+                side, position = node.side[label]
+                sides[side].append(position)
+            node.on_sides[0][sides[0]] += 1
+            node.on_sides[1][sides[1]] += 1
+            if sides[0] and sides[1]:
+                node.cross[np.ix_(sides[0], sides[1])] += 1
+
+    # ------------------------------------------------------------------ tests
+
+    def _run_tests(self) -> list[StructureChange]:
+        changes: list[StructureChange] = []
+        # Merge tests first (ODAC): a parent made active again takes its subtree out of this round.
+        for node in [n for n in self._root.walk() if not n.active]:
+            if self._in_tree(node) and not node.active and node.n(self._t) >= self.n_min:
+                change = self._gap_test(node)
+                if change is not None:
+                    changes.append(change)
+        for leaf in self.leaves():
+            if leaf.n(self._t) < self.n_min:
+                continue
+            self._check_leaf(leaf)
+            if leaf.parent is not None and self._in_tree(leaf):
+                change = self._spread_test(leaf)
+                if change is not None:
+                    changes.append(change)
+        for leaf in self.leaves():
+            if leaf.n(self._t) >= self.n_min and len(leaf.labels) >= 2:
+                change = self._split_test(leaf)
+                if change is not None:
+                    changes.append(change)
+        for change in changes:
+            logger.debug("label tree %s at %d: node %s (%s)", change.kind, change.instance, change.node, change.reason)
+        return changes
+
+    def _in_tree(self, node: ClusterNode) -> bool:
+        while node.parent is not None:
+            if node not in node.parent.children:
+                return False
+            node = node.parent
+        return node is self._root
+
+    def _leaf_dissimilarity(self, leaf: ClusterNode) -> np.ndarray:
+        on = np.diag(leaf.counts)
+        return jaccard_dissimilarity(leaf.counts, on, on)
+
+    def _check_leaf(self, leaf: ClusterNode) -> None:
+        """Compute and cache d0, d1, d2, avg, eps and the pivots of a leaf."""
+        n = leaf.n(self._t)
+        m = len(leaf.labels)
+        check = {"instance": self._t, "n": n, "eps": hoeffding_bound(n, self.delta)}
+        if m == 1:
+            p = leaf.counts[0, 0] / n
+            variance = float(p * (1.0 - p))
+            check.update(d0=variance, d1=variance, d2=variance, avg=variance, pivots=None)
+            leaf.last_check = check
+            return
+        dissimilarity = self._leaf_dissimilarity(leaf)
+        rows, cols = np.triu_indices(m, 1)
+        pairs = dissimilarity[rows, cols]
+        d1 = float(pairs.max())
+        top = np.flatnonzero(pairs >= d1 - 1e-12)
+        on = np.diag(leaf.counts)
+        best = top[np.argmax(on[rows[top]] + on[cols[top]])]
+        d2 = float(np.partition(pairs, -2)[-2]) if len(pairs) > 1 else d1
+        check.update(
+            d0=float(pairs.min()),
+            d1=d1,
+            d2=d2,
+            avg=float(pairs.mean()),
+            pivots=(leaf.labels[rows[best]], leaf.labels[cols[best]]),
+        )
+        leaf.last_check = check
+
+    def _split_test(self, leaf: ClusterNode) -> StructureChange | None:
+        check = leaf.last_check
+        eps, d0, d1, d2, avg = check["eps"], check["d0"], check["d1"], check["d2"], check["avg"]
+        separated = (d1 - d2) > eps or self.tau > eps
+        heterogeneity = (d1 - d0) * abs((d1 + d0) - 2.0 * avg)
+        if not (separated and heterogeneity > eps):
+            return None
+        dissimilarity = self._leaf_dissimilarity(leaf)
+        pivot_a, pivot_b = (leaf.index[p] for p in check["pivots"])
+        members: tuple[list[int], list[int]] = ([pivot_a], [pivot_b])
+        for i in range(len(leaf.labels)):
+            if i in (pivot_a, pivot_b):
+                continue
+            to_a, to_b = dissimilarity[i, pivot_a], dissimilarity[i, pivot_b]
+            if to_a == to_b:
+                members[0 if len(members[0]) <= len(members[1]) else 1].append(i)
+            else:
+                members[0 if to_a < to_b else 1].append(i)
+        groups = [sorted(side) for side in members]
+        gap = _gap(dissimilarity, groups[0], groups[1])
+        n = leaf.n(self._t)
+        leaf.split_info = {
+            "instance": self._t,
+            "n": n,
+            "d1": d1,
+            "gap": gap,
+            "merge_eps": hoeffding_bound(n, self.merge_delta),
+            "pivots": list(check["pivots"]),
+        }
+        children = []
+        for suffix, side in enumerate(groups):
+            child = ClusterNode(f"{leaf.node_id}.{suffix}", [leaf.labels[i] for i in side], leaf, self._t)
+            children.append(child)
+            for label in child.labels:
+                self._leaf_of[label] = child
+        leaf.children = tuple(children)
+        leaf.side = {label: (s, i) for s, child in enumerate(children) for i, label in enumerate(child.labels)}
+        leaf.on_sides = tuple(np.zeros(len(child.labels), dtype=np.int64) for child in children)
+        leaf.cross = np.zeros((len(children[0].labels), len(children[1].labels)), dtype=np.int64)
+        leaf.counts = None
+        leaf.born_at = self._t
+        return StructureChange(
+            kind="split",
+            node=leaf.node_id,
+            instance=self._t,
+            labels=tuple(leaf.labels),
+            children=tuple(tuple(child.labels) for child in children),
+            reason="hoeffding_split",
+            detail={
+                "n": n,
+                "d0": d0,
+                "d1": d1,
+                "d2": d2,
+                "avg": avg,
+                "eps": eps,
+                "heterogeneity": heterogeneity,
+                "pivots": list(check["pivots"]),
+                "gap": gap,
+            },
+        )
+
+    def _spread_test(self, leaf: ClusterNode) -> StructureChange | None:
+        """ODAC's agglomerative test: the child became more spread than its parent was at the split."""
+        parent = leaf.parent
+        info = parent.split_info
+        eps = max(info["merge_eps"], hoeffding_bound(leaf.n(self._t), self.merge_delta))
+        excess = leaf.last_check["d1"] - info["d1"]
+        if excess <= eps:
+            return None
+        return self._merge(parent, "child_spread", {"child": leaf.node_id, "d1_child": leaf.last_check["d1"], "d1_parent": info["d1"], "eps": eps})
+
+    def _gap_test(self, node: ClusterNode) -> StructureChange | None:
+        """The split's gap (across minus within dissimilarity) shrank reliably since it was made."""
+        info = node.split_info
+        across = jaccard_dissimilarity(node.cross, *node.on_sides)
+        within_sum, within_pairs = 0.0, 0
+        for child in node.children:
+            total, pairs = self._within(child)
+            within_sum += total
+            within_pairs += pairs
+        gap = float(across.mean()) - (within_sum / within_pairs if within_pairs else 0.0)
+        eps = max(info["merge_eps"], hoeffding_bound(node.n(self._t), self.merge_delta))
+        if info["gap"] - gap <= eps:
+            return None
+        return self._merge(node, "gap_closed", {"gap_at_split": info["gap"], "gap": gap, "eps": eps})
+
+    def _within(self, child: ClusterNode) -> tuple[float, int]:
+        m = len(child.labels)
+        pairs = m * (m - 1) // 2
+        if pairs == 0:
+            return 0.0, 0
+        if child.active:
+            rows, cols = np.triu_indices(m, 1)
+            return float(self._leaf_dissimilarity(child)[rows, cols].sum()), pairs
+        # An internal child no longer counts its own pairs: use its mean at its last test.
+        return child.last_check["avg"] * pairs, pairs
+
+    def _merge(self, node: ClusterNode, reason: str, detail: dict) -> StructureChange:
+        children = tuple(tuple(child.labels) for child in node.children)
+        detail = {**detail, "n": node.n(self._t), "split_at": node.split_info["instance"]}
+        m = len(node.labels)
+        node.children = ()
+        node.side = {}
+        node.on_sides = None
+        node.cross = None
+        node.split_info = None
+        node.last_check = None
+        node.counts = np.zeros((m, m), dtype=np.int64)
+        node.born_at = self._t
+        for label in node.labels:
+            self._leaf_of[label] = node
+        return StructureChange("merge", node.node_id, self._t, tuple(node.labels), children, reason, detail)
+
+    # ------------------------------------------------------------------ partition
+
+    def partition(self) -> list[tuple[Label, ...]]:
+        """The leaves' label sets after the size repair, as sorted tuples in tree order.
+
+        A leaf with fewer than :attr:`min_size` labels is merged with its nearest relative in the
+        tree (the group whose home node shares the deepest ancestor with it; the smaller group
+        on a tie), smallest leaf first, until no group is too small or one group is left. This
+        replaces the released code's ten rounds of sibling and level merges with one rule that
+        always ends.
+        """
+        return [labels for _, labels in self.partition_homes()]
+
+    def partition_homes(self) -> list[tuple[str, tuple[Label, ...]]]:
+        """Like :meth:`partition`, with each group's home: the deepest node holding all its labels."""
+        groups = [[leaf.node_id, list(leaf.labels)] for leaf in self.leaves()]
+        min_size = self.min_size
+        while len(groups) > 1:
+            small = [i for i, (_, labels) in enumerate(groups) if len(labels) < min_size]
+            if not small:
+                break
+            i = min(small, key=lambda j: (len(groups[j][1]), j))
+            home = groups[i][0]
+            j = max(
+                (j for j in range(len(groups)) if j != i),
+                key=lambda j: (_common_depth(home, groups[j][0]), -len(groups[j][1]), -j),
+            )
+            first, second = sorted((i, j))
+            groups[first] = [_common_ancestor(home, groups[j][0]), groups[first][1] + groups[second][1]]
+            del groups[second]
+        return [(home, tuple(sorted(labels, key=str))) for home, labels in groups]
+
+    # ------------------------------------------------------------------ introspection
+
+    def describe(self) -> dict:
+        """The tree as JSON-able nested dicts."""
+        return {
+            "instances": self._t,
+            "min_size": self.min_size,
+            "root": _describe_node(self._root, self._t) if self._root is not None else None,
+        }
+
+
+def _gap(dissimilarity: np.ndarray, side_a: list[int], side_b: list[int]) -> float:
+    across = dissimilarity[np.ix_(side_a, side_b)].mean()
+    within = []
+    for side in (side_a, side_b):
+        block = dissimilarity[np.ix_(side, side)]
+        within.append(block[np.triu_indices(len(side), 1)])
+    within_all = np.concatenate(within)
+    return float(across - (within_all.mean() if within_all.size else 0.0))
+
+
+def _ancestors(node_id: str) -> list[str]:
+    parts = node_id.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _common_ancestor(a: str, b: str) -> str:
+    common = [x for x, y in zip(_ancestors(a), _ancestors(b)) if x == y]
+    return common[-1]
+
+
+def _common_depth(a: str, b: str) -> int:
+    return _common_ancestor(a, b).count(".")
+
+
+def _describe_node(node: ClusterNode, t: int) -> dict:
+    out = {
+        "id": node.node_id,
+        "labels": [str(label) for label in node.labels],
+        "active": node.active,
+        "n": node.n(t),
+        "last_check": _jsonable(node.last_check),
+    }
+    if not node.active:
+        out["split"] = _jsonable(node.split_info)
+        out["children"] = [_describe_node(child, t) for child in node.children]
+    return out
+
+
+def _jsonable(stats: dict | None) -> dict | None:
+    if stats is None:
+        return None
+    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in stats.items()}
