@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from jobs import cli_offline
+from jobs import cli_stream
 
 app = typer.Typer(
     name="tagstream",
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 
 cli_offline.register(app)
+cli_stream.register(app)
 
 if __name__ == "__main__":
     app()

@@ -7,7 +7,8 @@
 * :class:`RecordSink` produces JSON (or raw bytes) with keys and headers; :class:`DeadLetterSink`
   forwards rejected messages with their original bytes and the headers of
   :func:`stream.records.dead_letter_headers`.
-* :func:`ensure_topics` creates missing topics, idempotently.
+* :func:`ensure_topics` creates missing topics, idempotently; :func:`topic_partitions` lists a topic's
+  partitions.
 
 Every blocking call takes a timeout (from the config unless given) and raises a named
 :mod:`stream.errors` exception when it expires.
@@ -48,6 +49,7 @@ __all__ = [
     "TopicNames",
     "ensure_topics",
     "next_offsets",
+    "topic_partitions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -524,6 +526,11 @@ class DeadLetterSink:
         self.sink.send(self.topic, message.value, key=message.key, headers=headers)
 
 
+def _admin(config: KafkaConfig, timeout_s: float) -> KafkaAdminClient:
+    # Each admin request then waits at most timeout_s.
+    return _connect(KafkaAdminClient, "admin", config.model_copy(update={"request_timeout_ms": int(timeout_s * 1000)}), "admin")
+
+
 def ensure_topics(
     config: KafkaConfig,
     topics: typing.Sequence[str] | None = None,
@@ -538,7 +545,7 @@ def ensure_topics(
     """
     topics = config.topics.all() if topics is None else list(topics)
     timeout_s = config.admin_timeout_s if timeout_s is None else timeout_s
-    admin = _connect(KafkaAdminClient, "admin", config, "admin")
+    admin = _admin(config, timeout_s)
     try:
         existing = set(admin.list_topics())
         missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
@@ -566,3 +573,23 @@ def ensure_topics(
         raise TopicError(f"creating topics {topics} failed", error) from error
     finally:
         admin.close()
+
+
+def topic_partitions(config: KafkaConfig, topic: str, *, timeout_s: float | None = None) -> list[Partition]:
+    """All ``(topic, partition)`` pairs of an existing topic, for reading it without a group."""
+    timeout_s = config.admin_timeout_s if timeout_s is None else timeout_s
+    admin = _admin(config, timeout_s)
+    try:
+        (described,) = admin.describe_topics([topic])
+    except kafka.errors.KafkaTimeoutError as error:
+        raise KafkaTimeout(f"describing topic {topic!r} did not finish within {timeout_s} s", error) from error
+    except kafka.errors.KafkaError as error:
+        raise TopicError(f"describing topic {topic!r} failed", error) from error
+    finally:
+        admin.close()
+    error = kafka.errors.for_code(described["error_code"])
+    if error is kafka.errors.UnknownTopicOrPartitionError:
+        raise TopicError(f"topic {topic!r} does not exist on {config.bootstrap_servers}")
+    if error is not kafka.errors.NoError:
+        raise TopicError(f"describing topic {topic!r} failed", error())
+    return sorted((topic, partition["partition_index"]) for partition in described["partitions"])

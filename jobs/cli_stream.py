@@ -1,0 +1,147 @@
+"""Commands around Kafka: ``tagstream broker``, ``tagstream produce`` and ``tagstream tail``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pathlib
+import time
+import typing
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+
+from jobs.broker import BrokerError, EmbeddedBroker
+from jobs.config import ConfigError, JobConfig
+from jobs.produce import dataset_records, jsonl_records, produce
+from jobs.tail import TOPIC_KINDS, tail
+from stream.errors import StreamError
+from stream.kafka import KafkaConfig, ensure_topics
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigFile = typing.Annotated[
+    pathlib.Path | None, typer.Option("--config", help="TOML or YAML config file (its [kafka] table).")
+]
+BootstrapServers = typing.Annotated[
+    str | None, typer.Option("--bootstrap-servers", "-b", help="Comma-separated host:port list.")
+]
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=errors, show_path=False)],
+    )
+    # kafka-python logs every connection at INFO.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _kafka_config(config_file: pathlib.Path | None, bootstrap_servers: str | None, topics: dict) -> KafkaConfig:
+    overrides = {"kafka": {"bootstrap_servers": bootstrap_servers, "topics": topics}}
+    return JobConfig.load(config_file, overrides=overrides).kafka
+
+
+@contextlib.contextmanager
+def _errors_to_exit():
+    """Expected failures (bad input, unreachable broker) become a one-line message and exit code 1."""
+    try:
+        yield
+    except (StreamError, BrokerError, ConfigError, OSError) as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def broker_command(
+    port: typing.Annotated[int | None, typer.Option(help="Port to listen on (default: a free one).")] = None,
+    host: typing.Annotated[str, typer.Option(help="Interface to listen on and advertise.")] = "127.0.0.1",
+    partitions: typing.Annotated[
+        int, typer.Option(min=1, help="Partitions of the five tagstream topics created at start.")
+    ] = 1,
+    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run an in-memory Kafka-protocol broker (tansu) in the foreground until Ctrl-C."""
+    _logging(verbose)
+    with _errors_to_exit(), EmbeddedBroker(port=port, host=host) as broker:
+        ensure_topics(KafkaConfig(bootstrap_servers=broker.bootstrap_servers), partitions=partitions)
+        console.print(f"broker listening; bootstrap servers: [bold]{broker.bootstrap_servers}[/bold]")
+        console.print("in memory: everything is lost when it stops. Ctrl-C to stop.")
+        try:
+            while broker.running():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            console.print("stopping")
+            return
+        errors.print(f"[red]error:[/red] the broker (pid {broker.pid}) exited on its own")
+        raise typer.Exit(1)
+
+
+def produce_command(
+    dataset: typing.Annotated[
+        str | None, typer.Option(help="Registered dataset name or path of a multi-label ARFF file.")
+    ] = None,
+    file: typing.Annotated[
+        pathlib.Path | None, typer.Option(help="JSON Lines file of records (.jsonl or .jsonl.gz).")
+    ] = None,
+    rate: typing.Annotated[float, typer.Option(min=0, help="Records per second; 0 = as fast as possible.")] = 0.0,
+    limit: typing.Annotated[int | None, typer.Option(min=0, help="Send at most this many records.")] = None,
+    label_delay: typing.Annotated[
+        int | None,
+        typer.Option(min=0, help="Send records without labels and their labels to the labels topic K records later."),
+    ] = None,
+    topic: typing.Annotated[str | None, typer.Option(help="Input topic (default from the config).")] = None,
+    partitions: typing.Annotated[int, typer.Option(min=1, help="Partitions of topics that must be created.")] = 1,
+    bootstrap_servers: BootstrapServers = None,
+    config_file: ConfigFile = None,
+    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Replay a dataset or a JSONL file into the input topic as records with ids."""
+    _logging(verbose)
+    if (dataset is None) == (file is None):
+        raise typer.BadParameter("give exactly one of --dataset or --file")
+    with _errors_to_exit():
+        config = _kafka_config(config_file, bootstrap_servers, {"records": topic})
+        needed = [config.topics.records] + ([config.topics.labels] if label_delay is not None else [])
+        ensure_topics(config, needed, partitions=partitions)
+        records = dataset_records(dataset) if dataset is not None else jsonl_records(file)
+        stats = produce(config, records, rate=rate, limit=limit, label_delay=label_delay)
+    labels = f" and {stats.label_updates} label updates to {config.topics.labels}" if label_delay is not None else ""
+    console.print(
+        f"sent {stats.records} records to {config.topics.records}{labels} in {stats.seconds:.2f} s "
+        f"({stats.rate:,.0f} records/s)"
+    )
+
+
+def tail_command(
+    kind: typing.Annotated[str, typer.Argument(help=f"Which topic: {', '.join(TOPIC_KINDS)}.")],
+    from_beginning: typing.Annotated[bool, typer.Option(help="Start at the oldest message, not at the end.")] = False,
+    limit: typing.Annotated[int | None, typer.Option(min=1, help="Stop after this many messages.")] = None,
+    idle_timeout: typing.Annotated[
+        float | None, typer.Option(min=0, help="Stop after this many seconds without a message.")
+    ] = None,
+    topic: typing.Annotated[str | None, typer.Option(help="Topic name (default from the config).")] = None,
+    bootstrap_servers: BootstrapServers = None,
+    config_file: ConfigFile = None,
+    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Print the messages of a tagstream topic as they arrive."""
+    _logging(verbose)
+    if kind not in TOPIC_KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(TOPIC_KINDS)}", param_hint="KIND")
+    with _errors_to_exit():
+        config = _kafka_config(config_file, bootstrap_servers, {kind: topic})
+        try:
+            tail(config, kind, console=console, from_beginning=from_beginning, limit=limit, idle_timeout_s=idle_timeout)
+        except KeyboardInterrupt:
+            pass
+
+
+def register(app: typer.Typer) -> None:
+    """Add the Kafka commands to the ``tagstream`` app."""
+    app.command("broker")(broker_command)
+    app.command("produce")(produce_command)
+    app.command("tail")(tail_command)

@@ -1,0 +1,122 @@
+"""Follow one of tagstream's topics and print its messages readably (the ``tagstream tail`` command)."""
+
+from __future__ import annotations
+
+import time
+import typing
+
+from rich.console import Console
+from rich.markup import escape
+
+from stream.kafka import KafkaConfig, Message, RecordSource, topic_partitions
+from stream.records import (
+    RecordError,
+    parse_dead_letter,
+    parse_drift_alert,
+    parse_label_update,
+    parse_prediction,
+    parse_record,
+)
+
+TOPIC_KINDS = ("predictions", "drift", "deadletter", "records", "labels")
+TopicKind = typing.Literal["predictions", "drift", "deadletter", "records", "labels"]
+
+PREVIEW_CHARS = 120
+
+
+def preview(raw: bytes | None, limit: int = PREVIEW_CHARS) -> str:
+    """Printable, markup-safe text of arbitrary bytes: invalid UTF-8 and control characters escaped.
+
+    >>> preview(b'{"id": 1}\\xff\\x1b[2J')
+    '{"id": 1}\\\\xff\\\\x1b[2J'
+    """
+    if raw is None:
+        return "<null>"
+    text = raw[: limit * 4].decode("utf-8", errors="backslashreplace")
+    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _coordinates(message: Message) -> str:
+    return f"[dim]{message.partition}@{message.offset}[/dim]"
+
+
+def _scores(scores: dict[str, float], top: int = 5) -> str:
+    best = sorted(scores.items(), key=lambda item: -item[1])[:top]
+    return " ".join(f"{escape(label)}={score:.2f}" for label, score in best)
+
+
+def format_message(kind: TopicKind, message: Message) -> str:
+    """One line of rich markup for one message of a topic of the given kind."""
+    where = _coordinates(message)
+    try:
+        if kind == "predictions":
+            p = parse_prediction(message.value)
+            return (
+                f"{where} [bold]{escape(p.id)}[/bold] -> [green]{escape(', '.join(p.labels)) or '∅'}[/green]"
+                f"  {_scores(p.scores)}  [cyan]{escape(p.learner)}[/cyan] v{p.model_version} {p.latency_ms:.1f} ms"
+            )
+        if kind == "drift":
+            a = parse_drift_alert(message.value)
+            labels = escape(", ".join(a.labels)) if a.labels else "-"
+            return (
+                f"{where} [yellow]{escape(a.level)} {escape(a.kind)}[/yellow] [cyan]{escape(a.learner)}[/cyan]"
+                f" @{a.instance} node={escape(str(a.node))} labels={labels} {escape(str(a.detail))}"
+            )
+        if kind == "deadletter":
+            d = parse_dead_letter(message.value, message.key, message.headers)
+            return (
+                f"{where} [red]{escape(d.reason)}[/red] {escape(d.error_class)} from "
+                f"{escape(d.source_topic)}[{d.source_partition}]@{d.source_offset}: {escape(d.error_message[:200])}\n"
+                f"    key={preview(d.key, 60)} value={preview(d.value)}"
+            )
+        if kind == "labels":
+            u = parse_label_update(message.value, message.key)
+            return f"{where} [bold]{escape(u.id)}[/bold] labels={escape(', '.join(u.labels)) or '∅'}"
+        if kind == "records":
+            r = parse_record(message.value, message.key)
+            payload = f"{len(r.features)} features" if r.features is not None else f"text={preview(r.text.encode(), 80)}"
+            labels = "predict only" if r.labels is None else escape(", ".join(r.labels)) or "∅"
+            return f"{where} [bold]{escape(r.id)}[/bold] {payload} labels={labels}"
+    except RecordError as error:
+        # tail is a viewer: a message that breaks its schema is shown, not fatal.
+        return f"{where} [red]unreadable ({escape(error.reason)}): {escape(error.message)}[/red] value={preview(message.value)}"
+    raise ValueError(f"unknown topic kind {kind!r}; one of {TOPIC_KINDS}")
+
+
+def tail(
+    config: KafkaConfig,
+    kind: TopicKind,
+    *,
+    console: Console,
+    from_beginning: bool = False,
+    limit: int | None = None,
+    idle_timeout_s: float | None = None,
+) -> int:
+    """Print the messages of the topic ``config.topics.<kind>`` until ``limit`` or ``idle_timeout_s``.
+
+    Reads every partition directly, without a consumer group: nothing is committed and no other
+    consumer is disturbed. Returns the number of messages printed.
+    """
+    if kind not in TOPIC_KINDS:
+        raise ValueError(f"unknown topic kind {kind!r}; one of {TOPIC_KINDS}")
+    topic = getattr(config.topics, kind)
+    reader = config.model_copy(update={"group_id": None})
+    printed = 0
+    with RecordSource(reader, partitions=topic_partitions(config, topic)) as source:
+        if from_beginning:
+            source.seek_to_beginning()
+        else:
+            source.seek_to_end()
+        last_message = time.monotonic()
+        while limit is None or printed < limit:
+            batch = source.poll_batch(max_records=None if limit is None else limit - printed)
+            if not batch:
+                if idle_timeout_s is not None and time.monotonic() - last_message >= idle_timeout_s:
+                    break
+                continue
+            last_message = time.monotonic()
+            for message in batch:
+                console.print(format_message(kind, message), highlight=False, soft_wrap=True)
+            printed += len(batch)
+    return printed
