@@ -26,6 +26,7 @@ Conventions (shared by every metric in :mod:`learners.metrics`):
 from __future__ import annotations
 
 import collections
+import itertools
 import typing
 
 Observation = tuple[frozenset, frozenset, tuple]
@@ -47,13 +48,49 @@ def observe(y_true: typing.Mapping, y_pred: typing.Mapping) -> Observation:
 
     """
     try:
-        true_on = frozenset([label for label, on in y_true.items() if on])
-        pred_on = frozenset([label for label, on in y_pred.items() if on])
+        true_on = frozenset(itertools.compress(y_true, y_true.values()))
+        pred_on = frozenset(itertools.compress(y_pred, y_pred.values()))
     except AttributeError:
         bad = "y_true" if not hasattr(y_true, "items") else "y_pred"
         value = y_true if bad == "y_true" else y_pred
         raise TypeError(f"{bad} must be a dict of label -> bool, got {type(value).__name__}") from None
     return true_on, pred_on, (*y_true, *y_pred)
+
+
+class _MentionCounter:
+    """How many times each label was mentioned, counting runs of identical key tuples at once.
+
+    Consecutive instances almost always carry the same keys (every label of the dataset, every
+    label the learner knows), so a run costs one C-level tuple comparison per instance and one
+    count per label when it ends.
+    """
+
+    def __init__(self):
+        self._counts: collections.Counter = collections.Counter()
+        self._run_keys: tuple = ()
+        self._run_length = 0
+
+    def add(self, keys: tuple) -> None:
+        if keys == self._run_keys:
+            self._run_length += 1
+            return
+        self._flush()
+        self._run_keys = keys
+        self._run_length = 1
+
+    def _flush(self) -> None:
+        if self._run_length == 1:
+            self._counts.update(self._run_keys)
+        elif self._run_length > 1:
+            counts, length = self._counts, self._run_length
+            for label in self._run_keys:
+                counts[label] += length
+        self._run_length = 0
+
+    def counts(self) -> collections.Counter:
+        self._flush()
+        self._run_keys = ()
+        return self._counts
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -96,9 +133,9 @@ class MultiLabelConfusion:
         self.label_tp: collections.Counter = collections.Counter()
         self.label_fp: collections.Counter = collections.Counter()
         self.label_fn: collections.Counter = collections.Counter()
-        # Two counters instead of one with decrements: both updates run in C.
-        self._mentioned: collections.Counter = collections.Counter()
-        self._forgotten: collections.Counter = collections.Counter()
+        # Two counters instead of one with decrements, so that forgetting also runs in C.
+        self._mentioned = _MentionCounter()
+        self._forgotten = _MentionCounter()
         self._recent: collections.deque[Observation] = collections.deque()
 
     def update(self, y_true: typing.Mapping, y_pred: typing.Mapping) -> None:
@@ -141,7 +178,7 @@ class MultiLabelConfusion:
         else:
             del self._shapes[shape]
         if sign > 0:
-            self._mentioned.update(labels)
+            self._mentioned.add(labels)
             if hits:
                 self.label_tp.update(hits)
             if fp:
@@ -149,7 +186,7 @@ class MultiLabelConfusion:
             if fn:
                 self.label_fn.update(true_on - pred_on)
         else:
-            self._forgotten.update(labels)
+            self._forgotten.add(labels)
             for counts, gone in ((self.label_tp, hits), (self.label_fp, pred_on - true_on), (self.label_fn, true_on - pred_on)):
                 for label in gone:
                     counts[label] -= 1
@@ -159,10 +196,11 @@ class MultiLabelConfusion:
     @property
     def labels(self) -> list:
         """The label universe: every label mentioned by an instance still counted, in first-seen order."""
-        forgotten = self._forgotten
+        mentioned = self._mentioned.counts()
+        forgotten = self._forgotten.counts()
         if not forgotten:
-            return list(self._mentioned)
-        return [label for label, count in self._mentioned.items() if count > forgotten.get(label, 0)]
+            return list(mentioned)
+        return [label for label, count in mentioned.items() if count > forgotten.get(label, 0)]
 
     # Example-based scores: the mean over instances of a per-instance score.
 
