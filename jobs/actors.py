@@ -1,0 +1,383 @@
+"""The pipeline's stages as plain classes, and their Ray actor shells.
+
+Each stage is an ordinary object, tested without Ray; :func:`remote_stages` wraps them with
+``ray.remote`` and nothing else. Micro-batches flow between them:
+
+* :class:`ConsumerStage` polls a micro-batch of messages, parses them, dead-letters the bad ones
+  and returns a :class:`Batch` plus a small :class:`PollInfo`; it commits offsets when told.
+* :class:`FeatureStage` embeds text records and optionally standardises numeric ones.
+* :class:`LearnerStage` holds one or more learners; for each record in order every learner
+  predicts, then learns. It returns the predictions (:class:`Scored`) and small stats.
+* :class:`PublisherStage` publishes the serving learner's predictions and the drift alerts,
+  flushes, and only then returns its acknowledgement.
+
+Which learners share a learner actor is decided by the pipeline, not by the learners.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+import typing
+
+from jobs.config import ExtractorConfig
+from jobs.features import NumericStandardizer, TextEmbedder
+from learners import registry
+from learners.base import MultiLabelClassifier
+from learners.metrics import MetricSuite
+from stream.kafka import DeadLetterSink, KafkaConfig, RecordSink, RecordSource, next_offsets
+from stream.records import DriftAlert, Prediction, Record, RecordError, parse_record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(slots=True)
+class Batch:
+    """A micro-batch of good records in stream order.
+
+    ``origin`` holds, per record, the Kafka timestamp of its message (epoch seconds): where the
+    end-to-end latency starts. ``consumed_at`` is when the batch was polled.
+    """
+
+    records: list[Record]
+    origin: list[float]
+    consumed_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PollInfo:
+    """The small part of a poll the driver reads: counts and the offsets to commit."""
+
+    consumed: int
+    good: int
+    dead_letters: dict[str, int]
+    offsets: dict[tuple[str, int], int]
+
+
+@dataclasses.dataclass(slots=True)
+class Scored:
+    """Predictions of a learner actor for one batch.
+
+    ``outputs[learner][i]`` is ``(labels predicted on, scores, model version)`` for record ``i``,
+    the model version being the number of records the learner had learned from.
+    """
+
+    ids: list[str]
+    origin: list[float]
+    consumed_at: float
+    outputs: dict[str, list[tuple[tuple[str, ...], dict[str, float], int]]]
+    events: list[dict]
+
+
+class ConsumerStage:
+    """Consumer of the input topic: poll, parse, dead-letter, commit on demand.
+
+    Offsets are never committed automatically: :meth:`commit` is called by the driver once the
+    batch's predictions are published. Dead letters are flushed before any commit, so a message
+    counts as done only once its dead letter or its prediction is on the broker.
+
+    Parameters
+    ----------
+    config
+        Kafka settings; the group id and the input and dead-letter topics come from it.
+    batch_size
+        Most messages per poll.
+    poll_timeout_s
+        Longest a poll waits for the first message.
+
+    """
+
+    def __init__(self, config: KafkaConfig, batch_size: int, poll_timeout_s: float):
+        self.config = config
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self._source = RecordSource(config, [config.topics.records])
+        self._sink = RecordSink(config)
+        self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter)
+
+    def poll(self) -> tuple[Batch, PollInfo]:
+        messages = self._source.poll_batch(self.batch_size, self.poll_timeout_s)
+        consumed_at = time.time()
+        records, origin = [], []
+        dead: collections.Counter[str] = collections.Counter()
+        for message in messages:
+            try:
+                record = parse_record(message.value, message.key)
+            except RecordError as error:
+                self._dead_letters.send(message, error)
+                dead[error.reason] += 1
+                continue
+            records.append(record)
+            origin.append(message.timestamp_ms / 1000 if message.timestamp_ms is not None else consumed_at)
+        info = PollInfo(len(messages), len(records), dict(dead), next_offsets(messages))
+        return Batch(records, origin, consumed_at), info
+
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        self._sink.flush()
+        self._source.commit(offsets)
+
+    def lag(self) -> dict[int, int]:
+        """Messages left per input partition (see :meth:`stream.kafka.RecordSource.lag` on accuracy)."""
+        return {partition: lag for (_, partition), lag in self._source.lag().items()}
+
+    def close(self) -> None:
+        self._sink.flush()
+        self._sink.close()
+        self._source.close()
+
+
+class FeatureStage:
+    """Turns every record into numeric features.
+
+    Text records are embedded with :class:`~jobs.features.TextEmbedder` (loaded at the first
+    text record, so numeric streams never pay for torch); numeric records pass through, or are
+    standardised online when ``config.standardize`` is set.
+
+    Parameters
+    ----------
+    config
+        Extractor settings.
+
+    """
+
+    def __init__(self, config: ExtractorConfig):
+        self.config = config
+        self._embedder: TextEmbedder | None = None
+        self._scaler = NumericStandardizer() if config.standardize else None
+
+    def transform(self, batch: Batch) -> Batch:
+        texts = [i for i, record in enumerate(batch.records) if record.text is not None]
+        if not texts and self._scaler is None:
+            return batch
+        records = list(batch.records)
+        if texts:
+            embedded = self._text_embedder().transform([records[i].text for i in texts])
+            for i, features in zip(texts, embedded):
+                records[i] = dataclasses.replace(records[i], features=features, text=None)
+        if self._scaler is not None:
+            embedded_at = set(texts)
+            for i, record in enumerate(records):
+                if i not in embedded_at:
+                    records[i] = dataclasses.replace(record, features=self._scaler.learn_transform_one(record.features))
+        return Batch(records, batch.origin, batch.consumed_at)
+
+    def _text_embedder(self) -> TextEmbedder:
+        if self._embedder is None:
+            self._embedder = TextEmbedder(
+                model=self.config.text_model,
+                device=self.config.device,
+                batch_size=self.config.batch_size,
+                max_length=self.config.max_length,
+            )
+        return self._embedder
+
+
+class LabelUniverse:
+    """Turns a record's list of labels that are on into a full ``dict[label, bool]``.
+
+    A record names only the labels that are on; the target a learner gets holds every label
+    seen so far on the stream, this record's included, with the absent ones off.
+
+    Examples
+    --------
+    >>> universe = LabelUniverse()
+    >>> universe.target(("b",))
+    {'b': True}
+    >>> universe.target(("a",))
+    {'b': False, 'a': True}
+
+    """
+
+    def __init__(self):
+        self._labels: dict[str, None] = {}  # insertion-ordered set
+
+    def target(self, on: typing.Iterable[str]) -> dict[str, bool]:
+        on = set(on)
+        for label in sorted(on):
+            self._labels.setdefault(label, None)
+        return {label: label in on for label in self._labels}
+
+
+def label_cluster_count(learner: MultiLabelClassifier) -> int | None:
+    """Number of label clusters of a learner that partitions its labels (``describe()["partition"]``)."""
+    describe = getattr(learner, "describe", None)
+    if describe is None:
+        return None
+    partition = describe().get("partition")
+    return len(partition) if isinstance(partition, list) else None
+
+
+class LearnerStage:
+    """Learners side by side on the same records: each record is predicted by all, then learned by all.
+
+    Parameters
+    ----------
+    learners
+        Catalogue names of the learners this stage holds.
+    seed
+        Seed of every learner.
+    window
+        Size of the sliding window of the per-learner metrics.
+    model_size_every
+        Measure model sizes (and label clusters) every this many records.
+
+    """
+
+    def __init__(self, learners: typing.Sequence[str], seed: int, window: int, model_size_every: int):
+        self.learners = list(learners)
+        self.seed = seed
+        self.window = window
+        self.model_size_every = model_size_every
+        self._models = {name: registry.make(name, seed) for name in self.learners}
+        self._suites = {name: MetricSuite(window=window) for name in self.learners}
+        self._learned = dict.fromkeys(self.learners, 0)
+        self._events = {name: collections.Counter() for name in self.learners}
+        self._universe = LabelUniverse()
+        self._since_sized = model_size_every  # size the models after the first batch
+        # predict_proba_one is needed anyway (scores); predict_one only where a learner overrides it.
+        self._own_predict = {
+            name: type(model).predict_one is not MultiLabelClassifier.predict_one for name, model in self._models.items()
+        }
+
+    def process(self, batch: Batch) -> tuple[Scored, dict]:
+        outputs: dict[str, list] = {name: [] for name in self.learners}
+        events: list[dict] = []
+        for record in batch.records:
+            x = record.features
+            y = None if record.labels is None else self._universe.target(record.labels)
+            for name, model in self._models.items():
+                scores = model.predict_proba_one(x)
+                predicted = model.predict_one(x) if self._own_predict[name] else {l: p >= 0.5 for l, p in scores.items()}
+                outputs[name].append(
+                    (tuple(str(l) for l, on in predicted.items() if on), {str(l): float(p) for l, p in scores.items()}, self._learned[name])
+                )
+                if y is not None:
+                    self._suites[name].update(y, predicted)
+                    model.learn_one(x, y)
+                    self._learned[name] += 1
+                for event in model.pop_events():
+                    self._events[name][event.level, event.kind] += 1
+                    events.append(event.to_dict())
+        scored = Scored([r.id for r in batch.records], batch.origin, batch.consumed_at, outputs, events)
+        return scored, self.stats(len(batch.records))
+
+    def stats(self, processed: int = 0) -> dict:
+        """Per learner: windowed scores, drift events since the last call, sampled size and clusters."""
+        self._since_sized += processed
+        sample = self._since_sized >= self.model_size_every
+        if sample:
+            self._since_sized = 0
+        out = {}
+        for name, model in self._models.items():
+            out[name] = {
+                "learned": self._learned[name],
+                "window": self._suites[name].get_window(),
+                "events": dict(self._events[name]),
+                "model_bytes": model.model_bytes if sample else None,
+                "label_clusters": label_cluster_count(model) if sample else None,
+            }
+            self._events[name].clear()
+        return out
+
+    def summary(self) -> dict:
+        """Per learner: cumulative and windowed scores, records learned, model size."""
+        return {
+            name: {
+                "learned": self._learned[name],
+                "scored": self._suites[name].n,
+                "cumulative": self._suites[name].get(),
+                "window": self._suites[name].get_window(),
+                "model_bytes": model.model_bytes,
+                "label_clusters": label_cluster_count(model),
+            }
+            for name, model in self._models.items()
+        }
+
+
+class PublisherStage:
+    """Publishes the serving learner's predictions and every drift alert, then flushes.
+
+    :meth:`publish` returns only after the broker acknowledged everything, so the driver may
+    commit the batch's input offsets as soon as it has the acknowledgement.
+
+    Parameters
+    ----------
+    config
+        Kafka settings (predictions and drift topics).
+    serving
+        The learner whose predictions go to the predictions topic.
+
+    """
+
+    def __init__(self, config: KafkaConfig, serving: str):
+        self.config = config
+        self.serving = serving
+        self._sink = RecordSink(config)
+
+    def publish(self, *scored: Scored) -> dict:
+        """Publish the outputs of one batch; ``scored`` holds one part per learner actor."""
+        served = next(part for part in scored if self.serving in part.outputs)
+        topics = self.config.topics
+        now = time.time()
+        for record_id, (labels, scores, version) in zip(served.ids, served.outputs[self.serving]):
+            prediction = Prediction(
+                id=record_id,
+                labels=labels,
+                scores=scores,
+                learner=self.serving,
+                model_version=version,
+                latency_ms=(now - served.consumed_at) * 1000,
+                ts=now,
+            )
+            self._sink.send(topics.predictions, prediction.to_json(), key=record_id)
+        drift = 0
+        for part in scored:
+            for event in part.events:
+                alert = DriftAlert.from_event(event, ts=now)
+                self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
+                drift += 1
+        self._sink.flush()
+        acknowledged = time.time()
+        return {
+            "predictions": len(served.ids),
+            "drift": drift,
+            "latencies_s": [acknowledged - origin for origin in served.origin],
+        }
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+def extractor_gpus(device: str, cluster_gpus: float) -> int:
+    """GPUs the extractor actor asks Ray for: one when it may use CUDA and the cluster has a GPU.
+
+    The driver may have no GPU while the cluster's workers do, so this looks at the cluster's
+    resources rather than at ``torch.cuda`` in the driver.
+
+    Examples
+    --------
+    >>> extractor_gpus("auto", cluster_gpus=2), extractor_gpus("auto", cluster_gpus=0), extractor_gpus("cpu", 1)
+    (1, 0, 0)
+
+    """
+    if device == "cpu":
+        return 0
+    if device == "cuda":
+        if cluster_gpus <= 0:
+            raise ValueError("extractor device 'cuda' was requested but the Ray cluster has no GPU")
+        return 1
+    return 1 if cluster_gpus > 0 else 0
+
+
+def remote_stages():
+    """The Ray actor classes of the four stages (``ray`` is imported only here)."""
+    import ray
+
+    return (
+        ray.remote(ConsumerStage),
+        ray.remote(FeatureStage),
+        ray.remote(LearnerStage),
+        ray.remote(PublisherStage),
+    )

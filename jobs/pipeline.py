@@ -1,0 +1,318 @@
+"""The streaming pipeline on Ray: input topic -> parse -> features -> predict + learn -> publish -> commit.
+
+:func:`run_pipeline` is the dataflow, one named step per stage. Payloads travel between the
+actors of :mod:`jobs.actors` as ``ObjectRef``s; the driver only reads each batch's small
+:class:`~jobs.actors.PollInfo`, acknowledgement and stats. At most ``max_in_flight`` batches are
+between poll and commit; beyond that the driver waits (``ray.wait``) for the oldest, which is
+the backpressure. A batch's offsets are committed only after its predictions were published and
+flushed, and in poll order, so a crash re-delivers records (at least once) but never skips one.
+
+Every wait takes ``config.ray_timeout_s`` and raises :class:`PipelineTimeout` when it expires.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import threading
+import time
+import typing
+
+import ray
+
+from jobs.actors import PollInfo, extractor_gpus, remote_stages
+from jobs.config import JobConfig
+from jobs.telemetry import PipelineMetrics
+
+logger = logging.getLogger(__name__)
+
+#: How often the driver samples the consumers' lag.
+LAG_EVERY_S = 5.0
+
+
+class PipelineTimeout(TimeoutError):
+    """A wait on an actor took longer than ``ray_timeout_s``."""
+
+
+def init_ray(config: JobConfig) -> bool:
+    """Connect to Ray unless already connected; returns whether this call started the connection.
+
+    ``config.ray_address`` wins; else ``RAY_ADDRESS`` (set inside a Ray job) joins that cluster;
+    else a local Ray with ``config.ray_num_cpus`` CPUs and no dashboard is started.
+    """
+    if ray.is_initialized():
+        return False
+    address = config.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(num_cpus=config.ray_num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+    return True
+
+
+@dataclasses.dataclass
+class Stages:
+    """Handles of the running actors."""
+
+    consumers: list
+    extractor: typing.Any
+    learners: list  # (actor, learner names) pairs
+    publisher: typing.Any
+
+    def all(self) -> list:
+        return [*self.consumers, self.extractor, *(actor for actor, _ in self.learners), self.publisher]
+
+
+def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
+    """Which learners share a learner actor: one actor per learner, so side-by-side learners run in parallel.
+
+    >>> learner_groups(["mlhat", "br-ht"])
+    [['mlhat'], ['br-ht']]
+
+    """
+    return [[name] for name in names]
+
+
+def start_stages(config: JobConfig) -> Stages:
+    consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
+    gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
+    stages = Stages(
+        consumers=[
+            consumer_cls.remote(config.kafka, config.batch_size, config.poll_timeout_s) for _ in range(config.consumers)
+        ],
+        extractor=extractor_cls.options(num_gpus=gpus).remote(config.extractor),
+        learners=[
+            (learner_cls.remote(group, config.seed, config.window, config.model_size_every), group)
+            for group in learner_groups(config.learners)
+        ],
+        publisher=publisher_cls.remote(config.kafka, config.learners[0]),
+    )
+    _get([actor.__ray_ready__.remote() for actor in stages.all()], config.ray_timeout_s, "starting the actors")
+    return stages
+
+
+def stop_stages(stages: Stages, timeout_s: float) -> None:
+    """Close the Kafka clients of the actors, then end the actors."""
+    closing = [consumer.close.remote() for consumer in stages.consumers] + [stages.publisher.close.remote()]
+    try:
+        _get(closing, timeout_s, "closing the Kafka clients")
+    finally:
+        for actor in stages.all():
+            ray.kill(actor)
+
+
+def _get(refs, timeout_s: float, what: str):
+    try:
+        return ray.get(refs, timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        raise PipelineTimeout(f"{what} took longer than {timeout_s} s") from None
+
+
+# -- the steps ------------------------------------------------------------------------------------
+
+
+def consume_and_parse(consumer, timeout_s: float):
+    """Poll one micro-batch; the batch stays in the object store, the driver reads only its PollInfo."""
+    batch_ref, info_ref = consumer.poll.options(num_returns=2).remote()
+    return batch_ref, _get(info_ref, timeout_s, "polling the input topic")
+
+
+def extract_features(extractor, batch_ref):
+    return extractor.transform.remote(batch_ref)
+
+
+def predict_and_learn(learners: list, features_ref):
+    """Every learner actor sees every record; returns their Scored parts and stats, as refs."""
+    calls = [actor.process.options(num_returns=2).remote(features_ref) for actor, _ in learners]
+    return [scored for scored, _ in calls], [stats for _, stats in calls]
+
+
+def publish(publisher, scored_refs):
+    """Fan in the learner actors' outputs; the ref resolves once everything is flushed."""
+    return publisher.publish.remote(*scored_refs)
+
+
+def commit(consumer, offsets):
+    return consumer.commit.remote(offsets)
+
+
+# -- bookkeeping ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class InFlight:
+    consumer: typing.Any
+    info: PollInfo
+    stats_refs: list
+    ack_ref: typing.Any
+
+
+@dataclasses.dataclass
+class Summary:
+    """What a run did. ``learners`` maps each learner to its final scores (see ``LearnerStage.summary``)."""
+
+    records_in: int = 0
+    records_good: int = 0
+    predictions_out: int = 0
+    dead_letters: dict[str, int] = dataclasses.field(default_factory=dict)
+    drift_events: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    batches: int = 0
+    seconds: float = 0.0
+    learners: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records_in / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self) | {"records_per_s": self.records_per_s}
+
+
+class Flow:
+    """Bounded in-flight batches, in-order commits, stop conditions, metrics and progress.
+
+    Parameters
+    ----------
+    config
+        The job config (in-flight bound, timeouts, follow, idle timeout).
+    expected
+        Messages the run should consume before it ends (bounded run of a replay), if known.
+    stop
+        Set it to end the run gracefully: no more polls, in-flight batches finish and commit.
+    metrics
+        Prometheus metrics to update.
+    on_progress
+        Called with the running :class:`Summary` and the latest windowed scores after each batch.
+
+    """
+
+    def __init__(self, config, expected, stop, metrics, on_progress):
+        self.config = config
+        self.expected = expected
+        self.stop = stop
+        self.metrics = metrics
+        self.on_progress = on_progress
+        self.summary = Summary()
+        self.window: dict[str, dict] = {}
+        self._in_flight: collections.deque[InFlight] = collections.deque()
+        self._commits: list = []
+        self._started = time.monotonic()
+        self._last_input = self._started
+        self._last_lag = self._started
+
+    def polls(self, consumers: list) -> typing.Iterator:
+        """The consumer to poll next, round robin, until a stop condition holds."""
+        turn = 0
+        while not self._done():
+            yield consumers[turn % len(consumers)]
+            turn += 1
+
+    def _done(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return True
+        if self.config.follow:
+            return False
+        if self.expected is not None:
+            return self.summary.records_in >= self.expected
+        return time.monotonic() - self._last_input > self.config.idle_timeout_s
+
+    def consumed(self, consumer, info: PollInfo) -> None:
+        now = time.monotonic()
+        if info.consumed:
+            self._last_input = now
+            self.summary.records_in += info.consumed
+            self.summary.records_good += info.good
+            for reason, count in info.dead_letters.items():
+                self.summary.dead_letters[reason] = self.summary.dead_letters.get(reason, 0) + count
+            self.metrics.observe_consumed(info.consumed, info.dead_letters)
+        if now - self._last_lag >= LAG_EVERY_S:
+            self._last_lag = now
+            self.metrics.observe_lag(_get(consumer.lag.remote(), self.config.ray_timeout_s, "reading consumer lag"))
+
+    def submit(self, entry: InFlight) -> None:
+        """Track a submitted batch; wait for the oldest while the in-flight bound is reached."""
+        self._in_flight.append(entry)
+        while len(self._in_flight) >= self.config.max_in_flight:
+            self._retire(block=True)
+        while self._in_flight and self._retire(block=False):
+            pass
+        self.metrics.observe_batch(entry.info.consumed, len(self._in_flight))
+
+    def _retire(self, block: bool) -> bool:
+        """Commit the oldest batch if it is acknowledged (waiting for it when ``block``)."""
+        head = self._in_flight[0]
+        timeout = self.config.ray_timeout_s if block else 0
+        ready, _ = ray.wait([head.ack_ref], num_returns=1, timeout=timeout)
+        if not ready:
+            if block:
+                raise PipelineTimeout(f"a batch was not published within {timeout} s")
+            return False
+        self._in_flight.popleft()
+        ack = _get(head.ack_ref, self.config.ray_timeout_s, "reading a publish acknowledgement")
+        self._commits.append(commit(head.consumer, head.info.offsets))
+        self._check_commits(wait=False)
+        self.summary.predictions_out += ack["predictions"]
+        self.summary.batches += 1
+        self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
+        for stats in _get(head.stats_refs, self.config.ray_timeout_s, "reading learner stats"):
+            for learner, learner_stats in stats.items():
+                self.metrics.observe_learner(learner, learner_stats)
+                self.window[learner] = learner_stats["window"]
+                counts = self.summary.drift_events.setdefault(learner, {})
+                for (level, kind), count in learner_stats["events"].items():
+                    counts[f"{level}/{kind}"] = counts.get(f"{level}/{kind}", 0) + count
+        self.summary.seconds = time.monotonic() - self._started
+        if self.on_progress is not None:
+            self.on_progress(self.summary, self.window)
+        return True
+
+    def _check_commits(self, wait: bool) -> None:
+        timeout = self.config.ray_timeout_s if wait else 0
+        done, self._commits = ray.wait(self._commits, num_returns=len(self._commits), timeout=timeout)
+        if wait and self._commits:
+            raise PipelineTimeout(f"offset commits did not finish within {timeout} s")
+        ray.get(done)  # raises the commit's error, if any
+
+    def drain(self) -> None:
+        while self._in_flight:
+            self._retire(block=True)
+        if self._commits:
+            self._check_commits(wait=True)
+        self.summary.seconds = time.monotonic() - self._started
+        self.metrics.observe_batch(0, 0)
+
+
+def run_pipeline(
+    config: JobConfig,
+    *,
+    expected: int | None = None,
+    stop: threading.Event | None = None,
+    metrics: PipelineMetrics | None = None,
+    on_progress: typing.Callable[[Summary, dict], None] | None = None,
+) -> Summary:
+    """Run the pipeline on a connected Ray until a stop condition holds; returns the summary.
+
+    A bounded run (``config.follow`` false) ends after ``expected`` messages when given, else
+    after ``config.idle_timeout_s`` without input. A follow run ends when ``stop`` is set. Either
+    way in-flight batches are finished and committed before the actors stop.
+    """
+    flow = Flow(config, expected, stop, metrics or PipelineMetrics(config.window), on_progress)
+    stages = start_stages(config)
+    try:
+        for consumer in flow.polls(stages.consumers):
+            batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)
+            flow.consumed(consumer, info)
+            if not info.consumed:
+                continue
+            features_ref = extract_features(stages.extractor, batch_ref)
+            scored_refs, stats_refs = predict_and_learn(stages.learners, features_ref)
+            ack_ref = publish(stages.publisher, scored_refs)
+            flow.submit(InFlight(consumer, info, stats_refs, ack_ref))
+        flow.drain()
+        parts = _get([actor.summary.remote() for actor, _ in stages.learners], config.ray_timeout_s, "reading learner summaries")
+        flow.summary.learners = {name: part[name] for part in parts for name in part}
+        return flow.summary
+    finally:
+        stop_stages(stages, config.ray_timeout_s)
