@@ -1,0 +1,265 @@
+"""Offline commands: ``tagstream datasets``, ``learners``, ``evaluate`` and ``inspect``.
+
+They run learners over dataset files in this process, with the prequential evaluator of
+:mod:`learners.evaluate`. Mistakes in what the user typed (an unknown dataset or learner, a file
+that does not exist) end with a one-line message and exit code 2; a file that cannot be read as a
+multi-label dataset ends with exit code 1. Neither prints a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import pathlib
+import typing
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from jobs.logging_setup import setup_logging
+from jobs.report import HEADLINE, DatasetSummary, write_report
+from learners import registry
+from learners.evaluate import LearnerResult, Prequential
+from stream.datasets import DATASETS, bundled_dir, data_dir, open_dataset
+from stream.errors import DatasetMissingError, StreamError, UnknownDatasetError
+
+logger = logging.getLogger(__name__)
+
+console = Console()
+errors = Console(stderr=True)
+
+#: Exit codes: what the user typed is wrong / the data cannot be used.
+USAGE_ERROR = 2
+DATA_ERROR = 1
+
+#: Snapshots taken over a stream when ``--report-every`` is not given.
+DEFAULT_SNAPSHOTS = 50
+
+DatasetOption = typing.Annotated[
+    str, typer.Option("--dataset", "-d", help="Registered dataset name (see `tagstream datasets`) or path of an ARFF file.")
+]
+LabelsOption = typing.Annotated[
+    int | None, typer.Option(min=1, help="Number of label columns, for ARFF files that do not declare them.")
+]
+LimitOption = typing.Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N instances.")]
+SeedOption = typing.Annotated[int, typer.Option(help="Seed of every learner.")]
+OutOption = typing.Annotated[
+    pathlib.Path | None, typer.Option(help="Folder for the output files (default: out/<dataset>).")
+]
+VerboseOption = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")]
+
+
+class UsageError(Exception):
+    """Something the user typed cannot be used."""
+
+
+@contextlib.contextmanager
+def _errors_to_exit():
+    try:
+        yield
+    except (UsageError, registry.UnknownLearnerError, UnknownDatasetError, DatasetMissingError) as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(USAGE_ERROR) from None
+    except StreamError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(DATA_ERROR) from None
+
+
+def dataset_available(info) -> bool:
+    folder = bundled_dir() if info.bundled else data_dir()
+    return (folder / info.file).is_file()
+
+
+def datasets_command() -> None:
+    """List the registered datasets with their shapes, and whether their file is here."""
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("name", "instances", "features", "labels", "cardinality", "format", "file"):
+        table.add_column(column, justify="right" if column in ("instances", "features", "labels", "cardinality") else "left")
+    for name, info in sorted(DATASETS.items()):
+        if info.bundled:
+            where = "[green]bundled[/green]"
+        elif dataset_available(info):
+            where = "[green]available[/green]"
+        else:
+            where = "[red]missing[/red]"
+        table.add_row(
+            name,
+            f"{info.n_instances:,}",
+            f"{info.n_features:,}",
+            f"{info.n_labels:,}",
+            f"{info.cardinality:.3f}",
+            "sparse" if info.sparse else "dense",
+            where,
+        )
+    _print_wide(table)
+    console.print(f"shared datasets folder: {data_dir()} (set TAGSTREAM_DATA_DIR to change it)", highlight=False)
+
+
+def learners_command() -> None:
+    """List the registered learners: name, family and description, one per line."""
+    width = max(map(len, registry.LEARNERS))
+    family_width = max(len(entry.family) for entry in registry.LEARNERS.values())
+    for name, entry in registry.LEARNERS.items():
+        console.print(f"{name:<{width}}  {entry.family:<{family_width}}  {entry.description}", highlight=False, soft_wrap=True)
+
+
+def _format_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def _print_wide(renderable) -> None:
+    # Off a terminal (a pipe, a file, a test) rich would fold tables at 80 columns.
+    target = console if console.is_terminal else Console(file=console.file, width=200)
+    target.print(renderable)
+
+
+RESULT_HEADERS = {
+    "subset_accuracy": "subset\naccuracy",
+    "hamming_loss": "Hamming\nloss",
+    "example_f1": "example\nF1",
+    "micro_f1": "micro\nF1",
+    "macro_f1": "macro\nF1",
+}
+
+
+def results_table(results: typing.Mapping[str, LearnerResult], title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("learner", no_wrap=True)
+    for score in HEADLINE:
+        table.add_column(RESULT_HEADERS[score], justify="right", no_wrap=True)
+    for column in ("instances/s", "model\nsize", "seconds", "drift\nevents"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for name, result in results.items():
+        table.add_row(
+            name,
+            *(f"{result.cumulative[score]:.4f}" for score in HEADLINE),
+            f"{result.instances_per_s:,.0f}",
+            _format_bytes(result.model_bytes),
+            f"{result.seconds:.2f}",
+            str(len(result.events)),
+        )
+    return table
+
+
+def _stream_with_progress(dataset, limit: int | None, progress: Progress, task) -> typing.Iterator:
+    stream = dataset if limit is None else itertools.islice(dataset, limit)
+    for instance in stream:
+        yield instance
+        progress.advance(task)
+
+
+def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window) -> dict[str, LearnerResult]:
+    """Run the evaluation with a progress bar on stderr."""
+    known = dataset.n_instances
+    total = min(known, limit) if known is not None and limit is not None else (known if limit is None else limit)
+    if report_every is None:
+        report_every = max(1, (total or 1000) // DEFAULT_SNAPSHOTS)
+    evaluation = Prequential(learners, label_delay=label_delay, report_every=report_every, window=window)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=errors, transient=True) as progress:
+        task = progress.add_task(f"{dataset.name} × {', '.join(learners)}", total=total, rate="")
+        for checkpoint in evaluation.iterate(_stream_with_progress(dataset, limit, progress, task)):
+            slowest = min(snapshot.instances_per_s for snapshot in checkpoint.snapshots.values())
+            progress.update(task, rate=f"slowest {slowest:,.0f} inst/s")
+            logger.info("checkpoint", extra={"dataset": dataset.name, "scored": checkpoint.scored})
+    return evaluation.results()
+
+
+def _out_dir(out: pathlib.Path | None, dataset) -> pathlib.Path:
+    return out if out is not None else pathlib.Path("out") / dataset.name
+
+
+def _summary(dataset, results: typing.Mapping[str, LearnerResult]) -> DatasetSummary:
+    instances = next(iter(results.values())).instances
+    return DatasetSummary(name=dataset.name, instances=instances, features=dataset.n_features, labels=dataset.n_labels)
+
+
+def evaluate_command(
+    dataset: DatasetOption,
+    learner: typing.Annotated[
+        str, typer.Option("--learner", "-l", help="Comma-separated learner names (see `tagstream learners`), or `all`.")
+    ],
+    labels: LabelsOption = None,
+    limit: LimitOption = None,
+    seed: SeedOption = 1,
+    label_delay: typing.Annotated[int, typer.Option(min=0, help="Labels arrive K instances after their instance.")] = 0,
+    report_every: typing.Annotated[
+        int | None, typer.Option(min=1, help=f"Snapshot every N instances (default: {DEFAULT_SNAPSHOTS} snapshots over the stream).")
+    ] = None,
+    window: typing.Annotated[int, typer.Option(min=1, help="Sliding window of the windowed scores, in instances.")] = 500,
+    out: OutOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Prequential (test-then-train) evaluation of learners side by side on a dataset stream."""
+    setup_logging(verbose)
+    with _errors_to_exit():
+        names = registry.expand(learner)
+        if not names:
+            raise UsageError(f"no learner given; choose from: {', '.join(registry.LEARNERS)}, or all")
+        data = open_dataset(dataset, labels=labels)
+        learners = {name: registry.make(name, seed=seed) for name in names}
+        results = _evaluate(data, learners, limit, label_delay, report_every, window)
+    summary = _summary(data, results)
+    title = f"{summary.name}: {summary.instances:,} instances, {summary.features} features, {summary.labels} labels"
+    if label_delay:
+        title += f", labels {label_delay} instances late"
+    _print_wide(results_table(results, title))
+    files = write_report(_out_dir(out, data), summary, results)
+    console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)
+
+
+def _has_structure(learner) -> bool:
+    return callable(getattr(learner, "describe", None)) and callable(getattr(learner, "render_text", None))
+
+
+def inspect_command(
+    dataset: DatasetOption,
+    learner: typing.Annotated[str, typer.Option("--learner", "-l", help="Learner name (see `tagstream learners`).")] = "ihomer",
+    labels: LabelsOption = None,
+    limit: LimitOption = None,
+    seed: SeedOption = 1,
+    out: OutOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Train a learner prequentially over a dataset, then print the structure it built."""
+    setup_logging(verbose)
+    with _errors_to_exit():
+        if learner not in registry.LEARNERS:
+            raise registry.UnknownLearnerError(learner)
+        model = registry.make(learner, seed=seed)
+        if not _has_structure(model):
+            showable = [name for name in registry.LEARNERS if _has_structure(registry.make(name, seed=seed))]
+            raise UsageError(
+                f"learner {learner!r} cannot show its structure (it has no describe() and render_text()); "
+                f"learners that can: {', '.join(showable) or 'none'}"
+            )
+        data = open_dataset(dataset, labels=labels)
+        results = _evaluate(data, {learner: model}, limit, label_delay=0, report_every=None, window=500)
+    summary = _summary(data, results)
+    result = results[learner]
+    console.print(model.render_text(), highlight=False, markup=False)
+    scores = ", ".join(f"{score} {result.cumulative[score]:.4f}" for score in HEADLINE)
+    console.print(f"{learner} after {result.instances:,} instances of {summary.name}: {scores}", highlight=False)
+    out_dir = _out_dir(out, data)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "structure.json"
+    path.write_text(json.dumps(model.describe(), indent=2) + "\n")
+    console.print(f"wrote {path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the offline commands to the ``tagstream`` app."""
+    app.command("datasets")(datasets_command)
+    app.command("learners")(learners_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("inspect")(inspect_command)

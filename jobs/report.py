@@ -1,0 +1,161 @@
+"""Files that record a prequential evaluation: ``results.json``, the snapshot curves and a plot.
+
+``results.json`` has the shape every tool of the project reads::
+
+    {"dataset": {"name", "instances", "features", "labels"},
+     "learners": {name: {"subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1",
+                         "instances_per_s", "model_bytes", "seconds", ...more}}}
+
+``dataset.instances`` is the number of instances evaluated (a ``--limit`` shortens it). Each
+learner also carries the other cumulative scores, its ``instances``, the scores of the last
+window (``window``), its ``per_label_f1`` and its drift ``events``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import pathlib
+import typing
+
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from learners.evaluate import LearnerResult
+from learners.metrics import SCORES
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+CURVES_FILE = "curves.csv"
+PLOT_FILE = "curves.png"
+
+#: The scores of the summary table and of the plot, in order.
+HEADLINE = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSummary:
+    """The ``dataset`` entry of ``results.json``."""
+
+    name: str
+    instances: int
+    features: int
+    labels: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportFiles:
+    results: pathlib.Path
+    curves: pathlib.Path
+    plot: pathlib.Path
+
+
+def learner_entry(result: LearnerResult) -> dict:
+    """One learner's entry of ``results.json``."""
+    return {
+        **{name: result.cumulative[name] for name in SCORES},
+        "instances_per_s": result.instances_per_s,
+        "model_bytes": result.model_bytes,
+        "seconds": result.seconds,
+        "instances": result.instances,
+        "window": dict(result.window),
+        "per_label_f1": {str(label): f1 for label, f1 in result.per_label_f1.items()},
+        "events": [observed.to_dict() for observed in result.events],
+    }
+
+
+def results_document(dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult]) -> dict:
+    """The content of ``results.json``."""
+    return {"dataset": dataset.to_dict(), "learners": {name: learner_entry(result) for name, result in results.items()}}
+
+
+def _json_default(value):
+    # Learners may leave numpy scalars in event details.
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def write_results(path: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult]) -> None:
+    path.write_text(json.dumps(results_document(dataset, results), indent=2, default=_json_default) + "\n")
+
+
+CURVE_COLUMNS = (
+    ["learner", "instances", "seconds", "instances_per_s", "model_bytes", "events"]
+    + list(SCORES)
+    + [f"window_{name}" for name in SCORES]
+)
+
+
+def write_curves(path: pathlib.Path, results: typing.Mapping[str, LearnerResult]) -> None:
+    """One CSV row per learner and snapshot: cumulative scores, then ``window_`` scores."""
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(CURVE_COLUMNS)
+        for name, result in results.items():
+            for snapshot in result.snapshots:
+                writer.writerow(
+                    [name, snapshot.instances, f"{snapshot.seconds:.6f}", f"{snapshot.instances_per_s:.3f}", snapshot.model_bytes, len(snapshot.events)]
+                    + [f"{snapshot.cumulative[score]:.6f}" for score in SCORES]
+                    + [f"{snapshot.window[score]:.6f}" if score in snapshot.window else "" for score in SCORES]
+                )
+
+
+def plot_curves(path: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult]) -> None:
+    """Cumulative headline scores over the stream, and windowed micro-F1, one line per learner.
+
+    Drift events are marked in the learner's colour: global ones as dashed vertical lines, local
+    ones (a node, a label, a member) as ticks along the bottom of each panel.
+    """
+    panels = [(score, "cumulative") for score in HEADLINE] + [("micro_f1", "window")]
+    figure = Figure(figsize=(15, 8.5), layout="constrained")
+    axes = figure.subplots(2, 3, sharex=True).ravel()
+    colours = [f"C{i % 10}" for i in range(len(results))]
+    for ax, (score, kind) in zip(axes, panels):
+        for colour, (name, result) in zip(colours, results.items()):
+            points = [(s.instances, (s.cumulative if kind == "cumulative" else s.window).get(score)) for s in result.snapshots]
+            points = [(x, y) for x, y in points if y is not None]
+            if points:
+                ax.plot(*zip(*points), color=colour, label=name, linewidth=1.4, marker="." if len(points) < 30 else None)
+            _mark_events(ax, result, colour)
+        ax.set_title(f"{score.replace('_', ' ')} ({kind})", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(-0.02, 1.02)
+    for ax in axes[3:]:
+        ax.set_xlabel("instances scored")
+    axes[0].legend(fontsize=8, loc="best", ncol=2 if len(results) > 6 else 1)
+    figure.suptitle(
+        f"{dataset.name}: {dataset.instances} instances, {dataset.features} features, {dataset.labels} labels "
+        "(dashed: global drift events, ticks: local events)",
+        fontsize=11,
+    )
+    figure.savefig(path, dpi=110)
+
+
+def _mark_events(ax, result: LearnerResult, colour: str) -> None:
+    global_at = [observed.position for observed in result.events if observed.event.level == "global"]
+    local_at = [observed.position for observed in result.events if observed.event.level != "global"]
+    for position in global_at:
+        ax.axvline(position, color=colour, linestyle="--", linewidth=0.8, alpha=0.6)
+    if local_at:
+        bottom = blended_transform_factory(ax.transData, ax.transAxes)
+        ax.plot(local_at, [0.015] * len(local_at), linestyle="none", marker="|", markersize=7, color=colour, alpha=0.6, transform=bottom)
+
+
+def write_report(out_dir: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult]) -> ReportFiles:
+    """Write ``results.json``, ``curves.csv`` and ``curves.png`` into ``out_dir`` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(results=out_dir / RESULTS_FILE, curves=out_dir / CURVES_FILE, plot=out_dir / PLOT_FILE)
+    write_results(files.results, dataset, results)
+    write_curves(files.curves, results)
+    plot_curves(files.plot, dataset, results)
+    logger.info("report written", extra={"out_dir": str(out_dir), "learners": len(results)})
+    return files
