@@ -22,8 +22,9 @@ number. When none of the rules applies, :class:`~stream.errors.ArffError` says s
 
 Values are converted as follows:
 
-* labels: nominal attributes whose values are among ``0``/``1`` (or numeric ones holding 0 or 1)
-  become ``bool``; anything else, including a missing ``?``, is an error;
+* labels: nominal attributes whose declared values are among ``0``/``1``, or numeric ones; a
+  value is 0 or 1 in any numeric spelling (``1``, ``1.0``) and becomes ``bool``; anything else,
+  including a missing ``?``, is an error;
 * numeric, real and integer features become ``float``;
 * nominal features become the ``float`` index of the value in the attribute's declaration
   (``{a, b, c}``: ``a`` -> 0.0, ``b`` -> 1.0, ``c`` -> 2.0). This is Weka's own internal coding,
@@ -68,6 +69,8 @@ import re
 import typing
 import xml.etree.ElementTree as ElementTree
 
+import orjson
+
 from stream.errors import ArffError
 
 __all__ = ["Attribute", "ArffHeader", "iter_arff", "iter_instances", "read_header"]
@@ -78,8 +81,9 @@ _MEKA_LABELS = re.compile(r"(?:^|\s)-C\s+(-?\d+)")
 _LABEL_NAME = re.compile(r"label(\d+)", re.IGNORECASE)
 _NUMERIC_TYPES = {"numeric", "real", "integer"}
 _UNSUPPORTED_TYPES = {"string", "date", "relational"}
-_LABEL_VALUES = {"0": False, "1": True}
-_NUMERIC_LABEL_VALUES = {"0": False, "1": True, "0.0": False, "1.0": True}
+_LABEL_TOKENS = {"0": False, "1": True}
+# Float keys: 1.0 and 1 hash alike, so this also takes the ints JSON parsing gives.
+_LABEL_NUMBERS = {0.0: False, 1.0: True}
 _QUOTES = ("'", '"')
 
 Instance = tuple[dict[str, float], dict[str, bool]]
@@ -343,7 +347,7 @@ def read_header(path: str | os.PathLike, labels: int | None = None) -> ArffHeade
     label_indices, source = _find_labels(path, relation, attributes, labels)
     for i in label_indices:
         attribute = attributes[i]
-        if attribute.kind == "nominal" and not set(attribute.values) <= set(_LABEL_VALUES):
+        if attribute.kind == "nominal" and not set(attribute.values) <= set(_LABEL_TOKENS):
             raise ArffError(
                 path, None, f"label {attribute.name!r} has values {list(attribute.values)}, expected 0 and 1"
             )
@@ -365,9 +369,9 @@ def _picker(indices: list[int]) -> typing.Callable[[list[str]], typing.Sequence[
 class _RowParser:
     """Turns the data lines of one file into instances.
 
-    The fast methods handle the common shape (unquoted tokens, numeric features, labels all
-    coded alike) with C-level building blocks. On any surprise they hand the line to the careful
-    methods, which handle everything else and raise the precise error.
+    The fast methods handle the common shapes (unquoted tokens, features all numeric or all
+    nominal with the same values) with C-level building blocks. On any surprise they hand the
+    line to the careful methods, which handle everything else and raise the precise error.
     """
 
     def __init__(self, header: ArffHeader):
@@ -375,50 +379,32 @@ class _RowParser:
         attributes = header.attributes
         self.n_attributes = len(attributes)
         label_set = set(header.label_indices)
-        self.label_indices = list(header.label_indices)
         self.feature_indices = [i for i in range(len(attributes)) if i not in label_set]
-        self.label_names = [attributes[i].name for i in self.label_indices]
+        self.label_names = [attributes[i].name for i in header.label_indices]
         self.feature_names = [attributes[i].name for i in self.feature_indices]
         self.is_label = [i in label_set for i in range(len(attributes))]
         self.names = [a.name for a in attributes]
-        # Per attribute: the token -> value mapping (labels, nominal features) or None (numeric).
-        self.codes: list[dict[str, typing.Any] | None] = []
-        for i, attribute in enumerate(attributes):
-            if self.is_label[i]:
-                if attribute.kind == "nominal":
-                    self.codes.append({v: _LABEL_VALUES[v] for v in attribute.values})
-                else:
-                    self.codes.append(dict(_NUMERIC_LABEL_VALUES))
-            elif attribute.kind == "nominal":
-                self.codes.append({v: float(k) for k, v in enumerate(attribute.values)})
-            else:
-                self.codes.append(None)
-        self.label_defaults = {
-            attributes[i].name: self._sparse_default(attributes[i]) for i in self.label_indices
-        }
-        # The fast paths need one converter for all features and one code for all labels: float
-        # for numeric features, or the shared code of nominal features declared alike (the
-        # {0,1} word-presence features of text sets).
-        label_codes = [self.codes[i] for i in self.label_indices]
+        # Per feature: the nominal value -> float index mapping, or None for numeric ones.
+        self.codes = [
+            {v: float(k) for k, v in enumerate(a.values)} if a.kind == "nominal" and not self.is_label[i] else None
+            for i, a in enumerate(attributes)
+        ]
+        self.label_defaults = {attributes[i].name: _sparse_default(attributes[i]) for i in header.label_indices}
+        self.label_name_set = set(self.label_names)
+        self.sparse_names = {str(i): name for i, name in enumerate(self.names)}
+        self.pick_features = _picker(self.feature_indices)
+        self.pick_labels = _picker(list(header.label_indices))
+        # The fast paths need one converter for every feature: float for numeric features, or
+        # the shared code of nominal features declared alike (the {0,1} word-presence features of
+        # text sets).
         feature_codes = [self.codes[i] for i in self.feature_indices]
-        self.label_code = label_codes[0] if label_codes else {}
-        self.fast = all(c == self.label_code for c in label_codes)
+        self.fast = True
         if all(c is None for c in feature_codes):
             self.convert_feature = float
-        elif feature_codes and all(c == feature_codes[0] for c in feature_codes):
+        elif all(c == feature_codes[0] for c in feature_codes):
             self.convert_feature = feature_codes[0].__getitem__
         else:
             self.fast = False
-        self.pick_features = _picker(self.feature_indices)
-        self.pick_labels = _picker(self.label_indices)
-        self.sparse_features = {str(i): attributes[i].name for i in self.feature_indices}
-        self.sparse_labels = {str(i): attributes[i].name for i in self.label_indices}
-
-    @staticmethod
-    def _sparse_default(attribute: Attribute) -> bool:
-        if attribute.kind == "nominal":
-            return _LABEL_VALUES[attribute.values[0]] if attribute.values else False
-        return False
 
     def parse(self, line: str, lineno: int) -> Instance:
         if self.fast and "'" not in line and '"' not in line:
@@ -426,7 +412,7 @@ class _RowParser:
                 if line[0] == "{":
                     return self._sparse_fast(line)
                 return self._dense_fast(line)
-            except (ValueError, KeyError, IndexError):
+            except (ValueError, KeyError, IndexError, TypeError):
                 pass  # the careful path below finds the exact reason, or handles '?'
         try:
             if line[0] == "{":
@@ -438,11 +424,24 @@ class _RowParser:
             raise ArffError(self.path, lineno, str(error)) from None
 
     def _dense_fast(self, line: str) -> Instance:
+        # JSON's true/false would pass for numbers; no number contains a 't' or an 'l'.
+        if self.convert_feature is float and "t" not in line and "l" not in line:
+            return self._dense_numbers(line)
         tokens = line.split(",")
         if len(tokens) != self.n_attributes:
             raise ValueError
         x = dict(zip(self.feature_names, map(self.convert_feature, self.pick_features(tokens))))
-        y = dict(zip(self.label_names, map(self.label_code.__getitem__, self.pick_labels(tokens))))
+        y = dict(zip(self.label_names, map(_LABEL_TOKENS.__getitem__, self.pick_labels(tokens))))
+        return x, y
+
+    def _dense_numbers(self, line: str) -> Instance:
+        # A dense row of numbers is a JSON array without its brackets, and orjson parses numbers
+        # several times faster than float() on each token: parsing is most of a dense row's cost.
+        values = orjson.loads("[" + line + "]")
+        if len(values) != self.n_attributes:
+            raise ValueError
+        x = dict(zip(self.feature_names, map(float, self.pick_features(values))))
+        y = dict(zip(self.label_names, map(_LABEL_NUMBERS.__getitem__, self.pick_labels(values))))
         return x, y
 
     def _sparse_fast(self, line: str) -> Instance:
@@ -450,14 +449,13 @@ class _RowParser:
             raise ValueError
         tokens = line[1:-1].replace(",", " ").split()
         indices = tokens[0::2]
-        entries = dict(zip(indices, tokens[1::2]))
-        if len(tokens) % 2 or len(entries) != len(indices):
-            raise ValueError
+        # Labels go through the feature converter too, then leave x; their 0.0/1.0 become bools.
+        x = dict(zip(map(self.sparse_names.__getitem__, indices), map(self.convert_feature, tokens[1::2])))
+        if len(tokens) % 2 or len(x) != len(indices):
+            raise ValueError  # a dangling token or a repeated index
         y = self.label_defaults.copy()
-        label_code = self.label_code
-        for index in self.sparse_labels.keys() & entries.keys():
-            y[self.sparse_labels[index]] = label_code[entries.pop(index)]
-        x = dict(zip(map(self.sparse_features.__getitem__, entries), map(self.convert_feature, entries.values())))
+        for name in self.label_name_set.intersection(x):
+            y[name] = _LABEL_NUMBERS[x.pop(name)]
         if 0.0 in x.values():
             x = {name: value for name, value in x.items() if value}
         return x, y
@@ -465,20 +463,21 @@ class _RowParser:
     def _value(self, index: int, token: str | None, lineno: int) -> typing.Any:
         """The converted value of one token (``None`` for a missing feature)."""
         name = self.names[index]
-        code = self.codes[index]
-        if token is None:
-            if self.is_label[index]:
+        if self.is_label[index]:
+            if token is None:
                 raise ArffError(self.path, lineno, f"missing value '?' in label {name!r}")
+            return _label_value(token, name, self.path, lineno)
+        if token is None:
             return None
+        code = self.codes[index]
         if code is None:
             try:
                 return float(token)
             except ValueError:
                 raise ArffError(self.path, lineno, f"bad number {token!r} for feature {name!r}") from None
         if token not in code:
-            what = "label" if self.is_label[index] else "nominal feature"
             raise ArffError(
-                self.path, lineno, f"unknown value {token!r} for {what} {name!r}, expected one of {sorted(code)}"
+                self.path, lineno, f"unknown value {token!r} for nominal feature {name!r}, expected one of {list(code)}"
             )
         return code[token]
 
@@ -505,15 +504,11 @@ class _RowParser:
         if not line.endswith("}"):
             raise ArffError(self.path, lineno, "sparse row does not end with '}'")
         body = line[1:-1].strip()
-        x: dict[str, float] = {}
-        y = self.label_defaults.copy()
-        seen: set[int] = set()
+        values: dict[int, typing.Any] = {}
         for entry in _split_values(body) if body else []:
             if entry is None:
                 raise ArffError(self.path, lineno, "sparse entry '?' has no index")
-            index_text, _, token = entry.partition(" ")
-            if not token:
-                index_text, _, token = entry.partition("\t")
+            index_text, _, token = entry.replace("\t", " ").partition(" ")
             token = token.strip()
             if token[:1] in _QUOTES:
                 token, _ = _read_quoted(token, 0)
@@ -529,15 +524,34 @@ class _RowParser:
                 raise ArffError(
                     self.path, lineno, f"sparse index {index} out of range (0..{self.n_attributes - 1})"
                 )
-            if index in seen:
+            if index in values:
                 raise ArffError(self.path, lineno, f"sparse index {index} appears twice")
-            seen.add(index)
-            value = self._value(index, token, lineno)
+            values[index] = self._value(index, token, lineno)
+        y = self.label_defaults.copy()
+        x: dict[str, float] = {}
+        for index in sorted(values):
+            value = values[index]
             if self.is_label[index]:
                 y[self.names[index]] = value
             elif value:  # absent means 0, so an explicit 0 (or a missing value) is left out too
                 x[self.names[index]] = value
-        return {name: x[name] for name in self.feature_names if name in x}, y
+        return x, y
+
+
+def _sparse_default(attribute: Attribute) -> bool:
+    """The value of a label a sparse row leaves out: Weka's nominal index 0."""
+    if attribute.kind == "nominal" and attribute.values:
+        return _LABEL_TOKENS[attribute.values[0]]
+    return False
+
+
+def _label_value(token: str, name: str, path: pathlib.Path, lineno: int) -> bool:
+    if token in _LABEL_TOKENS:
+        return _LABEL_TOKENS[token]
+    try:
+        return _LABEL_NUMBERS[float(token)]
+    except (ValueError, KeyError):
+        raise ArffError(path, lineno, f"unknown value {token!r} for label {name!r}, expected 0 or 1") from None
 
 
 def iter_instances(header: ArffHeader) -> typing.Iterator[Instance]:

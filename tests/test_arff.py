@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 import pathlib
 
 import pytest
@@ -388,3 +389,36 @@ def test_property_round_trip_gives_floats_and_bools(tmp_path_factory, rows, spar
         assert y == {"y0": labels[0], "y1": labels[1]}
         expected = {f"x{i}": v for i, v in enumerate(features) if not (as_sparse and v == 0)}
         assert x == expected
+
+
+def test_label_values_may_be_spelled_as_any_number_equal_to_0_or_1(tmp_path):
+    text = HEADER_4.format(relation="'n: -C -2'") + "1,2,1.0,0.0\n{2 1.0,3 1e0}\n3, 4 , 1 ,0\n"
+    assert read(write(tmp_path, "n.arff", text)) == [
+        ({"f1": 1.0, "f2": 2.0}, {"a": True, "b": False}),
+        ({}, {"a": True, "b": True}),
+        ({"f1": 3.0, "f2": 4.0}, {"a": True, "b": False}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        ("1,2,true,0", "unknown value 'true' for label 'a'"),
+        ("1,false,1,0", "bad number 'false' for feature 'f2'"),
+        ("null,2,1,0", "bad number 'null' for feature 'f1'"),
+        ("[1],2,1,0", "bad number '[1]' for feature 'f1'"),
+        ("1,2,0.5,0", "unknown value '0.5' for label 'a'"),
+        ("{2 true}", "unknown value 'true' for label 'a'"),
+    ],
+)
+def test_words_a_json_parser_would_accept_are_still_errors(tmp_path, row, reason):
+    path = write(tmp_path, "j.arff", HEADER_4.format(relation="'j: -C -2'") + row + "\n")
+    with pytest.raises(ArffError, match=re.escape(reason)):
+        read(path)
+
+
+def test_number_spellings_outside_json_read_like_float(tmp_path):
+    text = HEADER_4.format(relation="'s: -C -2'") + ".5,-1.,1,0\n+2,1E3,0,1\n-0,nan,0,0\n"
+    rows = read(write(tmp_path, "s.arff", text))
+    assert rows[0][0] == {"f1": 0.5, "f2": -1.0} and rows[1][0] == {"f1": 2.0, "f2": 1000.0}
+    assert rows[2][0]["f1"] == 0.0 and math.isnan(rows[2][0]["f2"])
