@@ -51,45 +51,56 @@ class BaggedLogisticBR:
         self.bagging = bagging
         self._weights = np.zeros((8, n_members, 4), dtype=np.float32)
         self._intercepts = np.zeros((n_members, 4), dtype=np.float32)
+        self._n_labels = 0  # label columns trained so far; the capacity beyond them is padding
 
     @property
     def nbytes(self) -> int:
         return self._weights.nbytes + self._intercepts.nbytes
 
-    def _logits(self, inst: Instance, n_labels: int) -> np.ndarray:
-        cols = inst.cols
+    def _logits(self, inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Logits of every member for every label column held, shape (members, label capacity),
+        with the weight rows of the instance's features (known columns only) and their values."""
+        cols, vals = inst.cols, inst.vals
         inside = cols < self._weights.shape[0]
         if not inside.all():
-            cols, vals = cols[inside], inst.vals[inside]
-        else:
-            vals = inst.vals
-        logits = np.zeros((self.n_members, n_labels), dtype=np.float32)
-        width = min(n_labels, self._intercepts.shape[1])
-        logits[:, :width] = self._intercepts[:, :width]
+            cols, vals = cols[inside], vals[inside]
+        logits = self._intercepts.copy()
+        rows = self._weights[cols]
+        vals = vals.astype(np.float32)
         if len(cols):
-            logits[:, :width] += np.tensordot(vals.astype(np.float32), self._weights[cols, :, :width], axes=1)
-        return logits
+            logits += (vals @ rows.reshape(len(cols), -1)).reshape(logits.shape)
+        return logits, rows, vals
 
     def learn(self, inst: Instance, rng: np.random.Generator) -> None:
         n_labels = len(inst.y)
         n_features = int(inst.cols.max()) + 1 if len(inst.cols) else 0
         self._weights = grow(self._weights, (n_features, self.n_members, n_labels))
         self._intercepts = grow(self._intercepts, (self.n_members, n_labels))
+        self._n_labels = max(self._n_labels, n_labels)
         if self.bagging:
             k = rng.poisson(1.0, self.n_members).astype(np.float32)
             if not k.any():
                 return
         else:
             k = np.ones(self.n_members, dtype=np.float32)
-        logits = np.clip(self._logits(inst, n_labels), -30.0, 30.0)
-        # Gradient of the log loss wrt the logit, scaled by each member's bagging weight.
-        grad = (1.0 / (1.0 + np.exp(-logits)) - inst.y.astype(np.float32)) * k[:, None]
-        self._intercepts[:, :n_labels] -= self.intercept_lr * grad
+        logits, rows, vals = self._logits(inst)
+        np.clip(logits, -30.0, 30.0, out=logits)
+        target = np.zeros(logits.shape[1], dtype=np.float32)
+        target[inst.positive] = 1.0
+        # Gradient of the log loss wrt the logit, scaled by each member's bagging weight; label
+        # columns not yet known (capacity padding) get a zero gradient.
+        grad = (1.0 / (1.0 + np.exp(-logits)) - target) * k[:, None]
+        grad[:, n_labels:] = 0.0
+        self._intercepts -= self.intercept_lr * grad
         if len(inst.cols):
-            vals = inst.vals.astype(np.float32)
-            self._weights[inst.cols, :, :n_labels] -= self.lr * vals[:, None, None] * grad[None, :, :]
+            rows -= (self.lr * vals)[:, None, None] * grad[None, :, :]
+            self._weights[inst.cols] = rows
 
     def proba(self, inst: Instance, n_labels: int) -> np.ndarray:
         """Mean over members of the probability of each of the first ``n_labels`` labels."""
-        logits = np.clip(self._logits(inst, n_labels).astype(np.float64), -30.0, 30.0)
-        return (1.0 / (1.0 + np.exp(-logits))).mean(axis=0)
+        logits = np.clip(self._logits(inst)[0].astype(np.float64), -30.0, 30.0)
+        out = np.zeros(n_labels)
+        # Labels the model has never trained on get 0, not the untrained 0.5.
+        width = min(n_labels, self._n_labels)
+        out[:width] = (1.0 / (1.0 + np.exp(-logits[:, :width]))).mean(axis=0)
+        return out

@@ -4,9 +4,9 @@ The low-cardinality leaf model of MLHAT: a label powerset of kNN whose neighbour
 whole label set with weight 1 / distance. The per-label probability is the weighted share of the
 votes whose label set holds the label, which is the marginal of the label-set distribution.
 
-The window is a preallocated ``float32`` matrix (``window_size`` rows, one column per feature the
-model has seen) with the squared norm of each row cached, so one query is one matrix-vector product
-over the query's non-zero features.
+The window is a preallocated ``float32`` matrix stored feature-major (one row per feature the model
+has seen, ``window_size`` columns) with the squared norm of each instance cached, so one query
+gathers the rows of its non-zero features and does one vector-matrix product.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class LabelCombinationKNN:
     def __init__(self, n_neighbors: int = 4, window_size: int = 170):
         self.n_neighbors = n_neighbors
         self.window_size = window_size
-        self._rows = np.zeros((window_size, 8), dtype=np.float32)
+        self._columns = np.zeros((8, window_size), dtype=np.float32)  # (feature, slot)
         self._norms = np.zeros(window_size)
         self._labels = np.zeros((window_size, 4), dtype=np.float32)
         self._next = 0
@@ -49,15 +49,15 @@ class LabelCombinationKNN:
 
     @property
     def nbytes(self) -> int:
-        return self._rows.nbytes + self._norms.nbytes + self._labels.nbytes
+        return self._columns.nbytes + self._norms.nbytes + self._labels.nbytes
 
     def learn(self, inst: Instance) -> None:
         n_features = int(inst.cols.max()) + 1 if len(inst.cols) else 0
-        self._rows = grow(self._rows, (self.window_size, n_features))
+        self._columns = grow(self._columns, (n_features, self.window_size))
         self._labels = grow(self._labels, (self.window_size, len(inst.y)))
         row = self._next
-        self._rows[row] = 0.0
-        self._rows[row, inst.cols] = inst.vals
+        self._columns[:, row] = 0.0
+        self._columns[inst.cols, row] = inst.vals
         self._norms[row] = float(inst.vals @ inst.vals)
         self._labels[row] = 0.0
         self._labels[row, inst.positive] = 1.0
@@ -69,9 +69,9 @@ class LabelCombinationKNN:
         n = self._filled
         if n == 0:
             return None
-        inside = inst.cols < self._rows.shape[1]
+        inside = inst.cols < self._columns.shape[0]
         cols, vals = inst.cols[inside], inst.vals[inside]
-        dot = self._rows[:n, cols] @ vals.astype(np.float32) if len(cols) else np.zeros(n, dtype=np.float32)
+        dot = vals.astype(np.float32) @ self._columns[cols, :n] if len(cols) else np.zeros(n, dtype=np.float32)
         sq_dist = np.maximum(self._norms[:n] + float(inst.vals @ inst.vals) - 2.0 * dot, 0.0)
         k = min(self.n_neighbors, n)
         nearest = np.argpartition(sq_dist, k - 1)[:k] if k < n else np.arange(n)

@@ -68,7 +68,10 @@ def label_entropy(label_weights: np.ndarray, weight: float) -> float:
     """
     if weight <= 0:
         return 0.0
-    return float(binary_entropy(label_weights / weight).sum())
+    p = label_weights / weight
+    p = p[(p > 0) & (p < 1)]
+    q = 1.0 - p
+    return 0.0 - float(p @ np.log2(p) + q @ np.log2(q))
 
 
 def hoeffding_bound(value_range: float, delta: float, n: float) -> float:
@@ -113,43 +116,55 @@ class ColumnIndex:
 
     def encode(self, x: dict, y: dict | None = None) -> Instance:
         """Encode ``x`` (and ``y`` when learning). Only learning adds new names to the index."""
-        learning = y is not None
-        cols, vals = [], []
         features = self.features
-        for name, value in x.items():
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"feature {name!r} has non-numeric value {value!r}; the tree handles numeric features only"
-                ) from None
-            if value != value:
-                raise ValueError(f"feature {name!r} is NaN; impute missing values before the learner")
-            if value == 0.0:
-                continue
-            col = features.get(name)
-            if col is None:
-                if not learning:
-                    continue
-                col = features[name] = len(features)
-                self.feature_names.append(name)
-            cols.append(col)
-            vals.append(value)
+        cols = list(map(features.get, x))
+        try:
+            vals = np.fromiter(x.values(), dtype=float, count=len(cols))
+        except (TypeError, ValueError):
+            name, value = next((k, v) for k, v in x.items() if not _is_number(v))
+            raise TypeError(
+                f"feature {name!r} has non-numeric value {value!r}; the tree handles numeric features only"
+            ) from None
+        if np.isnan(vals).any():
+            name = next(k for k, v in zip(x, vals) if v != v)
+            raise ValueError(f"feature {name!r} is NaN; impute missing values before the learner")
+        if None in cols:
+            if y is not None:
+                for i, name in enumerate(x):
+                    if cols[i] is None and vals[i] != 0.0:
+                        cols[i] = features[name] = len(self.feature_names)
+                        self.feature_names.append(name)
+            cols = [-1 if c is None else c for c in cols]
+        cols = np.array(cols, dtype=np.int64)
+        keep = (vals != 0.0) & (cols >= 0)
+        if not keep.all():
+            cols, vals = cols[keep], vals[keep]
+        if y is None:
+            return Instance(x, cols, vals, _NO_LABELS, None)
+        labels = self.labels
         positive: list[int] = []
-        y_vec = None
-        if learning:
-            labels = self.labels
-            for name, on in y.items():
-                col = labels.get(name)
-                if col is None:
-                    col = labels[name] = len(labels)
-                    self.label_names.append(name)
-                if on:
-                    positive.append(col)
-            positive.sort()
-            y_vec = np.zeros(len(labels))
-            y_vec[positive] = 1.0
-        return Instance(x, np.array(cols, dtype=np.int64), np.array(vals), np.array(positive, dtype=np.int64), y_vec)
+        for name, on in y.items():
+            col = labels.get(name)
+            if col is None:
+                col = labels[name] = len(self.label_names)
+                self.label_names.append(name)
+            if on:
+                positive.append(col)
+        positive.sort()
+        y_vec = np.zeros(len(labels))
+        y_vec[positive] = 1.0
+        return Instance(x, cols, vals, np.array(positive, dtype=np.int64), y_vec)
+
+
+_NO_LABELS = np.zeros(0, dtype=np.int64)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def grow(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -189,109 +204,136 @@ class GaussianObservers:
     def __init__(self, n_thresholds: int = N_THRESHOLDS, min_branch_fraction: float = 0.01):
         self.n_thresholds = n_thresholds
         self.min_branch_fraction = min_branch_fraction
-        self._nz = np.zeros(8)  # weight of non-zero values per feature
-        self._sum = np.zeros(8)
-        self._sq = np.zeros(8)
-        self._min = np.full(8, np.inf)
-        self._max = np.full(8, -np.inf)
-        self._label_nz = np.zeros((8, 4))  # (feature, label) moments over instances where the label is on
-        self._label_sum = np.zeros((8, 4))
-        self._label_sq = np.zeros((8, 4))
+        # Per feature: weight, sum and sum of squares of its non-zero values, then min and max.
+        self._moments = np.zeros((8, 3))
+        self._range = np.array([[np.inf, -np.inf]] * 8)
+        # Per (feature, label): the same moments over the instances where the label is on.
+        self._label_moments = np.zeros((8, 4, 3))
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self._nz, self._sum, self._sq, self._min, self._max,
-                                      self._label_nz, self._label_sum, self._label_sq))
+        return self._moments.nbytes + self._range.nbytes + self._label_moments.nbytes
 
     def update(self, inst: Instance, weight: float) -> None:
         cols, vals = inst.cols, inst.vals
         if not len(cols):
             return
         n_features = int(cols.max()) + 1
-        if n_features > self._nz.shape[0]:
-            self._nz, self._sum, self._sq = (grow(a, (n_features,)) for a in (self._nz, self._sum, self._sq))
-            old = self._min.shape[0]
-            self._min = grow(self._min, (n_features,))
-            self._min[old:] = np.inf
-            self._max = grow(self._max, (n_features,))
-            self._max[old:] = -np.inf
-        wv = weight * vals
-        wvv = wv * vals
-        self._nz[cols] += weight
-        self._sum[cols] += wv
-        self._sq[cols] += wvv
-        np.minimum.at(self._min, cols, vals)
-        np.maximum.at(self._max, cols, vals)
+        if n_features > self._moments.shape[0]:
+            old = self._range.shape[0]
+            self._moments = grow(self._moments, (n_features, 3))
+            self._range = grow(self._range, (n_features, 2))
+            self._range[old:] = (np.inf, -np.inf)
         pos = inst.positive
         if len(pos):
-            shape = (max(n_features, self._label_nz.shape[0]), int(pos[-1]) + 1)
-            self._label_nz, self._label_sum, self._label_sq = (
-                grow(a, shape) for a in (self._label_nz, self._label_sum, self._label_sq)
-            )
-            rows = cols[:, None]
-            self._label_nz[rows, pos] += weight
-            self._label_sum[rows, pos] += wv[:, None]
-            self._label_sq[rows, pos] += wvv[:, None]
+            shape = (max(n_features, self._label_moments.shape[0]), int(pos[-1]) + 1, 3)
+            self._label_moments = grow(self._label_moments, shape)
+        if 2 * len(cols) >= n_features:
+            # Mostly dense instance: slices over the first n_features columns beat fancy indexing.
+            dense = np.zeros(n_features)
+            dense[cols] = vals
+            update = np.empty((n_features, 3))
+            update[:, 0] = 0.0
+            update[cols, 0] = weight
+            update[:, 1] = weight * dense
+            update[:, 2] = update[:, 1] * dense
+            self._moments[:n_features] += update
+            present = update[:, 0] > 0
+            seen = self._range[:n_features]
+            seen[:, 0] = np.minimum(seen[:, 0], np.where(present, dense, np.inf))
+            seen[:, 1] = np.maximum(seen[:, 1], np.where(present, dense, -np.inf))
+            if len(pos):
+                self._label_moments[:n_features, pos] += update[:, None, :]
+            return
+        update = np.empty((len(cols), 3))
+        update[:, 0] = weight
+        update[:, 1] = weight * vals
+        update[:, 2] = update[:, 1] * vals
+        self._moments[cols] += update
+        seen = self._range[cols]
+        seen[:, 0] = np.minimum(seen[:, 0], vals)
+        seen[:, 1] = np.maximum(seen[:, 1], vals)
+        self._range[cols] = seen
+        if len(pos):
+            self._label_moments[cols[:, None], pos] += update[:, None, :]
 
     def best_splits(self, weight: float, label_weights: np.ndarray) -> list[SplitSuggestion]:
         """Best split per feature, sorted by merit (largest first); features that cannot split are left out."""
-        n_features = self._nz.shape[0]
         # Labels that are always off or always on cannot gain anything: leave them out of the arrays.
         labels = np.flatnonzero((label_weights > 0) & (label_weights < weight))
         if not len(labels) or weight <= 0:
             return []
-        n_lab = label_weights[labels]
-        prior_entropy = label_entropy(label_weights, weight)
-        label_cap = self._label_nz.shape[1]
-        in_cap = labels < label_cap
-        chunk = max(1, _CHUNK_ELEMENTS // (self.n_thresholds * len(labels)))
+        moments = self._moments
+        fmin, fmax = self._range[:, 0], self._range[:, 1]
+        nonzero = moments[:, 0]
+        zeros = weight - nonzero
+        min_weight = self.min_branch_fraction * weight
+        # Any split sends at most the non-zero weight to one side, so features whose non-zero
+        # weight is within the minimum branch weight cannot split (most words of a sparse text set).
+        usable = (nonzero > min_weight) & ((zeros > 1e-9) | (fmax > fmin))
+        # A feature with one non-zero value (binary, one-hot) has a single distinct split: 0 vs the value.
+        single = usable & (fmin == fmax)
+        general = usable & ~single
+        steps = np.arange(1, self.n_thresholds + 1) / (self.n_thresholds + 1)
+        context = (labels, label_weights[labels], weight, label_entropy(label_weights, weight), label_weights)
         suggestions = []
-        for start in range(0, n_features, chunk):
-            feats = np.arange(start, min(start + chunk, n_features))
-            feats = feats[self._nz[feats] > 0]
-            if len(feats):
-                suggestions.extend(self._score(feats, labels, in_cap, n_lab, weight, prior_entropy, label_weights))
+        for group, n_thresholds in ((np.flatnonzero(single), 1), (np.flatnonzero(general), self.n_thresholds)):
+            chunk = max(1, _CHUNK_ELEMENTS // (n_thresholds * len(labels)))
+            for start in range(0, len(group), chunk):
+                feats = group[start:start + chunk]
+                if n_thresholds == 1:
+                    thresholds = fmin[feats, None] / 2.0
+                else:
+                    has_zeros = zeros[feats] > 1e-9
+                    lo = np.where(has_zeros, np.minimum(fmin[feats], 0.0), fmin[feats])
+                    hi = np.where(has_zeros, np.maximum(fmax[feats], 0.0), fmax[feats])
+                    thresholds = lo[:, None] + (hi - lo)[:, None] * steps[None, :]
+                suggestions.extend(self._score(feats, thresholds, *context))
         suggestions.sort(key=lambda s: -s.merit)
         return suggestions
 
-    def _score(self, feats, labels, in_cap, n_lab, weight, prior_entropy, label_weights):
-        nz, zeros = self._nz[feats], weight - self._nz[feats]
-        lo = np.where(zeros > 1e-9, np.minimum(self._min[feats], 0.0), self._min[feats])
-        hi = np.where(zeros > 1e-9, np.maximum(self._max[feats], 0.0), self._max[feats])
-        steps = np.arange(1, self.n_thresholds + 1) / (self.n_thresholds + 1)
-        thresholds = lo[:, None] + (hi - lo)[:, None] * steps[None, :]  # (F, T)
-        fmin, fmax = self._min[feats][:, None], self._max[feats][:, None]
-
+    def _score(self, feats, thresholds, labels, n_lab, weight, prior_entropy, label_weights):
+        """Merit of every (feature, threshold) in ``thresholds`` (shape (F, T)); best per feature."""
+        moments = self._moments[feats]
+        nz = moments[:, 0]
+        zeros = weight - nz
+        fmin, fmax = self._range[feats, 0][:, None], self._range[feats, 1][:, None]
         zero_left = (thresholds >= 0).astype(float)  # (F, T)
         left_total = zeros[:, None] * zero_left + nz[:, None] * _nonzero_cdf(
-            nz[:, None], self._sum[feats][:, None], self._sq[feats][:, None], thresholds, fmin, fmax
+            nz[:, None], moments[:, 1:2], moments[:, 2:3], thresholds, fmin, fmax
         )
+        left_total = np.clip(left_total, 0.0, weight)
         right_total = weight - left_total
 
-        lab_nz = np.zeros((len(feats), len(labels)))
-        lab_sum = np.zeros_like(lab_nz)
-        lab_sq = np.zeros_like(lab_nz)
-        capped = labels[in_cap]
-        if len(capped):
-            f_in = feats < self._label_nz.shape[0]
-            if f_in.any():
-                sub = np.ix_(np.flatnonzero(f_in), np.flatnonzero(in_cap))
-                src = np.ix_(feats[f_in], capped)
-                lab_nz[sub] = self._label_nz[src]
-                lab_sum[sub] = self._label_sum[src]
-                lab_sq[sub] = self._label_sq[src]
-        lab_zero = (n_lab[None, :] - lab_nz)[:, None, :]  # (F, 1, L)
-        left_lab = lab_zero * zero_left[:, :, None] + lab_nz[:, None, :] * _nonzero_cdf(
-            lab_nz[:, None, :], lab_sum[:, None, :], lab_sq[:, None, :],
-            thresholds[:, :, None], fmin[:, :, None], fmax[:, :, None],
+        lab = np.zeros((len(feats), len(labels), 3))
+        in_cap = labels < self._label_moments.shape[1]
+        f_in = feats < self._label_moments.shape[0]
+        if in_cap.any() and f_in.any():
+            lab[np.ix_(np.flatnonzero(f_in), np.flatnonzero(in_cap))] = self._label_moments[
+                np.ix_(feats[f_in], labels[in_cap])
+            ]
+        lab_nz = lab[:, None, :, 0]
+        lab_zero = n_lab - lab_nz  # (F, 1, L)
+        left_lab = lab_zero * zero_left[:, :, None]
+        has_nonzero = lab_nz > 0
+        if has_nonzero.any():
+            left_lab = left_lab + lab_nz * _nonzero_cdf(
+                lab_nz, lab[:, None, :, 1], lab[:, None, :, 2],
+                thresholds[:, :, None], fmin[:, :, None], fmax[:, :, None],
+            )
+        # Label and branch estimates come from different Gaussians: keep them consistent.
+        left_lab = np.minimum(np.clip(left_lab, 0.0, n_lab), left_total[:, :, None])
+        right_lab = np.minimum(n_lab - left_lab, right_total[:, :, None])
+        # Weighted entropy of a branch with weight T and label weights a_l, without divisions:
+        # T * sum_l h(a_l / T) = sum_l [xlogx(T) - xlogx(a_l) - xlogx(T - a_l)].
+        n_labels = len(labels)
+        weighted = (
+            n_labels * (_xlogx(left_total) + _xlogx(right_total))
+            - _xlogx(left_lab).sum(axis=2) - _xlogx(left_total[:, :, None] - left_lab).sum(axis=2)
+            - _xlogx(right_lab).sum(axis=2) - _xlogx(right_total[:, :, None] - right_lab).sum(axis=2)
         )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p_left = np.where(left_total[:, :, None] > 0, left_lab / left_total[:, :, None], 0.0)
-            p_right = np.where(right_total[:, :, None] > 0, (n_lab - left_lab) / right_total[:, :, None], 0.0)
-        h_left = binary_entropy(p_left).sum(axis=2)
-        h_right = binary_entropy(p_right).sum(axis=2)
         # Labels left out of the arrays have zero entropy on both sides, so the sums are complete.
-        merit = prior_entropy - (left_total * h_left + right_total * h_right) / weight
+        merit = prior_entropy - weighted / (weight * math.log(2.0))
         min_w = self.min_branch_fraction * weight
         merit = np.where((left_total > min_w) & (right_total > min_w), merit, -np.inf)
         best_t = merit.argmax(axis=1)
@@ -299,7 +341,7 @@ class GaussianObservers:
         for i in np.flatnonzero(np.isfinite(merit[np.arange(len(feats)), best_t])):
             t = best_t[i]
             left_labels = np.zeros_like(label_weights)
-            left_labels[labels] = np.clip(left_lab[i, t], 0.0, n_lab)
+            left_labels[labels] = left_lab[i, t]
             left_labels[label_weights >= weight] = left_total[i, t]
             out.append(SplitSuggestion(
                 column=int(feats[i]),
@@ -311,6 +353,12 @@ class GaussianObservers:
                 right_labels=np.clip(label_weights - left_labels, 0.0, None),
             ))
         return out
+
+
+def _xlogx(a: np.ndarray) -> np.ndarray:
+    """a * ln(a), 0 at a <= 0."""
+    safe = np.maximum(a, 1e-300)
+    return np.where(a > 0, a * np.log(safe), 0.0)
 
 
 def _nonzero_cdf(count, total, squares, t, low, high):
