@@ -27,7 +27,7 @@ from jobs.report import HEADLINE, DatasetSummary, write_report
 from learners import registry
 from learners.evaluate import LearnerResult, Prequential
 from stream.datasets import DATASETS, bundled_dir, data_dir, open_dataset
-from stream.errors import DatasetMissingError, StreamError, UnknownDatasetError
+from stream.errors import ArffError, DatasetMissingError, StreamError, UnknownDatasetError
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +64,20 @@ def _errors_to_exit():
     try:
         yield
     except (UsageError, registry.UnknownLearnerError, UnknownDatasetError, DatasetMissingError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(USAGE_ERROR) from None
     except StreamError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(DATA_ERROR) from None
+
+
+def _open(dataset: str, labels: int | None):
+    try:
+        return open_dataset(dataset, labels=labels)
+    except ArffError as error:
+        if labels is None and error.line is None:
+            raise ArffError(error.file, None, f"{error.reason} (on the command line: --labels N)") from None
+        raise
 
 
 def dataset_available(info) -> bool:
@@ -98,7 +107,7 @@ def datasets_command() -> None:
             where,
         )
     _print_wide(table)
-    console.print(f"shared datasets folder: {data_dir()} (set TAGSTREAM_DATA_DIR to change it)", highlight=False)
+    console.print(f"shared datasets folder: {data_dir()} (set TAGSTREAM_DATA_DIR to change it)", highlight=False, soft_wrap=True)
 
 
 def learners_command() -> None:
@@ -206,7 +215,7 @@ def evaluate_command(
         names = registry.expand(learner)
         if not names:
             raise UsageError(f"no learner given; choose from: {', '.join(registry.LEARNERS)}, or all")
-        data = open_dataset(dataset, labels=labels)
+        data = _open(dataset, labels)
         learners = {name: registry.make(name, seed=seed) for name in names}
         results = _evaluate(data, learners, limit, label_delay, report_every, window)
     summary = _summary(data, results)
@@ -243,18 +252,18 @@ def inspect_command(
                 f"learner {learner!r} cannot show its structure (it has no describe() and render_text()); "
                 f"learners that can: {', '.join(showable) or 'none'}"
             )
-        data = open_dataset(dataset, labels=labels)
+        data = _open(dataset, labels)
         results = _evaluate(data, {learner: model}, limit, label_delay=0, report_every=None, window=500)
     summary = _summary(data, results)
     result = results[learner]
-    console.print(model.render_text(), highlight=False, markup=False)
+    console.print(model.render_text(), highlight=False, markup=False, soft_wrap=True)
     scores = ", ".join(f"{score} {result.cumulative[score]:.4f}" for score in HEADLINE)
-    console.print(f"{learner} after {result.instances:,} instances of {summary.name}: {scores}", highlight=False)
+    console.print(f"{learner} after {result.instances:,} instances of {summary.name}: {scores}", highlight=False, soft_wrap=True)
     out_dir = _out_dir(out, data)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "structure.json"
     path.write_text(json.dumps(model.describe(), indent=2) + "\n")
-    console.print(f"wrote {path}", highlight=False)
+    console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
