@@ -71,6 +71,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def _check_free(host: str, port: int) -> None:
+    # tansu binds with SO_REUSEPORT: on a taken port it would start anyway and share the
+    # connections with whatever listens there.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise BrokerStartError(f"port {port} on {host} is not free: {error.strerror}") from None
+
+
 class EmbeddedBroker:
     """Context manager running one in-memory tansu broker.
 
@@ -130,6 +140,7 @@ class EmbeddedBroker:
             raise BrokerError("the broker was already started")
         binary = pathlib.Path(self.binary) if self.binary is not None else find_tansu()
         port = self.port if self.port is not None else free_port(self.host)
+        _check_free(self.host, port)
         url = f"tcp://{self.host}:{port}"
         # A file, not a pipe: nobody reads the output while the broker runs, and a full pipe would stall it.
         self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
@@ -199,7 +210,7 @@ class EmbeddedBroker:
                 request_timeout_ms=timeout_ms,
                 bootstrap_timeout_ms=timeout_ms,
             )
-        except (kafka.errors.NoBrokersAvailable, kafka.errors.KafkaTimeoutError):
+        except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError):
             return False
         try:
             admin.list_topics()

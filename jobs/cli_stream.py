@@ -112,7 +112,8 @@ def produce_command(
     labels = f" and {stats.label_updates} label updates to {config.topics.labels}" if label_delay is not None else ""
     console.print(
         f"sent {stats.records} records to {config.topics.records}{labels} in {stats.seconds:.2f} s "
-        f"({stats.rate:,.0f} records/s)"
+        f"({stats.rate:,.0f} records/s)",
+        soft_wrap=True,
     )
 
 

@@ -241,10 +241,10 @@ def next_offsets(messages: typing.Iterable[Message]) -> dict[Partition, int]:
 def _connect(factory, what: str, config: KafkaConfig, role: str):
     try:
         return factory(**config.client_kwargs(role))
-    except kafka.errors.NoBrokersAvailable as error:
-        raise BrokerUnavailable(f"{what}: no broker reachable at {config.bootstrap_servers}", error) from error
-    except kafka.errors.KafkaTimeoutError as error:
-        raise KafkaTimeout(f"{what}: timed out connecting to {config.bootstrap_servers}", error) from error
+    except (kafka.errors.KafkaTimeoutError, kafka.errors.KafkaConnectionError) as error:
+        raise BrokerUnavailable(
+            f"{what}: no broker reachable at {config.bootstrap_servers} within {config.connect_timeout_s} s", error
+        ) from error
 
 
 class RecordSource:

@@ -36,7 +36,12 @@ def unique_name(request):
 
 @pytest.fixture
 def kafka_config(broker, unique_name) -> KafkaConfig:
-    """Config for the session broker with a unique group and unique topic names (not yet created)."""
+    """Config for the session broker with a unique group and unique topic names.
+
+    The topics are not created: call :func:`stream.kafka.ensure_topics` with the partition count
+    the test needs. (A topic created implicitly by a first produce gets the broker's default
+    partition count, which on tansu is more than one.)
+    """
     return KafkaConfig(
         bootstrap_servers=broker,
         client_id=unique_name("client"),
