@@ -69,6 +69,9 @@ def _errors_to_exit():
     except StreamError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(DATA_ERROR) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted; nothing written")
+        raise typer.Exit(130) from None
 
 
 def _open(dataset: str, labels: int | None):
@@ -169,14 +172,15 @@ def _stream_with_progress(dataset, limit: int | None, progress: Progress, task) 
 
 def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window) -> dict[str, LearnerResult]:
     """Run the evaluation with a progress bar on stderr."""
-    known = dataset.n_instances
-    total = min(known, limit) if known is not None and limit is not None else (known if limit is None else limit)
+    known = [n for n in (dataset.n_instances, limit) if n is not None]
+    total = min(known) if known else None
     if report_every is None:
         report_every = max(1, (total or 1000) // DEFAULT_SNAPSHOTS)
     evaluation = Prequential(learners, label_delay=label_delay, report_every=report_every, window=window)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
     with Progress(*columns, console=errors, transient=True) as progress:
-        task = progress.add_task(f"{dataset.name} × {', '.join(learners)}", total=total, rate="")
+        names = ", ".join(learners) if len(learners) <= 3 else f"{len(learners)} learners"
+        task = progress.add_task(f"{dataset.name} × {names}", total=total, rate="")
         for checkpoint in evaluation.iterate(_stream_with_progress(dataset, limit, progress, task)):
             slowest = min(snapshot.instances_per_s for snapshot in checkpoint.snapshots.values())
             progress.update(task, rate=f"slowest {slowest:,.0f} inst/s")

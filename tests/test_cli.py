@@ -15,7 +15,7 @@ from jobs import report
 from jobs.cli import app
 from jobs.logging_setup import KeyValueFormatter, setup_logging
 from learners import registry
-from learners.base import DriftEvent
+from learners.base import DriftEvent, MultiLabelClassifier
 from learners.evaluate import Prequential
 from learners.metrics import SCORES
 from stream.datasets import DATASETS, open_dataset
@@ -37,6 +37,14 @@ TINY_ARFF = """@relation tiny
 0.2,0.9,0,0
 0.7,0.3,1,0
 """
+
+
+class Constant(MultiLabelClassifier):
+    def learn_one(self, x, y):
+        pass
+
+    def predict_proba_one(self, x):
+        return {}
 
 
 @pytest.fixture
@@ -113,6 +121,22 @@ def test_evaluate_all_runs_every_registered_learner(runner, tmp_path, monkeypatc
     result = invoke(runner, "evaluate", "-d", "flags", "-l", "all", "--limit", "20", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert list(json.loads((tmp_path / "results.json").read_text())["learners"]) == ["majority", "br-nb"]
+    # Without --report-every the stream gets up to 50 snapshots: here one per instance.
+    with (tmp_path / "curves.csv").open() as file:
+        assert len(list(csv.DictReader(file))) == 2 * 20
+
+
+def test_ctrl_c_stops_with_a_message_and_no_traceback(runner, tmp_path, monkeypatch):
+    class Interrupting(Constant):
+        def learn_one(self, x, y):
+            raise KeyboardInterrupt
+
+    entry = registry.LearnerEntry("interrupts on the first instance", "baseline", lambda seed: Interrupting())
+    monkeypatch.setattr(registry, "LEARNERS", {"interrupting": entry})
+    result = invoke(runner, "evaluate", "-d", "flags", "-l", "interrupting", "--out", str(tmp_path))
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_evaluate_with_label_delay(runner, tmp_path):
@@ -211,8 +235,6 @@ def test_console_script_end_to_end(tmp_path):
 
 
 def results_with_events():
-    from learners.base import MultiLabelClassifier
-
     class Eventful(MultiLabelClassifier):
         def __init__(self):
             self._n = 0
