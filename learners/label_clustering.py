@@ -33,6 +33,10 @@ Where this differs from the paper's released code (see the module of iHOMER for 
   see two groups that become correlated, because no child holds a pair across them;
 * among equally dissimilar pivot pairs the best supported one (most on-counts) is chosen, and a label
   equally far from both pivots joins the child that has fewer labels so far;
+* every Hoeffding bound counts the instances of the window in which the node has at least one label
+  on, not all instances: Jaccard is a proportion over the instances where one of the two labels is
+  on, and counting every instance makes two rare labels look reliably far apart after a handful of
+  sightings (on bibtex that undid most splits a few hundred instances later);
 * a label first seen mid-stream joins the leaf that holds most of the labels it is on with in that
   instance (the active root while there is no split; the largest leaf when it comes alone), with
   zero counts: before it was seen it was off.
@@ -94,6 +98,8 @@ class ClusterNode:
         self.parent = parent
         self.children: tuple[ClusterNode, ...] = ()
         self.born_at = born_at
+        # Instances of the window in which at least one label of the node was on.
+        self.relevant = 0
         self.index = {label: i for i, label in enumerate(self.labels)}
         m = len(self.labels)
         # Leaf window: diagonal = on-count of each label, off-diagonal = both-on count.
@@ -265,9 +271,9 @@ class LabelClusterTree(base.Base):
         else:
             on = list(y)
             seen = on
-        for label in seen:
-            if label not in self._leaf_of:
-                self._add_label(label, on)
+        # Sorted, so that the tree does not depend on the iteration order of a set (salted per process).
+        for label in sorted((label for label in seen if label not in self._leaf_of), key=str):
+            self._add_label(label, on)
         self._t += 1
         self._labelset_sizes[len(on)] += 1
         self._count(on)
@@ -280,6 +286,7 @@ class LabelClusterTree(base.Base):
         last tests and splits, so that later tests compare new data with the old structure."""
         for node in self._root.walk() if self._root is not None else ():
             node.born_at = self._t
+            node.relevant = 0
             if node.active:
                 node.counts[:] = 0
             else:
@@ -322,6 +329,7 @@ class LabelClusterTree(base.Base):
                 touched.setdefault(id(node), (node, []))[1].append(label)
                 node = node.parent
         for node, labels in touched.values():
+            node.relevant += 1
             if node.active:
                 idx = [node.index[label] for label in labels]
                 if len(idx) == 1:
@@ -342,18 +350,19 @@ class LabelClusterTree(base.Base):
 
     def _run_tests(self) -> list[StructureChange]:
         changes: list[StructureChange] = []
-        # Merge tests first (ODAC): a parent made active again takes its subtree out of this round.
-        for node in [n for n in self._root.walk() if not n.active]:
-            if self._in_tree(node) and not node.active and node.n(self._t) >= self.n_min:
-                change = self._gap_test(node)
-                if change is not None:
-                    changes.append(change)
+        # Merge tests first (ODAC), the child-spread one before the gap one; a parent made active
+        # again takes its subtree out of this round.
         for leaf in self.leaves():
             if leaf.n(self._t) < self.n_min:
                 continue
             self._check_leaf(leaf)
             if leaf.parent is not None and self._in_tree(leaf):
                 change = self._spread_test(leaf)
+                if change is not None:
+                    changes.append(change)
+        for node in [n for n in self._root.walk() if not n.active]:
+            if self._in_tree(node) and not node.active and node.n(self._t) >= self.n_min:
+                change = self._gap_test(node)
                 if change is not None:
                     changes.append(change)
         for leaf in self.leaves():
@@ -380,7 +389,7 @@ class LabelClusterTree(base.Base):
         """Compute and cache d0, d1, d2, avg, eps and the pivots of a leaf."""
         n = leaf.n(self._t)
         m = len(leaf.labels)
-        check = {"instance": self._t, "n": n, "eps": hoeffding_bound(n, self.delta)}
+        check = {"instance": self._t, "n": n, "relevant": leaf.relevant, "eps": hoeffding_bound(leaf.relevant, self.delta)}
         if m == 1:
             p = leaf.counts[0, 0] / n
             variance = float(p * (1.0 - p))
@@ -428,9 +437,10 @@ class LabelClusterTree(base.Base):
         leaf.split_info = {
             "instance": self._t,
             "n": n,
+            "relevant": leaf.relevant,
             "d1": d1,
             "gap": gap,
-            "merge_eps": hoeffding_bound(n, self.merge_delta),
+            "merge_eps": hoeffding_bound(leaf.relevant, self.merge_delta),
             "pivots": list(check["pivots"]),
         }
         children = []
@@ -445,6 +455,7 @@ class LabelClusterTree(base.Base):
         leaf.cross = np.zeros((len(children[0].labels), len(children[1].labels)), dtype=np.int64)
         leaf.counts = None
         leaf.born_at = self._t
+        leaf.relevant = 0
         return StructureChange(
             kind="split",
             node=leaf.node_id,
@@ -454,6 +465,7 @@ class LabelClusterTree(base.Base):
             reason="hoeffding_split",
             detail={
                 "n": n,
+                "relevant": check["relevant"],
                 "d0": d0,
                 "d1": d1,
                 "d2": d2,
@@ -469,7 +481,7 @@ class LabelClusterTree(base.Base):
         """ODAC's agglomerative test: the child became more spread than its parent was at the split."""
         parent = leaf.parent
         info = parent.split_info
-        eps = max(info["merge_eps"], hoeffding_bound(leaf.n(self._t), self.merge_delta))
+        eps = max(info["merge_eps"], hoeffding_bound(leaf.relevant, self.merge_delta))
         excess = leaf.last_check["d1"] - info["d1"]
         if excess <= eps:
             return None
@@ -485,7 +497,7 @@ class LabelClusterTree(base.Base):
             within_sum += total
             within_pairs += pairs
         gap = float(across.mean()) - (within_sum / within_pairs if within_pairs else 0.0)
-        eps = max(info["merge_eps"], hoeffding_bound(node.n(self._t), self.merge_delta))
+        eps = max(info["merge_eps"], hoeffding_bound(node.relevant, self.merge_delta))
         if info["gap"] - gap <= eps:
             return None
         return self._merge(node, "gap_closed", {"gap_at_split": info["gap"], "gap": gap, "eps": eps})
@@ -513,6 +525,7 @@ class LabelClusterTree(base.Base):
         node.last_check = None
         node.counts = np.zeros((m, m), dtype=np.int64)
         node.born_at = self._t
+        node.relevant = 0
         for label in node.labels:
             self._leaf_of[label] = node
         return StructureChange("merge", node.node_id, self._t, tuple(node.labels), children, reason, detail)
@@ -590,6 +603,7 @@ def _describe_node(node: ClusterNode, t: int) -> dict:
         "labels": [str(label) for label in node.labels],
         "active": node.active,
         "n": node.n(t),
+        "relevant": node.relevant,
         "last_check": _jsonable(node.last_check),
     }
     if not node.active:
