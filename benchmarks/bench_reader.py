@@ -63,11 +63,15 @@ def main() -> None:
     for name in args.datasets:
         dataset = open_dataset(name)
         ours_wall, ours_cpu, rows = best_rates(args.repeats, lambda: ours(dataset))
-        river_wall, river_cpu, river_rows = best_rates(args.repeats, lambda: river(dataset))
-        if river_rows != rows:
-            raise SystemExit(f"{name}: river read {river_rows} rows, we read {rows}")
         target = TARGETS.get(name)
         verdict = "" if target is None else f">= {target:,}: {'met' if ours_wall >= target else 'MISSED'}"
+        try:
+            river_wall, river_cpu, river_rows = best_rates(args.repeats, lambda: river(dataset))
+        except ValueError as error:  # river's reader cannot read some of the benchmark files
+            print(f"{name:12s} {rows:7d} {ours_wall:10,.0f} {ours_cpu:10,.0f}  river fails: {error}  {verdict}")
+            continue
+        if river_rows != rows:
+            raise SystemExit(f"{name}: river read {river_rows} rows, we read {rows}")
         print(
             f"{name:12s} {rows:7d} {ours_wall:10,.0f} {ours_cpu:10,.0f} {river_wall:10,.0f} {river_cpu:10,.0f}"
             f"  {ours_wall / river_wall:4.1f}x {ours_cpu / river_cpu:4.1f}x  {verdict}"
