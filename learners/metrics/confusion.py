@@ -2,8 +2,8 @@
 
 One :class:`MultiLabelConfusion` holds everything the example-based and label-based metrics need,
 so a whole report costs one pass over each instance's labels. Per update, the Python-level work is
-proportional to the number of labels that are on (in the truth or the prediction); the universe of
-labels is counted with C-level ``Counter.update`` calls.
+proportional to the number of labels that are on (in the truth or the prediction); picking those
+labels out and counting the universe of labels run in C. Scores are computed only when asked for.
 
 Conventions (shared by every metric in :mod:`learners.metrics`):
 
@@ -70,13 +70,15 @@ class _MentionCounter:
         self._run_keys: tuple = ()
         self._run_length = 0
 
-    def add(self, keys: tuple) -> None:
+    def add(self, keys: tuple) -> tuple:
+        """Count ``keys``; return the equal tuple of the current run, which callers may keep instead."""
         if keys == self._run_keys:
             self._run_length += 1
-            return
+            return self._run_keys
         self._flush()
         self._run_keys = keys
         self._run_length = 1
+        return keys
 
     def _flush(self) -> None:
         if self._run_length == 1:
@@ -150,13 +152,15 @@ class MultiLabelConfusion:
 
     def add(self, observation: Observation) -> None:
         """Count an :func:`observe` result (lets a suite observe once and feed several confusions)."""
-        self._apply(observation, 1)
+        labels = self._apply(observation, 1)
         if self.window is not None:
-            self._recent.append(observation)
+            # Keeping the run's tuple rather than an equal copy per instance keeps a window of
+            # instances with many labels small.
+            self._recent.append((observation[0], observation[1], labels))
             if len(self._recent) > self.window:
                 self._apply(self._recent.popleft(), -1)
 
-    def _apply(self, observation: Observation, sign: int) -> None:
+    def _apply(self, observation: Observation, sign: int) -> tuple:
         true_on, pred_on, labels = observation
         hits = true_on & pred_on
         tp = len(hits)
@@ -178,7 +182,7 @@ class MultiLabelConfusion:
         else:
             del self._shapes[shape]
         if sign > 0:
-            self._mentioned.add(labels)
+            labels = self._mentioned.add(labels)
             if hits:
                 self.label_tp.update(hits)
             if fp:
@@ -192,6 +196,7 @@ class MultiLabelConfusion:
                     counts[label] -= 1
                     if not counts[label]:
                         del counts[label]
+        return labels
 
     @property
     def labels(self) -> list:
