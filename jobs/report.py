@@ -6,8 +6,10 @@
      "learners": {name: {"subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1",
                          "instances_per_s", "model_bytes", "seconds", ...more}}}
 
-``dataset.instances`` is the number of instances evaluated (a ``--limit`` shortens it). Each
-learner also carries the other cumulative scores, its ``instances``, the scores of the last
+``dataset.instances`` is the number of instances evaluated (a ``--limit`` shortens it).
+``seconds`` is the wall time spent inside the learner's ``predict_one`` and ``learn_one`` calls,
+``instances_per_s`` the instances scored divided by it, and ``model_bytes`` the model's size at
+the end of the stream. The scores are cumulative over the whole stream. Each learner also carries the other cumulative scores, its ``instances``, the scores of the last
 window (``window``), its ``per_label_f1`` and its drift ``events``.
 """
 
