@@ -337,7 +337,10 @@ class MLHAT(MLHT):
         """Alternates hanging below ``node`` (they go away with it when it is replaced)."""
         if not isinstance(node, Branch):
             return 0
-        return sum((child.alternate is not None) + self._count_alternates(child) for child in node.children)
+        return sum(
+            (child.alternate is not None) + self._count_alternates(child)
+            for child in node.children if isinstance(child, Branch)
+        )
 
     def _set_foreground(self, node) -> None:
         node.background = False
