@@ -355,9 +355,3 @@ def test_size_limit_deactivates_leaves_and_stops_growth():
     desc = model.describe()
     assert desc["root"]["kind"] == "leaf" and desc["root"]["active"] is False
 
-
-def test_invalid_parameters_of_the_tree():
-    with pytest.raises(ValueError, match="leaf_model"):
-        from learners.mlht import MLHT
-
-        MLHT(leaf_model="svm")
