@@ -16,9 +16,9 @@ Every blocking call takes a timeout (from the config unless given) and raises a 
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
+import threading
 import time
 import typing
 
@@ -354,10 +354,11 @@ class RecordSource:
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Read ``topic[partition]`` from ``offset`` on, at the next poll. The partition must be assigned."""
-        try:
-            self._consumer.seek(TopicPartition(topic, partition), offset)
-        except (AssertionError, kafka.errors.IllegalStateError) as error:
-            raise KafkaClientError(f"cannot seek {topic}[{partition}]: it is not assigned to this consumer", error)
+        if (topic, partition) not in self.assignment():
+            raise KafkaClientError(f"cannot seek {topic}[{partition}]: it is not assigned to this consumer")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        self._consumer.seek(TopicPartition(topic, partition), offset)
 
     def seek_to_beginning(self) -> None:
         """Read every assigned partition from its first message."""
@@ -423,17 +424,21 @@ class RecordSink:
     def __init__(self, config: KafkaConfig):
         self.config = config
         self._producer = _connect(kafka.KafkaProducer, "producer", config, "producer")
-        self._failures: collections.deque[BaseException] = collections.deque(maxlen=1)
+        # Delivery callbacks run on the producer's I/O thread.
+        self._lock = threading.Lock()
         self._failed = 0
+        self._last_failure: BaseException | None = None
 
     def _on_error(self, error: BaseException) -> None:
-        self._failures.append(error)
-        self._failed += 1
+        with self._lock:
+            self._failed += 1
+            self._last_failure = error
 
     def _raise_failures(self) -> None:
-        if self._failed:
-            count, last = self._failed, self._failures[-1]
-            self._failed = 0
+        with self._lock:
+            count, last = self._failed, self._last_failure
+            self._failed, self._last_failure = 0, None
+        if count:
             raise ProduceError(f"{count} message(s) were not delivered; last error", last)
 
     def send(
@@ -475,7 +480,10 @@ class RecordSink:
     def close(self, timeout_s: float | None = None) -> None:
         """Flush what is queued (within ``timeout_s``) and close."""
         timeout_s = self.config.flush_timeout_s if timeout_s is None else timeout_s
-        self._producer.close(timeout=timeout_s)
+        try:
+            self._producer.close(timeout=timeout_s)
+        except kafka.errors.KafkaTimeoutError as error:
+            raise FlushTimeout(f"closing: messages still unacknowledged after {timeout_s} s", error) from error
 
     def __enter__(self) -> RecordSink:
         return self

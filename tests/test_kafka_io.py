@@ -16,7 +16,8 @@ from jobs import cli_stream
 from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.tail import format_message, preview, tail
 from stream.datasets import open_dataset
-from stream.errors import BrokerUnavailable, ProduceError, RecordError, TopicError
+from jobs.broker import EmbeddedBroker
+from stream.errors import BrokerUnavailable, FlushTimeout, KafkaClientError, ProduceError, RecordError, TopicError
 from stream.kafka import (
     DeadLetterSink,
     KafkaConfig,
@@ -381,3 +382,27 @@ def test_cli_reports_a_missing_topic_and_bad_arguments(cli, kafka_config):
     assert result.exit_code == 1 and "does not exist" in result.output
     assert runner.invoke(cli, ["produce", "-b", kafka_config.bootstrap_servers]).exit_code == 2
     assert runner.invoke(cli, ["tail", "metrics"]).exit_code == 2
+
+
+def test_seek_on_a_partition_not_assigned_is_a_named_error(kafka_config):
+    ensure_topics(kafka_config)
+    topic = kafka_config.topics.records
+    with RecordSource(kafka_config, partitions=[(topic, 0)]) as source:
+        with pytest.raises(KafkaClientError, match="not assigned"):
+            source.seek(topic, 1, 0)
+        with pytest.raises(ValueError, match="offset"):
+            source.seek(topic, 0, -1)
+
+
+def test_flush_times_out_with_a_named_error_when_the_broker_is_gone():
+    with EmbeddedBroker() as private:
+        config = KafkaConfig(bootstrap_servers=private.bootstrap_servers, max_block_ms=2000)
+        ensure_topics(config, ["t"])
+        sink = RecordSink(config)
+        sink.send("t", b"1")
+        sink.flush()
+    sink.send("t", b"2")
+    with pytest.raises(FlushTimeout, match="unacknowledged after 1.0 s"):
+        sink.flush(timeout_s=1.0)
+    with pytest.raises(FlushTimeout, match="closing"):
+        sink.close(timeout_s=0)

@@ -307,3 +307,21 @@ def test_every_topic_has_a_valid_schema():
 def test_encode_json_refuses_non_finite_numbers():
     with pytest.raises(ValueError):
         encode_json({"a": math.inf})
+
+
+def test_deeply_nested_json_is_a_json_error_not_a_crash():
+    with pytest.raises(RecordError) as caught:
+        parse_record(b'{"id": "r", "features": ' + b"[" * 100_000 + b"}")
+    assert caught.value.reason == "json"
+
+
+def test_lone_surrogates_are_refused():
+    with pytest.raises(RecordError) as caught:
+        parse_record(b'{"id": "r", "text": "\\ud800"}')
+    assert caught.value.reason == "json"
+
+
+@given(st.lists(st.one_of(finite, st.integers(-(2**70), 2**70)), max_size=20))
+def test_feature_values_of_any_finite_size_are_accepted_as_floats(values):
+    record = parse_record(encode_json({"id": "r", "features": values}))
+    assert list(record.features.values()) == [float(value) for value in values]
