@@ -58,6 +58,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import io
 import itertools
@@ -68,6 +69,7 @@ import pathlib
 import re
 import typing
 import xml.etree.ElementTree as ElementTree
+import zlib
 
 import orjson
 
@@ -137,12 +139,44 @@ class ArffHeader:
         return [a.name for i, a in enumerate(self.attributes) if i not in labels]
 
 
-def _open_text(path: pathlib.Path) -> typing.TextIO:
+def _is_gzip(path: pathlib.Path) -> bool:
     with open(path, "rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def _undecodable_line(path: pathlib.Path) -> int | None:
+    """Number of the first line that is not UTF-8 (the text reader decodes in chunks, so its
+    error does not say which line)."""
+    with gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb") as lines:
+        for lineno, raw in enumerate(lines, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return None
+
+
+def _lines(path: pathlib.Path, skip: int = 0) -> typing.Iterator[tuple[int, str]]:
+    """Yield ``(line number, stripped line)`` after the first ``skip`` lines, gunzipping if needed.
+
+    Undecodable text and damaged gzip data become :class:`ArffError` naming the line.
+    """
+    lineno = skip
+    try:
+        if _is_gzip(path):
+            lines = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+        else:
+            lines = open(path, encoding="utf-8")
+        with lines:
+            for _ in itertools.islice(lines, skip):
+                pass
+            for lineno, raw in enumerate(lines, start=skip + 1):
+                yield lineno, raw.strip()
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start : error.start + 1]
+        raise ArffError(path, _undecodable_line(path), f"not UTF-8 text (byte {byte!r})") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ArffError(path, lineno + 1, f"compressed data is cut short or damaged: {error}") from None
 
 
 def _read_quoted(text: str, start: int) -> tuple[str, int]:
@@ -312,30 +346,25 @@ def read_header(path: str | os.PathLike, labels: int | None = None) -> ArffHeade
     relation: str | None = None
     attributes: list[Attribute] = []
     lineno = 0
-    with _open_text(path) as lines:
+    for lineno, line in _lines(path):
+        if not line or line[0] == "%":
+            continue
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.split("\t", 1)[0].lower()
+        rest = line[len(keyword) :]
         try:
-            for lineno, raw in enumerate(lines, start=1):
-                line = raw.strip()
-                if not line or line[0] == "%":
-                    continue
-                keyword, _, rest = line.partition(" ")
-                keyword = keyword.split("\t", 1)[0].lower()
-                rest = line[len(keyword) :]
-                try:
-                    if keyword == "@relation":
-                        relation, _ = _split_name(rest)
-                    elif keyword == "@attribute":
-                        attributes.append(_parse_attribute(rest))
-                    elif keyword == "@data":
-                        break
-                    else:
-                        raise ValueError(f"expected @relation, @attribute or @data, got {line[:40]!r}")
-                except ValueError as error:
-                    raise ArffError(path, lineno, str(error)) from None
+            if keyword == "@relation":
+                relation, _ = _split_name(rest)
+            elif keyword == "@attribute":
+                attributes.append(_parse_attribute(rest))
+            elif keyword == "@data":
+                break
             else:
-                raise ArffError(path, lineno, "truncated header: the file ends before its @data line")
-        except UnicodeDecodeError as error:
-            raise ArffError(path, lineno + 1, f"not UTF-8 text: {error}") from None
+                raise ValueError(f"expected @relation, @attribute or @data, got {line[:40]!r}")
+        except ValueError as error:
+            raise ArffError(path, lineno, str(error)) from None
+    else:
+        raise ArffError(path, lineno, "truncated header: the file ends before its @data line")
     if relation is None:
         raise ArffError(path, lineno, "no @relation line before @data")
     if not attributes:
@@ -369,9 +398,9 @@ def _picker(indices: list[int]) -> typing.Callable[[list[str]], typing.Sequence[
 class _RowParser:
     """Turns the data lines of one file into instances.
 
-    The fast methods handle the common shapes (unquoted tokens, features all numeric or all
-    nominal with the same values) with C-level building blocks. On any surprise they hand the
-    line to the careful methods, which handle everything else and raise the precise error.
+    The fast methods handle unquoted rows with C-level building blocks. On any surprise (a quote,
+    a '?', a bad token) they hand the line to the careful methods, which handle everything and
+    raise the precise error.
     """
 
     def __init__(self, header: ArffHeader):
@@ -394,20 +423,23 @@ class _RowParser:
         self.sparse_names = {str(i): name for i, name in enumerate(self.names)}
         self.pick_features = _picker(self.feature_indices)
         self.pick_labels = _picker(list(header.label_indices))
-        # The fast paths need one converter for every feature: float for numeric features, or
-        # the shared code of nominal features declared alike (the {0,1} word-presence features of
-        # text sets).
-        feature_codes = [self.codes[i] for i in self.feature_indices]
-        self.fast = True
-        if all(c is None for c in feature_codes):
-            self.convert_feature = float
-        elif all(c == feature_codes[0] for c in feature_codes):
-            self.convert_feature = feature_codes[0].__getitem__
+        # Converting a feature token: float, or the nominal code's lookup. When every feature
+        # converts alike (all numeric, or the {0,1} word-presence nominals of text sets) one map
+        # does it; mixed files pair each token with its column's converter.
+        converters = [float if self.codes[i] is None else self.codes[i].__getitem__ for i in self.feature_indices]
+        self.numeric = all(c is float for c in converters)
+        if all(c == converters[0] for c in converters):
+            convert = converters[0]
+            self.convert_dense = functools.partial(map, convert)
+            self.convert_sparse = lambda indices, tokens: map(convert, tokens)
         else:
-            self.fast = False
+            by_index = {str(i): c for i, c in zip(self.feature_indices, converters)}
+            by_index.update((str(i), float) for i in header.label_indices)
+            self.convert_dense = functools.partial(map, operator.call, converters)
+            self.convert_sparse = lambda indices, tokens: map(operator.call, map(by_index.__getitem__, indices), tokens)
 
     def parse(self, line: str, lineno: int) -> Instance:
-        if self.fast and "'" not in line and '"' not in line:
+        if "'" not in line and '"' not in line:
             try:
                 if line[0] == "{":
                     return self._sparse_fast(line)
@@ -425,12 +457,14 @@ class _RowParser:
 
     def _dense_fast(self, line: str) -> Instance:
         # JSON's true/false would pass for numbers; no number contains a 't' or an 'l'.
-        if self.convert_feature is float and "t" not in line and "l" not in line:
+        if self.numeric and "t" not in line and "l" not in line:
             return self._dense_numbers(line)
         tokens = line.split(",")
         if len(tokens) != self.n_attributes:
             raise ValueError
-        x = dict(zip(self.feature_names, map(self.convert_feature, self.pick_features(tokens))))
+        if " " in line or "\t" in line:
+            tokens = list(map(str.strip, tokens))
+        x = dict(zip(self.feature_names, self.convert_dense(self.pick_features(tokens))))
         y = dict(zip(self.label_names, map(_LABEL_TOKENS.__getitem__, self.pick_labels(tokens))))
         return x, y
 
@@ -450,7 +484,7 @@ class _RowParser:
         tokens = line[1:-1].replace(",", " ").split()
         indices = tokens[0::2]
         # Labels go through the feature converter too, then leave x; their 0.0/1.0 become bools.
-        x = dict(zip(map(self.sparse_names.__getitem__, indices), map(self.convert_feature, tokens[1::2])))
+        x = dict(zip(map(self.sparse_names.__getitem__, indices), self.convert_sparse(indices, tokens[1::2])))
         if len(tokens) % 2 or len(x) != len(indices):
             raise ValueError  # a dangling token or a repeated index
         y = self.label_defaults.copy()
@@ -559,21 +593,10 @@ def iter_instances(header: ArffHeader) -> typing.Iterator[Instance]:
 
     Each call opens the file again, so the same header serves any number of passes.
     """
-    parser = _RowParser(header)
-    parse = parser.parse
-    lineno = header.data_line
-    with _open_text(header.path) as lines:
-        try:
-            for _ in itertools.islice(lines, header.data_line):
-                pass
-            for lineno, raw in enumerate(lines, start=header.data_line + 1):
-                line = raw.strip()
-                if line and line[0] != "%":
-                    yield parse(line, lineno)
-        except UnicodeDecodeError as error:
-            raise ArffError(header.path, lineno + 1, f"not UTF-8 text: {error}") from None
-        except EOFError as error:  # a gzip stream cut short
-            raise ArffError(header.path, lineno + 1, f"compressed data ends early: {error}") from None
+    parse = _RowParser(header).parse
+    for lineno, line in _lines(header.path, header.data_line):
+        if line and line[0] != "%":
+            yield parse(line, lineno)
 
 
 def iter_arff(path: str | os.PathLike, labels: int | None = None) -> typing.Iterator[Instance]:

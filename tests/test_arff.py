@@ -339,14 +339,36 @@ def test_truncated_gzip_is_an_error_not_a_short_stream(tmp_path):
     path = write(tmp_path, "cut.arff.gz", HEADER_4.format(relation="'c: -C -2'") + rows)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
-    with pytest.raises(ArffError, match="compressed data ends early"):
+    with pytest.raises(ArffError, match="compressed data is cut short"):
         read(path)
 
 
-def test_non_utf8_text_is_an_error(tmp_path):
+def test_non_utf8_text_is_an_error_naming_its_line(tmp_path):
+    rows = "".join(f"{i},{i},1,0\n" for i in range(3000))  # far past the reader's first chunk
     path = tmp_path / "latin.arff"
-    path.write_bytes((HEADER_4.format(relation="'l: -C -2'") + "1,2,1,0\n").encode() + b"\xe9\xff,2,1,0\n")
-    with pytest.raises(ArffError, match="not UTF-8"):
+    path.write_bytes((HEADER_4.format(relation="'l: -C -2'") + rows).encode() + b"\xe9\xff,2,1,0\n")
+    with pytest.raises(ArffError, match="not UTF-8") as caught:
+        read(path)
+    assert caught.value.line == 6 + 3000 + 1
+
+
+def test_damaged_gzip_is_an_error(tmp_path):
+    path = write(tmp_path, "bad.arff.gz", HEADER_4.format(relation="'c: -C -2'") + "1,2,1,0\n" * 100)
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0xFF  # the CRC of the uncompressed data
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArffError, match="compressed data is cut short or damaged.*CRC") as caught:
+        read(path)
+    assert caught.value.line == 6 + 100 + 1
+
+
+def test_garbled_gzip_never_yields_silently(tmp_path):
+    rows = "".join(f"{i},{i * 7 % 13},1,0\n" for i in range(20000))
+    path = write(tmp_path, "bad.arff.gz", HEADER_4.format(relation="'c: -C -2'") + rows)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArffError):
         read(path)
 
 
