@@ -444,3 +444,46 @@ def test_number_spellings_outside_json_read_like_float(tmp_path):
     rows = read(write(tmp_path, "s.arff", text))
     assert rows[0][0] == {"f1": 0.5, "f2": -1.0} and rows[1][0] == {"f1": 2.0, "f2": 1000.0}
     assert rows[2][0]["f1"] == 0.0 and math.isnan(rows[2][0]["f2"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            finite,
+            st.sampled_from(["a", "b", "c", None]),
+            st.one_of(finite, st.none()),
+            st.lists(st.booleans(), min_size=2, max_size=2),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    spaces=st.booleans(),
+)
+def test_property_quoted_and_unquoted_rows_read_alike(tmp_path_factory, rows, spaces):
+    # Quoting every token sends a row down the careful path; unquoted rows take the fast one.
+    sep = ", " if spaces else ","
+    header = (
+        "@relation 'q: -C -2'\n@attribute f0 numeric\n@attribute c {a,b,c}\n@attribute f1 numeric\n"
+        "@attribute y0 {0,1}\n@attribute y1 {0,1}\n@data\n"
+    )
+    plain, quoted, expected = [], [], []
+    for f0, c, f1, labels, as_sparse in rows:
+        values = [repr(f0), c or "?", "?" if f1 is None else repr(f1), str(int(labels[0])), str(int(labels[1]))]
+        quote = lambda v: v if v == "?" else f"'{v}'"
+        if as_sparse:
+            keep = [(i, v) for i, v in enumerate(values) if v not in ("0", "0.0", "-0.0", "a")]
+            plain.append("{" + sep.join(f"{i} {v}" for i, v in keep) + "}")
+            quoted.append("{" + sep.join(f"{i} {quote(v)}" for i, v in keep) + "}")
+        else:
+            plain.append(sep.join(values))
+            quoted.append(sep.join(map(quote, values)))
+        x = {"f0": f0, "c": None if c is None else "abc".index(c), "f1": f1}
+        x = {k: float(v) for k, v in x.items() if v is not None and not (as_sparse and v == 0)}
+        expected.append((x, {"y0": labels[0], "y1": labels[1]}))
+    folder = tmp_path_factory.mktemp("quoted")
+    (folder / "plain.arff").write_text(header + "\n".join(plain) + "\n")
+    (folder / "quoted.arff").write_text(header + "\n".join(quoted) + "\n")
+    assert read(folder / "plain.arff") == expected
+    assert read(folder / "quoted.arff") == expected
