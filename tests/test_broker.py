@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from jobs import broker as broker_module
 from jobs.broker import BrokerError, BrokerNotInstalled, BrokerStartError, EmbeddedBroker, find_tansu, free_port
-from stream.kafka import KafkaConfig, ensure_topics
+from stream.kafka import KafkaConfig, ensure_topics, topic_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +105,26 @@ def test_a_missing_binary_says_how_to_install_it(monkeypatch, tmp_path):
 def test_the_installed_binary_is_found_and_executable():
     path = find_tansu()
     assert path.name == "tansu" and os.access(path, os.X_OK)
+
+
+def test_broker_command_serves_until_interrupted():
+    port = free_port()
+    command = [sys.executable, "-m", "jobs.cli", "broker", "--port", str(port), "--partitions", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "bootstrap servers" in line:
+                break
+        assert f"127.0.0.1:{port}" in "".join(lines), "".join(lines)
+        config = KafkaConfig(bootstrap_servers=f"127.0.0.1:{port}")
+        assert ensure_topics(config) == []  # the command created the five topics
+        assert len(topic_partitions(config, "tagstream.records")) == 2
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not port_accepts(port)
