@@ -7,10 +7,12 @@ and ``y`` a ``dict[str, bool]`` holding every label.
 Which attributes are labels is decided in this order:
 
 1. the companion MULAN XML next to the file: ``<stem>.xml``, where ``<stem>`` is the file name
-   without ``.gz``/``.arff``, then the same with its last ``-part`` or ``_part`` cut off, repeatedly
-   (``scene.xml`` serves ``scene-train.arff.gz``, ``Corel5k.xml`` serves ``Corel5k-sparse.arff``).
-   It names the label attributes wherever they are, and wins over a ``-C`` in the relation name
-   (Weka filters leave stale ones behind);
+   without ``.gz``/``.arff``; else the same with its last ``-part`` or ``_part`` cut off,
+   repeatedly (``scene.xml`` serves ``scene-train.arff.gz``, ``Corel5k.xml`` serves
+   ``Corel5k-sparse.arff``). ``<stem>.xml`` must name attributes of the file; an XML found by
+   cutting is used only if it does (another file's XML is skipped, with a warning in the log).
+   The XML names the label attributes wherever they are, and wins over a ``-C`` in the relation
+   name (Weka filters leave stale ones behind);
 2. MEKA's ``-C q`` in the ``@relation`` name: the first ``q`` attributes when ``q > 0``, the last
    ``|q|`` when ``q < 0``;
 3. the ``labels=q`` argument: the last ``q`` attributes (MULAN's usual place);
@@ -18,7 +20,8 @@ Which attributes are labels is decided in this order:
    they are.
 
 When the file declares its labels (1 or 2) and ``labels=q`` is given too, ``q`` must match their
-number. When none of the rules applies, :class:`~stream.errors.ArffError` says so.
+number. When none of the rules applies, :class:`~stream.errors.ArffError` says so. Labels and
+features keep the file's attribute order (not the XML's).
 
 Values are converted as follows:
 
@@ -41,7 +44,8 @@ skipped silently.
 Examples
 --------
 >>> import pathlib, tempfile
->>> path = pathlib.Path(tempfile.mkdtemp()) / "toy.arff"
+>>> folder = tempfile.TemporaryDirectory()
+>>> path = pathlib.Path(folder.name) / "toy.arff"
 >>> _ = path.write_text(
 ...     "@relation 'toy: -C 2'\\n"
 ...     "@attribute sports {0,1}\\n@attribute music {0,1}\\n"
@@ -52,6 +56,7 @@ Examples
 ...     print(x, y)
 {'tempo': 120.0, 'words': 0.0} {'sports': True, 'music': False}
 {'words': 7.0} {'sports': False, 'music': True}
+>>> folder.cleanup()
 
 """
 
@@ -253,18 +258,24 @@ def _parse_attribute(text: str) -> Attribute:
     raise ValueError(f"attribute {name!r} has no known type (got {rest!r})")
 
 
-def _companion_xml(path: pathlib.Path) -> pathlib.Path | None:
+def _stem(path: pathlib.Path) -> str:
+    """The file name without ``.gz`` and ``.arff``."""
     stem = path.name
     for suffix in (".gz", ".arff"):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
+    return stem
+
+
+def _companion_xmls(path: pathlib.Path) -> typing.Iterator[pathlib.Path]:
+    """Existing XML files that may name the labels of ``path``, the exact stem's first."""
+    stem = _stem(path)
     while stem:
         candidate = path.with_name(stem + ".xml")
         if candidate.is_file():
-            return candidate
+            yield candidate
         cut = max(stem.rfind("-"), stem.rfind("_"))
         stem = stem[:cut] if cut > 0 else ""
-    return None
 
 
 def _xml_label_names(xml_path: pathlib.Path) -> list[str]:
@@ -286,20 +297,20 @@ def _find_labels(
 ) -> tuple[tuple[int, ...], str]:
     n = len(attributes)
     declared: tuple[tuple[int, ...], str] | None = None
-    xml_path = _companion_xml(path)
     meka = _MEKA_LABELS.search(relation)
-    if xml_path is not None:
-        position = {a.name: i for i, a in enumerate(attributes)}
+    position = {a.name: i for i, a in enumerate(attributes)}
+    for xml_path in _companion_xmls(path):
         names = _xml_label_names(xml_path)
         missing = [name for name in names if name not in position]
-        if missing:
-            raise ArffError(
-                path, None, f"{xml_path.name} names labels that are not attributes here: {missing[:5]}"
-            )
-        declared = tuple(sorted(position[name] for name in names)), f"xml:{xml_path.name}"
-        if meka is not None and int(meka.group(1)) != len(names):
-            logger.info("%s: ignoring '-C %s' in the relation name, %s wins", path, meka.group(1), xml_path.name)
-    elif meka is not None:
+        if not missing:
+            declared = tuple(sorted(position[name] for name in names)), f"xml:{xml_path.name}"
+            if meka is not None and int(meka.group(1)) != len(names):
+                logger.info("%s: ignoring '-C %s' in the relation name, %s wins", path, meka.group(1), xml_path.name)
+            break
+        if xml_path.stem == _stem(path):
+            raise ArffError(path, None, f"{xml_path.name} names labels that are not attributes here: {missing[:5]}")
+        logger.warning("%s: skipping %s, whose labels are not attributes here (%s, ...)", path, xml_path.name, missing[0])
+    if declared is None and meka is not None:
         q = int(meka.group(1))
         if q == 0 or abs(q) >= n:
             raise ArffError(path, None, f"'-C {q}' in the relation name does not fit {n} attributes")

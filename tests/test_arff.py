@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import tracemalloc
 import pathlib
 
 import pytest
@@ -78,6 +79,14 @@ def test_companion_xml_is_found_by_cutting_name_parts(tmp_path, arff_name, xml_n
     path = write(tmp_path, arff_name, HEADER_4.format(relation="r") + "1,2,1,1\n")
     write(tmp_path, xml_name, labels_xml("a", "b"))
     assert read_header(path).label_source == f"xml:{xml_name}"
+
+
+def test_another_files_xml_found_by_cutting_is_skipped(tmp_path):
+    # run_2.arff is a MEKA file; run.xml belongs to something else in the same folder.
+    path = write(tmp_path, "run_2.arff", HEADER_4.format(relation="'r: -C -2'") + "1,2,1,0\n")
+    write(tmp_path, "run.xml", labels_xml("other", "labels"))
+    assert read_header(path).label_source == "meka:-C -2"
+    assert read(path) == [({"f1": 1.0, "f2": 2.0}, {"a": True, "b": False})]
 
 
 def test_meka_positive_q_means_first_attributes(tmp_path):
@@ -487,3 +496,20 @@ def test_property_quoted_and_unquoted_rows_read_alike(tmp_path_factory, rows, sp
     (folder / "quoted.arff").write_text(header + "\n".join(quoted) + "\n")
     assert read(folder / "plain.arff") == expected
     assert read(folder / "quoted.arff") == expected
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_memory_stays_flat_whatever_the_file_size(tmp_path, sparse):
+    def peak_bytes(n_rows: int) -> int:
+        row = "{0 %d.5,1 2,2 1}\n" if sparse else "%d.5,2,1,0\n"
+        path = write(tmp_path, f"big{n_rows}.arff.gz", HEADER_4.format(relation="'m: -C -2'") + "".join(row % i for i in range(n_rows)))
+        tracemalloc.start()
+        try:
+            for _ in iter_arff(path):
+                pass
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak_bytes(2_000), peak_bytes(40_000)
+    assert large < small * 1.5 + 64_000, (small, large)
