@@ -208,9 +208,9 @@ class DriftingMultiLabelStream:
             concepts.append((correlated, prototypes))
         return concepts
 
-    def _concept_of(self, t: int, rng: np.random.Generator) -> int:
+    def _concept_of(self, t: int, widths: tuple[int, ...], rng: np.random.Generator) -> int:
         concept = 0
-        for point, width in zip(self.drift_points, self._widths):
+        for point, width in zip(self.drift_points, widths):
             if width == 0:
                 passed = t >= point
             else:
@@ -225,9 +225,9 @@ class DriftingMultiLabelStream:
         concepts = self._concepts(rng)
         group_of = np.arange(self.n_labels) * self.n_groups // self.n_labels
         independent_rate = self.group_rate * self.on_rate + (1.0 - self.group_rate) * self.off_rate
-        label_names, feature_names = self.label_names, self.feature_names
+        label_names, feature_names, widths = self.label_names, self.feature_names, self._widths
         for t in range(self.n_instances):
-            correlated, prototypes = concepts[self._concept_of(t, rng)]
+            correlated, prototypes = concepts[self._concept_of(t, widths, rng)]
             active = rng.random(self.n_groups) < self.group_rate
             rate = np.where(
                 correlated, np.where(active[group_of], self.on_rate, self.off_rate), independent_rate
