@@ -23,6 +23,7 @@ import time
 import typing
 
 import kafka
+import kafka.codec
 import kafka.errors
 import pydantic
 from kafka.admin import KafkaAdminClient
@@ -71,6 +72,15 @@ class TopicNames(pydantic.BaseModel):
 
     def all(self) -> list[str]:
         return [self.records, self.predictions, self.drift, self.deadletter, self.labels]
+
+
+#: Compression type -> (whether its codec is importable, the package that provides it).
+_CODECS = {
+    "gzip": (kafka.codec.has_gzip, "(nothing: it is built in)"),
+    "snappy": (kafka.codec.has_snappy, "python-snappy"),
+    "lz4": (kafka.codec.has_lz4, "lz4"),
+    "zstd": (kafka.codec.has_zstd, "zstandard"),
+}
 
 
 class KafkaConfig(pydantic.BaseModel):
@@ -164,6 +174,8 @@ class KafkaConfig(pydantic.BaseModel):
     def _consistent(self) -> KafkaConfig:
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.compression_type is not None and not _CODECS[self.compression_type][0]():
+            raise ValueError(f"compression {self.compression_type} needs: pip install {_CODECS[self.compression_type][1]}")
         if self.security_protocol.startswith("SASL"):
             if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
                 raise ValueError(f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password")

@@ -6,6 +6,7 @@ import io
 import itertools
 import time
 
+import kafka.codec
 import pydantic
 import pytest
 import typer
@@ -406,3 +407,25 @@ def test_flush_times_out_with_a_named_error_when_the_broker_is_gone():
         sink.flush(timeout_s=1.0)
     with pytest.raises(FlushTimeout, match="closing"):
         sink.close(timeout_s=0)
+
+
+def test_compression_codecs_are_checked_when_configured():
+    assert KafkaConfig(compression_type="gzip").client_kwargs("producer")["compression_type"] == "gzip"
+    for codec, available, package in [
+        ("lz4", kafka.codec.has_lz4(), "lz4"),
+        ("zstd", kafka.codec.has_zstd(), "zstandard"),
+        ("snappy", kafka.codec.has_snappy(), "python-snappy"),
+    ]:
+        if available:
+            assert KafkaConfig(compression_type=codec).compression_type == codec
+        else:
+            with pytest.raises(pydantic.ValidationError, match=f"pip install {package}"):
+                KafkaConfig(compression_type=codec)
+
+
+def test_gzip_compressed_messages_round_trip(kafka_config):
+    config = kafka_config.model_copy(update={"compression_type": "gzip"})
+    ensure_topics(config)
+    send_all(config, config.topics.records, [{"id": f"r{i}", "text": "x" * 200} for i in range(20)])
+    with RecordSource(config, partitions=[(config.topics.records, 0)]) as source:
+        assert [parse_record(m.value).id for m in consume(source, 20)] == [f"r{i}" for i in range(20)]
