@@ -97,15 +97,22 @@ CURVE_COLUMNS = (
 )
 
 
+def _blank_if_none(value) -> str:
+    return "" if value is None else str(value)
+
+
 def write_curves(path: pathlib.Path, results: typing.Mapping[str, LearnerResult]) -> None:
-    """One CSV row per learner and snapshot: cumulative scores, then ``window_`` scores."""
+    """One CSV row per learner and snapshot: cumulative scores, then ``window_`` scores.
+
+    ``model_bytes`` is blank at snapshots where the evaluator skipped measuring it.
+    """
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(CURVE_COLUMNS)
         for name, result in results.items():
             for snapshot in result.snapshots:
                 writer.writerow(
-                    [name, snapshot.instances, f"{snapshot.seconds:.6f}", f"{snapshot.instances_per_s:.3f}", snapshot.model_bytes, len(snapshot.events)]
+                    [name, snapshot.instances, f"{snapshot.seconds:.6f}", f"{snapshot.instances_per_s:.3f}", _blank_if_none(snapshot.model_bytes), len(snapshot.events)]
                     + [f"{snapshot.cumulative[score]:.6f}" for score in SCORES]
                     + [f"{snapshot.window[score]:.6f}" if score in snapshot.window else "" for score in SCORES]
                 )

@@ -28,6 +28,7 @@ class Snapshot:
 
     ``seconds`` is the wall time spent inside the learner's ``predict_one`` and ``learn_one``
     calls so far; ``events`` are the drift events it reported since the previous snapshot.
+    ``model_bytes`` is ``None`` where measuring the size was skipped to stay in its time budget.
     """
 
     learner: str
@@ -35,7 +36,7 @@ class Snapshot:
     cumulative: dict[str, float]
     window: dict[str, float]
     seconds: float
-    model_bytes: int
+    model_bytes: int | None
     events: tuple[ObservedEvent, ...]
 
     @property
@@ -86,29 +87,48 @@ class LearnerResult:
 class _Tracked:
     """A learner under evaluation with its scores, clock and events."""
 
-    def __init__(self, name: str, learner: MultiLabelClassifier, window: int | None):
+    def __init__(self, name: str, learner: MultiLabelClassifier, window: int | None, size_budget: float):
         self.name = name
         self.learner = learner
+        self.size_budget = size_budget
         self.metrics = MetricSuite(window=window)
         self.seconds = 0.0
+        self.sizing_seconds = 0.0
         self.events: list[ObservedEvent] = []
         self.events_reported = 0
         self.snapshots: list[Snapshot] = []
 
-    def snapshot(self) -> Snapshot:
-        # The model size is measured here only: walking a model's memory is expensive.
+    def model_bytes(self, final: bool) -> int | None:
+        # Walking a big model's memory can take seconds, longer than learning between two
+        # snapshots: measure it only within the budget, and always at the end.
+        if not final and self.sizing_seconds >= self.size_budget * self.seconds:
+            return None
+        start = time.perf_counter()
+        size = self.learner.model_bytes
+        self.sizing_seconds += time.perf_counter() - start
+        return size
+
+    def snapshot(self, final: bool) -> Snapshot:
         snapshot = Snapshot(
             learner=self.name,
             instances=self.metrics.n,
             cumulative=self.metrics.get(),
             window=self.metrics.get_window(),
             seconds=self.seconds,
-            model_bytes=self.learner.model_bytes,
+            model_bytes=self.model_bytes(final),
             events=tuple(self.events[self.events_reported :]),
         )
         self.events_reported = len(self.events)
         self.snapshots.append(snapshot)
         return snapshot
+
+    def finish(self) -> Snapshot:
+        """Make the last snapshot final: give it the model size if it was skipped."""
+        last = self.snapshots[-1]
+        if last.model_bytes is None:
+            last = dataclasses.replace(last, model_bytes=self.model_bytes(final=True))
+            self.snapshots[-1] = last
+        return last
 
 
 class Prequential:
@@ -126,6 +146,10 @@ class Prequential:
         ``None`` takes only the final one.
     window
         Size of the sliding window of the windowed scores, in instances.
+    size_budget
+        Measure a learner's model size at a snapshot only while the time spent measuring it stays
+        below this fraction of the time spent in its own calls; the final snapshot always
+        measures it. ``float("inf")`` measures at every snapshot, ``0`` only at the end.
 
     Examples
     --------
@@ -160,6 +184,7 @@ class Prequential:
         label_delay: int = 0,
         report_every: int | None = 1000,
         window: int | None = 1000,
+        size_budget: float = 0.1,
     ):
         if not learners:
             raise ValueError("give at least one learner to evaluate")
@@ -167,14 +192,17 @@ class Prequential:
             raise ValueError(f"label_delay must be 0 or more instances, got {label_delay}")
         if report_every is not None and report_every < 1:
             raise ValueError(f"report_every must be a positive number of instances or None, got {report_every}")
+        if not size_budget >= 0:
+            raise ValueError(f"size_budget must be a fraction of 0 or more, got {size_budget}")
         self.learners = learners
         self.label_delay = label_delay
         self.report_every = report_every
         self.window = window
+        self.size_budget = size_budget
         self._reset()
 
     def _reset(self):
-        self._tracked = [_Tracked(name, learner, self.window) for name, learner in self.learners.items()]
+        self._tracked = [_Tracked(name, learner, self.window, self.size_budget) for name, learner in self.learners.items()]
         self._seen = 0
         self._scored = 0
         self._finished = False
@@ -208,7 +236,10 @@ class Prequential:
             if self._label_arrives(*pending.popleft()):
                 due = self._checkpoint()
         self._finished = True
-        yield dataclasses.replace(due, final=True) if due is not None else self._checkpoint(final=True)
+        if due is None:
+            yield self._checkpoint(final=True)
+        else:
+            yield dataclasses.replace(due, snapshots={t.name: t.finish() for t in self._tracked}, final=True)
 
     def run(
         self,
@@ -238,7 +269,7 @@ class Prequential:
         return self.report_every is not None and self._scored % self.report_every == 0
 
     def _checkpoint(self, final: bool = False) -> Checkpoint:
-        snapshots = {tracked.name: tracked.snapshot() for tracked in self._tracked}
+        snapshots = {tracked.name: tracked.snapshot(final) for tracked in self._tracked}
         return Checkpoint(seen=self._seen, scored=self._scored, snapshots=snapshots, final=final)
 
     def results(self) -> dict[str, LearnerResult]:

@@ -127,7 +127,7 @@ def test_several_learners_are_scored_independently():
 
 
 def test_snapshots_every_n_instances_and_a_final_one():
-    checkpoints = list(Prequential({"const": Constant()}, report_every=2, window=2).iterate(STREAM))
+    checkpoints = list(Prequential({"const": Constant()}, report_every=2, window=2, size_budget=float("inf")).iterate(STREAM))
     assert [(c.seen, c.scored, c.final) for c in checkpoints] == [(2, 2, False), (4, 4, False), (5, 5, True)]
     second = checkpoints[1].snapshots["const"]
     assert second.instances == 4
@@ -137,6 +137,20 @@ def test_snapshots_every_n_instances_and_a_final_one():
     assert second.window["hamming_loss"] == pytest.approx(3 / 4)
     assert second.seconds >= 0.0
     assert isinstance(second.model_bytes, int) and second.model_bytes > 0
+
+
+@pytest.mark.parametrize("report_every", [2, 5])
+def test_model_size_within_no_budget_is_measured_only_at_the_end(report_every):
+    result = Prequential({"const": Constant()}, report_every=report_every, size_budget=0).run(STREAM)["const"]
+    sizes = [s.model_bytes for s in result.snapshots]
+    assert sizes[:-1] == [None] * (len(sizes) - 1)
+    assert isinstance(sizes[-1], int) and sizes[-1] > 0
+    assert result.model_bytes == sizes[-1]
+
+
+def test_model_size_without_a_budget_limit_is_measured_at_every_snapshot():
+    result = Prequential({"const": Constant()}, report_every=1, size_budget=float("inf")).run(STREAM)["const"]
+    assert all(isinstance(s.model_bytes, int) for s in result.snapshots)
 
 
 def test_the_last_snapshot_is_marked_final_rather_than_repeated():
@@ -189,6 +203,7 @@ def test_timing_and_throughput_are_reported():
         ({"learners": {}}, "at least one learner"),
         ({"label_delay": -1}, "label_delay"),
         ({"report_every": 0}, "report_every"),
+        ({"size_budget": -0.5}, "size_budget"),
     ],
 )
 def test_bad_parameters_are_clear_errors(kwargs, message):
