@@ -199,9 +199,10 @@ class MLHT(MultiLabelClassifier):
         best = decide_split(suggestions, n_tracked, leaf.weight, self.delta, self.tau)
         if best is None:
             return leaf
+        left_labels, right_labels = best.children_label_weights(leaf.label_weights, leaf.weight)
         children = [
-            self._new_leaf(leaf.depth + 1, best.left_weight, best.left_labels),
-            self._new_leaf(leaf.depth + 1, best.right_weight, best.right_labels),
+            self._new_leaf(leaf.depth + 1, best.left_weight, left_labels),
+            self._new_leaf(leaf.depth + 1, best.right_weight, right_labels),
         ]
         feature = self._index.feature_names[best.column]
         logger.debug("split on %r <= %.4g at depth %d (merit %.4f)", feature, best.threshold, leaf.depth, best.merit)

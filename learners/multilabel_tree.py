@@ -186,8 +186,14 @@ class SplitSuggestion:
     merit: float
     left_weight: float
     right_weight: float
-    left_labels: np.ndarray  # estimated positive weight of each label in the left branch
-    right_labels: np.ndarray
+    label_columns: np.ndarray  # labels neither always on nor always off in the node
+    left_label_weights: np.ndarray  # their estimated positive weight in the left branch
+
+    def children_label_weights(self, label_weights: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """Estimated positive weight of every label in the left and the right branch."""
+        left = np.where(label_weights >= weight, self.left_weight, 0.0)
+        left[self.label_columns] = self.left_label_weights
+        return left, np.clip(label_weights - left, 0.0, None)
 
 
 class GaussianObservers:
@@ -275,7 +281,7 @@ class GaussianObservers:
         single = usable & (fmin == fmax)
         general = usable & ~single
         steps = np.arange(1, self.n_thresholds + 1) / (self.n_thresholds + 1)
-        context = (labels, label_weights[labels], weight, label_entropy(label_weights, weight), label_weights)
+        context = (labels, label_weights[labels], weight, label_entropy(label_weights, weight))
         suggestions = []
         for group, n_thresholds in ((np.flatnonzero(single), 1), (np.flatnonzero(general), self.n_thresholds)):
             chunk = max(1, _CHUNK_ELEMENTS // (n_thresholds * len(labels)))
@@ -292,7 +298,7 @@ class GaussianObservers:
         suggestions.sort(key=lambda s: -s.merit)
         return suggestions
 
-    def _score(self, feats, thresholds, labels, n_lab, weight, prior_entropy, label_weights):
+    def _score(self, feats, thresholds, labels, n_lab, weight, prior_entropy):
         """Merit of every (feature, threshold) in ``thresholds`` (shape (F, T)); best per feature."""
         moments = self._moments[feats]
         nz = moments[:, 0]
@@ -340,17 +346,14 @@ class GaussianObservers:
         out = []
         for i in np.flatnonzero(np.isfinite(merit[np.arange(len(feats)), best_t])):
             t = best_t[i]
-            left_labels = np.zeros_like(label_weights)
-            left_labels[labels] = left_lab[i, t]
-            left_labels[label_weights >= weight] = left_total[i, t]
             out.append(SplitSuggestion(
                 column=int(feats[i]),
                 threshold=float(thresholds[i, t]),
                 merit=float(merit[i, t]),
                 left_weight=float(left_total[i, t]),
                 right_weight=float(right_total[i, t]),
-                left_labels=left_labels,
-                right_labels=np.clip(label_weights - left_labels, 0.0, None),
+                label_columns=labels,
+                left_label_weights=left_lab[i, t],
             ))
         return out
 

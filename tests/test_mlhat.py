@@ -70,7 +70,9 @@ def test_merit_of_a_binary_feature_equals_the_hand_computed_information_gain():
     assert best.merit == pytest.approx(1.0)
     assert 0.0 < best.threshold < 1.0
     assert best.left_weight == pytest.approx(10.0)
-    assert list(best.left_labels) == pytest.approx([10.0, 5.0, 0.0])
+    left, right = best.children_label_weights(label_weights, weight)
+    assert list(left) == pytest.approx([10.0, 5.0, 0.0])
+    assert list(right) == pytest.approx([0.0, 5.0, 0.0])
 
 
 def test_merit_of_a_perfect_numeric_split_equals_the_node_entropy():
@@ -100,7 +102,7 @@ def test_split_with_too_little_weight_in_a_branch_is_rejected():
 
 
 def _suggestion(merit: float) -> SplitSuggestion:
-    return SplitSuggestion(0, 0.5, merit, 1.0, 1.0, np.zeros(1), np.zeros(1))
+    return SplitSuggestion(0, 0.5, merit, 1.0, 1.0, np.zeros(1, dtype=int), np.zeros(1))
 
 
 def test_hoeffding_bound_and_merit_range():
