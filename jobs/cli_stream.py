@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import pathlib
 import time
 import typing
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 
 from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.config import ConfigError, JobConfig
+from jobs.logging_setup import setup_logging
 from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.tail import TOPIC_KINDS, tail
 from stream.errors import StreamError
@@ -24,21 +23,12 @@ console = Console()
 errors = Console(stderr=True)
 
 ConfigFile = typing.Annotated[
-    pathlib.Path | None, typer.Option("--config", help="TOML or YAML config file (its [kafka] table).")
+    pathlib.Path | None, typer.Option("--config", help="TOML or YAML config file; its kafka table is used.")
 ]
+Verbose = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")]
 BootstrapServers = typing.Annotated[
     str | None, typer.Option("--bootstrap-servers", "-b", help="Comma-separated host:port list.")
 ]
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=errors, show_path=False)],
-    )
-    # kafka-python logs every connection at INFO.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _kafka_config(config_file: pathlib.Path | None, bootstrap_servers: str | None, topics: dict) -> KafkaConfig:
@@ -62,10 +52,10 @@ def broker_command(
     partitions: typing.Annotated[
         int, typer.Option(min=1, help="Partitions of the five tagstream topics created at start.")
     ] = 1,
-    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run an in-memory Kafka-protocol broker (tansu) in the foreground until Ctrl-C."""
-    _logging(verbose)
+    setup_logging(verbose)
     with _errors_to_exit(), EmbeddedBroker(port=port, host=host) as broker:
         ensure_topics(KafkaConfig(bootstrap_servers=broker.bootstrap_servers), partitions=partitions)
         console.print(f"broker listening; bootstrap servers: [bold]{broker.bootstrap_servers}[/bold]")
@@ -97,10 +87,10 @@ def produce_command(
     partitions: typing.Annotated[int, typer.Option(min=1, help="Partitions of topics that must be created.")] = 1,
     bootstrap_servers: BootstrapServers = None,
     config_file: ConfigFile = None,
-    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Replay a dataset or a JSONL file into the input topic as records with ids."""
-    _logging(verbose)
+    setup_logging(verbose)
     if (dataset is None) == (file is None):
         raise typer.BadParameter("give exactly one of --dataset or --file")
     with _errors_to_exit():
@@ -127,10 +117,10 @@ def tail_command(
     topic: typing.Annotated[str | None, typer.Option(help="Topic name (default from the config).")] = None,
     bootstrap_servers: BootstrapServers = None,
     config_file: ConfigFile = None,
-    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Print the messages of a tagstream topic as they arrive."""
-    _logging(verbose)
+    setup_logging(verbose)
     if kind not in TOPIC_KINDS:
         raise typer.BadParameter(f"{kind!r} is not one of {', '.join(TOPIC_KINDS)}", param_hint="KIND")
     with _errors_to_exit():
