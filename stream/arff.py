@@ -437,13 +437,20 @@ class _RowParser:
         # Converting a feature token: float, or the nominal code's lookup. When every feature
         # converts alike (all numeric, or the {0,1} word-presence nominals of text sets) one map
         # does it; mixed files pair each token with its column's converter.
-        converters = [float if self.codes[i] is None else self.codes[i].__getitem__ for i in self.feature_indices]
-        self.numeric = all(c is float for c in converters)
-        if all(c == converters[0] for c in converters):
-            convert = converters[0]
+        feature_codes = [self.codes[i] for i in self.feature_indices]
+        self.numeric = all(code is None for code in feature_codes)
+        # Sparse label values go through the same converter, so a shared nominal code must read
+        # "0" and "1" as float() does.
+        shared = feature_codes[0]
+        self.uniform = self.numeric or (
+            all(code == shared for code in feature_codes) and shared.get("0") == 0.0 and shared.get("1") == 1.0
+        )
+        if self.uniform:
+            convert = float if self.numeric else shared.__getitem__
             self.convert_dense = functools.partial(map, convert)
             self.convert_sparse = lambda indices, tokens: map(convert, tokens)
         else:
+            converters = [float if code is None else code.__getitem__ for code in feature_codes]
             by_index = {str(i): c for i, c in zip(self.feature_indices, converters)}
             by_index.update((str(i), float) for i in header.label_indices)
             self.convert_dense = functools.partial(map, operator.call, converters)
@@ -493,15 +500,18 @@ class _RowParser:
         if line[-1] != "}":
             raise ValueError
         tokens = line[1:-1].replace(",", " ").split()
-        indices = tokens[0::2]
+        indices, values = tokens[0::2], tokens[1::2]
+        names = map(self.sparse_names.__getitem__, indices)
         # Labels go through the feature converter too, then leave x; their 0.0/1.0 become bools.
-        x = dict(zip(map(self.sparse_names.__getitem__, indices), self.convert_sparse(indices, tokens[1::2])))
+        # Binary rows (bag-of-words: every value 1) need no conversion.
+        all_ones = self.uniform and values.count("1") == len(values)
+        x = dict.fromkeys(names, 1.0) if all_ones else dict(zip(names, self.convert_sparse(indices, values)))
         if len(tokens) % 2 or len(x) != len(indices):
             raise ValueError  # a dangling token or a repeated index
         y = self.label_defaults.copy()
         for name in self.label_name_set.intersection(x):
             y[name] = _LABEL_NUMBERS[x.pop(name)]
-        if 0.0 in x.values():
+        if not all_ones and 0.0 in x.values():
             x = {name: value for name, value in x.items() if value}
         return x, y
 

@@ -204,6 +204,33 @@ def test_sparse_nominal_features_use_the_value_index(tmp_path):
     assert read(write(tmp_path, "s.arff", text)) == [({"w2": 1.0}, {"y": True})]
 
 
+def test_nominal_codes_other_than_0_1_never_leak_into_labels(tmp_path):
+    # Features declared {1,0}: "1" is index 0. The labels' "1" must still be True.
+    text = (
+        "@relation 's: -C -1'\n@attribute w1 {1,0}\n@attribute w2 {1,0}\n@attribute y {0,1}\n"
+        "@data\n{0 1,2 1}\n{1 0,2 1}\n{0 0,1 1}\n1,0,1\n"
+    )
+    assert read(write(tmp_path, "s.arff", text)) == [
+        ({}, {"y": True}),
+        ({"w2": 1.0}, {"y": True}),
+        ({"w1": 1.0}, {"y": False}),
+        ({"w1": 0.0, "w2": 1.0}, {"y": True}),
+    ]
+
+
+def test_binary_bag_of_words_rows(tmp_path):
+    text = (
+        "@relation 's: -C -2'\n@attribute w1 {0,1}\n@attribute w2 {0,1}\n@attribute w3 {0,1}\n"
+        "@attribute y1 {0,1}\n@attribute y2 {0,1}\n@data\n{0 1,2 1,4 1}\n{1 1,2 0,3 1}\n{0 1,0 1}\n"
+    )
+    path = write(tmp_path, "b.arff", text)
+    stream = iter_arff(path)
+    assert next(stream) == ({"w1": 1.0, "w3": 1.0}, {"y1": False, "y2": True})
+    assert next(stream) == ({"w2": 1.0}, {"y1": True, "y2": False})
+    with pytest.raises(ArffError, match="sparse index 0 appears twice"):
+        next(stream)
+
+
 def test_dense_and_sparse_rows_may_mix(tmp_path):
     text = HEADER_4.format(relation="'s: -C -2'") + "1,0,0,1\n{1 4}\n"
     assert read(write(tmp_path, "s.arff", text)) == [
