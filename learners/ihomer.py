@@ -32,6 +32,8 @@ class _Group:
         self.learner = learner
         self.created_at = created_at
         self.origin = origin
+        # Every label the learner has been trained on, including those of the group it was copied from.
+        self.trained: set[Label] = set(labels)
         self.error = drift.ADWIN()
         self.error_rose = False
 
@@ -75,8 +77,16 @@ class IHOMER(MultiLabelClassifier):
         Confidence of the ADWIN on the Hamming error; ``None`` turns global error monitoring off.
     warm_start
         Start a new group's learner as a copy of the previous learner with the largest label
-        overlap, masked to the new group's labels. Off, or when no previous learner shares a
-        label, or when the group is rebuilt because of drift, the learner starts fresh.
+        overlap, masked to the new group's labels (learners have no way to forget a label, so the
+        copy keeps its statistics of the others and reads only the group's). Off, when no previous
+        learner shares a label, when the group is rebuilt because of drift, or when the previous
+        learner was trained on more than twice as many labels as the group has, the learner
+        starts fresh.
+    max_groups
+        At most this many groups: after the size repair the smallest groups keep merging with
+        their nearest relatives in the tree. Each group costs one learner update and prediction
+        per instance, so this bounds the cost per instance at ``max_groups`` learners whatever
+        the number of labels. ``None``: no bound (the paper's setting).
     guard
         No restructuring during the first ``guard`` instances, nor during the last ``guard`` when
         ``stream_length`` is given (a new learner would not have time to learn).
@@ -129,6 +139,7 @@ class IHOMER(MultiLabelClassifier):
         merge_delta: float = 1e-3,
         drift_delta: float | None = 0.002,
         warm_start: bool = True,
+        max_groups: int | None = 8,
         guard: int = 100,
         stream_length: int | None = None,
         seed: int | None = None,
@@ -144,6 +155,8 @@ class IHOMER(MultiLabelClassifier):
             )
         if drift_delta is not None and not 0.0 < drift_delta < 1.0:
             raise ValueError(f"IHOMER: drift_delta must be in (0, 1) or None, got {drift_delta!r}")
+        if max_groups is not None and max_groups < 1:
+            raise ValueError(f"IHOMER: max_groups must be >= 1 or None, got {max_groups!r}")
         if guard < 0:
             raise ValueError(f"IHOMER: guard must be >= 0, got {guard!r}")
         self.base_learner = base_learner
@@ -154,6 +167,7 @@ class IHOMER(MultiLabelClassifier):
         self.merge_delta = merge_delta
         self.drift_delta = drift_delta
         self.warm_start = warm_start
+        self.max_groups = max_groups
         self.guard = guard
         self.stream_length = stream_length
         self.seed = seed
@@ -165,7 +179,8 @@ class IHOMER(MultiLabelClassifier):
         self._labels: dict[Label, None] = {}  # insertion-ordered set of known labels
         self._groups: list[_Group] = []
         self._group_of: dict[Label, _Group] = {}
-        self._meta: dict[str, tuple[int, MultiLabelClassifier]] = {}  # node -> (split instance, learner)
+        # Meta-label learners: node id -> (instance of the node's split, the node, its learner).
+        self._meta: dict[str, tuple[int, ClusterNode, MultiLabelClassifier]] = {}
         self._n = 0
         self._next_group = 0
         self._pending: list[str] = []  # reasons of restructurings held back by the warm-up guard
@@ -304,15 +319,35 @@ class IHOMER(MultiLabelClassifier):
     def _rebuild(self, reason: str, fresh: tuple[str, ...]) -> None:
         """Make the groups follow the tree's repaired partition; keep the learners of unchanged groups."""
         old = {frozenset(group.labels): group for group in self._groups}
-        groups, created = [], []
-        for home, labels in self._tree.partition_homes():
+        plan = []  # (home, labels, group kept or None, source learner's group or None, origin)
+        for home, labels in self._tree.partition_homes(self.max_groups):
             group = old.pop(frozenset(labels), None)
             if group is not None and group.group_id not in fresh:
+                plan.append((home, labels, group, None, None))
+            else:
+                source, origin = self._learner_source(labels, reason, rebuilt=group is not None)
+                plan.append((home, labels, None, source, origin))
+        kept = {entry[2].group_id for entry in plan if entry[2] is not None}
+        # A source group that disappears hands its learner itself to the last group started from
+        # it; the others get copies.
+        last_use = {entry[3].group_id: i for i, entry in enumerate(plan) if entry[3] is not None}
+        groups, created = [], []
+        for i, (home, labels, group, source, origin) in enumerate(plan):
+            if group is not None:
                 group.home = home
                 groups.append(group)
                 continue
-            learner, origin = self._new_learner(labels, reason, rebuilt=group)
+            if source is None:
+                learner = self._fresh_learner()
+            elif source.group_id not in kept and last_use[source.group_id] == i:
+                learner = source.learner
+            else:
+                # A deep copy keeps the source's structure and its statistics for every label; the
+                # group trains and reads only its own labels from now on, the others are masked out.
+                learner = copy.deepcopy(source.learner)
             group = _Group(f"g{self._next_group}", list(labels), home, learner, self._n, origin)
+            if source is not None:
+                group.trained |= source.trained
             self._next_group += 1
             groups.append(group)
             created.append(group)
@@ -336,23 +371,26 @@ class IHOMER(MultiLabelClassifier):
             self._emit(DriftEvent("ihomer", "global", "restructure", self._n, labels=changed, detail=entry))
         logger.debug("ihomer restructure at %d (%s): %d created, %d removed", self._n, reason, len(created), len(removed))
 
-    def _new_learner(self, labels: tuple[Label, ...], reason: str, rebuilt: _Group | None) -> tuple[MultiLabelClassifier, str]:
-        if rebuilt is not None:
-            return self._fresh_learner(), "fresh: error rose at drift"
+    def _learner_source(self, labels: tuple[Label, ...], reason: str, rebuilt: bool) -> tuple[_Group | None, str]:
+        """The group whose learner a new group starts from (``None``: a fresh learner), and why."""
+        if rebuilt:
+            return None, "fresh: error rose at drift"
         if reason == "start":
-            return self._fresh_learner(), "fresh: first group"
+            return None, "fresh: first group"
         if not self.warm_start:
-            return self._fresh_learner(), "fresh: warm start off"
+            return None, "fresh: warm start off"
         wanted = set(labels)
         source = max(self._groups, key=lambda g: (len(wanted & set(g.labels)), -len(g.labels)), default=None)
         overlap = len(wanted & set(source.labels)) if source is not None else 0
         if overlap == 0:
-            return self._fresh_learner(), "fresh: no previous learner shares a label"
+            return None, "fresh: no previous learner shares a label"
         if source.error_rose:
-            return self._fresh_learner(), f"fresh: error of {source.group_id} rose at drift"
-        # A deep copy keeps the source's structure and its statistics for every label; the group
-        # trains and reads only its own labels from now on, so the others are masked out.
-        return copy.deepcopy(source.learner), f"warm: copy of {source.group_id} ({overlap}/{len(labels)} labels)"
+            return None, f"fresh: error of {source.group_id} rose at drift"
+        if 2 * len(labels) < len(source.trained):
+            # The copy would keep computing every label it was trained on; past half of them
+            # wasted, a fresh learner is cheaper than the knowledge is worth.
+            return None, f"fresh: {source.group_id}'s learner covers {len(source.trained)} labels, over twice as many"
+        return source, f"warm: from {source.group_id} ({overlap}/{len(labels)} labels)"
 
     def _fresh_learner(self) -> MultiLabelClassifier:
         seed = self._rng.randrange(2**31)
@@ -364,46 +402,54 @@ class IHOMER(MultiLabelClassifier):
 
     # ------------------------------------------------------------------ meta-labels (HOMER gating)
 
-    def _internal_nodes(self) -> list[ClusterNode]:
-        root = self._tree.root
-        return [node for node in root.walk() if not node.active] if root is not None else []
-
     def _sync_meta(self) -> None:
+        """One meta-label learner per internal node above a group's home, kept while its split stands."""
+        homes = {group.home for group in self._groups}
         meta = {}
-        for node in self._internal_nodes():
+        root = self._tree.root
+        for node in root.walk() if root is not None else ():
+            if node.active or not any(home.startswith(node.node_id + ".") for home in homes):
+                continue
             split_at = node.split_info["instance"]
             kept = self._meta.get(node.node_id)
-            meta[node.node_id] = kept if kept is not None and kept[0] == split_at else (split_at, self._fresh_learner())
+            learner = kept[2] if kept is not None and kept[0] == split_at else self._fresh_learner()
+            meta[node.node_id] = (split_at, node, learner)
         self._meta = meta
 
     def _learn_meta(self, x: Features, y: LabelDict) -> None:
         relevant = self._tree.relevant_nodes([label for label, on in y.items() if on])
-        for node in self._internal_nodes():
-            if node.parent is not None and node.node_id not in relevant:
+        for node_id, (_, node, learner) in self._meta.items():
+            if node.parent is not None and node_id not in relevant:
                 continue
-            learner = self._meta[node.node_id][1]
             learner.learn_one(x, {child.node_id: child.node_id in relevant for child in node.children})
-            self._forward(learner, f"meta:{node.node_id}", ())
+            self._forward(learner, f"meta:{node_id}", ())
 
     def _gates(self, x: Features) -> dict[str, float]:
-        """Probability that each reachable node is relevant; a node under a closed gate gets that gate's value."""
+        """Probability that each node with a gate is relevant; under a closed gate the learners
+        are not asked and the nodes below get that gate's value."""
         root = self._tree.root
         gates = {root.node_id: 1.0}
         stack = [root]
         while stack:
             node = stack.pop()
-            if node.active:
+            meta = self._meta.get(node.node_id)
+            if meta is None:
                 continue
             gate = gates[node.node_id]
-            if gate < 0.5:
-                for child in node.children:
-                    gates[child.node_id] = gate
-            else:
-                proba = self._meta[node.node_id][1].predict_proba_one(x)
-                for child in node.children:
-                    gates[child.node_id] = min(gate, proba.get(child.node_id, 0.0))
-            stack.extend(node.children)
+            proba = meta[2].predict_proba_one(x) if gate >= 0.5 else {}
+            for child in node.children:
+                gates[child.node_id] = min(gate, proba.get(child.node_id, 0.0)) if gate >= 0.5 else gate
+                stack.append(child)
         return gates
+
+    @staticmethod
+    def _gate_of(home: str, gates: dict[str, float]) -> float:
+        node_id = home
+        while node_id not in gates:
+            if "." not in node_id:
+                return 1.0
+            node_id = node_id.rsplit(".", 1)[0]
+        return gates[node_id]
 
     # ------------------------------------------------------------------ prediction
 
@@ -413,7 +459,7 @@ class IHOMER(MultiLabelClassifier):
         gates = self._gates(x) if self.meta_labels and self._groups else {}
         out: dict[Label, float] = {}
         for group in self._groups:
-            gate = gates.get(group.home, 1.0)
+            gate = self._gate_of(group.home, gates) if gates else 1.0
             if gate < 0.5:
                 out.update(dict.fromkeys(group.labels, gate))
                 continue
@@ -454,7 +500,7 @@ class IHOMER(MultiLabelClassifier):
                 }
                 for group in self._groups
             ],
-            "meta": [{"node": node, "created_at": split_at} for node, (split_at, _) in self._meta.items()],
+            "meta": [{"node": node, "created_at": split_at} for node, (split_at, _, _) in self._meta.items()],
             "history": self.history,
         }
 

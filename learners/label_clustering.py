@@ -532,25 +532,28 @@ class LabelClusterTree(base.Base):
 
     # ------------------------------------------------------------------ partition
 
-    def partition(self) -> list[tuple[Label, ...]]:
+    def partition(self, max_groups: int | None = None) -> list[tuple[Label, ...]]:
         """The leaves' label sets after the size repair, as sorted tuples in tree order.
 
         A leaf with fewer than :attr:`min_size` labels is merged with its nearest relative in the
         tree (the group whose home node shares the deepest ancestor with it; the smaller group
         on a tie), smallest leaf first, until no group is too small or one group is left. This
         replaces the released code's ten rounds of sibling and level merges with one rule that
-        always ends.
+        always ends. With ``max_groups``, the smallest groups keep being merged the same way
+        until at most that many are left.
         """
-        return [labels for _, labels in self.partition_homes()]
+        return [labels for _, labels in self.partition_homes(max_groups)]
 
-    def partition_homes(self) -> list[tuple[str, tuple[Label, ...]]]:
+    def partition_homes(self, max_groups: int | None = None) -> list[tuple[str, tuple[Label, ...]]]:
         """Like :meth:`partition`, with each group's home: the deepest node holding all its labels."""
         groups = [[leaf.node_id, list(leaf.labels)] for leaf in self.leaves()]
         min_size = self.min_size
         while len(groups) > 1:
             small = [i for i, (_, labels) in enumerate(groups) if len(labels) < min_size]
             if not small:
-                break
+                if max_groups is None or len(groups) <= max_groups:
+                    break
+                small = range(len(groups))
             i = min(small, key=lambda j: (len(groups[j][1]), j))
             home = groups[i][0]
             j = max(
