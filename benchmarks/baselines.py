@@ -1,0 +1,358 @@
+"""The baseline table: every catalogue learner, prequential over whole dataset streams.
+
+Each (dataset, learner) pair is evaluated test-then-train over the whole stream in file order
+(``learners.evaluate.Prequential``, one learner at a time, seed 1) and its final scores go into
+``benchmarks/results/baselines.json`` as soon as it finishes, so an interrupted run resumes where it
+stopped. A pair that runs past ``--budget`` seconds of wall time stops reading the stream and is
+recorded as "timed out after N instances", with the scores of those N. Pairs run in a process pool
+(``--jobs``), smaller datasets first. ``benchmarks/results/baselines.md`` is written from the JSON,
+next to the numbers published with the iHOMER paper (ECAI 2025) where they exist.
+
+Run it from the repository root::
+
+    .venv/bin/python benchmarks/baselines.py --jobs 2            # everything not yet in the JSON
+    .venv/bin/python benchmarks/baselines.py --datasets yeast --learners isoupt,mlbels --rerun
+    .venv/bin/python benchmarks/baselines.py --report-only       # rewrite the markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from learners import registry
+from learners.evaluate import Prequential
+from stream.datasets import open_dataset
+
+RESULTS_DIR = pathlib.Path(__file__).parent / "results"
+JSON_PATH = RESULTS_DIR / "baselines.json"
+
+#: Smallest first (instances x labels), as the table fills in that order.
+DATASETS = (
+    "flags", "virusgo", "emotions", "chd49", "birds", "water-quality", "plant-pseaac",
+    "gnegative-pseaac", "yeast", "scene", "medical", "enron",
+)
+METRICS = ("subset_accuracy", "micro_f1", "macro_f1", "hamming_loss")
+METRIC_TITLES = {
+    "subset_accuracy": "Subset accuracy", "micro_f1": "Micro-F1", "macro_f1": "Macro-F1",
+    "hamming_loss": "Hamming loss (lower is better)",
+}
+SEED = 1
+
+# Released result tables of the iHOMER paper (ECAI 2025), prequential over the whole stream; see
+# /work/shared/docs/published-results.md. Keys are our catalogue names.
+PUBLISHED = {
+    "flags": {
+        "mlhat": {"subset_accuracy": 0.0619, "micro_f1": 0.5857, "macro_f1": 0.5005, "hamming_loss": 0.3869},
+        "br-ht": {"subset_accuracy": 0.1136, "micro_f1": 0.7099, "macro_f1": 0.5219, "hamming_loss": 0.2718},
+        "br-efdt": {"subset_accuracy": 0.1136, "micro_f1": 0.7099, "macro_f1": 0.5219, "hamming_loss": 0.2718},
+        "br-arf": {"subset_accuracy": 0.1238, "micro_f1": 0.7031, "macro_f1": 0.5463, "hamming_loss": 0.2858},
+        "br-knn": {"subset_accuracy": 0.0723, "micro_f1": 0.6423, "macro_f1": 0.546, "hamming_loss": 0.3382},
+        "br-abalr": {"subset_accuracy": 0.0258, "micro_f1": 0.5869, "macro_f1": 0.4836, "hamming_loss": 0.3861},
+        "mlht": {"subset_accuracy": 0.129, "micro_f1": 0.6166, "macro_f1": 0.4071, "hamming_loss": 0.3462},
+        "mlht-ps": {"subset_accuracy": 0.0259, "micro_f1": 0.6304, "macro_f1": 0.3878, "hamming_loss": 0.3389},
+        "isoupt": {"subset_accuracy": 0.0206, "micro_f1": 0.5751, "macro_f1": 0.4794, "hamming_loss": 0.4001},
+        "ihomer": {"subset_accuracy": 0.0694, "micro_f1": 0.6419, "macro_f1": 0.5273, "hamming_loss": 0.3343},
+    },
+    "water-quality": {
+        "mlhat": {"subset_accuracy": 0.0188, "micro_f1": 0.5512, "macro_f1": 0.5142, "hamming_loss": 0.3195},
+        "br-ht": {"subset_accuracy": 0.0019, "micro_f1": 0.4203, "macro_f1": 0.2501, "hamming_loss": 0.3269},
+        "br-efdt": {"subset_accuracy": 0.0056, "micro_f1": 0.4588, "macro_f1": 0.302, "hamming_loss": 0.3207},
+        "br-arf": {"subset_accuracy": 0.0207, "micro_f1": 0.5334, "macro_f1": 0.4433, "hamming_loss": 0.2908},
+        "br-knn": {"subset_accuracy": 0.0197, "micro_f1": 0.5605, "macro_f1": 0.5112, "hamming_loss": 0.2995},
+        "br-abalr": {"subset_accuracy": 0.0197, "micro_f1": 0.5492, "macro_f1": 0.5115, "hamming_loss": 0.3187},
+        "mlht": {"subset_accuracy": 0.0085, "micro_f1": 0.2576, "macro_f1": 0.1714, "hamming_loss": 0.3947},
+        "mlht-ps": {"subset_accuracy": 0.0038, "micro_f1": 0.3825, "macro_f1": 0.2027, "hamming_loss": 0.3414},
+        "isoupt": {"subset_accuracy": 0.0207, "micro_f1": 0.5472, "macro_f1": 0.5132, "hamming_loss": 0.3246},
+        "ihomer": {"subset_accuracy": 0.022, "micro_f1": 0.5466, "macro_f1": 0.5033, "hamming_loss": 0.3107},
+    },
+    "emotions": {
+        "mlhat": {"subset_accuracy": 0.1361, "micro_f1": 0.4446, "macro_f1": 0.4299, "hamming_loss": 0.3392},
+        "br-ht": {"subset_accuracy": 0.1949, "micro_f1": 0.5731, "macro_f1": 0.4631, "hamming_loss": 0.2454},
+        "br-efdt": {"subset_accuracy": 0.1815, "micro_f1": 0.5455, "macro_f1": 0.4778, "hamming_loss": 0.2493},
+        "br-arf": {"subset_accuracy": 0.1899, "micro_f1": 0.5467, "macro_f1": 0.5063, "hamming_loss": 0.2311},
+        "br-knn": {"subset_accuracy": 0.1513, "micro_f1": 0.4842, "macro_f1": 0.458, "hamming_loss": 0.2897},
+        "br-abalr": {"subset_accuracy": 0.0622, "micro_f1": 0.2996, "macro_f1": 0.2876, "hamming_loss": 0.411},
+        "mlht": {"subset_accuracy": 0.1244, "micro_f1": 0.3417, "macro_f1": 0.3158, "hamming_loss": 0.4115},
+        "mlht-ps": {"subset_accuracy": 0.2219, "micro_f1": 0.5374, "macro_f1": 0.5263, "hamming_loss": 0.2639},
+        "isoupt": {"subset_accuracy": 0.0588, "micro_f1": 0.3187, "macro_f1": 0.306, "hamming_loss": 0.4233},
+        "ihomer": {"subset_accuracy": 0.1603, "micro_f1": 0.4634, "macro_f1": 0.4454, "hamming_loss": 0.3119},
+    },
+    "yeast": {
+        "mlhat": {"subset_accuracy": 0.1314, "micro_f1": 0.5976, "macro_f1": 0.3721, "hamming_loss": 0.227},
+        "br-ht": {"subset_accuracy": 0.0721, "micro_f1": 0.5992, "macro_f1": 0.2879, "hamming_loss": 0.2175},
+        "br-efdt": {"subset_accuracy": 0.0572, "micro_f1": 0.5885, "macro_f1": 0.2781, "hamming_loss": 0.2181},
+        "br-arf": {"subset_accuracy": 0.0708, "micro_f1": 0.5738, "macro_f1": 0.2702, "hamming_loss": 0.2162},
+        "br-knn": {"subset_accuracy": 0.145, "micro_f1": 0.5905, "macro_f1": 0.3592, "hamming_loss": 0.2267},
+        "br-abalr": {"subset_accuracy": 0.0152, "micro_f1": 0.4864, "macro_f1": 0.1374, "hamming_loss": 0.229},
+        "mlht": {"subset_accuracy": 0.089, "micro_f1": 0.536, "macro_f1": 0.2201, "hamming_loss": 0.2696},
+        "mlht-ps": {"subset_accuracy": 0.1853, "micro_f1": 0.5828, "macro_f1": 0.4037, "hamming_loss": 0.2405},
+        "isoupt": {"subset_accuracy": 0.035, "micro_f1": 0.5026, "macro_f1": 0.1628, "hamming_loss": 0.2248},
+        "ihomer": {"subset_accuracy": 0.1417, "micro_f1": 0.608, "macro_f1": 0.3642, "hamming_loss": 0.2212},
+    },
+    "scene": {
+        "mlhat": {"subset_accuracy": 0.8867, "micro_f1": 0.9364, "macro_f1": 0.9406, "hamming_loss": 0.0207},
+        "br-ht": {"subset_accuracy": 0.2994, "micro_f1": 0.5016, "macro_f1": 0.4452, "hamming_loss": 0.158},
+        "br-efdt": {"subset_accuracy": 0.5736, "micro_f1": 0.7151, "macro_f1": 0.7045, "hamming_loss": 0.0901},
+        "br-arf": {"subset_accuracy": 0.7362, "micro_f1": 0.8174, "macro_f1": 0.8181, "hamming_loss": 0.0609},
+        "br-knn": {"subset_accuracy": 0.7622, "micro_f1": 0.8027, "macro_f1": 0.8069, "hamming_loss": 0.0671},
+        "br-abalr": {"subset_accuracy": 0.8668, "micro_f1": 0.9052, "macro_f1": 0.9074, "hamming_loss": 0.0309},
+        "mlht": {"subset_accuracy": 0.1658, "micro_f1": 0.1869, "macro_f1": 0.0804, "hamming_loss": 0.2794},
+        "mlht-ps": {"subset_accuracy": 0.5223, "micro_f1": 0.6036, "macro_f1": 0.5827, "hamming_loss": 0.151},
+        "isoupt": {"subset_accuracy": 0.8333, "micro_f1": 0.8789, "macro_f1": 0.8805, "hamming_loss": 0.0396},
+        "ihomer": {"subset_accuracy": 0.9825, "micro_f1": 0.9913, "macro_f1": 0.1667, "hamming_loss": 0.0029},
+    },
+    "medical": {
+        "mlhat": {"subset_accuracy": 0.435, "micro_f1": 0.5842, "macro_f1": 0.2297, "hamming_loss": 0.0218},
+        "br-ht": {"subset_accuracy": 0.3005, "micro_f1": 0.5201, "macro_f1": 0.1111, "hamming_loss": 0.0203},
+        "br-efdt": {"subset_accuracy": 0.4289, "micro_f1": 0.6361, "macro_f1": 0.203, "hamming_loss": 0.0173},
+        "br-arf": {"subset_accuracy": 0.0937, "micro_f1": 0.217, "macro_f1": 0.0309, "hamming_loss": 0.025},
+        "br-knn": {"subset_accuracy": 0.328, "micro_f1": 0.5016, "macro_f1": 0.1067, "hamming_loss": 0.0219},
+        "br-abalr": {"subset_accuracy": 0.0825, "micro_f1": 0.2149, "macro_f1": 0.0165, "hamming_loss": 0.025},
+        "mlht": {"subset_accuracy": 0.1568, "micro_f1": 0.2404, "macro_f1": 0.0094, "hamming_loss": 0.0377},
+        "mlht-ps": {"subset_accuracy": 0.002, "micro_f1": 0.0032, "macro_f1": 0.0003, "hamming_loss": 0.0276},
+        "isoupt": {"subset_accuracy": 0.1518, "micro_f1": 0.3241, "macro_f1": 0.0284, "hamming_loss": 0.0232},
+        "ihomer": {"subset_accuracy": 0.4504, "micro_f1": 0.6267, "macro_f1": 0.1971, "hamming_loss": 0.0187},
+    },
+    "enron": {
+        "mlhat": {"subset_accuracy": 0.0907, "micro_f1": 0.4359, "macro_f1": 0.1767, "hamming_loss": 0.064},
+        "br-ht": {"subset_accuracy": 0.0901, "micro_f1": 0.4293, "macro_f1": 0.0523, "hamming_loss": 0.0556},
+        "br-efdt": {"subset_accuracy": 0.0719, "micro_f1": 0.4425, "macro_f1": 0.0897, "hamming_loss": 0.0585},
+        "br-arf": {"subset_accuracy": 0.076, "micro_f1": 0.448, "macro_f1": 0.0778, "hamming_loss": 0.0531},
+        "br-knn": {"subset_accuracy": 0.1053, "micro_f1": 0.3743, "macro_f1": 0.1601, "hamming_loss": 0.0591},
+        "br-abalr": {"subset_accuracy": 0.0994, "micro_f1": 0.5098, "macro_f1": 0.0877, "hamming_loss": 0.0482},
+        "mlht": {"subset_accuracy": 0.1123, "micro_f1": 0.2971, "macro_f1": 0.0332, "hamming_loss": 0.0689},
+        "mlht-ps": {"subset_accuracy": 0.0614, "micro_f1": 0.2759, "macro_f1": 0.0284, "hamming_loss": 0.0605},
+        "isoupt": {"subset_accuracy": 0.0948, "micro_f1": 0.5003, "macro_f1": 0.0856, "hamming_loss": 0.0488},
+        "ihomer": {"subset_accuracy": 0.0487, "micro_f1": 0.395, "macro_f1": 0.1529, "hamming_loss": 0.0651},
+    },
+    "bibtex": {
+        "mlhat": {"subset_accuracy": 0.1225, "micro_f1": 0.3472, "macro_f1": 0.225, "hamming_loss": 0.0153},
+        "br-ht": {"subset_accuracy": 0.053, "micro_f1": 0.2164, "macro_f1": 0.0925, "hamming_loss": 0.0154},
+        "br-efdt": {"subset_accuracy": 0.0357, "micro_f1": 0.2181, "macro_f1": 0.1049, "hamming_loss": 0.02},
+        "br-arf": {"subset_accuracy": 0.046, "micro_f1": 0.1539, "macro_f1": 0.0208, "hamming_loss": 0.0138},
+        "br-knn": {"subset_accuracy": 0.0027, "micro_f1": 0.0302, "macro_f1": 0.0082, "hamming_loss": 0.0152},
+        "br-abalr": {"subset_accuracy": 0.0588, "micro_f1": 0.1822, "macro_f1": 0.0316, "hamming_loss": 0.0136},
+        "mlht": {"subset_accuracy": 0.063, "micro_f1": 0.0412, "macro_f1": 0.0011, "hamming_loss": 0.0204},
+        "mlht-ps": {"subset_accuracy": 0.0435, "micro_f1": 0.0897, "macro_f1": 0.0098, "hamming_loss": 0.0176},
+        "isoupt": {"subset_accuracy": 0.0667, "micro_f1": 0.1961, "macro_f1": 0.0348, "hamming_loss": 0.0135},
+        "ihomer": {"subset_accuracy": 0.1216, "micro_f1": 0.3457, "macro_f1": 0.2123, "hamming_loss": 0.0146},
+    },
+    "tmc2007": {
+        "mlhat": {"subset_accuracy": 0.2381, "micro_f1": 0.6379, "macro_f1": 0.5228, "hamming_loss": 0.0697},
+        "br-ht": {"subset_accuracy": 0.152, "micro_f1": 0.5287, "macro_f1": 0.3265, "hamming_loss": 0.0799},
+        "br-efdt": {"subset_accuracy": 0.0958, "micro_f1": 0.4631, "macro_f1": 0.2977, "hamming_loss": 0.0908},
+        "br-arf": {"subset_accuracy": 0.1575, "micro_f1": 0.5159, "macro_f1": 0.2024, "hamming_loss": 0.076},
+        "br-knn": {"subset_accuracy": 0.1335, "micro_f1": 0.4866, "macro_f1": 0.1842, "hamming_loss": 0.0836},
+        "br-abalr": {"subset_accuracy": 0.2474, "micro_f1": 0.6293, "macro_f1": 0.3807, "hamming_loss": 0.0637},
+        "mlht": {"subset_accuracy": 0.0861, "micro_f1": 0.1974, "macro_f1": 0.023, "hamming_loss": 0.1167},
+        "mlht-ps": {"subset_accuracy": 0.1546, "micro_f1": 0.4387, "macro_f1": 0.166, "hamming_loss": 0.0843},
+        "isoupt": {"subset_accuracy": 0.2299, "micro_f1": 0.6074, "macro_f1": 0.2722, "hamming_loss": 0.0658},
+        "ihomer": {"subset_accuracy": 0.2455, "micro_f1": 0.6485, "macro_f1": 0.538, "hamming_loss": 0.0681},
+    },
+}
+
+NOTES = """## Notes on the gaps
+
+(to be written after the run)
+"""
+
+
+def _head_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=pathlib.Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class _Budgeted:
+    """The stream, cut short once ``budget`` seconds of wall time have passed."""
+
+    def __init__(self, stream, budget: float):
+        self.stream = stream
+        self.budget = budget
+        self.timed_out = False
+
+    def __iter__(self):
+        deadline = time.perf_counter() + self.budget
+        for instance in self.stream:
+            if time.perf_counter() > deadline:
+                self.timed_out = True
+                return
+            yield instance
+
+
+def run_pair(dataset: str, learner: str, budget: float) -> dict:
+    """Evaluate one learner over one whole dataset stream; the JSON entry of the pair."""
+    data = open_dataset(dataset)
+    stream = _Budgeted(data, budget)
+    started = time.perf_counter()
+    result = Prequential({learner: registry.make(learner, seed=SEED)}, report_every=None).run(stream)[learner]
+    return {
+        "dataset": dataset,
+        "learner": learner,
+        **{name: result.cumulative[name] for name in (*METRICS, "example_f1")},
+        "instances": result.instances,
+        "stream_instances": data.n_instances,
+        "timed_out": stream.timed_out,
+        "budget_s": budget,
+        "learner_seconds": result.seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "instances_per_s": result.instances_per_s,
+        "model_bytes": result.model_bytes,
+        "events": len(result.events),
+        "commit": _head_commit(),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _load(path: pathlib.Path) -> dict:
+    if not path.exists():
+        return {"protocol": {}, "runs": {}}
+    return json.loads(path.read_text())
+
+
+def _save(document: dict, path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+def _key(dataset: str, learner: str) -> str:
+    return f"{dataset}/{learner}"
+
+
+def _cell(run: dict | None, metric: str) -> str:
+    if run is None:
+        return "not run"
+    value = f"{run[metric]:.4f}"
+    return f"{value}*" if run["timed_out"] else value
+
+
+def _speed(run: dict | None) -> str:
+    if run is None:
+        return "not run"
+    text = f"{run['instances_per_s']:,.0f}"
+    return f"{text}*" if run["timed_out"] else text
+
+
+def render_markdown(document: dict, datasets, learners) -> str:
+    runs = document["runs"]
+    lines = [
+        "# Baselines: prequential scores over whole streams",
+        "",
+        "Generated by `benchmarks/baselines.py` from `baselines.json`; do not edit by hand.",
+        "",
+        f"Protocol: test-then-train over the whole stream in file order, every learner of the catalogue "
+        f"with seed {SEED}, one learner at a time (`learners.evaluate.Prequential`), scores at the end of "
+        f"the stream. Instances/s counts the time inside `predict_one` and `learn_one` only. A pair is "
+        f"given a wall-time budget (recorded per run); `*` marks a run that ran out of it, scored on the "
+        f"instances it reached (listed under *Timed out*). Scene is the full 2,407-instance MEKA set, "
+        f"whose rows are sorted by label set: file order makes it easy for learners that track recent "
+        f"label sets.",
+        "",
+    ]
+    header = ["| learner | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+    for metric in METRICS:
+        lines += [f"## {METRIC_TITLES[metric]}", "", *header]
+        for learner in learners:
+            cells = [_cell(runs.get(_key(dataset, learner)), metric) for dataset in datasets]
+            lines.append(f"| {learner} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Instances per second", "", *header]
+    for learner in learners:
+        lines.append(f"| {learner} | " + " | ".join(_speed(runs.get(_key(d, learner))) for d in datasets) + " |")
+    lines.append("")
+
+    timed_out = [run for run in runs.values() if run["timed_out"] and run["dataset"] in datasets]
+    lines += ["## Timed out", ""]
+    if timed_out:
+        for run in sorted(timed_out, key=lambda r: (datasets.index(r["dataset"]), r["learner"])):
+            lines.append(
+                f"- {run['dataset']} / {run['learner']}: timed out after {run['instances']:,} of "
+                f"{run['stream_instances']:,} instances ({run['budget_s']:.0f} s budget)"
+            )
+    else:
+        lines.append("- none")
+    lines.append("")
+
+    lines += [
+        "## Next to the published numbers",
+        "",
+        "Ours / published (iHOMER paper, ECAI 2025, released tables). Gaps of 0.10 or more in subset "
+        "accuracy or micro-F1 are in bold.",
+        "",
+        "| dataset | learner | " + " | ".join(f"{METRIC_TITLES[m].split(' (')[0]} ours / paper" for m in METRICS) + " |",
+        "|---|---|" + "---|" * len(METRICS),
+    ]
+    for dataset in datasets:
+        for learner, published in PUBLISHED.get(dataset, {}).items():
+            run = runs.get(_key(dataset, learner))
+            cells = []
+            for metric in METRICS:
+                ours = _cell(run, metric)
+                text = f"{ours} / {published[metric]:.4f}"
+                big = run is not None and metric in ("subset_accuracy", "micro_f1") and abs(run[metric] - published[metric]) >= 0.10
+                cells.append(f"**{text}**" if big else text)
+            lines.append(f"| {dataset} | {learner} | " + " | ".join(cells) + " |")
+    lines += ["", NOTES]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated dataset names")
+    parser.add_argument("--learners", default="all", help="comma-separated learner names, or all")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--budget", type=float, default=120.0, help="wall seconds per (dataset, learner)")
+    parser.add_argument("--rerun", action="store_true", help="run the selected pairs again even if recorded")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the markdown from the JSON")
+    parser.add_argument("--results", type=pathlib.Path, default=JSON_PATH)
+    args = parser.parse_args(argv)
+
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    learners = registry.expand(args.learners)
+    document = _load(args.results)
+    document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
+    pairs = [
+        (dataset, learner)
+        for dataset in datasets
+        for learner in learners
+        if args.rerun or _key(dataset, learner) not in document["runs"]
+    ]
+    if not args.report_only and pairs:
+        print(f"{len(pairs)} runs to do with {args.jobs} workers, {args.budget:.0f} s budget each", flush=True)
+        with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {pool.submit(run_pair, dataset, learner, args.budget): (dataset, learner) for dataset, learner in pairs}
+            for future in concurrent.futures.as_completed(futures):
+                run = future.result()
+                document["runs"][_key(run["dataset"], run["learner"])] = run
+                _save(document, args.results)
+                status = f"timed out after {run['instances']}" if run["timed_out"] else f"{run['instances']} instances"
+                print(
+                    f"{run['dataset']:>16} {run['learner']:<12} subset {run['subset_accuracy']:.4f} "
+                    f"micro-F1 {run['micro_f1']:.4f} {run['instances_per_s']:9,.0f}/s  {status}",
+                    flush=True,
+                )
+    _save(document, args.results)
+    recorded = {run["dataset"] for run in document["runs"].values()} | set(datasets)
+    shown = [d for d in DATASETS if d in recorded] + sorted(recorded - set(DATASETS))
+    markdown = args.results.with_suffix(".md")
+    markdown.write_text(render_markdown(document, shown, registry.expand("all")))
+    print(f"wrote {args.results} and {markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
