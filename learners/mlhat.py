@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -18,6 +19,14 @@ logger = logging.getLogger(__name__)
 
 #: Floor of a leaf's error when its prediction is weighted by 1 / error^2.
 _ERROR_FLOOR = 0.01
+
+
+@dataclasses.dataclass(slots=True)
+class _Errors:
+    """Per-instance cache of leaf predictions and errors while one instance is learned."""
+
+    probas: dict[int, np.ndarray]  # leaf id -> probabilities the preceding prediction computed
+    by_leaf: dict[int, float] = dataclasses.field(default_factory=dict)
 
 
 class AdaptiveBranch(Branch):
@@ -244,32 +253,38 @@ class MLHAT(MLHT):
 
     def learn_one(self, x: Features, y: LabelDict) -> None:
         inst = self._encode_target(x, y)
+        errors = _Errors(self._memo_probas(x))
         self._n_learned += 1
         weight = 1.0
         if self.bootstrap_sampling:
             weight = float(max(self._rng.poisson(self.poisson_rate), 1))
         if self._root is None:
             self._root = self._new_leaf(0)
-        errors: dict[int, float] = {}
         self._root = self._learn(self._root, inst, weight, "root", errors)
         if self._n_learned % self.memory_estimate_period == 0:
             self._enforce_size_limit()
 
-    def _subtree_error(self, node, inst: Instance, errors: dict[int, float]) -> float:
+    def _subtree_error(self, node, inst: Instance, errors: _Errors) -> float:
         """Hamming error of the subtree's own leaf (alternates aside) on the instance, before learning it."""
         while isinstance(node, Branch):
             node = node.children[node.branch(inst.x)]
         key = id(node)
-        if key not in errors:
-            proba = self._leaf_proba(node, inst)
+        error = errors.by_leaf.get(key)
+        if error is None:
+            proba = errors.probas.get(key)
+            if proba is None:
+                proba = self._leaf_proba(node, inst)
             y = inst.y
-            errors[key] = float(np.mean((proba >= 0.5) != (y > 0.5))) if len(y) else 0.0
+            width = min(len(proba), len(y))
+            # Labels first seen in this very instance were predicted off.
+            error = float(((proba[:width] >= 0.5) != (y[:width] > 0.5)).sum() + y[width:].sum()) / len(y) if len(y) else 0.0
+            errors.by_leaf[key] = error
             # Leaves keep their running error to weight their vote in combined predictions.
-            node.error_sum += errors[key]
+            node.error_sum += error
             node.error_n += 1
-        return errors[key]
+        return error
 
-    def _learn(self, node, inst: Instance, weight: float, path: str, errors: dict[int, float]):
+    def _learn(self, node, inst: Instance, weight: float, path: str, errors: _Errors):
         """Train the subtree rooted at ``node``; returns the node that takes its place."""
         if isinstance(node, Leaf):
             return self._learn_leaf(node, inst, weight)
@@ -285,7 +300,7 @@ class MLHAT(MLHT):
         node.children[slot] = self._learn(node.children[slot], inst, weight, f"{path}/{slot}", errors)
         return node
 
-    def _watch(self, node: AdaptiveBranch, inst: Instance, error: float, path: str, errors: dict[int, float]):
+    def _watch(self, node: AdaptiveBranch, inst: Instance, error: float, path: str, errors: _Errors):
         """Drift detection and alternate-subtree management at one branch; returns its replacement."""
         if node.drift_detector is None:
             node.drift_detector = drift.ADWIN(delta=self.drift_delta)
@@ -361,6 +376,7 @@ class MLHAT(MLHT):
             return {}
         inst = self._index.encode(x)
         votes: list[tuple[float, np.ndarray]] = []
+        probas: dict[int, np.ndarray] = {}
         node = self._root
         while isinstance(node, Branch):
             alternate = node.alternate
@@ -368,9 +384,11 @@ class MLHAT(MLHT):
                 while isinstance(alternate, Branch):
                     alternate = alternate.children[alternate.branch(x)]
                 if alternate.weight > self.drift_window_threshold:
-                    votes.append((self._vote_weight(alternate), self._leaf_proba(alternate, inst)))
+                    probas[id(alternate)] = self._leaf_proba(alternate, inst)
+                    votes.append((self._vote_weight(alternate), probas[id(alternate)]))
             node = node.children[node.branch(x)]
-        proba = self._leaf_proba(node, inst)
+        proba = probas[id(node)] = self._leaf_proba(node, inst)
+        self._memo = (x, self._n_learned, inst, probas)
         if votes:
             total = self._vote_weight(node)
             proba = proba * total

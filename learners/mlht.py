@@ -113,6 +113,9 @@ class MLHT(MultiLabelClassifier):
         self._rng = np.random.default_rng(self.seed)
         self._n_learned = 0
         self._n_model_seeds = 0
+        # (x, instances learned, encoded x, leaf probabilities by leaf id) of the last prediction:
+        # the prequential loop learns the x it just predicted, so learning reuses that work.
+        self._memo: tuple | None = None
 
     @classmethod
     def _unit_test_params(cls):
@@ -161,7 +164,18 @@ class MLHT(MultiLabelClassifier):
     # -- learning ----------------------------------------------------------------------------
 
     def _encode_target(self, x: Features, y) -> Instance:
-        return self._index.encode(x, as_label_dict(y, self._index.label_names))
+        y = as_label_dict(y, self._index.label_names)
+        memo = self._memo
+        if memo is not None and memo[0] is x and memo[1] == self._n_learned and memo[2].complete:
+            return self._index.add_labels(memo[2], y)
+        return self._index.encode(x, y)
+
+    def _memo_probas(self, x: Features) -> dict[int, np.ndarray]:
+        """Leaf probabilities the last prediction computed, if it was on this very x and nothing was learned since."""
+        memo = self._memo
+        if memo is not None and memo[0] is x and memo[1] == self._n_learned:
+            return memo[3]
+        return {}
 
     def learn_one(self, x: Features, y: LabelDict) -> None:
         inst = self._encode_target(x, y)
@@ -261,6 +275,7 @@ class MLHT(MultiLabelClassifier):
         while isinstance(node, Branch):
             node = node.children[node.branch(x)]
         proba = self._leaf_proba(node, inst)
+        self._memo = (x, self._n_learned, inst, {})
         return dict(zip(self._index.label_names, proba.tolist()))
 
     # -- inspection ----------------------------------------------------------------------------

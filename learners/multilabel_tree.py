@@ -98,6 +98,7 @@ class Instance:
     vals: np.ndarray  # float64 values of those features
     positive: np.ndarray  # int64 columns of the labels that are on
     y: np.ndarray | None  # float64 0/1 vector over all known labels (None when predicting)
+    complete: bool = True  # False when x has non-zero features the index did not know (predicting)
 
     @property
     def key(self) -> bytes:
@@ -128,19 +129,25 @@ class ColumnIndex:
         if np.isnan(vals).any():
             name = next(k for k, v in zip(x, vals) if v != v)
             raise ValueError(f"feature {name!r} is NaN; impute missing values before the learner")
+        complete = True
         if None in cols:
-            if y is not None:
-                for i, name in enumerate(x):
-                    if cols[i] is None and vals[i] != 0.0:
-                        cols[i] = features[name] = len(self.feature_names)
-                        self.feature_names.append(name)
+            for i, name in enumerate(x):
+                if cols[i] is None and vals[i] != 0.0:
+                    if y is None:
+                        complete = False
+                        continue
+                    cols[i] = features[name] = len(self.feature_names)
+                    self.feature_names.append(name)
             cols = [-1 if c is None else c for c in cols]
         cols = np.array(cols, dtype=np.int64)
         keep = (vals != 0.0) & (cols >= 0)
         if not keep.all():
             cols, vals = cols[keep], vals[keep]
-        if y is None:
-            return Instance(x, cols, vals, _NO_LABELS, None)
+        inst = Instance(x, cols, vals, _NO_LABELS, None, complete)
+        return inst if y is None else self.add_labels(inst, y)
+
+    def add_labels(self, inst: Instance, y: dict) -> Instance:
+        """The instance with its target; ``inst`` must be complete (its features all indexed)."""
         labels = self.labels
         positive: list[int] = []
         for name, on in y.items():
@@ -153,7 +160,7 @@ class ColumnIndex:
         positive.sort()
         y_vec = np.zeros(len(labels))
         y_vec[positive] = 1.0
-        return Instance(x, cols, vals, np.array(positive, dtype=np.int64), y_vec)
+        return Instance(inst.x, inst.cols, inst.vals, np.array(positive, dtype=np.int64), y_vec)
 
 
 _NO_LABELS = np.zeros(0, dtype=np.int64)

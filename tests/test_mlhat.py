@@ -357,3 +357,17 @@ def test_size_limit_deactivates_leaves_and_stops_growth():
     desc = model.describe()
     assert desc["root"]["kind"] == "leaf" and desc["root"]["active"] is False
 
+
+
+def test_predicting_before_learning_does_not_change_what_is_learned():
+    # Learning reuses the work of the prediction of the same x; the result must be the same.
+    stream = _drifting(1000)
+    rng = random.Random(17)
+    stream = [({**x, f"new{i}": 1.0} if rng.random() < 0.1 else x, y) for i, (x, y) in enumerate(stream)]
+    prequential, learn_only = MLHAT(**DRIFT_PARAMS), MLHAT(**DRIFT_PARAMS)
+    for x, y in stream:
+        prequential.predict_proba_one(x)
+        prequential.learn_one(x, y)
+        learn_only.learn_one(x, y)
+    assert prequential.describe() == learn_only.describe()
+    assert [e.to_dict() for e in prequential.pop_events()] == [e.to_dict() for e in learn_only.pop_events()]
