@@ -2,7 +2,9 @@
 
 :data:`DATASETS` maps a lower-case name to the file and its expected shape. :func:`open_dataset`
 takes such a name, or the path of any multi-label ARFF file, and returns a :class:`Dataset` that
-yields ``(x, y)`` pairs lazily (see :mod:`stream.arff` for the conversions).
+yields ``(x, y)`` pairs lazily: ``x`` a ``dict[str, float]``, ``y`` a ``dict[str, bool]`` with
+every label. Rows of sparse files yield only their non-zero features: absent means 0 (see
+:mod:`stream.arff` for all conversions).
 
 Where the files are:
 

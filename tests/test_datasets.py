@@ -63,8 +63,12 @@ def test_every_shared_file_matches_the_readme(file):
         n += 1
         positives += sum(y.values())
         assert len(y) == expected["n_labels"]
+        assert set(map(type, y.values())) == {bool}
+        assert set(map(type, x.values())) <= {float}
         if expected["sparse"]:
             assert all(x.values()), "sparse rows yield only non-zero features"
+        else:
+            assert len(x) == expected["n_features"], "dense rows without '?' yield every feature"
     assert n == expected["n_instances"]
     assert dataset.n_instances == n
     assert abs(positives / n - expected["cardinality"]) <= 0.001
