@@ -169,9 +169,9 @@ def _lines(path: pathlib.Path, skip: int = 0) -> typing.Iterator[tuple[int, str]
     lineno = skip
     try:
         if _is_gzip(path):
-            lines = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+            lines = io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
         else:
-            lines = open(path, encoding="utf-8")
+            lines = open(path, encoding="utf-8-sig")
         with lines:
             for _ in itertools.islice(lines, skip):
                 pass

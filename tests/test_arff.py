@@ -540,3 +540,10 @@ def test_memory_stays_flat_whatever_the_file_size(tmp_path, sparse):
 
     small, large = peak_bytes(2_000), peak_bytes(40_000)
     assert large < small * 1.5 + 64_000, (small, large)
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_fine(tmp_path):
+    text = HEADER_4.format(relation="'w: -C -2'") + "1,2,1,0\n{1 3}\n"
+    path = tmp_path / "w.arff"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert read(path) == [({"f1": 1.0, "f2": 2.0}, {"a": True, "b": False}), ({"f2": 3.0}, {"a": False, "b": False})]
