@@ -186,6 +186,9 @@ class ISOUPTree(MultiLabelClassifier):
 
     def _reset(self):
         self._features: dict = {}
+        # Feature arrays are sized to a capacity that doubles, so that sparse streams, which bring
+        # new features with most instances at first, do not copy every leaf for each one.
+        self._capacity = 0
         self._labels: dict = {}
         self._n_seen = 0
         self._x_sum = np.zeros(0)
@@ -219,7 +222,9 @@ class ISOUPTree(MultiLabelClassifier):
             for name in x:
                 if name not in self._features:
                     self._features[name] = len(self._features)
-        vector = np.zeros(len(self._features))
+            if len(self._features) > self._capacity:
+                self._capacity = max(len(self._features), 2 * self._capacity)
+        vector = np.zeros(self._capacity)
         index = self._features
         for name, value in x.items():
             column = index.get(name)
@@ -248,12 +253,11 @@ class ISOUPTree(MultiLabelClassifier):
         for label in y:
             if label not in self._labels:
                 self._labels[label] = len(self._labels)
-        n_features_before = len(self._features)
         x_vec = self._vector(x, grow=True)
-        n_features, n_targets = len(self._features), len(self._labels)
-        if n_features > n_features_before:
+        n_features, n_targets = self._capacity, len(self._labels)
+        if n_features > self._x_sum.shape[0]:
             # Earlier instances had these features at 0: their sums stay correct when padded.
-            extra = n_features - n_features_before
+            extra = n_features - self._x_sum.shape[0]
             self._x_sum = np.pad(self._x_sum, (0, extra))
             self._x_sq_sum = np.pad(self._x_sq_sum, (0, extra))
         y_vec = np.zeros(n_targets)
@@ -345,31 +349,55 @@ class ISOUPTree(MultiLabelClassifier):
         total = y.sum(axis=0)
         p = total / n
         variance_before = float(np.mean(p * (1.0 - p)))
-        varying = np.flatnonzero(x.min(axis=0) < x.max(axis=0))
+        low, high = x.min(axis=0), x.max(axis=0)
+        varying = low < high
+        # Features with exactly two values (binary bag-of-words above all) have one candidate,
+        # scored for all of them at once with a matrix product instead of a sort.
+        two_valued = varying & np.all((x == low) | (x == high), axis=0)
+        out = []
+
+        features = np.flatnonzero(two_valued)
+        if features.size:
+            on_left = (x[:, features] == low[features]).astype(float)
+            left_counts = on_left.sum(axis=0)
+            left_sum = on_left.T @ y
+            merit = self._merit(variance_before, n, total, left_counts[:, None], left_sum)
+            merit = np.where(
+                (left_counts >= self.min_samples_split) & (n - left_counts >= self.min_samples_split), merit, -np.inf
+            )
+            thresholds = 0.5 * (low[features] + high[features])
+            for j in np.flatnonzero(np.isfinite(merit)):
+                out.append((float(merit[j]), int(features[j]), float(thresholds[j])))
+
+        features = np.flatnonzero(varying & ~two_valued)
         left_counts = np.arange(1, n)[:, None]  # split after sorted position k: k + 1 on the left
         allowed = (left_counts >= self.min_samples_split) & (n - left_counts >= self.min_samples_split)
-        out = []
         block = max(1, _SPLIT_BLOCK_ELEMENTS // (n * max(n_targets, 1)))
-        for start in range(0, varying.size, block):
-            features = varying[start : start + block]
-            order = np.argsort(x[:, features], axis=0, kind="stable")
-            values = np.take_along_axis(x[:, features], order, axis=0)
+        for start in range(0, features.size, block):
+            chunk = features[start : start + block]
+            order = np.argsort(x[:, chunk], axis=0, kind="stable")
+            values = np.take_along_axis(x[:, chunk], order, axis=0)
             left_sum = np.cumsum(y[order], axis=0)[:-1]  # (n-1, features, targets)
-            p_left = left_sum / left_counts[:, :, None]
-            p_right = (total - left_sum) / (n - left_counts)[:, :, None]
-            variance_left = np.mean(p_left * (1.0 - p_left), axis=2)
-            variance_right = np.mean(p_right * (1.0 - p_right), axis=2)
-            merit = variance_before - (left_counts * variance_left + (n - left_counts) * variance_right) / n
-            valid = allowed & (values[:-1] < values[1:])
-            merit = np.where(valid, merit, -np.inf)
+            merit = self._merit(variance_before, n, total, left_counts[:, :, None], left_sum)
+            merit = np.where(allowed & (values[:-1] < values[1:]), merit, -np.inf)
             best_position = np.argmax(merit, axis=0)
-            columns = np.arange(features.size)
-            best_merit = merit[best_position, columns]
+            best_merit = merit[best_position, np.arange(chunk.size)]
             for j in np.flatnonzero(np.isfinite(best_merit)):
                 k = best_position[j]
                 threshold = 0.5 * (values[k, j] + values[k + 1, j])
-                out.append((float(best_merit[j]), int(features[j]), float(threshold)))
+                out.append((float(best_merit[j]), int(chunk[j]), float(threshold)))
         return out
+
+    @staticmethod
+    def _merit(variance_before, n, total, left_counts, left_sum):
+        """Intra-cluster variance reduction for left sums of shape (..., targets)."""
+        right_counts = n - left_counts
+        p_left = np.divide(left_sum, left_counts, out=np.zeros_like(left_sum), where=left_counts > 0)
+        p_right = np.divide(total - left_sum, right_counts, out=np.zeros_like(left_sum), where=right_counts > 0)
+        variance_left = np.mean(p_left * (1.0 - p_left), axis=-1)
+        variance_right = np.mean(p_right * (1.0 - p_right), axis=-1)
+        counts_left, counts_right = left_counts[..., 0], right_counts[..., 0]
+        return variance_before - (counts_left * variance_left + counts_right * variance_right) / n
 
     def _split(self, leaf: _Leaf, parent: _Branch | None, feature: int, threshold: float) -> None:
         n = leaf.n_buffered
