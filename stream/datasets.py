@@ -266,6 +266,7 @@ class Dataset:
         self.info = info
         self._header = read_header(self.path, labels)
         self._counted: int | None = None
+        logger.debug("dataset %s: %s, labels from %s", self.name, self.path, self._header.label_source)
         if info is not None:
             self._check_shape("features", info.n_features, self.n_features)
             self._check_shape("labels", info.n_labels, self.n_labels)
