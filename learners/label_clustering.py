@@ -10,12 +10,14 @@ Similarity is the Jaccard index of label co-occurrence, ``J(a, b) = n11 / (n11 +
 and the tree works with the dissimilarity ``D = 1 - J`` (``J = 0`` when neither label has been on).
 
 Statistics are counts since the node started its current window. Only labels that are on in an
-instance touch anything: a leaf keeps one integer matrix whose diagonal is the per-label on-count
-and whose off-diagonal is the both-on count ``n11``; ``n10`` and ``n01`` follow from the diagonal
-and the node's instance count. An instance with ``k`` labels on costs ``O(k^2)`` increments, not
-``O(L^2)``. An internal node keeps the cross block between its two children (the pairs its split
-separated), so that every pair of labels is counted in exactly one place: memory is ``O(L^2)``
-integers in total whatever the shape of the tree.
+instance touch anything: the tree keeps one cumulative integer matrix whose diagonal is the
+per-label on-count and whose off-diagonal is the both-on count ``n11``; ``n10`` and ``n01`` follow
+from the diagonal. An instance with ``k`` labels on costs ``O(k^2)`` increments, not ``O(L^2)``;
+they are buffered and applied in one vectorised ``numpy.add.at`` before each round of tests. A
+node's window is the matrix now minus the snapshot taken when the window started: a leaf
+snapshots its own block, an internal node the cross block between its two children (the pairs its
+split separated), so every pair of labels is snapshotted in exactly one node and memory is
+``O(L^2)`` integers in total whatever the shape of the tree.
 
 Where this differs from the paper's released code (see the module of iHOMER for the learners):
 
@@ -101,13 +103,15 @@ class ClusterNode:
         # Instances of the window in which at least one label of the node was on.
         self.relevant = 0
         self.index = {label: i for i, label in enumerate(self.labels)}
-        m = len(self.labels)
-        # Leaf window: diagonal = on-count of each label, off-diagonal = both-on count.
-        self.counts: np.ndarray | None = np.zeros((m, m), dtype=np.int64)
-        # Internal window (since the split): on-counts per side and the cross block.
+        # Columns of the tree's cumulative matrix: the node's labels (leaf) or each side's (internal).
+        self.columns: list[int] = []
+        self.side_columns: tuple[list[int], list[int]] = ([], [])
         self.side: dict[Label, tuple[int, int]] = {}
-        self.on_sides: tuple[np.ndarray, np.ndarray] | None = None
-        self.cross: np.ndarray | None = None
+        # Snapshot of the cumulative counts when the window started: the leaf's block, or the
+        # internal node's cross block and each side's on-counts.
+        self.base: np.ndarray | None = None
+        self.base_on: tuple[np.ndarray, np.ndarray] | None = None
+        self.stamp = -1  # last instance that counted as relevant
         self.last_check: dict | None = None
         self.split_info: dict | None = None
 
@@ -207,6 +211,9 @@ class LabelClusterTree(base.Base):
         self._root: ClusterNode | None = None
         self._t = 0
         self._leaf_of: dict[Label, ClusterNode] = {}
+        self._column: dict[Label, int] = {}
+        self._cooccurrence = np.zeros((16, 16), dtype=np.int64)  # cumulative, capacity doubles
+        self._pending: list[list[int]] = []  # columns on in each instance not yet counted
         self._labelset_sizes: collections.Counter = collections.Counter()
 
     # ------------------------------------------------------------------ public views
@@ -284,19 +291,64 @@ class LabelClusterTree(base.Base):
     def restart_statistics(self) -> None:
         """Start a fresh window on every node, keeping the structure and the statistics of the
         last tests and splits, so that later tests compare new data with the old structure."""
+        self._flush()
         for node in self._root.walk() if self._root is not None else ():
-            node.born_at = self._t
-            node.relevant = 0
-            if node.active:
-                node.counts[:] = 0
-            else:
-                node.on_sides[0][:] = 0
-                node.on_sides[1][:] = 0
-                node.cross[:] = 0
+            self._start_window(node)
+
+    def window_counts(self, leaf: ClusterNode) -> np.ndarray:
+        """Counts of a leaf's window: on-counts on the diagonal, both-on counts elsewhere."""
+        self._flush()
+        columns = leaf.columns
+        return self._cooccurrence[np.ix_(columns, columns)] - leaf.base
+
+    def window_cross(self, node: ClusterNode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Both-on counts across an internal node's children since its split, and each side's on-counts."""
+        self._flush()
+        side_a, side_b = node.side_columns
+        diagonal = np.diagonal(self._cooccurrence)
+        return (
+            self._cooccurrence[np.ix_(side_a, side_b)] - node.base,
+            diagonal[side_a] - node.base_on[0],
+            diagonal[side_b] - node.base_on[1],
+        )
+
+    def _start_window(self, node: ClusterNode) -> None:
+        node.born_at = self._t
+        node.relevant = 0
+        counts = self._cooccurrence
+        if node.active:
+            node.base = counts[np.ix_(node.columns, node.columns)]
+            node.base_on = None
+        else:
+            side_a, side_b = node.side_columns
+            node.base = counts[np.ix_(side_a, side_b)]
+            node.base_on = (np.diagonal(counts)[side_a].copy(), np.diagonal(counts)[side_b].copy())
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        lengths = np.fromiter(map(len, self._pending), dtype=np.int64, count=len(self._pending))
+        columns = np.fromiter((c for on in self._pending for c in on), dtype=np.int64, count=int(lengths.sum()))
+        self._pending = []
+        # Every ordered pair (a, b) of each instance's columns, the diagonal included.
+        squares = lengths * lengths
+        instance = np.repeat(np.arange(len(lengths)), squares)
+        offset = np.arange(int(squares.sum())) - np.repeat(np.cumsum(squares) - squares, squares)
+        starts = (np.cumsum(lengths) - lengths)[instance]
+        rows = columns[starts + offset // lengths[instance]]
+        cols = columns[starts + offset % lengths[instance]]
+        np.add.at(self._cooccurrence, (rows, cols), 1)
 
     def _add_label(self, label: Label, on: list[Label]) -> None:
+        column = len(self._column)
+        self._column[label] = column
+        capacity = self._cooccurrence.shape[0]
+        if column >= capacity:
+            self._cooccurrence = np.pad(self._cooccurrence, ((0, capacity), (0, capacity)))
         if self._root is None:
             self._root = ClusterNode("r", [label], None, self._t)
+            self._root.columns = [column]
+            self._start_window(self._root)
             self._leaf_of[label] = self._root
             return
         votes = collections.Counter(self._leaf_of[other].node_id for other in on if other in self._leaf_of)
@@ -305,50 +357,39 @@ class LabelClusterTree(base.Base):
             leaf = max(leaves, key=lambda node: (votes.get(node.node_id, 0), len(node.labels)))
         else:
             leaf = max(leaves, key=lambda node: len(node.labels))
-        m = len(leaf.labels)
+        # The new column's cumulative counts are all 0, so the snapshots grow by zeros.
+        leaf.index[label] = len(leaf.labels)
         leaf.labels.append(label)
-        leaf.index[label] = m
-        leaf.counts = np.pad(leaf.counts, ((0, 1), (0, 1)))
+        leaf.columns.append(column)
+        leaf.base = np.pad(leaf.base, ((0, 1), (0, 1)))
         self._leaf_of[label] = leaf
         child, node = leaf, leaf.parent
         while node is not None:
             side = 0 if child is node.children[0] else 1
+            node.index[label] = len(node.labels)
             node.labels.append(label)
-            node.index[label] = len(node.labels) - 1
-            position = len(node.on_sides[side])
-            node.side[label] = (side, position)
-            node.on_sides = tuple(np.append(arr, 0) if s == side else arr for s, arr in enumerate(node.on_sides))
-            node.cross = np.pad(node.cross, ((0, 1), (0, 0)) if side == 0 else ((0, 0), (0, 1)))
+            node.side[label] = (side, len(node.side_columns[side]))
+            node.side_columns[side].append(column)
+            node.base = np.pad(node.base, ((0, 1), (0, 0)) if side == 0 else ((0, 0), (0, 1)))
+            node.base_on = tuple(np.append(on_counts, 0) if s == side else on_counts for s, on_counts in enumerate(node.base_on))
             child, node = node, node.parent
 
     def _count(self, on: list[Label]) -> None:
-        touched: dict[int, tuple[ClusterNode, list[Label]]] = {}
+        if not on:
+            return
+        self._pending.append([self._column[label] for label in on])
+        t = self._t
         for label in on:
             node = self._leaf_of[label]
-            while node is not None:
-                touched.setdefault(id(node), (node, []))[1].append(label)
+            while node is not None and node.stamp != t:
+                node.stamp = t
+                node.relevant += 1
                 node = node.parent
-        for node, labels in touched.values():
-            node.relevant += 1
-            if node.active:
-                idx = [node.index[label] for label in labels]
-                if len(idx) == 1:
-                    node.counts[idx[0], idx[0]] += 1
-                else:
-                    node.counts[np.ix_(idx, idx)] += 1
-                continue
-            sides: tuple[list[int], list[int]] = ([], [])
-            for label in labels:
-                side, position = node.side[label]
-                sides[side].append(position)
-            node.on_sides[0][sides[0]] += 1
-            node.on_sides[1][sides[1]] += 1
-            if sides[0] and sides[1]:
-                node.cross[np.ix_(sides[0], sides[1])] += 1
 
     # ------------------------------------------------------------------ tests
 
     def _run_tests(self) -> list[StructureChange]:
+        self._flush()
         changes: list[StructureChange] = []
         # Merge tests first (ODAC), the child-spread one before the gap one; a parent made active
         # again takes its subtree out of this round.
@@ -382,8 +423,9 @@ class LabelClusterTree(base.Base):
         return node is self._root
 
     def _leaf_dissimilarity(self, leaf: ClusterNode) -> np.ndarray:
-        on = np.diag(leaf.counts)
-        return jaccard_dissimilarity(leaf.counts, on, on)
+        counts = self.window_counts(leaf)
+        on = np.diag(counts)
+        return jaccard_dissimilarity(counts, on, on)
 
     def _check_leaf(self, leaf: ClusterNode) -> None:
         """Compute and cache d0, d1, d2, avg, eps and the pivots of a leaf."""
@@ -391,7 +433,7 @@ class LabelClusterTree(base.Base):
         m = len(leaf.labels)
         check = {"instance": self._t, "n": n, "relevant": leaf.relevant, "eps": hoeffding_bound(leaf.relevant, self.delta)}
         if m == 1:
-            p = leaf.counts[0, 0] / n
+            p = self.window_counts(leaf)[0, 0] / n
             variance = float(p * (1.0 - p))
             check.update(d0=variance, d1=variance, d2=variance, avg=variance, pivots=None)
             leaf.last_check = check
@@ -401,7 +443,7 @@ class LabelClusterTree(base.Base):
         pairs = dissimilarity[rows, cols]
         d1 = float(pairs.max())
         top = np.flatnonzero(pairs >= d1 - 1e-12)
-        on = np.diag(leaf.counts)
+        on = np.diag(self.window_counts(leaf))
         best = top[np.argmax(on[rows[top]] + on[cols[top]])]
         d2 = float(np.partition(pairs, -2)[-2]) if len(pairs) > 1 else d1
         check.update(
@@ -446,16 +488,16 @@ class LabelClusterTree(base.Base):
         children = []
         for suffix, side in enumerate(groups):
             child = ClusterNode(f"{leaf.node_id}.{suffix}", [leaf.labels[i] for i in side], leaf, self._t)
+            child.columns = [leaf.columns[i] for i in side]
+            self._start_window(child)
             children.append(child)
             for label in child.labels:
                 self._leaf_of[label] = child
         leaf.children = tuple(children)
         leaf.side = {label: (s, i) for s, child in enumerate(children) for i, label in enumerate(child.labels)}
-        leaf.on_sides = tuple(np.zeros(len(child.labels), dtype=np.int64) for child in children)
-        leaf.cross = np.zeros((len(children[0].labels), len(children[1].labels)), dtype=np.int64)
-        leaf.counts = None
-        leaf.born_at = self._t
-        leaf.relevant = 0
+        leaf.side_columns = (list(children[0].columns), list(children[1].columns))
+        leaf.columns = []
+        self._start_window(leaf)
         return StructureChange(
             kind="split",
             node=leaf.node_id,
@@ -490,7 +532,7 @@ class LabelClusterTree(base.Base):
     def _gap_test(self, node: ClusterNode) -> StructureChange | None:
         """The split's gap (across minus within dissimilarity) shrank reliably since it was made."""
         info = node.split_info
-        across = jaccard_dissimilarity(node.cross, *node.on_sides)
+        across = jaccard_dissimilarity(*self.window_cross(node))
         within_sum, within_pairs = 0.0, 0
         for child in node.children:
             total, pairs = self._within(child)
@@ -516,16 +558,13 @@ class LabelClusterTree(base.Base):
     def _merge(self, node: ClusterNode, reason: str, detail: dict) -> StructureChange:
         children = tuple(tuple(child.labels) for child in node.children)
         detail = {**detail, "n": node.n(self._t), "split_at": node.split_info["instance"]}
-        m = len(node.labels)
         node.children = ()
         node.side = {}
-        node.on_sides = None
-        node.cross = None
+        node.side_columns = ([], [])
+        node.columns = [self._column[label] for label in node.labels]
         node.split_info = None
         node.last_check = None
-        node.counts = np.zeros((m, m), dtype=np.int64)
-        node.born_at = self._t
-        node.relevant = 0
+        self._start_window(node)
         for label in node.labels:
             self._leaf_of[label] = node
         return StructureChange("merge", node.node_id, self._t, tuple(node.labels), children, reason, detail)

@@ -43,11 +43,12 @@ def test_counts_and_jaccard_by_hand():
     for y in [{"a", "b"}, {"a"}, {"b", "c"}, set(), {"a", "b", "c"}]:
         tree.learn_one({label: label in y for label in "abc"})
     leaf = tree.root
+    counts = tree.window_counts(leaf)
     # Diagonal: on-counts a=3, b=3, c=2; off-diagonal: both on, (a,b)=2, (a,c)=1, (b,c)=2.
-    assert leaf.counts.tolist() == [[3, 2, 1], [2, 3, 2], [1, 2, 2]]
+    assert counts.tolist() == [[3, 2, 1], [2, 3, 2], [1, 2, 2]]
     assert leaf.relevant == 4  # the empty label set touches nothing
-    on = np.diag(leaf.counts)
-    dissimilarity = jaccard_dissimilarity(leaf.counts, on, on)
+    on = np.diag(counts)
+    dissimilarity = jaccard_dissimilarity(counts, on, on)
     # J(a,b) = 2 / (3 + 3 - 2), J(a,c) = 1 / (3 + 2 - 1), J(b,c) = 2 / (3 + 2 - 2).
     assert dissimilarity[0, 1] == pytest.approx(1 - 1 / 2)
     assert dissimilarity[0, 2] == pytest.approx(1 - 1 / 4)
@@ -66,8 +67,8 @@ def test_a_set_of_labels_is_the_same_as_a_dict():
     from_dicts.learn_one({"a": True, "b": True})
     from_dicts.learn_one({"a": True, "b": False})
     assert from_sets.root.labels == from_dicts.root.labels == ["a", "b"]
-    assert from_sets.root.counts.tolist() == [[2, 1], [1, 1]]
-    assert from_dicts.root.counts.tolist() == [[2, 1], [1, 1]]
+    assert from_sets.window_counts(from_sets.root).tolist() == [[2, 1], [1, 1]]
+    assert from_dicts.window_counts(from_dicts.root).tolist() == [[2, 1], [1, 1]]
 
 
 def test_hoeffding_bound():
@@ -125,8 +126,12 @@ def test_restart_statistics_keeps_the_structure():
     tree.restart_statistics()
     assert sorted(tree.partition()) == [A, B]
     for leaf in tree.leaves():
-        assert leaf.counts.sum() == 0 and leaf.relevant == 0
-    assert tree.root.cross.sum() == 0 and tree.root.split_info["gap"] > 0
+        assert tree.window_counts(leaf).sum() == 0 and leaf.relevant == 0
+    cross, on_a, on_b = tree.window_cross(tree.root)
+    assert cross.sum() == on_a.sum() == on_b.sum() == 0 and tree.root.split_info["gap"] > 0
+    tree.learn_one({"a0": True, "b0": True, "b1": True})
+    cross, on_a, on_b = tree.window_cross(tree.root)
+    assert cross.sum() == 2 and on_a.sum() + on_b.sum() == 3
 
 
 def test_new_label_joins_the_leaf_of_the_labels_it_comes_with():
@@ -135,11 +140,13 @@ def test_new_label_joins_the_leaf_of_the_labels_it_comes_with():
     tree.learn_one({**dict.fromkeys(A + B, False), "b1": True, "new": True})
     leaf = tree.leaf("new")
     assert set(B) < set(leaf.labels)
-    assert leaf.counts.shape == (4, 4) and leaf.counts[leaf.index["new"]].tolist() == [0, 1, 0, 1]
+    counts = tree.window_counts(leaf)
+    assert counts.shape == (4, 4) and counts[leaf.index["new"]].tolist() == [0, 1, 0, 1]
     # The root's cross block grew on the side of that leaf and counted the new pair.
     side, position = tree.root.side["new"]
-    assert tree.root.cross.shape[side] == 4 and tree.root.cross.shape[1 - side] == 3
-    assert tree.root.on_sides[side][position] == 1
+    cross, *on_sides = tree.window_cross(tree.root)
+    assert cross.shape[side] == 4 and cross.shape[1 - side] == 3
+    assert on_sides[side][position] == 1
 
 
 def test_a_label_that_comes_alone_joins_the_largest_leaf():
@@ -203,3 +210,19 @@ def test_unknown_label_is_a_clear_error():
     tree.learn_one({"a": True})
     with pytest.raises(KeyError, match="'zzz' has not been seen"):
         tree.leaf("zzz")
+
+
+def test_buffered_counts_match_a_direct_count_with_labels_appearing_mid_stream():
+    rng = random.Random(12)
+    tree = LabelClusterTree(n_min=1000)
+    names = [f"l{i}" for i in range(12)]
+    label_sets = []
+    for i in range(700):
+        known = names[: 4 + i // 100]  # a new label every 100 instances
+        on = {label for label in known if rng.random() < 0.3}
+        label_sets.append(on)
+        tree.learn_one({label: label in on for label in known})
+    leaf = tree.root
+    direct = np.array([[sum(a in on and b in on for on in label_sets) for b in leaf.labels] for a in leaf.labels])
+    assert (tree.window_counts(leaf) == direct).all()
+    assert leaf.relevant == sum(bool(on) for on in label_sets)
