@@ -57,12 +57,14 @@ class _LabelEnsemble:
         change = None
         wrong = np.zeros(on.shape[0], dtype=bool)
         if self.members:
-            accuracies = [member.accuracy(eval_nodes, on) for member in self.members]
+            accuracies = []
             votes = np.zeros((on.shape[0], 2))
             summed = np.zeros((on.shape[0], 2))
             for member in self.members:
                 scores = eval_nodes @ member.weights
-                votes[np.arange(on.shape[0]), (scores[:, 1] > scores[:, 0]).astype(int)] += 1
+                says_on = scores[:, 1] > scores[:, 0]
+                accuracies.append(float(np.mean(says_on == on)))
+                votes[np.arange(on.shape[0]), says_on.astype(int)] += 1
                 summed += scores
             decided_on = np.where(votes[:, 0] == votes[:, 1], summed[:, 1] > summed[:, 0], votes[:, 1] > votes[:, 0])
             wrong = decided_on != on
