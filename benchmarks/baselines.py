@@ -226,9 +226,23 @@ def run_pair(dataset: str, learner: str, budget: float) -> dict:
     }
 
 
+def describe_dataset(dataset: str) -> dict:
+    """Shape, label cardinality and density of a dataset, counted from its file."""
+    data = open_dataset(dataset.removesuffix(SHUFFLED))
+    n = on = 0
+    for _, y in data:
+        n += 1
+        on += sum(1 for value in y.values() if value)
+    cardinality = on / n if n else 0.0
+    return {
+        "instances": n, "features": data.n_features, "labels": data.n_labels,
+        "cardinality": cardinality, "density": cardinality / data.n_labels if data.n_labels else 0.0,
+    }
+
+
 def _load(path: pathlib.Path) -> dict:
     if not path.exists():
-        return {"protocol": {}, "runs": {}}
+        return {"protocol": {}, "datasets": {}, "runs": {}}
     return json.loads(path.read_text())
 
 
@@ -272,7 +286,17 @@ def render_markdown(document: dict, datasets, learners) -> str:
         f"whose rows are sorted by label set: file order makes it easy for learners that track recent "
         f"label sets; `scene+shuffled` is the same set shuffled with seed {SEED}.",
         "",
+        "| dataset | instances | features | labels | label cardinality | label density |",
+        "|---|---|---|---|---|---|",
     ]
+    for dataset in datasets:
+        info = document.get("datasets", {}).get(dataset)
+        if info:
+            lines.append(
+                f"| {dataset} | {info['instances']:,} | {info['features']:,} | {info['labels']} | "
+                f"{info['cardinality']:.3f} | {info['density']:.3f} |"
+            )
+    lines.append("")
     header = ["| learner | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for metric in METRICS:
         lines += [f"## {METRIC_TITLES[metric]}", "", *header]
@@ -335,6 +359,10 @@ def main(argv=None) -> int:
     learners = registry.expand(args.learners)
     document = _load(args.results)
     document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
+    document.setdefault("datasets", {})
+    for dataset in datasets:
+        if dataset not in document["datasets"]:
+            document["datasets"][dataset] = describe_dataset(dataset)
     pairs = [
         (dataset, learner)
         for dataset in datasets
