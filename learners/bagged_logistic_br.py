@@ -57,19 +57,17 @@ class BaggedLogisticBR:
     def nbytes(self) -> int:
         return self._weights.nbytes + self._intercepts.nbytes
 
-    def _logits(self, inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Logits of every member for every label column held, shape (members, label capacity),
-        with the weight rows of the instance's features (known columns only) and their values."""
+    def _logits(self, inst: Instance) -> np.ndarray:
+        """Logits of every member for every label column held, shape (members, label capacity)."""
         cols, vals = inst.cols, inst.vals
         inside = cols < self._weights.shape[0]
         if not inside.all():
             cols, vals = cols[inside], vals[inside]
         logits = self._intercepts.copy()
-        rows = self._weights[cols]
-        vals = vals.astype(np.float32)
         if len(cols):
-            logits += (vals @ rows.reshape(len(cols), -1)).reshape(logits.shape)
-        return logits, rows, vals
+            rows = self._weights[cols]
+            logits += (vals.astype(np.float32) @ rows.reshape(len(cols), -1)).reshape(logits.shape)
+        return logits
 
     def learn(self, inst: Instance, rng: np.random.Generator) -> None:
         n_labels = len(inst.y)
@@ -83,22 +81,26 @@ class BaggedLogisticBR:
                 return
         else:
             k = np.ones(self.n_members, dtype=np.float32)
-        logits, rows, vals = self._logits(inst)
+        cols, vals = inst.cols, inst.vals.astype(np.float32)
+        rows = self._weights[cols]  # (features, members, labels); a copy, written back below
+        logits = self._intercepts.copy()
+        if len(cols):
+            logits += (vals @ rows.reshape(len(cols), -1)).reshape(logits.shape)
         np.clip(logits, -30.0, 30.0, out=logits)
         target = np.zeros(logits.shape[1], dtype=np.float32)
         target[inst.positive] = 1.0
-        # Gradient of the log loss wrt the logit, scaled by each member's bagging weight; label
-        # columns not yet known (capacity padding) get a zero gradient.
+        # Gradient of the log loss wrt the logit, scaled by each member's bagging weight (0 for the
+        # members that skip this instance); label columns not yet known get a zero gradient.
         grad = (1.0 / (1.0 + np.exp(-logits)) - target) * k[:, None]
         grad[:, n_labels:] = 0.0
         self._intercepts -= self.intercept_lr * grad
-        if len(inst.cols):
+        if len(cols):
             rows -= (self.lr * vals)[:, None, None] * grad[None, :, :]
-            self._weights[inst.cols] = rows
+            self._weights[cols] = rows
 
     def proba(self, inst: Instance, n_labels: int) -> np.ndarray:
         """Mean over members of the probability of each of the first ``n_labels`` labels."""
-        logits = np.clip(self._logits(inst)[0].astype(np.float64), -30.0, 30.0)
+        logits = np.clip(self._logits(inst).astype(np.float64), -30.0, 30.0)
         out = np.zeros(n_labels)
         # Labels the model has never trained on get 0, not the untrained 0.5.
         width = min(n_labels, self._n_labels)

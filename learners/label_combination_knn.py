@@ -44,20 +44,24 @@ class LabelCombinationKNN:
         self._columns = np.zeros((8, window_size), dtype=np.float32)  # (feature, slot)
         self._norms = np.zeros(window_size)
         self._labels = np.zeros((window_size, 4), dtype=np.float32)
+        self._slot_columns: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * window_size  # non-zeros per slot
         self._next = 0
         self._filled = 0
 
     @property
     def nbytes(self) -> int:
-        return self._columns.nbytes + self._norms.nbytes + self._labels.nbytes
+        slots = sum(cols.nbytes for cols in self._slot_columns)
+        return self._columns.nbytes + self._norms.nbytes + self._labels.nbytes + slots
 
     def learn(self, inst: Instance) -> None:
         n_features = int(inst.cols.max()) + 1 if len(inst.cols) else 0
         self._columns = grow(self._columns, (n_features, self.window_size))
         self._labels = grow(self._labels, (self.window_size, len(inst.y)))
         row = self._next
-        self._columns[:, row] = 0.0
+        # Clearing only the evicted instance's non-zeros keeps a sparse update sparse.
+        self._columns[self._slot_columns[row], row] = 0.0
         self._columns[inst.cols, row] = inst.vals
+        self._slot_columns[row] = inst.cols
         self._norms[row] = float(inst.vals @ inst.vals)
         self._labels[row] = 0.0
         self._labels[row, inst.positive] = 1.0

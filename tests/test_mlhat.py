@@ -371,3 +371,23 @@ def test_predicting_before_learning_does_not_change_what_is_learned():
         learn_only.learn_one(x, y)
     assert prequential.describe() == learn_only.describe()
     assert [e.to_dict() for e in prequential.pop_events()] == [e.to_dict() for e in learn_only.pop_events()]
+
+
+def test_alternate_that_does_worse_is_pruned():
+    model = MLHAT(**DRIFT_PARAMS)
+    stream = concept_stream(2000, seed=18)
+    for x, y in stream[:1000]:
+        model.learn_one(x, y)
+    root = model._root
+    assert isinstance(root, Branch)
+    # An alternate started on a false alarm: the subtree keeps predicting the unchanged concept better.
+    root.alternate = model._new_leaf(root.depth, background=True)
+    root.error_sum, root.error_n, root.alternate_error_sum, root.alternate_error_n = 0.0, 0, 0.0, 0
+    model._n_alternates += 1
+    model.pop_events()
+    for x, y in stream[1000:]:
+        model.learn_one(x, y)
+    pruned = [e for e in model.pop_events() if e.kind == "alternate_pruned"]
+    assert len(pruned) == 1 and pruned[0].node == "root"
+    assert pruned[0].detail["alternate_error"] > pruned[0].detail["error"]
+    assert root.alternate is None and model.describe()["n_pruned_alternates"] == 1
