@@ -5,9 +5,10 @@ from __future__ import annotations
 import typing
 import zlib
 
-from river import base, compose
+from river import base, compose, ensemble, forest, rules, tree
 
 from learners.base import DriftEvent, Features, Label, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.threshold_regressor import ThresholdRegressor
 
 __all__ = ["BinaryRelevance", "member_seed", "seeded_clone"]
 
@@ -92,10 +93,6 @@ def _amrules_probe(classifier) -> tuple:
 
 
 def _probe_for(classifier: base.Estimator) -> typing.Callable[[typing.Any], tuple] | None:
-    from river import ensemble, forest, rules, tree
-
-    from learners.threshold_regressor import ThresholdRegressor
-
     if isinstance(classifier, tree.HoeffdingAdaptiveTreeClassifier):
         return _hat_probe
     if isinstance(classifier, forest.ARFClassifier):
@@ -159,7 +156,7 @@ class BinaryRelevance(MultiLabelClassifier):
 
     @classmethod
     def _unit_test_params(cls):
-        from river import linear_model, tree
+        from river import linear_model
 
         yield {"classifier": linear_model.LogisticRegression()}
         yield {"classifier": tree.HoeffdingAdaptiveTreeClassifier(grace_period=20), "seed": 1}

@@ -63,6 +63,12 @@ def _amrules(seed):
     )
 
 
+def _sgt(seed):
+    # The default static quantizer copies its bins for every feature of every new leaf, which
+    # made BR-SGT ~8x slower on dense data for no better scores; the dynamic one keeps no bins.
+    return _class("river.tree:SGTClassifier")(feature_quantizer=_class("river.tree.splitter:DynamicQuantizer")())
+
+
 def _adwin_bagging_lr(seed):
     return _class("river.ensemble:ADWINBaggingClassifier")(
         _class("river.linear_model:LogisticRegression")(), n_models=10, seed=seed
@@ -90,7 +96,7 @@ LEARNERS: dict[str, LearnerEntry] = {
     "br-ht": LearnerEntry("Binary relevance of Hoeffding trees", "local", _br(_river("river.tree:HoeffdingTreeClassifier"))),
     "br-hat": LearnerEntry("Binary relevance of Hoeffding adaptive trees", "local", _br(_river("river.tree:HoeffdingAdaptiveTreeClassifier"))),
     "br-efdt": LearnerEntry("Binary relevance of extremely fast decision trees", "local", _br(_river("river.tree:ExtremelyFastDecisionTreeClassifier"))),
-    "br-sgt": LearnerEntry("Binary relevance of stochastic gradient trees", "local", _br(_river("river.tree:SGTClassifier"))),
+    "br-sgt": LearnerEntry("Binary relevance of stochastic gradient trees", "local", _br(_sgt)),
     "br-mt": LearnerEntry("Binary relevance of Mondrian trees", "local", _br(_river("river.tree.mondrian:MondrianTreeClassifier"))),
     "br-arf": LearnerEntry("Binary relevance of adaptive random forests", "local", _br(_river("river.forest:ARFClassifier", n_models=10))),
     "br-amf": LearnerEntry("Binary relevance of aggregated Mondrian forests", "local", _br(_river("river.forest:AMFClassifier", n_estimators=10))),
