@@ -23,6 +23,7 @@ import time
 import typing
 
 from jobs.config import ExtractorConfig
+from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, partition_snapshot
 from jobs.features import NumericStandardizer, TextEmbedder
 from learners import registry
 from learners.base import MultiLabelClassifier
@@ -236,6 +237,10 @@ class LearnerStage:
         self._events = {name: collections.Counter() for name in self.learners}
         self._universe = LabelUniverse()
         self._since_sized = model_size_every  # size the models after the first batch
+        # For the live page: per-label hits of the top labels, events with detail, partition snapshots.
+        self._tallies = {name: LabelTally() for name in self.learners}
+        self._recent_events: dict[str, list[dict]] = {name: [] for name in self.learners}
+        self._snapshot_at = float("-inf")
         # predict_proba_one is needed anyway (scores); predict_one only where a learner overrides it.
         self._own_predict = {
             name: type(model).predict_one is not MultiLabelClassifier.predict_one for name, model in self._models.items()
@@ -250,25 +255,35 @@ class LearnerStage:
             for name, model in self._models.items():
                 scores = model.predict_proba_one(x)
                 predicted = model.predict_one(x) if self._own_predict[name] else {l: p >= 0.5 for l, p in scores.items()}
-                outputs[name].append(
-                    (tuple(str(l) for l, on in predicted.items() if on), {str(l): float(p) for l, p in scores.items()}, self._learned[name])
-                )
+                predicted_on = tuple(str(l) for l, on in predicted.items() if on)
+                outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
                 if y is not None:
                     self._suites[name].update(y, predicted)
+                    self._tallies[name].observe(record.labels, predicted_on)
                     model.learn_one(x, y)
                     self._learned[name] += 1
                 for event in model.pop_events():
                     self._events[name][event.level, event.kind] += 1
                     events.append(event.to_dict())
+                    if len(self._recent_events[name]) < EVENTS_PER_BATCH:
+                        self._recent_events[name].append(events[-1])
         scored = Scored([r.id for r in batch.records], batch.origin, batch.consumed_at, outputs, events)
         return scored, self.stats(len(batch.records))
 
     def stats(self, processed: int = 0) -> dict:
-        """Per learner: windowed scores, drift events since the last call, sampled size and clusters."""
+        """Per learner: windowed scores, drift events since the last call, sampled size and clusters.
+
+        For the live page (:mod:`jobs.dashboard`) also: the first events since the last call with
+        their detail, hits and misses of the most frequent labels, and every few seconds a snapshot
+        of the label partition (learners that have one).
+        """
         self._since_sized += processed
         sample = self._since_sized >= self.model_size_every
         if sample:
             self._since_sized = 0
+        snapshot = time.monotonic() - self._snapshot_at >= SNAPSHOT_EVERY_S
+        if snapshot:
+            self._snapshot_at = time.monotonic()
         out = {}
         for name, model in self._models.items():
             out[name] = {
@@ -277,8 +292,12 @@ class LearnerStage:
                 "events": dict(self._events[name]),
                 "model_bytes": model.model_bytes if sample else None,
                 "label_clusters": label_cluster_count(model) if sample else None,
+                "recent_events": self._recent_events[name],
+                "label_counts": self._tallies[name].pop(),
+                "partition": partition_snapshot(model) if snapshot else None,
             }
             self._events[name].clear()
+            self._recent_events[name] = []
         return out
 
     def summary(self) -> dict:

@@ -107,6 +107,8 @@ class JobConfig(BaseSettings):
         Measure the model sizes every this many records (it walks the whole model).
     metrics_host, metrics_port
         Where ``/metrics`` is served; port 0 picks a free one.
+    dashboard_host, dashboard_port
+        Where the built-in live page is served; port 0 picks a free one.
     follow
         Keep consuming until interrupted, instead of stopping when the replayed stream is done.
     out_dir
@@ -144,6 +146,8 @@ class JobConfig(BaseSettings):
     model_size_every: int = pydantic.Field(2000, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = pydantic.Field(9108, ge=0, le=65535)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = pydantic.Field(9109, ge=0, le=65535)
     follow: bool = False
     out_dir: pathlib.Path | None = None
     extractor: ExtractorConfig = ExtractorConfig()

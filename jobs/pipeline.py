@@ -185,15 +185,19 @@ class Flow:
         Prometheus metrics to update.
     on_progress
         Called with the running :class:`Summary` and the latest windowed scores after each batch.
+    on_batch
+        Called with the running :class:`Summary` and the batch's stats by learner after each batch
+        (the live page of :mod:`jobs.dashboard`).
 
     """
 
-    def __init__(self, config, expected, stop, metrics, on_progress):
+    def __init__(self, config, expected, stop, metrics, on_progress, on_batch=None):
         self.config = config
         self.expected = expected
         self.stop = stop
         self.metrics = metrics
         self.on_progress = on_progress
+        self.on_batch = on_batch
         self.summary = Summary()
         self.window: dict[str, dict] = {}
         self._in_flight: collections.deque[InFlight] = collections.deque()
@@ -256,7 +260,9 @@ class Flow:
         self.summary.predictions_out += ack["predictions"]
         self.summary.batches += 1
         self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
+        batch_stats: dict[str, dict] = {}
         for stats in _get(head.stats_refs, self.config.ray_timeout_s, "reading learner stats"):
+            batch_stats.update(stats)
             for learner, learner_stats in stats.items():
                 self.metrics.observe_learner(learner, learner_stats)
                 self.window[learner] = learner_stats["window"]
@@ -266,6 +272,8 @@ class Flow:
         self.summary.seconds = time.monotonic() - self._started
         if self.on_progress is not None:
             self.on_progress(self.summary, self.window)
+        if self.on_batch is not None:
+            self.on_batch(self.summary, batch_stats)
         return True
 
     def _check_commits(self, wait: bool) -> None:
@@ -291,6 +299,7 @@ def run_pipeline(
     stop: threading.Event | None = None,
     metrics: PipelineMetrics | None = None,
     on_progress: typing.Callable[[Summary, dict], None] | None = None,
+    on_batch: typing.Callable[[Summary, dict], None] | None = None,
 ) -> Summary:
     """Run the pipeline on a connected Ray until a stop condition holds; returns the summary.
 
@@ -298,7 +307,7 @@ def run_pipeline(
     after ``config.idle_timeout_s`` without input. A follow run ends when ``stop`` is set. Either
     way in-flight batches are finished and committed before the actors stop.
     """
-    flow = Flow(config, expected, stop, metrics or PipelineMetrics(config.window), on_progress)
+    flow = Flow(config, expected, stop, metrics or PipelineMetrics(config.window), on_progress, on_batch)
     stages = start_stages(config)
     try:
         for consumer in flow.polls(stages.consumers):
