@@ -1,0 +1,312 @@
+"""iHOMER: partition and routing, warm start, meta-label gating, drift alerts, introspection, pickling."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+
+import pytest
+from river import linear_model
+
+from learners.base import DriftEvent, MultiLabelClassifier, as_label_dict
+from learners.binary_relevance import BinaryRelevance
+from learners.ihomer import IHOMER
+from learners.registry import UnknownLearnerError
+from stream.synthetic import DriftingMultiLabelStream
+
+A = ("a0", "a1", "a2")
+B = ("b0", "b1", "b2")
+C = ("c0", "c1")
+
+
+class Recorder(MultiLabelClassifier):
+    """Answers ``proba`` for every label it knows, records what it learns and how often it is asked."""
+
+    def __init__(self, proba: float = 0.0, event_every: int = 0, seed: int | None = None):
+        self.proba = proba
+        self.event_every = event_every
+        self.seed = seed
+        self._reset()
+
+    def _reset(self):
+        self.targets: list[dict] = []
+        self.known: dict = {}
+        self.asked = 0
+
+    def learn_one(self, x, y):
+        y = as_label_dict(y, self.known)
+        self.known.update(dict.fromkeys(y))
+        self.targets.append(dict(y))
+        if self.event_every and len(self.targets) % self.event_every == 0:
+            self._emit(DriftEvent("recorder", "local", "drift", len(self.targets), labels=(next(iter(y)),), node="root/1"))
+
+    def predict_proba_one(self, x):
+        self.asked += 1
+        return dict.fromkeys(self.known, self.proba)
+
+
+def blocks(n: int, rng: random.Random, groups: list[tuple[str, ...]], rate: float = 0.4, flip: float = 0.03):
+    """Instances whose label blocks are each on with probability ``rate``; the labels of one block
+    copy its state (flipped with probability ``flip``). A block given as a tuple of blocks shares
+    one state between them (they are correlated)."""
+    for _ in range(n):
+        y = {}
+        for group in groups:
+            on = rng.random() < rate
+            for block in group if isinstance(group[0], tuple) else (group,):
+                y.update({label: on != (rng.random() < flip) for label in block})
+        yield {"u": rng.random()}, y
+
+
+def run(model, stream) -> list[DriftEvent]:
+    events = []
+    for x, y in stream:
+        model.predict_one(x)
+        model.learn_one(x, y)
+        events.extend(model.pop_events())
+    return events
+
+
+def br_lr():
+    return BinaryRelevance(linear_model.LogisticRegression())
+
+
+def test_predictions_cover_every_label_exactly_once():
+    stream = DriftingMultiLabelStream(1500, 6, 9, drift_points=[750], seed=3, n_groups=3)
+    model = IHOMER(base_learner=br_lr(), n_min=50, seed=1)
+    for i, (x, y) in enumerate(stream):
+        prediction = model.predict_one(x)
+        if i:
+            assert set(prediction) == set(stream.label_names)
+        model.learn_one(x, y)
+        if i % 100 == 0:
+            labels = [label for group in model.partition() for label in group]
+            assert sorted(labels) == sorted(stream.label_names)  # disjoint and complete
+    assert len(model.partition()) > 1
+
+
+def test_labels_given_as_sets_and_labels_that_appear_later():
+    rng = random.Random(1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    run(model, blocks(600, rng, [A, B]))
+    assert sorted(model.partition()) == [A, B]
+    model.learn_one({"u": 0.5}, {"a1", "z"})  # z is new, on with a1
+    assert ("a0", "a1", "a2", "z") in model.partition()
+    assert model.predict_proba_one({"u": 0.5})["z"] == 0.0
+    group = next(g for g in model._groups if "z" in g.labels)
+    assert group.learner.targets[-1] == {"a0": False, "a1": True, "a2": False, "z": True}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_alerts_follow_each_drift_within_a_bounded_delay_and_none_without_drift(seed):
+    drifts, delay = [2000, 4000], 600
+    alerts = {}
+    for points in (drifts, []):
+        stream = DriftingMultiLabelStream(6000, 8, 6, drift_points=points, seed=seed, n_groups=2, drift_kinds="both")
+        events = run(IHOMER(base_learner=br_lr(), seed=1), stream)
+        alerts[bool(points)] = [e.instance for e in events if e.level == "global" and e.kind in ("drift", "merge")]
+    assert alerts[False] == []
+    with_drift = alerts[True]
+    assert [i for i in with_drift if i < drifts[0]] == []
+    for point in drifts:
+        assert any(point <= i <= point + delay for i in with_drift), (point, with_drift)
+
+
+def test_a_drift_alert_names_the_groups_whose_error_rose_and_rebuilds_them_fresh():
+    stream = DriftingMultiLabelStream(3000, 8, 6, drift_points=[1500], seed=2, n_groups=2, drift_kinds="features")
+    model = IHOMER(base_learner=br_lr(), seed=1)
+    events = run(model, stream)
+    drift = next(e for e in events if e.kind == "drift")
+    assert drift.level == "global" and drift.detail["error_now"] > drift.detail["error_before"]
+    assert drift.detail["groups_error_rose"]
+    rebuilt = next(entry for entry in model.history if entry["instance"] == drift.instance)
+    assert rebuilt["reason"].endswith("drift")
+    assert {c["origin"] for c in rebuilt["created"]} == {"fresh: error rose at drift"}
+    assert {c["id"] for c in rebuilt["created"]} and set(rebuilt["removed"]) == set(drift.detail["groups_error_rose"])
+
+
+def test_a_split_rebuilds_only_the_changed_groups_and_warm_starts_them():
+    rng = random.Random(5)
+    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    run(model, blocks(600, rng, [A, (B, C)]))
+    assert sorted(model.partition()) == [A, B + C]
+    group_a = next(g for g in model._groups if g.labels == list(A))
+    group_bc = next(g for g in model._groups if g.labels == list(B + C))
+    learner_a, learner_bc = group_a.learner, group_bc.learner
+    events = run(model, blocks(1500, rng, [A, B, C], rate=0.25))
+    assert sorted(model.partition()) == [A, B, C]
+    assert model._groups[0] is group_a and group_a.learner is learner_a  # untouched
+    group_b = next(g for g in model._groups if g.labels == list(B))
+    group_c = next(g for g in model._groups if g.labels == list(C))
+    # B+C's learner was itself copied from the first, eight-label learner: too wide for B or C.
+    assert group_bc.origin == "warm: from g0 (5/5 labels)"
+    for group in (group_b, group_c):
+        assert group.origin.startswith(f"fresh: {group_bc.group_id}'s learner covers 8 labels")
+        assert group.learner is not learner_bc and set(group.learner.targets[-1]) == set(group.labels)
+    restructure = [e for e in events if e.kind == "restructure"]
+    assert restructure[-1].detail["removed"] == [group_bc.group_id]
+    assert set(restructure[-1].labels) == set(B + C)
+
+
+def test_both_children_of_a_split_start_from_its_learner():
+    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    run(model, blocks(300, random.Random(4), [A, B]))
+    first, second = model._groups
+    assert first.origin == "warm: from g0 (3/3 labels)" and second.origin == "warm: from g0 (3/3 labels)"
+    # The last child takes g0's learner, the other a copy with the same past.
+    created_at = first.created_at
+    assert first.learner is not second.learner
+    assert first.learner.targets[: created_at - 1] == second.learner.targets[: created_at - 1]
+    assert len(first.learner.targets[created_at - 1 :]) > 0
+    assert all(set(target) == set(first.labels) for target in first.learner.targets[created_at:])
+    assert all(set(target) == set(second.labels) for target in second.learner.targets[created_at:])
+
+
+def test_warm_start_off_and_too_wide_sources_give_fresh_learners():
+    rng = random.Random(6)
+    model = IHOMER(base_learner=Recorder(), n_min=50, warm_start=False, seed=1)
+    run(model, blocks(600, rng, [A, B]))
+    assert {g.origin for g in model._groups} == {"fresh: warm start off"}
+    # Eight labels split 3 / 5: the three-label child would drag an eight-label learner along.
+    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    run(model, blocks(600, random.Random(7), [A, (B, C)]))
+    origins = {g.labels[0]: g.origin for g in model._groups}
+    assert origins["a0"].startswith("fresh: g0's learner covers 8 labels")
+    assert origins["b0"].startswith("warm: from g0 (5/5 labels)")
+
+
+def test_max_groups_bounds_the_number_of_learners():
+    model = IHOMER(base_learner=Recorder(), n_min=50, max_groups=2, seed=1)
+    run(model, blocks(1000, random.Random(8), [A, B, C]))
+    assert len(model.partition()) == 2 and len(model.tree.leaves()) == 3
+
+
+def test_restructuring_waits_for_the_warm_up_and_stops_in_the_tail():
+    model = IHOMER(base_learner=Recorder(), n_min=50, guard=400, stream_length=1400, seed=1)
+    events = run(model, blocks(1000, random.Random(9), [A, B]))
+    splits = [e.instance for e in events if e.kind == "split"]
+    assert splits and splits[0] < 400
+    assert [entry["instance"] for entry in model.history] == [1, 401]
+    # From the tail guard on the blocks correlate: the tree merges, the partition stays.
+    events = run(model, blocks(1500, random.Random(11), [(A, B)]))
+    assert any(e.kind == "merge" for e in events) and all(e.kind != "restructure" for e in events)
+    assert sorted(model.partition()) == [A, B]
+
+
+def test_meta_labels_gate_the_subtrees():
+    model = IHOMER(base_learner=Recorder(proba=0.8), n_min=50, meta_labels=True, seed=1)
+    run(model, blocks(600, random.Random(12), [A, B]))
+    homes = {g.labels[0]: g.home for g in model._groups}
+    assert sorted(homes.values()) == ["r.0", "r.1"] and list(model._meta) == ["r"]
+    root_meta = model._meta["r"][2]
+    # The root's meta learner learns which child has a label on, on every instance.
+    assert set(root_meta.targets[-1]) == {"r.0", "r.1"}
+    group_a = next(g for g in model._groups if g.labels[0] == "a0")
+    group_b = next(g for g in model._groups if g.labels[0] == "b0")
+    root_meta.predict_proba_one = lambda x: {homes["a0"]: 0.9, homes["b0"]: 0.2}
+    asked_b = group_b.learner.asked
+    proba = model.predict_proba_one({"u": 0.1})
+    assert all(proba[label] == 0.8 for label in A)  # open gate: the group's own probability
+    assert all(proba[label] == 0.2 for label in B)  # closed gate: its probability, all off
+    assert group_b.learner.asked == asked_b and group_a.learner.asked > 0
+    assert model.predict_one({"u": 0.1}) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
+
+
+def test_meta_learners_below_the_root_learn_only_where_their_node_is_relevant():
+    model = IHOMER(base_learner=Recorder(), n_min=50, meta_labels=True, seed=1)
+    stream = list(blocks(1200, random.Random(13), [A, B, C], rate=0.25))
+    run(model, stream)
+    assert len(model.partition()) == 3 and len(model._meta) == 2, model.render_text()
+    (inner_id, (split_at, inner, learner)), = [(k, v) for k, v in model._meta.items() if k != "r"]
+    inner_labels = set(inner.labels)
+    relevant_after = [y for _, y in stream[split_at:] if any(y[label] for label in inner_labels)]
+    # The learner was created at the split (or the restructuring after it) and learned only those.
+    assert 0 < len(learner.targets) <= len(relevant_after)
+    for target in learner.targets:
+        assert set(target) == {child.node_id for child in inner.children} and any(target.values())
+
+
+def test_flat_and_meta_predict_alike_when_every_gate_is_open():
+    flat = IHOMER(base_learner=Recorder(proba=0.7), n_min=50, seed=1)
+    gated = IHOMER(base_learner=Recorder(proba=0.7), n_min=50, meta_labels=True, seed=1)
+    stream = list(blocks(600, random.Random(14), [A, B], rate=1.0, flip=0.0))
+    run(flat, stream)
+    run(gated, stream)
+    for meta in gated._meta.values():
+        meta[2].proba = 1.0
+    assert flat.predict_proba_one({"u": 0.3}) == gated.predict_proba_one({"u": 0.3})
+
+
+def test_local_events_are_forwarded_with_their_cluster():
+    model = IHOMER(base_learner=Recorder(event_every=100), n_min=50, seed=1)
+    events = run(model, blocks(300, random.Random(15), [A, B]))
+    local = [e for e in events if e.level == "local"]
+    assert local and all(e.learner == "ihomer" and e.kind == "drift" for e in local)
+    first = local[0]
+    assert first.node == f"{first.detail['cluster']}/root/1" and first.detail["source_learner"] == "recorder"
+    assert first.detail["cluster"] in {g["id"] for g in model.describe()["partition"]} | {
+        entry["id"] for h in model.history for entry in h["created"]
+    }
+
+
+def test_pickle_round_trip_continues_identically():
+    stream = list(DriftingMultiLabelStream(1000, 6, 6, drift_points=[500], seed=4, n_groups=2))
+    model = IHOMER(base_learner=br_lr(), n_min=50, seed=1)
+    run(model, stream[:600])
+    clone = pickle.loads(pickle.dumps(model))
+    for x, y in stream[600:]:
+        assert model.predict_proba_one(x) == clone.predict_proba_one(x)
+        model.learn_one(x, y)
+        clone.learn_one(x, y)
+    assert model.describe() == clone.describe()
+
+
+def test_same_seed_same_model():
+    stream = list(DriftingMultiLabelStream(400, 6, 6, seed=5, n_groups=2))
+    first, second = IHOMER(n_min=50, seed=3), IHOMER(n_min=50, seed=3)
+    for x, y in stream:
+        assert first.predict_one(x) == second.predict_one(x)
+        first.learn_one(x, y)
+        second.learn_one(x, y)
+    assert first.describe() == second.describe()
+
+
+def test_describe_is_json_and_render_text_draws_the_tree():
+    model = IHOMER(base_learner=Recorder(), n_min=50, meta_labels=True, seed=1)
+    run(model, blocks(600, random.Random(16), [A, B]))
+    described = json.loads(json.dumps(model.describe()))
+    assert described["instances"] == 600 and described["labels"] == 6
+    assert described["tree"]["id"] == "r" and described["tree"]["active"] is False
+    assert {tuple(g["labels"]) for g in described["partition"]} == {A, B}
+    assert all(g["learner"] == "Recorder" and g["size"] == 3 for g in described["partition"])
+    assert described["meta"] == [{"node": "r", "created_at": described["tree"]["split"]["instance"]}]
+    assert [h["reason"] for h in described["history"]] == ["start", "split"]
+    text = model.render_text()
+    assert text.startswith("iHOMER: 600 instances, 6 labels, 2 groups")
+    assert "r [split at" in text and "├── r.0 [active" in text and "└── r.1 [active" in text
+    for group in described["partition"]:
+        assert f"-> {group['id']} (3 labels" in text
+
+
+def test_before_any_data():
+    model = IHOMER(base_learner=Recorder(), meta_labels=True)
+    assert model.predict_proba_one({"u": 1.0}) == {}
+    assert model.describe()["partition"] == [] and model.render_text().startswith("iHOMER: 0 instances")
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"base_learner": "nope"}, UnknownLearnerError, "unknown learner 'nope'"),
+        ({"base_learner": "ihomer"}, ValueError, "cannot be 'ihomer'"),
+        ({"base_learner": linear_model.LogisticRegression()}, TypeError, "LogisticRegression"),
+        ({"max_groups": 0}, ValueError, "max_groups"),
+        ({"drift_delta": 2.0}, ValueError, "drift_delta"),
+        ({"guard": -1}, ValueError, "guard"),
+        ({"delta": 1.5}, ValueError, "delta"),
+    ],
+)
+def test_bad_parameters_are_refused(params, error, match):
+    with pytest.raises(error, match=match):
+        IHOMER(**params)
