@@ -282,6 +282,8 @@ class Flow:
         if wait and self._commits:
             raise PipelineTimeout(f"offset commits did not finish within {timeout} s")
         ray.get(done)  # raises the commit's error, if any
+        if done:
+            self.metrics.observe_commit()
 
     def drain(self) -> None:
         while self._in_flight:

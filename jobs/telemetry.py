@@ -100,6 +100,11 @@ class PipelineMetrics:
             "tagstream_label_clusters", "Label clusters of learners that partition the label space.", ["learner"], registry=r
         )
         self.model_bytes = Gauge("tagstream_model_bytes", "Approximate model size in memory (sampled).", ["learner"], registry=r)
+        self.last_commit = Gauge(
+            "tagstream_last_commit_timestamp_seconds",
+            "Unix time of the last input offset commit: the checkpoint a restarted job resumes from.",
+            registry=r,
+        )
 
     def observe_consumed(self, records: int, dead_letters: typing.Mapping[str, int]) -> None:
         self.records_in.inc(records)
@@ -118,6 +123,9 @@ class PipelineMetrics:
         self.predictions_out.inc(predictions)
         for latency in latencies_s:
             self.latency.observe(latency)
+
+    def observe_commit(self) -> None:
+        self.last_commit.set_to_current_time()
 
     def observe_learner(self, learner: str, stats: typing.Mapping) -> None:
         """Take one learner's stats as reported by the learner actor (see ``LearnerStage.stats``)."""
