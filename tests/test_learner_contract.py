@@ -17,10 +17,10 @@ import pytest
 from learners.base import DriftEvent
 from learners.registry import LEARNERS, make
 
-N_INSTANCES = 240
+N_INSTANCES = 200
 SEED = 11
 #: Instance at which each label first appears; labels appear mid-stream on purpose.
-LABEL_START = {"l0": 0, "l1": 0, "l2": 0, "l3": 0, "l4": 60, "l5": 150}
+LABEL_START = {"l0": 0, "l1": 0, "l2": 0, "l3": 0, "l4": 50, "l5": 120}
 
 
 def _dense_features(rng: random.Random, i: int) -> dict[str, float]:
