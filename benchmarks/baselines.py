@@ -260,6 +260,8 @@ def _key(dataset: str, learner: str) -> str:
 def _cell(run: dict | None, metric: str) -> str:
     if run is None:
         return "not run"
+    if "error" in run:
+        return "failed"
     value = f"{run[metric]:.4f}"
     return f"{value}*" if run["timed_out"] else value
 
@@ -267,6 +269,8 @@ def _cell(run: dict | None, metric: str) -> str:
 def _speed(run: dict | None) -> str:
     if run is None:
         return "not run"
+    if "error" in run:
+        return "failed"
     text = f"{run['instances_per_s']:,.0f}"
     return f"{text}*" if run["timed_out"] else text
 
@@ -309,7 +313,12 @@ def render_markdown(document: dict, datasets, learners) -> str:
         lines.append(f"| {learner} | " + " | ".join(_speed(runs.get(_key(d, learner))) for d in datasets) + " |")
     lines.append("")
 
-    timed_out = [run for run in runs.values() if run["timed_out"] and run["dataset"] in datasets]
+    failed = [run for run in runs.values() if "error" in run and run["dataset"] in datasets]
+    if failed:
+        lines += ["## Failed", ""]
+        lines += [f"- {run['dataset']} / {run['learner']}: `{run['error']}`" for run in failed]
+        lines.append("")
+    timed_out = [run for run in runs.values() if run.get("timed_out") and run["dataset"] in datasets]
     lines += ["## Timed out", ""]
     if timed_out:
         for run in sorted(timed_out, key=lambda r: (datasets.index(r["dataset"]), r["learner"])):
@@ -337,7 +346,7 @@ def render_markdown(document: dict, datasets, learners) -> str:
             for metric in METRICS:
                 ours = _cell(run, metric)
                 text = f"{ours} / {published[metric]:.4f}"
-                big = run is not None and metric in ("subset_accuracy", "micro_f1") and abs(run[metric] - published[metric]) >= 0.10
+                big = run is not None and "error" not in run and metric in ("subset_accuracy", "micro_f1") and abs(run[metric] - published[metric]) >= 0.10
                 cells.append(f"**{text}**" if big else text)
             lines.append(f"| {dataset} | {learner} | " + " | ".join(cells) + " |")
     lines += ["", NOTES]
@@ -367,16 +376,23 @@ def main(argv=None) -> int:
         (dataset, learner)
         for dataset in datasets
         for learner in learners
-        if args.rerun or _key(dataset, learner) not in document["runs"]
+        if args.rerun or "error" in document["runs"].get(_key(dataset, learner), {"error": "not run"})
     ]
     if not args.report_only and pairs:
         print(f"{len(pairs)} runs to do with {args.jobs} workers, {args.budget:.0f} s budget each", flush=True)
         with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = {pool.submit(run_pair, dataset, learner, args.budget): (dataset, learner) for dataset, learner in pairs}
             for future in concurrent.futures.as_completed(futures):
-                run = future.result()
-                document["runs"][_key(run["dataset"], run["learner"])] = run
+                dataset, learner = futures[future]
+                try:
+                    run = future.result()
+                except Exception as error:  # noqa: BLE001 - one learner's crash must not lose the table
+                    run = {"dataset": dataset, "learner": learner, "error": f"{type(error).__name__}: {error}"}
+                    print(f"{dataset:>16} {learner:<12} FAILED {run['error']}", flush=True)
+                document["runs"][_key(dataset, learner)] = run
                 _save(document, args.results)
+                if "error" in run:
+                    continue
                 status = f"timed out after {run['instances']}" if run["timed_out"] else f"{run['instances']} instances"
                 print(
                     f"{run['dataset']:>16} {run['learner']:<12} subset {run['subset_accuracy']:.4f} "
