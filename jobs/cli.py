@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from jobs import cli_deploy
 from jobs import cli_offline
 from jobs import cli_stream
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 
 cli_offline.register(app)
 cli_stream.register(app)
+cli_deploy.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,215 @@
+"""Entrypoint of tagstream as a Ray job: ``python -m jobs.ray_job --config job.toml``.
+
+Submitted with ``ray job submit --working-dir . -- python -m jobs.ray_job --config job.toml``
+(or ``tagstream submit``), it joins the cluster of the job (``RAY_ADDRESS``, set by Ray),
+creates the topics that are missing, replays the configured dataset into the input topic when
+there is one, serves ``/metrics`` and runs the pipeline: bounded (ends once the replayed records
+are processed, or after ``idle_timeout_s`` without input) or ``follow`` (until SIGTERM, which is
+what ``ray job stop`` sends). Progress goes to the job's log as ``key=value`` lines, at most every
+:data:`PROGRESS_EVERY_S`, so ``ray job logs`` shows how far the job is.
+
+The configuration comes from the file given by ``--config`` (or the ``TAGSTREAM_CONFIG``
+variable), then the ``TAGSTREAM_*`` variables (for example ``TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
+passed with the job's ``runtime_env`` ``env_vars``), then the flags. The exit status is 0 when
+the run ended normally and 1 with a one-line reason otherwise, so the job ends SUCCEEDED or FAILED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import signal
+import sys
+import threading
+import time
+import typing
+
+import ray
+import typer
+
+from jobs.broker import BrokerError
+from jobs.config import ConfigError, JobConfig
+from jobs.logging_setup import setup_logging
+from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
+from jobs.produce import dataset_records, produce
+from jobs.telemetry import PipelineMetrics
+from stream.errors import StreamError
+from stream.kafka import ensure_topics
+
+logger = logging.getLogger("jobs.ray_job")
+
+#: Least time between two progress lines in the job log.
+PROGRESS_EVERY_S = 5.0
+
+#: Environment variable naming the config file when ``--config`` is not given.
+CONFIG_ENV = "TAGSTREAM_CONFIG"
+
+
+class IncompleteRun(RuntimeError):
+    """A bounded run ended (input went idle) before it consumed every replayed record."""
+
+
+class ProgressLog:
+    """``on_progress`` callback of the pipeline that logs one line at most every ``every_s`` seconds.
+
+    The first batch is always logged, so even a short job shows that it started to process.
+
+    Parameters
+    ----------
+    every_s
+        Least time between two lines.
+    clock
+        Monotonic clock, in seconds.
+
+    Examples
+    --------
+    >>> ticks = iter([0.0, 1.0, 6.0])
+    >>> progress = ProgressLog(every_s=5.0, clock=lambda: next(ticks))
+    >>> [progress.due() for _ in range(3)]
+    [True, False, True]
+
+    """
+
+    def __init__(self, every_s: float = PROGRESS_EVERY_S, clock: typing.Callable[[], float] = time.monotonic):
+        self.every_s = every_s
+        self.clock = clock
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every_s:
+            return False
+        self._last = now
+        return True
+
+    def __call__(self, summary: Summary, window: dict) -> None:
+        if not self.due():
+            return
+        scores = {
+            f"{learner}.{name}": round(value, 4)
+            for learner, values in window.items()
+            for name, value in values.items()
+            if name in ("example_f1", "subset_accuracy") and value is not None
+        }
+        logger.info(
+            "progress",
+            extra={
+                "records_in": summary.records_in,
+                "predictions_out": summary.predictions_out,
+                "dead_letters": sum(summary.dead_letters.values()),
+                "batches": summary.batches,
+                "records_per_s": round(summary.records_per_s, 1),
+            }
+            | scores,
+        )
+
+
+def stop_on_sigterm(stop: threading.Event) -> None:
+    """Make SIGTERM (``ray job stop``, a pod being deleted) end the run gracefully instead of abruptly."""
+
+    def handle(signum, frame):
+        logger.info("SIGTERM received: finishing the batches in flight, then stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+
+
+def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
+    """Topics, replay, metrics endpoint and the pipeline, on the Ray cluster this process belongs to."""
+    started_ray = init_ray(config)
+    metrics = PipelineMetrics(config.window)
+    try:
+        ensure_topics(config.kafka)
+        expected = None
+        if config.dataset is not None:
+            produced = produce(config.kafka, dataset_records(config.dataset), limit=config.limit)
+            expected = produced.records
+            logger.info(
+                "replayed the dataset",
+                extra={"dataset": config.dataset, "records": produced.records, "topic": config.kafka.topics.records},
+            )
+        port = metrics.serve(config.metrics_host, config.metrics_port)
+        logger.info(
+            "pipeline starting",
+            extra={
+                "learners": ",".join(config.learners),
+                "bootstrap_servers": config.kafka.bootstrap_servers,
+                "input": config.kafka.topics.records,
+                "predictions": config.kafka.topics.predictions,
+                "metrics_port": port,
+                "expected": expected,
+                "follow": config.follow,
+            },
+        )
+        summary = run_pipeline(config, expected=expected, stop=stop, metrics=metrics, on_progress=ProgressLog())
+        stopped = stop is not None and stop.is_set()
+        if expected is not None and summary.records_in < expected and not stopped:
+            raise IncompleteRun(
+                f"the run consumed {summary.records_in} of the {expected} replayed records before its input went "
+                f"idle for {config.idle_timeout_s} s (idle_timeout_s)"
+            )
+    finally:
+        metrics.close()
+        if started_ray:
+            ray.shutdown()
+    if config.out_dir is not None:
+        config.out_dir.mkdir(parents=True, exist_ok=True)
+        (config.out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def main(
+    config_file: typing.Annotated[
+        pathlib.Path | None,
+        typer.Option("--config", envvar=CONFIG_ENV, help="TOML or YAML job config (relative to the working dir)."),
+    ] = None,
+    bootstrap_servers: typing.Annotated[
+        str | None, typer.Option("--bootstrap-servers", "-b", help="Kafka bootstrap servers, host:port,...")
+    ] = None,
+    dataset: typing.Annotated[str | None, typer.Option(help="Dataset to replay into the input topic first.")] = None,
+    limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
+    learner: typing.Annotated[str | None, typer.Option(help="Learners side by side, comma-separated.")] = None,
+    follow: typing.Annotated[
+        bool | None, typer.Option("--follow/--bounded", help="Keep consuming until stopped, or end with the replay.")
+    ] = None,
+    out: typing.Annotated[pathlib.Path | None, typer.Option(help="Folder for summary.json.")] = None,
+    quiet: typing.Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only, no progress.")] = False,
+) -> None:
+    """Run the tagstream pipeline inside a Ray job (or standalone, on a local Ray)."""
+    setup_logging(verbose=not quiet)
+    overrides = {
+        "dataset": dataset,
+        "limit": limit,
+        "learners": learner,
+        "follow": follow,
+        "out_dir": out,
+        "kafka": {"bootstrap_servers": bootstrap_servers},
+    }
+    stop = threading.Event()
+    stop_on_sigterm(stop)
+    try:
+        config = JobConfig.load(config_file, overrides=overrides)
+        summary = run_job(config, stop)
+    except (ConfigError, StreamError, BrokerError, PipelineTimeout, IncompleteRun, OSError) as error:
+        logger.error("job failed: %s", error)
+        raise typer.Exit(1) from None
+    logger.info(
+        "job done",
+        extra={
+            "records_in": summary.records_in,
+            "predictions_out": summary.predictions_out,
+            "dead_letters": sum(summary.dead_letters.values()),
+            "seconds": round(summary.seconds, 2),
+        },
+    )
+    # The summary on stdout, one JSON line: what a caller of the job (or its logs) can parse.
+    print(json.dumps({"summary": summary.to_json()}), file=sys.stdout, flush=True)
+
+
+def cli() -> None:
+    typer.run(main)
+
+
+if __name__ == "__main__":
+    cli()

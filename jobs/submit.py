@@ -1,0 +1,182 @@
+"""Submit the tagstream entrypoint as a Ray job and follow it: the library behind ``tagstream submit``.
+
+A thin layer over Ray's job SDK (:class:`ray.job_submission.JobSubmissionClient`): it builds
+the entrypoint (``python -m jobs.ray_job --config FILE ...``) and the runtime environment (the
+working dir uploaded to the cluster, environment variables for the job), checks the config
+locally before anything is uploaded, and waits for a terminal status while passing on new log
+text. Authentication is Ray's own: with token authentication on (the default of Ray 2.60
+clusters), the client reads ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN`` (or
+``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token``) from the environment, exactly like
+``ray job submit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import shlex
+import time
+import typing
+
+from jobs.config import JobConfig
+
+logger = logging.getLogger(__name__)
+
+#: Module the job runs.
+ENTRY_MODULE = "jobs.ray_job"
+
+#: Never uploaded with the working dir: environments, caches, outputs (Ray also honours .gitignore).
+WORKING_DIR_EXCLUDES = (".venv/", ".git/", "out/", "__pycache__/", "*.egg-info/", ".pytest_cache/", ".hypothesis/")
+
+
+class SubmitError(RuntimeError):
+    """The job could not be submitted, or following it failed; the message says why."""
+
+
+class SubmitTimeout(SubmitError):
+    """The job did not reach a terminal status within the given time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRequest:
+    """What to submit.
+
+    Parameters
+    ----------
+    working_dir
+        Folder uploaded to the cluster and used as the job's current directory: the repository
+        root (it holds the ``jobs``, ``stream`` and ``learners`` packages). ``None`` uploads
+        nothing: the cluster's own tagstream runs (the case of the container images).
+    config_file
+        Job config: a file inside ``working_dir`` (the job reads the uploaded copy), or without a
+        working dir a path on the cluster's nodes.
+    env
+        Environment variables of the job, for example ``TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS``.
+    args
+        Further flags of the entrypoint (``--limit 300``, ``--dataset yeast``, ...).
+    submission_id
+        Id of the job; Ray picks one when ``None``.
+
+    Examples
+    --------
+    >>> request = JobRequest(pathlib.Path("."), config_file="job.toml", args=("--limit", "300"))
+    >>> request.entrypoint()
+    'python -m jobs.ray_job --config job.toml --limit 300'
+
+    """
+
+    working_dir: pathlib.Path | None
+    config_file: str | None = None
+    env: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    submission_id: str | None = None
+
+    def entrypoint(self) -> str:
+        config = ["--config", self.config_file] if self.config_file is not None else []
+        return shlex.join(["python", "-m", ENTRY_MODULE, *config, *self.args])
+
+    def runtime_env(self) -> dict:
+        env: dict = {"env_vars": dict(self.env)}
+        if self.working_dir is not None:
+            env |= {"working_dir": str(self.working_dir), "excludes": list(WORKING_DIR_EXCLUDES)}
+        return env
+
+
+def make_request(
+    working_dir: os.PathLike | str | None,
+    config_file: os.PathLike | str | None = None,
+    env: typing.Mapping[str, str] | None = None,
+    args: typing.Sequence[str] = (),
+    submission_id: str | None = None,
+) -> JobRequest:
+    """A checked :class:`JobRequest`: the working dir holds the entry module, and the config loads.
+
+    The config is loaded here with the job's environment variables (not this shell's), so a typo
+    fails now rather than on the cluster. ``config_file`` may be given relative to the current
+    directory or to ``working_dir``; it must lie inside ``working_dir``. Without a working dir
+    the config is a path on the cluster and is not checked here.
+    """
+    env = dict(env or {})
+    if working_dir is None:
+        config = None if config_file is None else pathlib.PurePosixPath(config_file).as_posix()
+        return JobRequest(None, config, env, tuple(args), submission_id)
+    root = pathlib.Path(working_dir).resolve()
+    entry = root / pathlib.Path(*ENTRY_MODULE.split(".")).with_suffix(".py")
+    if not entry.is_file():
+        raise SubmitError(f"working dir {root} has no {entry.relative_to(root)}: give the tagstream repository root")
+    relative = None
+    if config_file is not None:
+        relative = _inside(root, pathlib.Path(config_file))
+        JobConfig.load(root / relative, environ=env)
+    return JobRequest(root, relative, env, tuple(args), submission_id)
+
+
+def _inside(root: pathlib.Path, path: pathlib.Path) -> str:
+    candidates = [path] if path.is_absolute() else [pathlib.Path.cwd() / path, root / path]
+    for candidate in candidates:
+        candidate = candidate.resolve()
+        if candidate.is_file():
+            if not candidate.is_relative_to(root):
+                raise SubmitError(f"config file {candidate} is outside the working dir {root}: the job could not read it")
+            return candidate.relative_to(root).as_posix()
+    raise SubmitError(f"config file {path} does not exist (looked in {pathlib.Path.cwd()} and {root})")
+
+
+def connect(address: str | None = None):
+    """A job client for the cluster at ``address`` (``None``: ``RAY_API_SERVER_ADDRESS``/``RAY_ADDRESS``, else local).
+
+    Failures (nothing listening, a missing or wrong token) become :class:`SubmitError` with Ray's reason.
+    """
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(address)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        hint = ""
+        if "auth" in str(error).lower() or "token" in str(error).lower():
+            hint = " (token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH)"
+        raise SubmitError(f"cannot reach the Ray job API at {address or 'the default address'}: {error}{hint}") from None
+
+
+def submit(client, request: JobRequest) -> str:
+    """Submit ``request``; returns the job's submission id."""
+    try:
+        job_id = client.submit_job(
+            entrypoint=request.entrypoint(), runtime_env=request.runtime_env(), submission_id=request.submission_id
+        )
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise SubmitError(f"submitting {request.entrypoint()!r} failed: {error}") from None
+    logger.info("submitted job %s: %s", job_id, request.entrypoint())
+    return job_id
+
+
+def wait(
+    client,
+    job_id: str,
+    *,
+    timeout_s: float,
+    poll_s: float = 1.0,
+    on_logs: typing.Callable[[str], None] | None = None,
+) -> str:
+    """Wait until the job is SUCCEEDED, FAILED or STOPPED and return that status.
+
+    ``on_logs`` receives each piece of log text that appeared since the previous poll. Raises
+    :class:`SubmitTimeout` after ``timeout_s`` (the job keeps running: stop it with
+    ``ray job stop``).
+    """
+    deadline = time.monotonic() + timeout_s
+    shown = 0
+    while True:
+        status = client.get_job_status(job_id)
+        if on_logs is not None:
+            logs = client.get_job_logs(job_id)
+            if len(logs) > shown:
+                on_logs(logs[shown:])
+                shown = len(logs)
+        if status.is_terminal():
+            return status.value
+        if time.monotonic() >= deadline:
+            raise SubmitTimeout(f"job {job_id} is still {status.value} after {timeout_s} s")
+        time.sleep(poll_s)

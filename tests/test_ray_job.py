@@ -1,0 +1,363 @@
+"""tagstream as a Ray job: submitted to a real local cluster (``ray start --head``) with ``ray job submit`` and
+``tagstream submit``, with token authentication on, against the embedded broker.
+
+The head node is this module's own: its own temp dir, ports, and token (``RAY_AUTH_TOKEN``, so the
+shared ``~/.ray/auth_token`` is neither read nor written). It runs as ``ray start --block`` in a
+process group of its own, and teardown ends that group and whatever else runs from its temp dir,
+by pid: ``ray stop`` would also end the Ray instances of other tests on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from jobs import ray_job
+from jobs import submit as jobs_submit
+from jobs.broker import free_port
+from jobs.config import ConfigError
+from stream.kafka import KafkaConfig, RecordSource, ensure_topics, topic_partitions
+from stream.records import parse_prediction
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = pathlib.Path(sys.executable).parent
+JOB_CONFIG = "docker/tagstream-job.toml"
+HEAD_START_TIMEOUT_S = 120.0
+JOB_TIMEOUT_S = 240.0
+
+
+# -- without a cluster ----------------------------------------------------------------------------
+
+
+def test_request_builds_the_entrypoint_and_runtime_env():
+    request = jobs_submit.make_request(ROOT, JOB_CONFIG, {"TAGSTREAM_LIMIT": "10"}, ["--bounded"], "job-1")
+    assert request.entrypoint() == f"python -m jobs.ray_job --config {JOB_CONFIG} --bounded"
+    env = request.runtime_env()
+    assert env["working_dir"] == str(ROOT)
+    assert env["env_vars"] == {"TAGSTREAM_LIMIT": "10"}
+    assert ".venv/" in env["excludes"] and ".git/" in env["excludes"]
+    assert request.submission_id == "job-1"
+
+
+def test_request_accepts_a_config_path_relative_to_the_working_dir_or_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert jobs_submit.make_request(ROOT, JOB_CONFIG).config_file == JOB_CONFIG
+    assert jobs_submit.make_request(ROOT, ROOT / JOB_CONFIG).config_file == JOB_CONFIG
+
+
+def test_request_without_a_working_dir_uploads_nothing_and_passes_the_cluster_path():
+    request = jobs_submit.make_request(None, "/etc/tagstream/job.toml", {"A": "1"})
+    assert request.entrypoint() == "python -m jobs.ray_job --config /etc/tagstream/job.toml"
+    assert request.runtime_env() == {"env_vars": {"A": "1"}}
+
+
+def test_request_rejects_a_config_outside_the_working_dir(tmp_path):
+    outside = tmp_path / "job.toml"
+    outside.write_text('learners = ["majority"]\n')
+    with pytest.raises(jobs_submit.SubmitError, match="outside the working dir"):
+        jobs_submit.make_request(ROOT, outside)
+
+
+def test_request_rejects_a_missing_config_and_a_working_dir_without_the_entrypoint(tmp_path):
+    with pytest.raises(jobs_submit.SubmitError, match="does not exist"):
+        jobs_submit.make_request(ROOT, "no/such/job.toml")
+    with pytest.raises(jobs_submit.SubmitError, match="has no jobs/ray_job.py"):
+        jobs_submit.make_request(tmp_path)
+
+
+def test_request_checks_the_config_with_the_jobs_environment():
+    with pytest.raises(ConfigError, match="no-such-learner"):
+        jobs_submit.make_request(ROOT, JOB_CONFIG, {"TAGSTREAM_LEARNERS": "no-such-learner"})
+
+
+def test_progress_log_is_rate_limited_but_always_shows_the_first_batch():
+    now = [100.0]
+    progress = ray_job.ProgressLog(every_s=5.0, clock=lambda: now[0])
+    seen = []
+    for t in (100.0, 101.0, 104.9, 105.0, 111.0):
+        now[0] = t
+        seen.append(progress.due())
+    assert seen == [True, False, False, True, True]
+
+
+# -- a real local cluster -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Head:
+    address: str  # job API, http://127.0.0.1:PORT
+    env: dict  # environment of a client of this cluster (token included)
+    temp_dir: pathlib.Path
+
+
+def _client_env(token: str) -> dict:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")}
+    env |= {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # The job's `python` must be the one tagstream is installed in.
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    }
+    return env
+
+
+def _ours(temp_dir: str) -> list[int]:
+    """Pids of the processes that run from ``temp_dir`` or name it on their command line (Linux /proc)."""
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if temp_dir in cmdline or cwd.startswith(temp_dir):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _end_cluster(head: subprocess.Popen, temp_dir: str) -> None:
+    """End the head's process group, then any process still running from its temp dir (job drivers)."""
+    try:
+        os.killpg(head.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        head.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while left := _ours(temp_dir):
+        if time.monotonic() > deadline:
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def head():
+    """A Ray head node of this module only, with token authentication, on free ports."""
+    temp_dir = tempfile.mkdtemp(prefix="tsray-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    token = secrets.token_hex(16)
+    env = _client_env(token)
+    dashboard_port = free_port()
+    ports = {
+        "--port": free_port(),
+        "--dashboard-port": dashboard_port,
+        "--ray-client-server-port": free_port(),
+        "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--dashboard-agent-grpc-port": free_port(),
+        "--metrics-export-port": free_port(),
+        "--runtime-env-agent-port": free_port(),
+    }
+    command = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=2",
+        "--dashboard-host=127.0.0.1",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        *(f"{flag}={port}" for flag, port in ports.items()),
+    ]
+    log = open(pathlib.Path(temp_dir) / "ray-start.log", "wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        _wait_for_job_api(process, address, env, pathlib.Path(temp_dir) / "ray-start.log")
+        yield Head(address, env, pathlib.Path(temp_dir))
+    finally:
+        _end_cluster(process, temp_dir)
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_for_job_api(process, address: str, env: dict, log: pathlib.Path) -> None:
+    deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+    probe = [str(BIN / "ray"), "job", "list", "--address", address]
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"ray start exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        if subprocess.run(probe, env=env, capture_output=True, timeout=60).returncode == 0:
+            return
+        time.sleep(1.0)
+    pytest.fail(f"the Ray job API at {address} did not answer within {HEAD_START_TIMEOUT_S} s")
+
+
+def _job_env(kafka_config: KafkaConfig) -> dict[str, str]:
+    """The job's configuration through TAGSTREAM_* variables, over the file: this test's broker and topics."""
+    topics = kafka_config.topics
+    return {
+        "TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "TAGSTREAM_KAFKA__GROUP_ID": kafka_config.group_id,
+        "TAGSTREAM_KAFKA__TOPICS__RECORDS": topics.records,
+        "TAGSTREAM_KAFKA__TOPICS__PREDICTIONS": topics.predictions,
+        "TAGSTREAM_KAFKA__TOPICS__DRIFT": topics.drift,
+        "TAGSTREAM_KAFKA__TOPICS__DEADLETTER": topics.deadletter,
+        "TAGSTREAM_KAFKA__TOPICS__LABELS": topics.labels,
+        "TAGSTREAM_METRICS_HOST": "127.0.0.1",
+        "TAGSTREAM_METRICS_PORT": "0",
+        "TAGSTREAM_BATCH_SIZE": "50",
+        # Starting the actors on a busy 2-core machine can take longer than the default idle timeout.
+        "TAGSTREAM_IDLE_TIMEOUT_S": "60",
+        "TAGSTREAM_LEARNERS": "majority",  # over the file's learners: quick, and proves the env layer wins
+    }
+
+
+def _ray(head: Head, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "ray"), *args], env=head.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _status(head: Head, job_id: str) -> str:
+    result = _ray(head, "job", "status", "--address", head.address, job_id)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.lower()  # "Job 'x' succeeded", "... failed", "... was stopped", "... is currently running"
+    for status in ("SUCCEEDED", "FAILED", "STOPPED", "RUNNING", "PENDING"):
+        if status.lower() in text:
+            return status
+    raise AssertionError(f"no job status in {result.stdout!r}")
+
+
+def _wait_terminal(head: Head, job_id: str) -> str:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while (status := _status(head, job_id)) not in ("SUCCEEDED", "FAILED", "STOPPED"):
+        if time.monotonic() > deadline:
+            _ray(head, "job", "stop", "--address", head.address, "--no-wait", job_id)
+            pytest.fail(f"job {job_id} still {status} after {JOB_TIMEOUT_S} s")
+        time.sleep(1.0)
+    return status
+
+
+def _predictions(kafka_config: KafkaConfig, count: int, timeout_s: float = 60.0) -> list:
+    reader = kafka_config.model_copy(update={"group_id": None})
+    topic = kafka_config.topics.predictions
+    values = []
+    with RecordSource(reader, partitions=topic_partitions(reader, topic)) as source:
+        source.seek_to_beginning()
+        deadline = time.monotonic() + timeout_s
+        while len(values) < count and time.monotonic() < deadline:
+            values.extend(source.poll_batch(1000, 0.5))
+        values.extend(source.poll_batch(1000, 0.5))  # a duplicate would show up here
+    return [parse_prediction(message.value) for message in values]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_ray_job_submit_runs_a_bounded_job_to_success(head, kafka_config):
+    job_id = f"tagstream-test-{uuid.uuid4().hex[:8]}"
+    result = _ray(
+        head,
+        "job",
+        "submit",
+        "--address",
+        head.address,
+        "--working-dir",
+        ".",
+        "--submission-id",
+        job_id,
+        "--runtime-env-json",
+        json.dumps({"env_vars": _job_env(kafka_config)}),
+        "--no-wait",
+        "--",
+        "python",
+        "-m",
+        "jobs.ray_job",
+        "--config",
+        JOB_CONFIG,
+        "--dataset",
+        "yeast",
+        "--limit",
+        "300",
+        "--bounded",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = _wait_terminal(head, job_id)
+    logs = _ray(head, "job", "logs", "--address", head.address, job_id)
+    assert logs.returncode == 0, logs.stderr
+    assert status == "SUCCEEDED", logs.stdout[-4000:]
+    assert "msg=progress" in logs.stdout and "records_in=" in logs.stdout
+    assert 'msg="job done" records_in=300 predictions_out=300' in logs.stdout
+    summary = json.loads(next(line for line in logs.stdout.splitlines() if line.startswith('{"summary"')))["summary"]
+    assert summary["records_in"] == 300 and summary["dead_letters"] == {}
+
+    predictions = _predictions(kafka_config, 300)
+    assert sorted(p.id for p in predictions) == sorted(f"yeast-{row}" for row in range(300))
+    assert {p.learner for p in predictions} == {"majority"}
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_tagstream_submit_follows_the_job_to_success(head, kafka_config):
+    env_flags = [flag for name, value in _job_env(kafka_config).items() for flag in ("--env", f"{name}={value}")]
+    result = subprocess.run(
+        [str(BIN / "tagstream"), "submit", "--address", head.address, "--config", JOB_CONFIG, *env_flags,
+         "--timeout", str(JOB_TIMEOUT_S), "--", "--dataset", "yeast", "--limit", "120", "--bounded"],
+        env=head.env, cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S + 60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "submitted job" in result.stdout and "SUCCEEDED" in result.stdout
+    assert "msg=progress" in result.stdout, result.stdout  # the job's log, streamed while waiting
+    assert len(_predictions(kafka_config, 120)) == 120
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_tagstream_submit_exits_1_when_the_job_fails(head, kafka_config):
+    env = _job_env(kafka_config) | {
+        # Nothing listens there: the job cannot create its topics and must end FAILED, not hang.
+        "TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "TAGSTREAM_KAFKA__CONNECT_TIMEOUT_S": "2",
+        "TAGSTREAM_KAFKA__ADMIN_TIMEOUT_S": "3",
+    }
+    env_flags = [flag for name, value in env.items() for flag in ("--env", f"{name}={value}")]
+    result = subprocess.run(
+        [str(BIN / "tagstream"), "submit", "--address", head.address, "--config", JOB_CONFIG, *env_flags,
+         "--timeout", str(JOB_TIMEOUT_S), "--", "--bounded"],
+        env=head.env, cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S + 60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "FAILED" in result.stdout
+    assert "job failed" in result.stdout
+
+
+def test_tagstream_submit_refuses_a_bad_config_before_submitting():
+    result = subprocess.run(
+        [str(BIN / "tagstream"), "submit", "--address", "http://127.0.0.1:9", "--config", JOB_CONFIG,
+         "--env", "TAGSTREAM_BATCH_SIZE=0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "batch_size" in result.stderr
+
+
+def test_tagstream_submit_names_the_address_it_cannot_reach():
+    port = free_port()
+    result = subprocess.run(
+        [str(BIN / "tagstream"), "submit", "--address", f"http://127.0.0.1:{port}", "--config", JOB_CONFIG],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port}" in result.stderr
