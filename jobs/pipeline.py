@@ -240,9 +240,13 @@ class Flow:
         self._in_flight.append(entry)
         while len(self._in_flight) >= self.config.max_in_flight:
             self._retire(block=True)
+        self.retire_ready()
+        self.metrics.observe_batch(entry.info.consumed, len(self._in_flight))
+
+    def retire_ready(self) -> None:
+        """Commit the acknowledged batches at the head of the queue, without waiting."""
         while self._in_flight and self._retire(block=False):
             pass
-        self.metrics.observe_batch(entry.info.consumed, len(self._in_flight))
 
     def _retire(self, block: bool) -> bool:
         """Commit the oldest batch if it is acknowledged (waiting for it when ``block``)."""
@@ -316,6 +320,7 @@ def run_pipeline(
             batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)
             flow.consumed(consumer, info)
             if not info.consumed:
+                flow.retire_ready()  # an idle follow run still publishes its progress and commits
                 continue
             features_ref = extract_features(stages.extractor, batch_ref)
             scored_refs, stats_refs = predict_and_learn(stages.learners, features_ref)
