@@ -22,6 +22,15 @@ logger = logging.getLogger(__name__)
 HISTORY_SIZE = 1000
 
 
+class _Mentor:
+    """A previous group's learner that keeps predicting for the new groups it taught until their
+    own learners catch up; it learns the labels of the groups it still mentors."""
+
+    def __init__(self, learner, source: str):
+        self.learner = learner
+        self.source = source
+
+
 class _Group:
     """One label cluster of the current partition and the learner that predicts its labels."""
 
@@ -36,6 +45,9 @@ class _Group:
         self.trained: set[Label] = set(labels)
         self.error = drift.ADWIN()
         self.error_rose = False
+        # While mentored, the mentor predicts; both are scored on the group's labels until handover.
+        self.mentor: _Mentor | None = None
+        self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
 
 
 class IHOMER(MultiLabelClassifier):
@@ -76,12 +88,17 @@ class IHOMER(MultiLabelClassifier):
     drift_delta
         Confidence of the ADWIN on the Hamming error; ``None`` turns global error monitoring off.
     warm_start
-        Start a new group's learner as a copy of the previous learner with the largest label
-        overlap, masked to the new group's labels (learners have no way to forget a label, so the
-        copy keeps its statistics of the others and reads only the group's). Off, when no previous
-        learner shares a label, when the group is rebuilt because of drift, or when the previous
-        learner was trained on more than twice as many labels as the group has, the learner
-        starts fresh.
+        Start a new group's learner from the previous learner with the largest label overlap. If
+        that learner was trained on at most twice as many labels as the group has, the group gets
+        it (or a copy, when several groups start from it), masked to the group's labels: learners
+        have no way to forget a label, so it keeps its statistics of the others and reads only the
+        group's. If it covers more, copying it would waste most of its work: the group gets a fresh
+        learner, and the old one, as the group's *mentor*, keeps learning the group's labels and
+        predicts them until the fresh learner has made no more mistakes than it over at least
+        ``n_min`` instances, or for ``handover`` instances at most. Off, when no previous learner
+        shares a label, or when the group is rebuilt because of drift, the learner starts fresh.
+    handover
+        Longest time, in instances, that a mentor predicts for a new group.
     max_groups
         At most this many groups: after the size repair the smallest groups keep merging with
         their nearest relatives in the tree. Each group costs one learner update and prediction
@@ -140,6 +157,7 @@ class IHOMER(MultiLabelClassifier):
         drift_delta: float | None = 0.002,
         warm_start: bool = True,
         max_groups: int | None = 8,
+        handover: int = 1000,
         guard: int = 100,
         stream_length: int | None = None,
         seed: int | None = None,
@@ -157,6 +175,8 @@ class IHOMER(MultiLabelClassifier):
             raise ValueError(f"IHOMER: drift_delta must be in (0, 1) or None, got {drift_delta!r}")
         if max_groups is not None and max_groups < 1:
             raise ValueError(f"IHOMER: max_groups must be >= 1 or None, got {max_groups!r}")
+        if handover < 1:
+            raise ValueError(f"IHOMER: handover must be >= 1, got {handover!r}")
         if guard < 0:
             raise ValueError(f"IHOMER: guard must be >= 0, got {guard!r}")
         self.base_learner = base_learner
@@ -168,6 +188,7 @@ class IHOMER(MultiLabelClassifier):
         self.drift_delta = drift_delta
         self.warm_start = warm_start
         self.max_groups = max_groups
+        self.handover = handover
         self.guard = guard
         self.stream_length = stream_length
         self.seed = seed
@@ -223,9 +244,14 @@ class IHOMER(MultiLabelClassifier):
             self._rebuild("start", fresh=())
         if len(self._group_of) < len(self._labels):
             self._adopt_new_labels()
+        mentored = [group for group in self._groups if group.mentor is not None]
+        if mentored:
+            self._score_handover(x, y, mentored)
         for group in self._groups:
             group.learner.learn_one(x, {label: y[label] for label in group.labels})
             self._forward(group.learner, group.group_id, group.labels)
+        if mentored:
+            self._teach(x, y, mentored)
         if self.meta_labels:
             if changes:
                 self._sync_meta()
@@ -237,6 +263,35 @@ class IHOMER(MultiLabelClassifier):
             reasons.append("drift")
         if reasons or self._pending:
             self._restructure(reasons)
+
+    def _score_handover(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
+        mentor_proba: dict[int, dict] = {}
+        for group in mentored:
+            key = id(group.mentor)
+            if key not in mentor_proba:
+                mentor_proba[key] = group.mentor.learner.predict_proba_one(x)
+            theirs, own = mentor_proba[key], group.learner.predict_proba_one(x)
+            score = group.handover
+            score[0] += 1
+            for label in group.labels:
+                score[1] += (own.get(label, 0.0) >= 0.5) != y[label]
+                score[2] += (theirs.get(label, 0.0) >= 0.5) != y[label]
+
+    def _teach(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
+        """Train each mentor on the labels of its groups, then end the mentoring of the groups
+        whose own learner now predicts as well as the mentor (or whose time is up)."""
+        serving: dict[int, tuple[_Mentor, list[Label]]] = {}
+        for group in mentored:
+            serving.setdefault(id(group.mentor), (group.mentor, []))[1].extend(group.labels)
+        for mentor, labels in serving.values():
+            mentor.learner.learn_one(x, {label: y[label] for label in labels})
+            self._forward(mentor.learner, f"mentor:{mentor.source}", labels)
+        for group in mentored:
+            seen, own_wrong, mentor_wrong = group.handover
+            if (seen >= self.n_min and own_wrong <= mentor_wrong) or seen >= self.handover:
+                detail = {"mentor": group.mentor.source, "instances": seen, "own_wrong": own_wrong, "mentor_wrong": mentor_wrong}
+                self._emit(DriftEvent("ihomer", "local", "handover", self._n, labels=tuple(group.labels), node=group.group_id, detail=detail))
+                group.mentor = None
 
     def _prediction_for(self, x: Features) -> dict[Label, float]:
         # The evaluator predicted this very x just before learning: reuse it instead of paying twice.
@@ -319,36 +374,40 @@ class IHOMER(MultiLabelClassifier):
     def _rebuild(self, reason: str, fresh: tuple[str, ...]) -> None:
         """Make the groups follow the tree's repaired partition; keep the learners of unchanged groups."""
         old = {frozenset(group.labels): group for group in self._groups}
-        plan = []  # (home, labels, group kept or None, source learner's group or None, origin)
+        plan = []  # (home, labels, group kept or None, source group or None, how, origin)
         for home, labels in self._tree.partition_homes(self.max_groups):
             group = old.pop(frozenset(labels), None)
             if group is not None and group.group_id not in fresh:
-                plan.append((home, labels, group, None, None))
+                plan.append((home, labels, group, None, None, None))
             else:
-                source, origin = self._learner_source(labels, reason, rebuilt=group is not None)
-                plan.append((home, labels, None, source, origin))
-        kept = {entry[2].group_id for entry in plan if entry[2] is not None}
-        # A source group that disappears hands its learner itself to the last group started from
-        # it; the others get copies.
-        last_use = {entry[3].group_id: i for i, entry in enumerate(plan) if entry[3] is not None}
+                plan.append((home, labels, None, *self._learner_source(labels, reason, rebuilt=group is not None)))
+        # A source group always disappears (the new groups are disjoint from the kept ones): the
+        # last group copying it takes its learner itself, the others get copies.
+        last_copy = {entry[3].group_id: i for i, entry in enumerate(plan) if entry[4] == "copy"}
+        mentors: dict[str, _Mentor] = {}
         groups, created = [], []
-        for i, (home, labels, group, source, origin) in enumerate(plan):
+        for i, (home, labels, group, source, how, origin) in enumerate(plan):
             if group is not None:
                 group.home = home
                 groups.append(group)
                 continue
-            if source is None:
-                learner = self._fresh_learner()
-            elif source.group_id not in kept and last_use[source.group_id] == i:
-                learner = source.learner
-            else:
+            if how == "copy":
                 # A deep copy keeps the source's structure and its statistics for every label; the
                 # group trains and reads only its own labels from now on, the others are masked out.
-                learner = copy.deepcopy(source.learner)
+                handed = last_copy[source.group_id] == i
+                learner = source.learner if handed else copy.deepcopy(source.learner)
+            else:
+                learner = self._fresh_learner()
             group = _Group(f"g{self._next_group}", list(labels), home, learner, self._n, origin)
-            if source is not None:
-                group.trained |= source.trained
             self._next_group += 1
+            if how == "copy":
+                group.trained |= source.trained
+                group.mentor = source.mentor
+            elif how == "mentor":
+                group.mentor = source.mentor or mentors.get(source.group_id)
+                if group.mentor is None:
+                    teacher = copy.deepcopy(source.learner) if source.group_id in last_copy else source.learner
+                    group.mentor = mentors[source.group_id] = _Mentor(teacher, source.group_id)
             groups.append(group)
             created.append(group)
         removed = [g for g in self._groups if g not in groups]
@@ -371,26 +430,29 @@ class IHOMER(MultiLabelClassifier):
             self._emit(DriftEvent("ihomer", "global", "restructure", self._n, labels=changed, detail=entry))
         logger.debug("ihomer restructure at %d (%s): %d created, %d removed", self._n, reason, len(created), len(removed))
 
-    def _learner_source(self, labels: tuple[Label, ...], reason: str, rebuilt: bool) -> tuple[_Group | None, str]:
-        """The group whose learner a new group starts from (``None``: a fresh learner), and why."""
+    def _learner_source(self, labels: tuple[Label, ...], reason: str, rebuilt: bool) -> tuple[_Group | None, str | None, str]:
+        """Where a new group's learner comes from: ``(source group, how, origin)`` with ``how`` one of
+        ``None`` (fresh), ``"copy"`` (warm start) or ``"mentor"`` (fresh, taught by the source's learner)."""
         if rebuilt:
-            return None, "fresh: error rose at drift"
+            return None, None, "fresh: error rose at drift"
         if reason == "start":
-            return None, "fresh: first group"
+            return None, None, "fresh: first group"
         if not self.warm_start:
-            return None, "fresh: warm start off"
+            return None, None, "fresh: warm start off"
         wanted = set(labels)
         source = max(self._groups, key=lambda g: (len(wanted & set(g.labels)), -len(g.labels)), default=None)
         overlap = len(wanted & set(source.labels)) if source is not None else 0
         if overlap == 0:
-            return None, "fresh: no previous learner shares a label"
+            return None, None, "fresh: no previous learner shares a label"
         if source.error_rose:
-            return None, f"fresh: error of {source.group_id} rose at drift"
+            return None, None, f"fresh: error of {source.group_id} rose at drift"
         if 2 * len(labels) < len(source.trained):
-            # The copy would keep computing every label it was trained on; past half of them
-            # wasted, a fresh learner is cheaper than the knowledge is worth.
-            return None, f"fresh: {source.group_id}'s learner covers {len(source.trained)} labels, over twice as many"
-        return source, f"warm: from {source.group_id} ({overlap}/{len(labels)} labels)"
+            # A copy would keep computing every label it was trained on; past half of them wasted,
+            # the group gets a fresh learner and the source's learner predicts until it catches up.
+            return source, "mentor", (
+                f"fresh, mentored by {source.group_id}'s learner ({len(source.trained)} labels, over twice as many)"
+            )
+        return source, "copy", f"warm: from {source.group_id} ({overlap}/{len(labels)} labels)"
 
     def _fresh_learner(self) -> MultiLabelClassifier:
         seed = self._rng.randrange(2**31)
@@ -458,12 +520,19 @@ class IHOMER(MultiLabelClassifier):
         (an upper bound, below 0.5) for its labels without asking its learner."""
         gates = self._gates(x) if self.meta_labels and self._groups else {}
         out: dict[Label, float] = {}
+        mentor_proba: dict[int, dict] = {}
         for group in self._groups:
             gate = self._gate_of(group.home, gates) if gates else 1.0
             if gate < 0.5:
                 out.update(dict.fromkeys(group.labels, gate))
                 continue
-            proba = group.learner.predict_proba_one(x)
+            if group.mentor is None:
+                proba = group.learner.predict_proba_one(x)
+            else:
+                key = id(group.mentor)
+                if key not in mentor_proba:
+                    mentor_proba[key] = group.mentor.learner.predict_proba_one(x)
+                proba = mentor_proba[key]
             for label in group.labels:
                 out[label] = min(proba.get(label, 0.0), gate)
         for label in self._labels:
@@ -497,6 +566,8 @@ class IHOMER(MultiLabelClassifier):
                     "origin": group.origin,
                     "created_at": group.created_at,
                     "error": group.error.estimation,
+                    "mentor": group.mentor.source if group.mentor is not None else None,
+                    "mentored_for": group.handover[0],
                 }
                 for group in self._groups
             ],

@@ -21,11 +21,13 @@ C = ("c0", "c1")
 
 
 class Recorder(MultiLabelClassifier):
-    """Answers ``proba`` for every label it knows, records what it learns and how often it is asked."""
+    """Answers ``proba`` for every label it knows (``1 - proba`` until it has learned ``wise_after``
+    instances), records what it learns and how often it is asked."""
 
-    def __init__(self, proba: float = 0.0, event_every: int = 0, seed: int | None = None):
+    def __init__(self, proba: float = 0.0, event_every: int = 0, wise_after: int = 0, seed: int | None = None):
         self.proba = proba
         self.event_every = event_every
+        self.wise_after = wise_after
         self.seed = seed
         self._reset()
 
@@ -43,17 +45,18 @@ class Recorder(MultiLabelClassifier):
 
     def predict_proba_one(self, x):
         self.asked += 1
-        return dict.fromkeys(self.known, self.proba)
+        return dict.fromkeys(self.known, self.proba if len(self.targets) >= self.wise_after else 1.0 - self.proba)
 
 
-def blocks(n: int, rng: random.Random, groups: list[tuple[str, ...]], rate: float = 0.4, flip: float = 0.03):
-    """Instances whose label blocks are each on with probability ``rate``; the labels of one block
-    copy its state (flipped with probability ``flip``). A block given as a tuple of blocks shares
-    one state between them (they are correlated)."""
+def blocks(n: int, rng: random.Random, groups: list[tuple[str, ...]], rate: float | list[float] = 0.4, flip: float = 0.03):
+    """Instances whose label blocks are each on with probability ``rate`` (or one rate per group);
+    the labels of one block copy its state (flipped with probability ``flip``). A block given as a
+    tuple of blocks shares one state between them (they are correlated)."""
+    rates = rate if isinstance(rate, list) else [rate] * len(groups)
     for _ in range(n):
         y = {}
-        for group in groups:
-            on = rng.random() < rate
+        for group, group_rate in zip(groups, rates):
+            on = rng.random() < group_rate
             for block in group if isinstance(group[0], tuple) else (group,):
                 y.update({label: on != (rng.random() < flip) for label in block})
         yield {"u": rng.random()}, y
@@ -142,8 +145,14 @@ def test_a_split_rebuilds_only_the_changed_groups_and_warm_starts_them():
     # B+C's learner was itself copied from the first, eight-label learner: too wide for B or C.
     assert group_bc.origin == "warm: from g0 (5/5 labels)"
     for group in (group_b, group_c):
-        assert group.origin.startswith(f"fresh: {group_bc.group_id}'s learner covers 8 labels")
+        assert group.origin == f"fresh, mentored by {group_bc.group_id}'s learner (8 labels, over twice as many)"
         assert group.learner is not learner_bc and set(group.learner.targets[-1]) == set(group.labels)
+    # Both were mentored by B+C's learner itself, which learned their labels until the handovers.
+    handovers = [e for e in events if e.kind == "handover"]
+    assert {e.node for e in handovers} == {group_b.group_id, group_c.group_id}
+    assert all(e.detail["mentor"] == group_bc.group_id and e.detail["instances"] >= 50 for e in handovers)
+    assert group_b.mentor is None and group_c.mentor is None
+    assert set(B + C) <= set(learner_bc.targets[-1])
     restructure = [e for e in events if e.kind == "restructure"]
     assert restructure[-1].detail["removed"] == [group_bc.group_id]
     assert set(restructure[-1].labels) == set(B + C)
@@ -172,8 +181,26 @@ def test_warm_start_off_and_too_wide_sources_give_fresh_learners():
     model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
     run(model, blocks(600, random.Random(7), [A, (B, C)]))
     origins = {g.labels[0]: g.origin for g in model._groups}
-    assert origins["a0"].startswith("fresh: g0's learner covers 8 labels")
+    assert origins["a0"] == "fresh, mentored by g0's learner (8 labels, over twice as many)"
     assert origins["b0"].startswith("warm: from g0 (5/5 labels)")
+
+
+def test_a_mentor_predicts_until_the_fresh_learner_catches_up():
+    # A is on most of the time: the old learner predicts it on, the fresh one off for 300 instances.
+    model = IHOMER(base_learner=Recorder(proba=0.9, wise_after=300), n_min=50, handover=400, guard=300, seed=1)
+    events = run(model, blocks(400, random.Random(17), [A, (B, C)], rate=[0.8, 0.1]))
+    group_a = next(g for g in model._groups if g.labels == list(A))
+    assert group_a.origin.startswith("fresh, mentored by g0's learner")
+    mentor = group_a.mentor.learner
+    assert model.predict_proba_one({"u": 0.0})["a0"] == 0.9 and group_a.learner.predict_proba_one({})["a0"] == pytest.approx(0.1)
+    assert model.describe()["partition"][0]["mentor"] == "g0"
+    events = run(model, blocks(600, random.Random(18), [A, (B, C)], rate=[0.8, 0.1]))
+    handover = next(e for e in events if e.kind == "handover" and e.node == group_a.group_id)
+    # Its early mistakes keep the fresh learner behind on the whole, so the time limit ends it.
+    assert handover.detail["instances"] == 400 and handover.detail["own_wrong"] > handover.detail["mentor_wrong"]
+    assert handover.instance == group_a.created_at + 400
+    assert group_a.mentor is None and set(mentor.targets[-1]) == set(A)
+    assert model.predict_proba_one({"u": 0.0})["a0"] == 0.9  # its own, wise by now
 
 
 def test_max_groups_bounds_the_number_of_learners():
@@ -304,6 +331,7 @@ def test_before_any_data():
         ({"max_groups": 0}, ValueError, "max_groups"),
         ({"drift_delta": 2.0}, ValueError, "drift_delta"),
         ({"guard": -1}, ValueError, "guard"),
+        ({"handover": 0}, ValueError, "handover"),
         ({"delta": 1.5}, ValueError, "delta"),
     ],
 )
