@@ -218,9 +218,18 @@ class Flow:
             return True
         if self.config.follow:
             return False
-        if self.expected is not None:
-            return self.summary.records_in >= self.expected
-        return time.monotonic() - self._last_input > self.config.idle_timeout_s
+        if self.expected is not None and self.summary.records_in >= self.expected:
+            return True
+        if time.monotonic() - self._last_input > self.config.idle_timeout_s:
+            if self.expected is not None:
+                logger.warning(
+                    "no input for %s s: stopping after %d of the %d expected messages",
+                    self.config.idle_timeout_s,
+                    self.summary.records_in,
+                    self.expected,
+                )
+            return True
+        return False
 
     def consumed(self, consumer, info: PollInfo) -> None:
         now = time.monotonic()
