@@ -6,9 +6,8 @@ import collections
 import typing
 
 from river import base as river_base
-from river import naive_bayes
-
 from learners.base import Features, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.sparse_gaussian_nb import SparseGaussianNB
 
 
 class PrunedSets(MultiLabelClassifier):
@@ -24,20 +23,21 @@ class PrunedSets(MultiLabelClassifier):
 
     The count table keeps at most ``max_tracked`` label sets: when a new one arrives in a full
     table, the least counted (the oldest among ties) is forgotten, and if it was a class of the
-    base learner the class is removed from it when the base learner keeps per-class tables
-    (``class_counts`` / ``gaussians``, as river's Gaussian naive Bayes does). Memory is thus
-    bounded by ``max_tracked`` label sets and as many classes.
+    base learner the class is dropped from it too (when the base learner has a ``forget`` method,
+    as the default has). Memory is thus bounded by ``max_tracked`` label sets and as many classes.
 
-    The default base learner is river's Gaussian naive Bayes: on the iHOMER datasets it trains
-    several times faster than a Hoeffding tree over label-set classes, and unlike the tree it gives
-    usable class probabilities from the first instances, which matters because PS also serves as a
-    leaf model of MLHT, where leaves see few instances.
+    The default base learner is :class:`~learners.sparse_gaussian_nb.SparseGaussianNB`, a
+    Gaussian naive Bayes vectorised over the classes that reads absent features as 0. Measured
+    against river's ``GaussianNB`` as the base (1,500 instances, prequential): about 30x faster
+    (river's cost grows with classes x features in Python), equal on dense yeast and scene, and far
+    better on sparse enron (micro-F1 0.45 vs 0.22), because river's version ignores absent
+    features. A Hoeffding tree over label-set classes was slower than both and no better.
 
     Parameters
     ----------
     classifier
-        Multiclass river classifier over label-set ids; ``None`` means ``GaussianNB()``. It is
-        cloned, never trained in place.
+        Multiclass river classifier over label sets (as frozensets); ``None`` means
+        ``SparseGaussianNB()``. It is cloned, never trained in place.
     min_count
         A label set is frequent once seen this many times (``p`` in the paper).
     max_subsets
@@ -90,7 +90,7 @@ class PrunedSets(MultiLabelClassifier):
         self._reset()
 
     def _reset(self):
-        base_learner = self.classifier if self.classifier is not None else naive_bayes.GaussianNB()
+        base_learner = self.classifier if self.classifier is not None else SparseGaussianNB()
         self._classifier = base_learner.clone()
         self._labels: dict[typing.Hashable, None] = {}  # known labels, in order of appearance
         self._counts: dict[frozenset, int] = {}
@@ -120,8 +120,9 @@ class PrunedSets(MultiLabelClassifier):
         del self._counts[labelset]
         if labelset in self._trained:
             self._trained.discard(labelset)
-            for table in ("class_counts", "gaussians"):
-                getattr(self._classifier, table, {}).pop(labelset, None)
+            forget = getattr(self._classifier, "forget", None)
+            if forget is not None:
+                forget(labelset)
 
     def learn_one(self, x: Features, y: LabelDict) -> None:
         y = as_label_dict(y, self._labels)

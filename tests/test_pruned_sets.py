@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 
@@ -9,6 +10,7 @@ import pytest
 from river import base
 
 from learners.pruned_sets import PrunedSets
+from learners.sparse_gaussian_nb import SparseGaussianNB
 
 
 class RecordingClassifier(base.Classifier):
@@ -72,7 +74,7 @@ def test_tracked_label_sets_stay_bounded_and_forgotten_classes_leave_the_base_le
         assert len(model.labelset_counts) <= 3
     # a (count 2) survives; the least counted, oldest sets were forgotten, in the base learner too.
     assert frozenset("a") in model.labelset_counts
-    assert set(model._classifier.class_counts) == set(model.labelset_counts)
+    assert set(model._classifier.classes) == set(model.labelset_counts)
 
 
 def test_probability_of_a_label_is_the_mass_of_the_label_sets_holding_it():
@@ -142,3 +144,49 @@ def test_clone_gives_a_fresh_model_with_the_same_parameters():
 def test_invalid_parameters(param):
     with pytest.raises(ValueError, match=param):
         PrunedSets(**{param: 0})
+
+
+# -- the default base learner ----------------------------------------------------------------------
+
+
+def test_sparse_gaussian_nb_matches_the_hand_computed_posterior():
+    model = SparseGaussianNB(min_variance=0.01)
+    for v, c in [(1.0, "p"), (3.0, "p"), (0.0, "q"), (0.0, "q"), (0.0, "q")]:
+        model.learn_one({"f": v} if v else {}, c)
+
+    def log_pdf(x, mean, var):
+        return -0.5 * math.log(2 * math.pi * var) - (x - mean) ** 2 / (2 * var)
+
+    # p: mean 2, variance 1 + 0.01; q: mean 0, variance 0 + 0.01 (absent means 0). Priors 2/5, 3/5.
+    x = 1.5
+    joint_p = math.log(2 / 5) + log_pdf(x, 2.0, 1.01)
+    joint_q = math.log(3 / 5) + log_pdf(x, 0.0, 0.01)
+    expected = math.exp(joint_p) / (math.exp(joint_p) + math.exp(joint_q))
+    assert model.predict_proba_one({"f": x})["p"] == pytest.approx(expected)
+    # An absent feature is a 0, which q explains best.
+    assert model.predict_one({}) == "q"
+
+
+def test_sparse_gaussian_nb_features_seen_later_count_for_every_class():
+    model = SparseGaussianNB()
+    for _ in range(5):
+        model.learn_one({"a": 1.0}, "A")
+    for _ in range(5):
+        model.learn_one({"b": 1.0}, "B")
+    # Class A never saw "b" non-zero, although "b" only appeared after A stopped learning.
+    assert model.predict_one({"b": 1.0}) == "B"
+    assert model.predict_one({"a": 1.0}) == "A"
+
+
+def test_sparse_gaussian_nb_forgets_a_class_and_reuses_its_row():
+    model = SparseGaussianNB()
+    model.learn_one({"a": 1.0}, "A")
+    model.learn_one({"b": 1.0}, "B")
+    model.forget("A")
+    assert model.classes == ["B"]
+    assert set(model.predict_proba_one({"a": 1.0})) == {"B"}
+    model.learn_one({"c": 1.0}, "C")
+    assert model.classes == ["C", "B"]
+    assert model.predict_one({"c": 1.0}) == "C"
+    with pytest.raises(ValueError, match="min_variance"):
+        SparseGaussianNB(min_variance=0.0)

@@ -1,0 +1,133 @@
+"""Gaussian naive Bayes in which an absent feature is a 0, vectorised over the classes.
+
+River's ``GaussianNB`` only looks at the features present in ``x``, which on sparse data (text)
+throws away what the absent words say. Here every class keeps, per feature column, the sum and the
+sum of squares of its non-zero values; zeros are implicit (the class count minus the non-zeros), so
+learning one instance touches only its non-zero features, and the log-likelihood of every class is
+
+``k_c + sum over the non-zero features f of (a_cf * x_f - b_cf * x_f ** 2)``
+
+with ``a = mean / var``, ``b = 1 / (2 var) - 1 / (2 min_variance)`` and ``k_c`` the zero-input
+log-likelihood. Every term is measured relative to a column never seen non-zero (mean 0, variance
+``min_variance``), for which all three are 0, so columns added later need no update of the other
+classes. One prediction costs one ``(classes x non-zero features)`` product.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+
+import numpy as np
+from river import base
+
+from learners.multilabel_tree import ColumnIndex, grow
+
+
+class SparseGaussianNB(base.Classifier):
+    """Multiclass Gaussian naive Bayes with absent features read as 0 and a variance floor.
+
+    Parameters
+    ----------
+    min_variance
+        Added to every class variance; also the variance of a feature a class never saw non-zero.
+        An absolute floor: it assumes features of roughly unit scale (normalised or 0/1).
+
+    Examples
+    --------
+    >>> model = SparseGaussianNB()
+    >>> for v, c in [(0.1, "low"), (0.2, "low"), (0.9, "high"), (1.0, "high")]:
+    ...     model.learn_one({"v": v}, c)
+    >>> model.predict_one({"v": 0.15}), model.predict_one({"v": 0.95})
+    ('low', 'high')
+
+    """
+
+    def __init__(self, min_variance: float = 1e-3):
+        if min_variance <= 0:
+            raise ValueError(f"min_variance must be > 0, got {min_variance}")
+        self.min_variance = min_variance
+        self._reset()
+
+    def _reset(self):
+        self._index = ColumnIndex()
+        self._slot: dict[typing.Hashable, int] = {}
+        self._classes: list = []  # class of each slot, None when the slot is free
+        self._counts = np.zeros(4)
+        self._sums = np.zeros((4, 8))
+        self._squares = np.zeros((4, 8))
+        self._a = np.zeros((4, 8))
+        self._b = np.zeros((4, 8))
+        self._k = np.zeros(4)
+
+    @property
+    def _multiclass(self):
+        return True
+
+    @property
+    def classes(self) -> list:
+        return [c for c in self._classes if c is not None]
+
+    def learn_one(self, x: dict, y: typing.Hashable) -> None:
+        inst = self._index.encode(x, {})
+        slot = self._slot.get(y)
+        if slot is None:
+            slot = self._new_slot(y)
+        width = max(self._sums.shape[1], int(inst.cols.max()) + 1 if len(inst.cols) else 0)
+        shape = (self._counts.shape[0], width)
+        self._sums, self._squares, self._a, self._b = (grow(a, shape) for a in (self._sums, self._squares, self._a, self._b))
+        self._counts[slot] += 1.0
+        self._sums[slot, inst.cols] += inst.vals
+        self._squares[slot, inst.cols] += inst.vals * inst.vals
+        self._refresh(slot)
+
+    def _new_slot(self, y) -> int:
+        try:
+            slot = self._classes.index(None)
+            self._classes[slot] = y
+        except ValueError:
+            slot = len(self._classes)
+            self._classes.append(y)
+            rows = slot + 1
+            self._counts = grow(self._counts, (rows,))
+            self._k = grow(self._k, (rows,))
+            shape = (rows, self._sums.shape[1])
+            self._sums, self._squares, self._a, self._b = (grow(a, shape) for a in (self._sums, self._squares, self._a, self._b))
+        self._slot[y] = slot
+        return slot
+
+    def _refresh(self, slot: int) -> None:
+        n = self._counts[slot]
+        mean = self._sums[slot] / n
+        var = np.maximum(self._squares[slot] / n - mean * mean, 0.0) + self.min_variance
+        self._a[slot] = mean / var
+        self._b[slot] = 0.5 / var - 0.5 / self.min_variance
+        self._k[slot] = float(-0.5 * np.log(var / self.min_variance).sum() - (mean * mean / (2.0 * var)).sum())
+
+    def forget(self, y: typing.Hashable) -> None:
+        """Drop a class and free its row for the next new class."""
+        slot = self._slot.pop(y, None)
+        if slot is None:
+            return
+        self._classes[slot] = None
+        for array in (self._sums, self._squares, self._a, self._b):
+            array[slot] = 0.0
+        self._counts[slot] = 0.0
+        self._k[slot] = 0.0
+
+    def predict_proba_one(self, x: dict) -> dict:
+        if not self._slot:
+            return {}
+        inst = self._index.encode(x)
+        n_slots = len(self._classes)
+        counts = self._counts[:n_slots]
+        used = counts > 0
+        log_joint = self._k[:n_slots] + np.log(np.where(used, counts, 1.0) / counts.sum())
+        known = inst.cols < self._a.shape[1]
+        cols, vals = inst.cols[known], inst.vals[known]
+        if len(cols):
+            log_joint = log_joint + self._a[:n_slots, cols] @ vals - self._b[:n_slots, cols] @ (vals * vals)
+        log_joint = np.where(used, log_joint, -math.inf)
+        proba = np.exp(log_joint - log_joint.max())
+        proba /= proba.sum()
+        return {self._classes[i]: float(proba[i]) for i in np.flatnonzero(used)}
