@@ -40,6 +40,9 @@ class MLHT(MultiLabelClassifier):
     ``max_size`` MiB the lowest-weight leaves stop splitting and free their observers, so the number
     of leaves, and with it the memory, stops growing.
 
+    ``learn_one(x, y)`` right after ``predict_proba_one(x)`` on the same ``x`` object (the
+    prequential loop) reuses the prediction's encoding of ``x``; do not mutate ``x`` in between.
+
     Parameters
     ----------
     grace_period
@@ -59,7 +62,7 @@ class MLHT(MultiLabelClassifier):
     memory_estimate_period
         Instances between two size estimates.
     seed
-        Seed of the leaf models' randomness.
+        Seed of the tree's randomness (bagging weights in MLHAT; MLHT's leaf models draw none).
 
     Examples
     --------
@@ -112,7 +115,6 @@ class MLHT(MultiLabelClassifier):
         self._root: Leaf | Branch | None = None
         self._rng = np.random.default_rng(self.seed)
         self._n_learned = 0
-        self._n_model_seeds = 0
         # (x, instances learned, encoded x, leaf probabilities by leaf id) of the last prediction:
         # the prequential loop learns the x it just predicted, so learning reuses that work.
         self._memo: tuple | None = None
@@ -126,8 +128,7 @@ class MLHT(MultiLabelClassifier):
 
     def _new_model(self):
         if self.leaf_model == "ps":
-            self._n_model_seeds += 1
-            return PrunedSets(seed=None if self.seed is None else self.seed + self._n_model_seeds)
+            return PrunedSets()
         return BaggedLogisticBR(n_members=1, lr=self.lr, bagging=False)
 
     def _new_leaf(self, depth: int, prior_weight: float = 0.0, prior_labels=None) -> Leaf:
