@@ -30,7 +30,9 @@ class _FeatureScaler:
 
     def __init__(self):
         self.n = 0
-        self.stats: dict[typing.Hashable, list[float]] = {}  # count, sum, sum of squares, max |value|
+        # Per feature: times present, running mean and sum of squared deviations of the present
+        # values (Welford, stable for large offsets), largest magnitude.
+        self.stats: dict[typing.Hashable, list[float]] = {}
 
     def learn(self, x: Features) -> None:
         self.n += 1
@@ -38,11 +40,13 @@ class _FeatureScaler:
         for name, value in x.items():
             entry = stats.get(name)
             if entry is None:
-                stats[name] = [1, value, value * value, abs(value)]
+                stats[name] = [1, value, 0.0, abs(value)]
                 continue
-            entry[0] += 1
-            entry[1] += value
-            entry[2] += value * value
+            count = entry[0] + 1
+            delta = value - entry[1]
+            entry[0] = count
+            entry[1] += delta / count
+            entry[2] += delta * (value - entry[1])
             if abs(value) > entry[3]:
                 entry[3] = abs(value)
 
@@ -53,10 +57,9 @@ class _FeatureScaler:
             entry = self.stats.get(name)
             if entry is None:
                 continue
-            count, total, total_sq, max_abs = entry
+            count, mean, sum_sq_dev, max_abs = entry
             if count == n:
-                mean = total / n
-                variance = total_sq / n - mean * mean
+                variance = sum_sq_dev / count
                 out[name] = (value - mean) / math.sqrt(variance) if variance > 1e-12 else 0.0
             else:
                 out[name] = value / max_abs if max_abs > 0.0 else 0.0
