@@ -129,3 +129,11 @@ def test_links_get_seeds_derived_from_the_chain_seed():
 def test_default_links_are_logistic_regressions():
     chain = ClassifierChain(order=["a"])
     assert isinstance(chain._links["a"], linear_model.LogisticRegression)
+
+
+def test_default_scaling_is_stable_for_features_with_a_large_offset():
+    chain = ClassifierChain()
+    rng = random.Random(2)
+    for _ in range(1000):
+        chain.learn_one({"timestamp": 1e9 + rng.gauss(0.0, 1.0)}, set())
+    assert chain._scaler.transform({"timestamp": 1e9 + 1.0})["timestamp"] == pytest.approx(1.0, abs=0.1)
