@@ -55,7 +55,9 @@ def submit_command(
     ] = None,
     submission_id: typing.Annotated[str | None, typer.Option(help="Job id (default: Ray picks one).")] = None,
     wait: typing.Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job's logs until it ends.")] = True,
-    timeout: typing.Annotated[float, typer.Option(min=1, help="Seconds to wait for the job to end.")] = 3600.0,
+    timeout: typing.Annotated[
+        float | None, typer.Option(min=1, help="Seconds to wait for the job to end (default: no limit).")
+    ] = None,
     verbose: typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
 ) -> None:
     """Submit the pipeline (python -m jobs.ray_job) to a Ray cluster's job API; exit 0 only if it SUCCEEDED."""

@@ -156,7 +156,7 @@ def wait(
     client,
     job_id: str,
     *,
-    timeout_s: float,
+    timeout_s: float | None,
     poll_s: float = 1.0,
     on_logs: typing.Callable[[str], None] | None = None,
 ) -> str:
@@ -164,9 +164,9 @@ def wait(
 
     ``on_logs`` receives each piece of log text that appeared since the previous poll. Raises
     :class:`SubmitTimeout` after ``timeout_s`` (the job keeps running: stop it with
-    ``ray job stop``).
+    ``ray job stop``); ``None`` waits as long as the job runs (a follow job runs until stopped).
     """
-    deadline = time.monotonic() + timeout_s
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     shown = 0
     while True:
         status = client.get_job_status(job_id)
@@ -177,6 +177,6 @@ def wait(
                 shown = len(logs)
         if status.is_terminal():
             return status.value
-        if time.monotonic() >= deadline:
+        if deadline is not None and time.monotonic() >= deadline:
             raise SubmitTimeout(f"job {job_id} is still {status.value} after {timeout_s} s")
         time.sleep(poll_s)
