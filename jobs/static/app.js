@@ -159,7 +159,7 @@ function renderTimeline(state) {
       {
         cx: xScale(event.t).toFixed(1), cy: y.toFixed(1), r: 5, fill: EVENT_COLORS[category],
         class: "event" + (view.selected === event.id ? " selected" : ""),
-        "data-id": event.id, "data-kind": event.kind, "data-level": event.level,
+        "data-id": event.id, "data-kind": event.kind, "data-level": event.level, "data-instance": event.instance,
       },
       svg,
     );
