@@ -63,7 +63,7 @@ def prequential(name: str, data: list, seed: int, profile: bool) -> dict:
         "wall": len(data) / wall,
         "cpu": len(data) / cpu,
         "scores": scores,
-        "size": describe()["n_leaves"] if describe else None,
+        "size": describe().get("n_leaves") if describe else None,
     }
 
 
