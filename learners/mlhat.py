@@ -13,7 +13,8 @@ from learners.bagged_logistic_br import BaggedLogisticBR
 from learners.base import DriftEvent, Features, LabelDict
 from learners.label_combination_knn import LabelCombinationKNN
 from learners.mlht import MLHT
-from learners.multilabel_tree import Branch, GaussianObservers, Instance, Leaf, label_entropy
+from learners.multilabel_tree import Branch, Instance, Leaf
+from learners.split_criterion import label_entropy
 
 logger = logging.getLogger(__name__)
 

@@ -8,16 +8,9 @@ import numpy as np
 
 from learners.bagged_logistic_br import BaggedLogisticBR
 from learners.base import Features, LabelDict, MultiLabelClassifier, as_label_dict
-from learners.multilabel_tree import (
-    Branch,
-    ColumnIndex,
-    GaussianObservers,
-    Instance,
-    Leaf,
-    decide_split,
-    label_entropy,
-)
+from learners.multilabel_tree import Branch, ColumnIndex, Instance, Leaf
 from learners.pruned_sets import PrunedSets
+from learners.split_criterion import GaussianObservers, decide_split, label_entropy
 
 logger = logging.getLogger(__name__)
 

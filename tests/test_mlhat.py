@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from learners.mlhat import MLHAT
-from learners.multilabel_tree import (
-    Branch,
-    ColumnIndex,
+from learners.multilabel_tree import Branch, ColumnIndex
+from learners.split_criterion import (
     GaussianObservers,
     SplitSuggestion,
     binary_entropy,
