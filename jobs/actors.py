@@ -49,12 +49,17 @@ class Batch:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PollInfo:
-    """The small part of a poll the driver reads: counts and the offsets to commit."""
+    """The small part of a poll the driver reads: counts, the offsets to commit, partitions assigned.
+
+    ``partitions`` is 0 until the consumer's group join has finished: until then an empty poll
+    does not mean the input is idle.
+    """
 
     consumed: int
     good: int
     dead_letters: dict[str, int]
     offsets: dict[tuple[str, int], int]
+    partitions: int
 
 
 @dataclasses.dataclass(slots=True)
@@ -112,7 +117,7 @@ class ConsumerStage:
                 continue
             records.append(record)
             origin.append(message.timestamp_ms / 1000 if message.timestamp_ms is not None else consumed_at)
-        info = PollInfo(len(messages), len(records), dict(dead), next_offsets(messages))
+        info = PollInfo(len(messages), len(records), dict(dead), next_offsets(messages), len(self._source.assignment()))
         return Batch(records, origin, consumed_at), info
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from jobs import cli_deploy
 from jobs import cli_offline
+from jobs import cli_run
 from jobs import cli_stream
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 
 cli_offline.register(app)
 cli_stream.register(app)
+cli_run.register(app)
 cli_deploy.register(app)
 
 if __name__ == "__main__":

@@ -202,7 +202,12 @@ class Flow:
         self.window: dict[str, dict] = {}
         self._in_flight: collections.deque[InFlight] = collections.deque()
         self._commits: list = []
+        self.start()
+
+    def start(self) -> None:
+        """Start the clocks (run time, idle time): call once the actors are up."""
         self._started = time.monotonic()
+        self._joined = False
         self._last_input = self._started
         self._last_lag = self._started
 
@@ -233,6 +238,16 @@ class Flow:
 
     def consumed(self, consumer, info: PollInfo) -> None:
         now = time.monotonic()
+        if info.partitions:
+            self._joined = True
+        elif not self._joined:
+            # A group join takes seconds (more on a busy machine): that wait is not idle input.
+            if now - self._started > self.config.ray_timeout_s:
+                raise PipelineTimeout(
+                    f"no consumer was assigned a partition of {self.config.kafka.topics.records} "
+                    f"within {self.config.ray_timeout_s} s"
+                )
+            self._last_input = now
         if info.consumed:
             self._last_input = now
             self.summary.records_in += info.consumed
@@ -324,6 +339,7 @@ def run_pipeline(
     """
     flow = Flow(config, expected, stop, metrics or PipelineMetrics(config.window), on_progress, on_batch)
     stages = start_stages(config)
+    flow.start()
     try:
         for consumer in flow.polls(stages.consumers):
             batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)

@@ -1,0 +1,243 @@
+"""Commands ``tagstream run`` (the streaming pipeline) and ``tagstream config show``.
+
+Without ``--bootstrap-servers`` (and no bootstrap servers in the config file or environment),
+``run`` is self-contained: it starts the embedded broker, a local Ray with two CPUs, replays a
+bundled dataset (``yeast`` unless ``--dataset`` says otherwise) and runs the pipeline on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import signal
+import threading
+import typing
+
+import ray
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from jobs.broker import BrokerError, EmbeddedBroker
+from jobs.config import ConfigError, JobConfig
+from jobs.logging_setup import setup_logging
+from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
+from jobs.produce import dataset_records, jsonl_records, produce
+from jobs.telemetry import PipelineMetrics
+from stream.errors import StreamError
+from stream.kafka import ensure_topics
+
+console = Console()
+errors = Console(stderr=True)
+
+#: Dataset replayed by a run on the embedded broker when none is given.
+DEFAULT_DATASET = "yeast"
+
+#: Scores shown live and in the summary, by their name in the learners' metric suites.
+SHOWN_SCORES = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1")
+
+ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
+
+
+def records_of(dataset: str):
+    """The records of a registered dataset, an ARFF file, or a JSON Lines file (``.jsonl[.gz]``)."""
+    if dataset.endswith((".jsonl", ".jsonl.gz")):
+        return jsonl_records(dataset)
+    return dataset_records(dataset)
+
+
+def uses_embedded_broker(config: JobConfig) -> bool:
+    """True when no bootstrap servers were given anywhere (flag, file or environment)."""
+    return "bootstrap_servers" not in config.kafka.model_fields_set
+
+
+def with_bootstrap_servers(config: JobConfig, servers: str) -> JobConfig:
+    return config.model_copy(update={"kafka": config.kafka.model_copy(update={"bootstrap_servers": servers})})
+
+
+class LiveProgress:
+    """``on_progress`` callback drawing the running totals and windowed scores with rich."""
+
+    def __init__(self, live: Live, learners: list[str]):
+        self.live = live
+        self.learners = learners
+
+    def __call__(self, summary: Summary, window: dict) -> None:
+        self.live.update(progress_view(summary, window, self.learners))
+
+
+def progress_view(summary: Summary, window: dict, learners: list[str]) -> Group:
+    totals = Table.grid(padding=(0, 2))
+    for _ in range(6):
+        totals.add_column()
+    rate = summary.records_in / summary.seconds if summary.seconds > 0 else 0.0
+    drift = sum(sum(counts.values()) for counts in summary.drift_events.values())
+    totals.add_row(
+        f"records in [bold]{summary.records_in:,}[/bold]",
+        f"[bold]{rate:,.0f}[/bold]/s",
+        f"predictions [bold]{summary.predictions_out:,}[/bold]",
+        f"dead letters [bold]{sum(summary.dead_letters.values()):,}[/bold]",
+        f"drift events [bold]{drift:,}[/bold]",
+        f"batches {summary.batches:,}",
+    )
+    scores = Table(title="windowed scores", title_justify="left", box=None)
+    scores.add_column("learner")
+    for name in SHOWN_SCORES:
+        scores.add_column(name.replace("_", " "), justify="right")
+    for learner in learners:
+        values = window.get(learner, {})
+        scores.add_row(learner, *(f"{values[name]:.4f}" if name in values else "-" for name in SHOWN_SCORES))
+    return Group(totals, scores)
+
+
+def summary_view(summary: Summary) -> Group:
+    totals = Table(title="run", title_justify="left", show_header=False, box=None)
+    totals.add_column()
+    totals.add_column(justify="right")
+    totals.add_row("records in", f"{summary.records_in:,}")
+    totals.add_row("records parsed", f"{summary.records_good:,}")
+    totals.add_row("predictions out", f"{summary.predictions_out:,}")
+    for reason, count in sorted(summary.dead_letters.items()):
+        totals.add_row(f"dead letters: {reason}", f"{count:,}")
+    for learner, counts in summary.drift_events.items():
+        for kind, count in sorted(counts.items()):
+            totals.add_row(f"drift events: {learner} {kind}", f"{count:,}")
+    totals.add_row("seconds", f"{summary.seconds:.1f}")
+    totals.add_row("records/s", f"{summary.records_per_s:,.0f}")
+    learners = Table(title="final scores (cumulative; last window in the w. column)", title_justify="left")
+    learners.add_column("learner")
+    learners.add_column("learned", justify="right")
+    for name in SHOWN_SCORES:
+        learners.add_column(name.replace("_", " "), justify="right")
+    learners.add_column("w. example f1", justify="right")
+    learners.add_column("KiB", justify="right")
+    for learner, result in summary.learners.items():
+        cells = [f"{result['cumulative'].get(name, 0.0):.4f}" for name in SHOWN_SCORES]
+        window_f1 = result["window"].get("example_f1", 0.0)
+        learners.add_row(learner, f"{result['learned']:,}", *cells, f"{window_f1:.4f}", f"{result['model_bytes'] / 1024:,.0f}")
+    return Group(totals, learners)
+
+
+@contextlib.contextmanager
+def graceful_interrupt(stop: threading.Event):
+    """First Ctrl-C: stop polling, finish the batches in flight and commit. A second one aborts."""
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        errors.print("stopping: finishing the batches in flight (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_command(
+    dataset: typing.Annotated[
+        str | None,
+        typer.Option(help=f"Registered dataset, ARFF or JSONL path to replay first (embedded default: {DEFAULT_DATASET})."),
+    ] = None,
+    learner: typing.Annotated[
+        str | None, typer.Option(help="Learners side by side, comma-separated; the first serves predictions.")
+    ] = None,
+    bootstrap_servers: typing.Annotated[
+        str | None, typer.Option("--bootstrap-servers", "-b", help="Kafka host:port,... (default: an embedded broker).")
+    ] = None,
+    ray_address: typing.Annotated[str | None, typer.Option(help="Ray cluster to join (default: local Ray).")] = None,
+    metrics_port: typing.Annotated[int | None, typer.Option(help="Port of /metrics (0: any free port).")] = None,
+    follow: typing.Annotated[
+        bool | None, typer.Option("--follow/--bounded", help="Keep consuming until Ctrl-C, or end with the replay.")
+    ] = None,
+    out: typing.Annotated[pathlib.Path | None, typer.Option(help="Folder for summary.json.")] = None,
+    limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
+    seed: typing.Annotated[int | None, typer.Option(help="Seed of the learners.")] = None,
+    batch_size: typing.Annotated[int | None, typer.Option(min=1, help="Most records per micro-batch.")] = None,
+    config_file: ConfigFile = None,
+    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
+) -> None:
+    """Run the streaming pipeline: Kafka -> Ray actors -> learners -> predictions and drift alerts."""
+    setup_logging(verbose)
+    overrides = {
+        "dataset": dataset,
+        "learners": learner,
+        "ray_address": ray_address,
+        "metrics_port": metrics_port,
+        "follow": follow,
+        "out_dir": out,
+        "limit": limit,
+        "seed": seed,
+        "batch_size": batch_size,
+        "kafka": {"bootstrap_servers": bootstrap_servers},
+    }
+    try:
+        config = JobConfig.load(config_file, overrides=overrides)
+    except ConfigError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        with contextlib.ExitStack() as stack:
+            if uses_embedded_broker(config):
+                broker = stack.enter_context(EmbeddedBroker())
+                config = with_bootstrap_servers(config, broker.bootstrap_servers)
+                if config.dataset is None:
+                    config = config.model_copy(update={"dataset": DEFAULT_DATASET})
+                console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
+            summary = _run(config, stack)
+    except (StreamError, BrokerError, PipelineTimeout, OSError) as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(summary_view(summary))
+    if config.out_dir is not None:
+        config.out_dir.mkdir(parents=True, exist_ok=True)
+        path = config.out_dir / "summary.json"
+        path.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"summary written to {path}")
+
+
+def _run(config: JobConfig, stack: contextlib.ExitStack) -> Summary:
+    ensure_topics(config.kafka)
+    expected = None
+    if config.dataset is not None:
+        produced = produce(config.kafka, records_of(config.dataset), limit=config.limit)
+        expected = produced.records
+        console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")
+    if init_ray(config):
+        stack.callback(ray.shutdown)
+    metrics = PipelineMetrics(config.window)
+    port = metrics.serve(config.metrics_host, config.metrics_port)
+    stack.callback(metrics.close)
+    console.print(f"metrics on [bold]http://{config.metrics_host}:{port}/metrics[/bold]")
+    stop = threading.Event()
+    with graceful_interrupt(stop), Live(console=console, refresh_per_second=4, transient=True) as live:
+        live.update("starting the actors ...")
+        return run_pipeline(
+            config, expected=expected, stop=stop, metrics=metrics, on_progress=LiveProgress(live, config.learners)
+        )
+
+
+def config_show(
+    config_file: ConfigFile = None,
+    bootstrap_servers: typing.Annotated[str | None, typer.Option("--bootstrap-servers", "-b")] = None,
+    learner: typing.Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Print the effective job config (defaults < file < TAGSTREAM_* variables < flags), secrets masked."""
+    try:
+        config = JobConfig.load(config_file, overrides={"learners": learner, "kafka": {"bootstrap_servers": bootstrap_servers}})
+    except ConfigError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print_json(json.dumps(config.masked()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` and ``config show`` to the ``tagstream`` app."""
+    app.command("run")(run_command)
+    config_app = typer.Typer(help="Inspect the job configuration.", no_args_is_help=True)
+    config_app.command("show")(config_show)
+    app.add_typer(config_app, name="config")
