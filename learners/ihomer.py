@@ -62,13 +62,20 @@ class IHOMER(MultiLabelClassifier):
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
     prediction restarts the tree's statistics and rebuilds the groups whose own error rose. Only
-    groups whose label set changed get a new learner; a new group is warm-started from a copy of
-    the old learner that covered most of its labels (see ``warm_start``).
+    groups whose label set changed get a new learner; a new group starts from the old learner that
+    covered most of its labels, or is mentored by it (see ``warm_start``). Every change goes out as
+    a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
+    statistics of the test), ``drift`` (the error monitor), ``restructure`` (groups created and
+    removed, and where each new learner came from), ``handover`` (a mentor steps back) and the
+    group learners' own events, re-labelled ``local`` with their group.
 
-    With ``meta_labels=True`` the model is HOMER-like: each internal node of the label tree has a
-    learner of its children's meta-labels ("some label of this child is on"), trained on the
-    instances in which the node's own meta-label is on; a group is predicted only if every node on
-    the way from the root to it is predicted on, otherwise all its labels are predicted off.
+    With ``meta_labels=True`` the model is HOMER-like: each internal node of the label tree above a
+    group has a learner of its children's meta-labels ("some label of this child is on"), trained
+    on the instances in which the node's own meta-label is on; a group is predicted only if every
+    node on the way from the root to it is predicted on, otherwise all its labels are predicted off.
+
+    :meth:`describe` gives a JSON-able snapshot (tree, partition, learners, history) and
+    :meth:`render_text` draws the tree; :attr:`history` lists the partition changes.
 
     Parameters
     ----------
@@ -156,7 +163,7 @@ class IHOMER(MultiLabelClassifier):
         merge_delta: float = 1e-3,
         drift_delta: float | None = 0.002,
         warm_start: bool = True,
-        max_groups: int | None = 8,
+        max_groups: int | None = 4,
         handover: int = 1000,
         guard: int = 100,
         stream_length: int | None = None,
