@@ -61,7 +61,9 @@ class MLHAT(MLHT):
       labels' binary entropies) is below ``entropy_th``, and with the bagged regressions otherwise.
     * **Local drift.** Every branch feeds the Hamming error of its subtree's prediction on each
       instance (before learning it) to two ADWIN detectors: a warning detector (``warning_delta``)
-      and a drift detector (``drift_delta``); only increases of the error count. On a warning the
+      and a drift detector (``drift_delta``); only increases of the error count. (The reference
+      code calls any rise of the running mean error a warning, which starts alternates almost
+      constantly; a looser ADWIN keeps "warning" a statistical test.) On a warning the
       branch starts an alternate subtree, trained on the same instances. Once both have seen more
       than ``drift_window_threshold`` instances since then, the alternate replaces the subtree if
       its error is lower by more than ``sqrt(2 e (1 - e) ln(2 / switch_significance) (1/n1 + 1/n2))``,
