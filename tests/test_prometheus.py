@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 import yaml
 
+from stream.kafka import RecordSink
 from test_dashboard import LivePipeline, ray_local, synthetic_records  # noqa: F401 (ray_local is a fixture)
 
 PROMETHEUS = pathlib.Path("/usr/bin/prometheus")
@@ -26,6 +27,8 @@ PROMTOOL = pathlib.Path("/usr/bin/promtool")
 DASHBOARDS = pathlib.Path(__file__).resolve().parents[1] / "dashboards" / "prometheus"
 ALERTS = DASHBOARDS / "alerts.yml"
 CONFIG = DASHBOARDS / "prometheus.yml"
+GRAFANA = DASHBOARDS.parent / "grafana" / "tagstream.json"
+BAD_MESSAGES = 5
 
 
 @pytest.fixture(autouse=True)
@@ -218,18 +221,22 @@ def prometheus_on(tmp_path):
 def test_a_real_prometheus_scrapes_a_running_pipeline(ray_local, kafka_config, prometheus_on, tmp_path):  # noqa: F811
     records = synthetic_records(n=3000, drift_points=(1000, 2000))
     live = LivePipeline(kafka_config, records, ["ihomer", "majority"], rate=400)
+    with RecordSink(kafka_config) as sink:
+        for i in range(BAD_MESSAGES):
+            sink.send(kafka_config.topics.records, b"{not json", key=f"bad-{i}")
+        sink.flush()
+    total = len(records) + BAD_MESSAGES
     try:
         port = prometheus_on(live.metrics_port)
         live.wait_for(lambda: _ready(port), "Prometheus to answer", timeout_s=60)
         live.wait_for(lambda: values(query(port, 'up{job="tagstream"}')) and min(values(query(port, 'up{job="tagstream"}')).values()) == 1, "the pipeline target to be up")
         live.wait_for(lambda: live.processed() >= len(records), "every record to be predicted", timeout_s=120)
-        # Scraped once more after the last batch: the final count is in Prometheus.
-        live.wait_for(
-            lambda: list(values(query(port, 'tagstream_records_in_total{job="tagstream"}')).values()) == [len(records)],
-            "Prometheus to hold the final record count",
-        )
-        (predictions,) = values(query(port, "tagstream_predictions_out_total")).values()
-        assert predictions == len(records)
+        # Scraped once more after the last batch: the final counts are in Prometheus.
+        def final_counts():
+            counts = [values(query(port, f'{name}{{job="tagstream"}}')) for name in ("tagstream_records_in_total", "tagstream_predictions_out_total")]
+            return [list(count.values()) for count in counts] == [[total], [len(records)]]
+
+        live.wait_for(final_counts, "Prometheus to hold the final record and prediction counts")
         rate = values(query(port, "sum(rate(tagstream_records_in_total[30s]))"))
         assert rate and all(value >= 0 for value in rate.values())
 
@@ -249,7 +256,15 @@ def test_a_real_prometheus_scrapes_a_running_pipeline(ray_local, kafka_config, p
         assert 1 <= clusters <= 12
         (age,) = values(query(port, "time() - tagstream_last_commit_timestamp_seconds")).values()
         assert 0 <= age < 120
-        assert query(port, "tagstream_dead_letters_total") == []  # no bad records, so no series yet
+        dead = {json.loads(key)["reason"]: value for key, value in values(query(port, "tagstream_dead_letters_total")).items()}
+        assert sum(dead.values()) == BAD_MESSAGES
+
+        # Every query of the Grafana dashboard runs on the real series and finds them.
+        dashboard = json.loads(GRAFANA.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$job", ".+").replace("$learner", ".+").replace("$__rate_interval", "30s")
+                assert query(port, expr), f"panel {panel['title']!r}: {expr} found no series"
         # Our alert rules evaluate without error against the real series.
         live.wait_for(
             lambda: [rule["health"] for group in _get(port, "/api/v1/rules")["data"]["groups"] for rule in group["rules"]] == ["ok"] * 6,
