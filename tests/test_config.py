@@ -131,3 +131,19 @@ def test_masked_hides_secrets_and_is_json():
     assert "hunter2" not in shown
     assert config.masked()["kafka"]["sasl_password"] == "**********"
     assert config.kafka.sasl_password.get_secret_value() == "hunter2"
+
+
+def test_config_show_prints_the_effective_config_masked(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    path = tmp_path / "job.toml"
+    path.write_text('batch_size = 50\n[kafka]\nsasl_password = "hunter2"\n')
+    monkeypatch.setenv("TAGSTREAM_SEED", "11")
+    result = CliRunner().invoke(app, ["config", "show", "--config", str(path), "-b", "flag:9092"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert (shown["batch_size"], shown["seed"], shown["kafka"]["bootstrap_servers"]) == (50, 11, "flag:9092")
+    assert shown["kafka"]["sasl_password"] == "**********"
+    assert "hunter2" not in result.output

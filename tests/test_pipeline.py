@@ -145,6 +145,7 @@ def test_label_cluster_count_reads_the_partition():
     assert label_cluster_count(registry.make("majority", seed=1)) is None
 
 
+@pytest.mark.slow
 def test_feature_stage_embeds_text_and_passes_numbers_through():
     stage = FeatureStage(ExtractorConfig(device="cpu"))
     numeric = Record("n", features={"x": 5.0}, labels=("a",))
@@ -393,3 +394,32 @@ def test_follow_run_stops_gracefully_when_asked(ray_local, kafka_config):
     assert summary.predictions_out == 100
     assert seen == sorted(seen)
     assert committed(kafka_config, kafka_config.topics.records) == 100
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_command_on_the_embedded_default(ray_local, tmp_path):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    result = CliRunner().invoke(
+        app, ["run", "--learner", "majority", "--limit", "300", "--metrics-port", "0", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "embedded broker on" in result.output
+    assert "replayed 300 records of yeast" in result.output
+    assert "/metrics" in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["records_in"], summary["predictions_out"]) == (300, 300)
+    assert summary["learners"]["majority"]["learned"] == 300
+
+
+def test_run_command_rejects_an_unknown_learner():
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--learner", "nope"])
+    assert result.exit_code == 2
+    assert "unknown learner 'nope'" in result.output
