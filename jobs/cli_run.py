@@ -23,6 +23,7 @@ from rich.table import Table
 
 from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.config import ConfigError, JobConfig
+from jobs.dashboard import serve_live_page
 from jobs.logging_setup import setup_logging
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
 from jobs.produce import dataset_records, jsonl_records, produce
@@ -151,6 +152,7 @@ def run_command(
     ] = None,
     ray_address: typing.Annotated[str | None, typer.Option(help="Ray cluster to join (default: local Ray).")] = None,
     metrics_port: typing.Annotated[int | None, typer.Option(help="Port of /metrics (0: any free port).")] = None,
+    dashboard_port: typing.Annotated[int | None, typer.Option(help="Port of the live page (0: any free port).")] = None,
     follow: typing.Annotated[
         bool | None, typer.Option("--follow/--bounded", help="Keep consuming until Ctrl-C, or end with the replay.")
     ] = None,
@@ -168,6 +170,7 @@ def run_command(
         "learners": learner,
         "ray_address": ray_address,
         "metrics_port": metrics_port,
+        "dashboard_port": dashboard_port,
         "follow": follow,
         "out_dir": out,
         "limit": limit,
@@ -213,12 +216,21 @@ def _run(config: JobConfig, stack: contextlib.ExitStack) -> Summary:
     port = metrics.serve(config.metrics_host, config.metrics_port)
     stack.callback(metrics.close)
     console.print(f"metrics on [bold]http://{config.metrics_host}:{port}/metrics[/bold]")
+    page = stack.enter_context(serve_live_page(config, metrics))
+    console.print(f"live page on [bold]{page.url}[/bold]")
     stop = threading.Event()
     with graceful_interrupt(stop), Live(console=console, refresh_per_second=4, transient=True) as live:
         live.update("starting the actors ...")
-        return run_pipeline(
-            config, expected=expected, stop=stop, metrics=metrics, on_progress=LiveProgress(live, config.learners)
+        summary = run_pipeline(
+            config,
+            expected=expected,
+            stop=stop,
+            metrics=metrics,
+            on_progress=LiveProgress(live, config.learners),
+            on_batch=page.state.observe_batch,
         )
+    page.state.finish(summary)
+    return summary
 
 
 def config_show(

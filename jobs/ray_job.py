@@ -31,6 +31,7 @@ import typer
 from jobs.broker import BrokerError
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
+from jobs.dashboard import serve_live_page
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
 from jobs.produce import dataset_records, produce
 from jobs.telemetry import PipelineMetrics
@@ -130,19 +131,23 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
                 extra={"dataset": config.dataset, "records": produced.records, "topic": config.kafka.topics.records},
             )
         port = metrics.serve(config.metrics_host, config.metrics_port)
-        logger.info(
-            "pipeline starting",
-            extra={
-                "learners": ",".join(config.learners),
-                "bootstrap_servers": config.kafka.bootstrap_servers,
-                "input": config.kafka.topics.records,
-                "predictions": config.kafka.topics.predictions,
-                "metrics_port": port,
-                "expected": expected,
-                "follow": config.follow,
-            },
-        )
-        summary = run_pipeline(config, expected=expected, stop=stop, metrics=metrics, on_progress=ProgressLog())
+        with serve_live_page(config, metrics) as page:
+            logger.info(
+                "pipeline starting",
+                extra={
+                    "learners": ",".join(config.learners),
+                    "bootstrap_servers": config.kafka.bootstrap_servers,
+                    "input": config.kafka.topics.records,
+                    "predictions": config.kafka.topics.predictions,
+                    "metrics_port": port,
+                    "live_page": page.url,
+                    "expected": expected,
+                    "follow": config.follow,
+                },
+            )
+            summary = run_pipeline(
+                config, expected=expected, stop=stop, metrics=metrics, on_progress=ProgressLog(), on_batch=page.state.observe_batch
+            )
         stopped = stop is not None and stop.is_set()
         if expected is not None and summary.records_in < expected and not stopped:
             raise IncompleteRun(

@@ -289,6 +289,7 @@ def test_page_binds_to_localhost_by_default_and_names_a_busy_port():
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_live_state_follows_a_running_pipeline(ray_local, kafka_config):
     live = LivePipeline(kafka_config, synthetic_records(n=1200, drift_points=(600,)), ["ihomer", "majority"], rate=0)
     try:
@@ -302,3 +303,26 @@ def test_live_state_follows_a_running_pipeline(ray_local, kafka_config):
     assert out["partitions"]["ihomer"]["partition"]
     assert out["heatmap"]["ihomer"]["labels"]
     assert out["last_event_id"] > 0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_tagstream_run_prints_the_live_page_and_feeds_it(ray_local, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from jobs import cli_run
+    from jobs.cli import app
+
+    pages = []
+    monkeypatch.setattr(cli_run, "serve_live_page", lambda config, metrics: pages.append(serve_live_page(config, metrics)) or pages[-1])
+    result = CliRunner().invoke(
+        app, ["run", "--learner", "ihomer", "--limit", "300", "--metrics-port", "0", "--dashboard-port", "0", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    (page,) = pages
+    assert f"live page on {page.url}" in result.output.replace("\n", "")
+    state = page.state.to_json()
+    assert state["status"] == "finished" and state["title"] == "yeast"
+    assert state["totals"]["predictions_out"] == 300 and state["partitions"]["ihomer"]["partition"]
+    with pytest.raises(urllib.error.URLError):  # the page stops with the command
+        get(page.url + "api/state")
