@@ -193,32 +193,34 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         + ", ".join(f"`{k}={v}`" for k, v in parameters("ihomer-flat").items() if k not in ("meta_labels", "seed")),
         "",
     ]
-    header = ["| configuration | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     table: dict[str, dict[str, dict[str, float]]] = {m: {} for m in METRICS}
     for metric in METRICS:
-        lines += [f"## {METRIC_TITLES[metric]}", "", *header]
-        for config in configs:
+        lines += [f"## {METRIC_TITLES[metric]}", "", "| dataset | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
+        for dataset in datasets:
+            found = {c: runs[_key(dataset, c)] for c in configs if _key(dataset, c) in runs}
+            for config, run in found.items():
+                table[metric].setdefault(config, {})[dataset] = run[metric]
+            best = None
+            if len(found) == len(configs):
+                pick = max if BIGGER_IS_BETTER[metric] else min
+                best = pick(run[metric] for run in found.values())
             cells = []
-            for dataset in datasets:
-                run = runs.get(_key(dataset, config))
-                cells.append(_cell(run, metric))
-                if run is not None:
-                    table[metric].setdefault(config, {})[dataset] = run[metric]
-            lines.append(f"| {config} | " + " | ".join(cells) + " |")
+            for config in configs:
+                text = _cell(found.get(config), metric)
+                cells.append(f"**{text}**" if best is not None and found[config][metric] == best else text)
+            lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Instances per second and model size", "", *header]
-    for config in configs:
-        cells = []
-        for dataset in datasets:
-            run = runs.get(_key(dataset, config))
-            cells.append("-" if run is None else f"{run['instances_per_s']:,.0f}{'*' if run['timed_out'] else ''}")
-        lines.append(f"| {config} inst/s | " + " | ".join(cells) + " |")
-    for config in configs:
-        cells = []
-        for dataset in datasets:
-            run = runs.get(_key(dataset, config))
-            cells.append("-" if run is None else f"{run['model_bytes'] / 2**20:.2f}")
-        lines.append(f"| {config} MiB | " + " | ".join(cells) + " |")
+    lines += [
+        "## Instances per second and model size (MiB, `model_bytes` at the end)",
+        "",
+        "| dataset | " + " | ".join(f"{c} inst/s" for c in configs) + " | " + " | ".join(f"{c} MiB" for c in configs) + " |",
+        "|---|" + "---|" * (2 * len(configs)),
+    ]
+    for dataset in datasets:
+        found = [runs.get(_key(dataset, c)) for c in configs]
+        speed = ["-" if r is None else f"{r['instances_per_s']:,.0f}{'*' if r['timed_out'] else ''}" for r in found]
+        size = ["-" if r is None else f"{r['model_bytes'] / 2**20:.2f}" for r in found]
+        lines.append(f"| {dataset} | " + " | ".join(speed + size) + " |")
     lines.append("")
     lines += ["## Final partitions (group sizes) and restructurings", "", "| dataset | configuration | groups | restructurings | global events |", "|---|---|---|---|---|"]
     for dataset in datasets:
