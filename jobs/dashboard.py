@@ -137,7 +137,7 @@ class LiveState:
 
     Examples
     --------
-    >>> ticks = iter([0.0, 2.0, 3.0])
+    >>> ticks = iter([0.0, 2.0, 2.5])
     >>> state = LiveState(["mlhat"], sample_every_s=1.0, clock=lambda: next(ticks))
     >>> stats = {"mlhat": {"learned": 10, "window": {"subset_accuracy": 0.5}, "events": {}}}
     >>> state.observe_batch({"records_in": 10, "records_good": 10, "predictions_out": 10}, stats)
@@ -259,15 +259,22 @@ class LiveState:
             self._status = "finished"
 
     def to_json(self) -> dict:
-        """Everything but the events themselves (see :meth:`events_since`), as JSON-able data."""
+        """Everything but the events themselves (see :meth:`events_since`), as JSON-able data.
+
+        While the run is idle no batch arrives, yet time passes: a read then takes the point
+        that is due, so the curves go on and the throughput drops to zero.
+        """
         with self._lock:
+            t = self.clock() - self._started
+            if self._status == "running" and t - self._last_sample[0] >= self.sample_every_s:
+                self._sample(t, self._totals.get("records_in", 0))
             last = self._points[-1] if self._points else None
             return {
                 "title": self.title,
                 "learners": self.learners,
                 "status": self._status,
                 "started": self._started_epoch,
-                "uptime_s": round(self.clock() - self._started, 3),
+                "uptime_s": round(t, 3),
                 "totals": {
                     **self._totals,
                     "records_per_s": last["records_per_s"] if last else 0.0,

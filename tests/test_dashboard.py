@@ -210,6 +210,19 @@ def test_state_samples_curves_at_most_every_interval_and_keeps_a_bounded_history
     assert points[-1]["learners"]["a"]["subset_accuracy"] == pytest.approx(0.8)
 
 
+def test_an_idle_run_keeps_its_curves_going_with_zero_throughput():
+    clock = Clock()
+    state = LiveState(["a"], sample_every_s=1.0, clock=clock)
+    clock.now = 1.0
+    state.observe_batch({"records_in": 50}, {"a": learner_stats(0.5)})
+    clock.now = 1.5
+    assert len(state.to_json()["points"]) == 1  # no point due yet
+    clock.now = 3.0
+    out = state.to_json()
+    assert [p["t"] for p in out["points"]] == [1.0, 3.0]
+    assert out["totals"]["records_per_s"] == 0.0 and out["points"][-1]["records"] == 50
+
+
 def test_state_events_get_increasing_ids_and_the_oldest_are_dropped():
     clock = Clock()
     state = LiveState(["a"], max_events=3, clock=clock)

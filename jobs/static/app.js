@@ -236,7 +236,7 @@ function renderTree(state) {
   const homes = {};
   for (const group of snapshot.partition) (homes[group.home] = homes[group.home] || []).push(group);
   const { nodes, leaves, depth } = layoutTree(snapshot.tree);
-  const boxW = 110, boxH = 38, gapX = 14, gapY = 34;
+  const boxW = 100, boxH = 36, gapX = 10, gapY = 26;
   const width = leaves * (boxW + gapX) + gapX;
   const height = depth * (boxH + gapY) + gapY;
   svg.setAttribute("width", width);
