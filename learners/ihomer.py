@@ -553,7 +553,11 @@ class IHOMER(MultiLabelClassifier):
         return self.base_learner if isinstance(self.base_learner, str) else type(self.base_learner).__name__
 
     def describe(self) -> dict:
-        """JSON-able snapshot: the label tree, the partition and its learners, recent history."""
+        """JSON-able snapshot: the label tree, the partition and its learners, recent history.
+
+        Measuring each group learner's size walks its objects (about 20 ms for a few MB): call
+        :meth:`partition` where only the groups are needed.
+        """
         return {
             "learner": "ihomer",
             "instances": self._n,
@@ -570,6 +574,7 @@ class IHOMER(MultiLabelClassifier):
                     "home": group.home,
                     "size": len(group.labels),
                     "learner": self._learner_name(),
+                    "learner_bytes": group.learner.model_bytes,
                     "origin": group.origin,
                     "created_at": group.created_at,
                     "error": group.error.estimation,
