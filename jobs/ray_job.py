@@ -29,11 +29,12 @@ import ray
 import typer
 
 from jobs.broker import BrokerError
+from jobs.cli_run import records_of
 from jobs.config import ConfigError, JobConfig
-from jobs.logging_setup import setup_logging
 from jobs.dashboard import serve_live_page
+from jobs.logging_setup import setup_logging
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
-from jobs.produce import dataset_records, produce
+from jobs.produce import produce
 from jobs.telemetry import PipelineMetrics
 from stream.errors import StreamError
 from stream.kafka import ensure_topics
@@ -124,7 +125,7 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
         ensure_topics(config.kafka)
         expected = None
         if config.dataset is not None:
-            produced = produce(config.kafka, dataset_records(config.dataset), limit=config.limit)
+            produced = produce(config.kafka, records_of(config.dataset), limit=config.limit)
             expected = produced.records
             logger.info(
                 "replayed the dataset",
@@ -146,8 +147,14 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
                 },
             )
             summary = run_pipeline(
-                config, expected=expected, stop=stop, metrics=metrics, on_progress=ProgressLog(), on_batch=page.state.observe_batch
+                config,
+                expected=expected,
+                stop=stop,
+                metrics=metrics,
+                on_progress=ProgressLog(),
+                on_batch=page.state.observe_batch,
             )
+            page.state.finish(summary)
         stopped = stop is not None and stop.is_set()
         if expected is not None and summary.records_in < expected and not stopped:
             raise IncompleteRun(

@@ -234,6 +234,9 @@ def test_the_job_config_is_mounted_where_the_submitted_driver_reads_it():
     assert "--no-upload" in command
     mounts = {v.split(":")[1]: v.split(":")[0] for v in spec["services"]["ray-head"]["volumes"]}
     assert mounts[config_path] == "./tagstream-job.toml"
+    job = JobConfig.load(DOCKER / "tagstream-job.toml")
+    assert job.dashboard_host == "0.0.0.0"  # the live page, published from the head
+    assert f"{job.dashboard_port}:{job.dashboard_port}" in spec["services"]["ray-head"]["ports"]
     address = command[command.index("--address") + 1]
     assert address == "http://ray-head:8265" and "8265:8265" in spec["services"]["ray-head"]["ports"]
 

@@ -416,6 +416,7 @@ def test_metrics_port_and_labels_line_up_with_the_podmonitor(renders, overlay):
     endpoints = {endpoint["port"] for endpoint in monitor["spec"]["podMetricsEndpoints"]}
     assert "ts-metrics" in endpoints and ports["ts-metrics"] == config.metrics_port
     assert endpoints <= set(ports)
+    assert ports["live-page"] == config.dashboard_port and config.dashboard_host == "0.0.0.0"
     # KubeRay labels every pod of the cluster with ray.io/cluster=<name>.
     assert monitor["spec"]["selector"]["matchLabels"] == {"ray.io/cluster": raycluster["metadata"]["name"]}
     policy = one(objects, "NetworkPolicy")

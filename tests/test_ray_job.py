@@ -132,18 +132,20 @@ def _ours(temp_dir: str) -> list[int]:
 
 
 def _end_cluster(head: subprocess.Popen, temp_dir: str) -> None:
-    """End the head's process group, then any process still running from its temp dir (job drivers)."""
-    try:
-        os.killpg(head.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    """Interrupt ``ray start --block`` (it then ends the processes it started), then end anything left.
+
+    SIGINT, not SIGTERM: on SIGTERM ``ray start --block`` hangs and leaves processes behind.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        head.send_signal(signal.SIGINT)
     try:
         head.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
         head.wait(timeout=10)
-    deadline = time.monotonic() + 15
-    while left := _ours(temp_dir):
+    deadline = time.monotonic() + 10
+    while left := _ours(temp_dir):  # job drivers run in sessions of their own
         if time.monotonic() > deadline:
             for pid in left:
                 with contextlib.suppress(ProcessLookupError):
@@ -218,6 +220,8 @@ def _job_env(kafka_config: KafkaConfig) -> dict[str, str]:
         "TAGSTREAM_KAFKA__TOPICS__LABELS": topics.labels,
         "TAGSTREAM_METRICS_HOST": "127.0.0.1",
         "TAGSTREAM_METRICS_PORT": "0",
+        "TAGSTREAM_DASHBOARD_HOST": "127.0.0.1",
+        "TAGSTREAM_DASHBOARD_PORT": "0",
         "TAGSTREAM_BATCH_SIZE": "50",
         # Starting the actors on a busy 2-core machine can take longer than the default idle timeout.
         "TAGSTREAM_IDLE_TIMEOUT_S": "60",
@@ -341,6 +345,26 @@ def test_tagstream_submit_exits_1_when_the_job_fails(head, kafka_config):
     assert result.returncode == 1, result.stdout[-3000:]
     assert "FAILED" in result.stdout
     assert "job failed" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_follow_job_outlives_the_wait_and_stops_gracefully(head, kafka_config):
+    job_id = f"tagstream-follow-{uuid.uuid4().hex[:8]}"
+    env_flags = [flag for name, value in _job_env(kafka_config).items() for flag in ("--env", f"{name}={value}")]
+    result = subprocess.run(
+        [str(BIN / "tagstream"), "submit", "--address", head.address, "--config", JOB_CONFIG, *env_flags,
+         "--submission-id", job_id, "--timeout", "5", "--", "--limit", "50", "--follow"],
+        env=head.env, cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"job {job_id} is still RUNNING" in result.stderr  # the client gave up, the job goes on
+    assert len(_predictions(kafka_config, 50)) == 50  # the replay was processed
+    stop = _ray(head, "job", "stop", "--address", head.address, job_id)
+    assert stop.returncode == 0, stop.stderr
+    assert _wait_terminal(head, job_id) == "STOPPED"
+    logs = _ray(head, "job", "logs", "--address", head.address, job_id).stdout
+    assert "SIGTERM received" in logs
 
 
 def test_tagstream_submit_refuses_a_bad_config_before_submitting():
