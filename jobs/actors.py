@@ -52,7 +52,8 @@ class PollInfo:
     """The small part of a poll the driver reads: counts, the offsets to commit, partitions assigned.
 
     ``partitions`` is 0 until the consumer's group join has finished: until then an empty poll
-    does not mean the input is idle.
+    does not mean the input is idle. ``texts`` counts the good records that carry text, which
+    only the extractor can turn into features.
     """
 
     consumed: int
@@ -60,6 +61,7 @@ class PollInfo:
     dead_letters: dict[str, int]
     offsets: dict[tuple[str, int], int]
     partitions: int
+    texts: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -117,7 +119,10 @@ class ConsumerStage:
                 continue
             records.append(record)
             origin.append(message.timestamp_ms / 1000 if message.timestamp_ms is not None else consumed_at)
-        info = PollInfo(len(messages), len(records), dict(dead), next_offsets(messages), len(self._source.assignment()))
+        texts = sum(record.text is not None for record in records)
+        info = PollInfo(
+            len(messages), len(records), dict(dead), next_offsets(messages), len(self._source.assignment()), texts
+        )
         return Batch(records, origin, consumed_at), info
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:

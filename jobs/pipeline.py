@@ -119,7 +119,13 @@ def consume_and_parse(consumer, timeout_s: float):
     return batch_ref, _get(info_ref, timeout_s, "polling the input topic")
 
 
-def extract_features(extractor, batch_ref):
+def extract_features(extractor, batch_ref, info: PollInfo, config: JobConfig):
+    """Send the batch through the extractor, unless it has nothing to do (numeric, unstandardised).
+
+    Skipping it saves a Ray call and a round of (de)serialising the whole batch.
+    """
+    if not info.texts and not config.extractor.standardize:
+        return batch_ref
     return extractor.transform.remote(batch_ref)
 
 
@@ -160,11 +166,13 @@ class Summary:
     drift_events: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     batches: int = 0
     seconds: float = 0.0
+    active_seconds: float = 0.0
     learners: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     @property
     def records_per_s(self) -> float:
-        return self.records_in / self.seconds if self.seconds > 0 else 0.0
+        """Throughput while there was work: from the first message consumed to the last batch committed."""
+        return self.records_in / self.active_seconds if self.active_seconds > 0 else 0.0
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self) | {"records_per_s": self.records_per_s}
@@ -208,6 +216,7 @@ class Flow:
         """Start the clocks (run time, idle time): call once the actors are up."""
         self._started = time.monotonic()
         self._joined = False
+        self._first_input: float | None = None
         self._last_input = self._started
         self._last_lag = self._started
 
@@ -249,6 +258,8 @@ class Flow:
                 )
             self._last_input = now
         if info.consumed:
+            if self._first_input is None:
+                self._first_input = now
             self._last_input = now
             self.summary.records_in += info.consumed
             self.summary.records_good += info.good
@@ -297,7 +308,9 @@ class Flow:
                 counts = self.summary.drift_events.setdefault(learner, {})
                 for (level, kind), count in learner_stats["events"].items():
                     counts[f"{level}/{kind}"] = counts.get(f"{level}/{kind}", 0) + count
-        self.summary.seconds = time.monotonic() - self._started
+        now = time.monotonic()
+        self.summary.seconds = now - self._started
+        self.summary.active_seconds = now - self._first_input
         if self.on_progress is not None:
             self.on_progress(self.summary, self.window)
         if self.on_batch is not None:
@@ -318,7 +331,10 @@ class Flow:
             self._retire(block=True)
         if self._commits:
             self._check_commits(wait=True)
-        self.summary.seconds = time.monotonic() - self._started
+        now = time.monotonic()
+        self.summary.seconds = now - self._started
+        if self._first_input is not None:
+            self.summary.active_seconds = now - self._first_input
         self.metrics.observe_batch(0, 0)
 
 
@@ -347,7 +363,7 @@ def run_pipeline(
             if not info.consumed:
                 flow.retire_ready()  # an idle follow run still publishes its progress and commits
                 continue
-            features_ref = extract_features(stages.extractor, batch_ref)
+            features_ref = extract_features(stages.extractor, batch_ref, info, config)
             scored_refs, stats_refs = predict_and_learn(stages.learners, features_ref)
             ack_ref = publish(stages.publisher, scored_refs)
             flow.submit(InFlight(consumer, info, stats_refs, ack_ref))

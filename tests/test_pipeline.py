@@ -423,3 +423,12 @@ def test_run_command_rejects_an_unknown_learner():
     result = CliRunner().invoke(app, ["run", "--learner", "nope"])
     assert result.exit_code == 2
     assert "unknown learner 'nope'" in result.output
+
+
+def test_numeric_batches_skip_the_extractor_unless_standardizing():
+    from jobs.actors import PollInfo
+
+    numeric = PollInfo(3, 3, {}, {("t", 0): 3}, 1, texts=0)
+    assert pipeline.extract_features(None, "batch-ref", numeric, JobConfig()) == "batch-ref"
+    with pytest.raises(AttributeError):  # it does call the extractor (None here) when there is work
+        pipeline.extract_features(None, "batch-ref", numeric, JobConfig(extractor={"standardize": True}))
