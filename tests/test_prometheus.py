@@ -198,7 +198,6 @@ def prometheus_on(tmp_path):
                     f"--config.file={config_path}",
                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                     f"--web.listen-address=127.0.0.1:{port}",
-                    "--web.enable-lifecycle",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
