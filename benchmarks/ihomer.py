@@ -158,7 +158,7 @@ def _cell(run: dict | None, metric: str) -> str:
     return f"{value}*" if run["timed_out"] else value
 
 
-def average_ranks(table: dict[str, dict[str, float]], metric: str, names: list[str], datasets: list[str]) -> dict[str, float]:
+def average_ranks(table: dict[str, dict[str, float]], metric: str, names: list, datasets: list) -> dict[str, float]:
     """Mean rank of each name over the datasets where every name has a score (ties share the mean rank)."""
     complete = [d for d in datasets if all(d in table.get(name, {}) for name in names)]
     totals = dict.fromkeys(names, 0.0)
@@ -195,7 +195,8 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
     ]
     table: dict[str, dict[str, dict[str, float]]] = {m: {} for m in METRICS}
     for metric in METRICS:
-        lines += [f"## {METRIC_TITLES[metric]}", "", "| dataset | " + " | ".join(configs) + " |", "|---|" + "---|" * len(configs)]
+        lines += [f"## {METRIC_TITLES[metric]}", "", "| dataset | " + " | ".join(configs) + " |"]
+        lines.append("|---|" + "---|" * len(configs))
         for dataset in datasets:
             found = {c: runs[_key(dataset, c)] for c in configs if _key(dataset, c) in runs}
             for config, run in found.items():
@@ -213,7 +214,7 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
     lines += [
         "## Instances per second and model size (MiB, `model_bytes` at the end)",
         "",
-        "| dataset | " + " | ".join(f"{c} inst/s" for c in configs) + " | " + " | ".join(f"{c} MiB" for c in configs) + " |",
+        "| dataset | " + " | ".join([*(f"{c} inst/s" for c in configs), *(f"{c} MiB" for c in configs)]) + " |",
         "|---|" + "---|" * (2 * len(configs)),
     ]
     for dataset in datasets:
@@ -222,20 +223,34 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         size = ["-" if r is None else f"{r['model_bytes'] / 2**20:.2f}" for r in found]
         lines.append(f"| {dataset} | " + " | ".join(speed + size) + " |")
     lines.append("")
-    lines += ["## Final partitions (group sizes) and restructurings", "", "| dataset | configuration | groups | restructurings | global events |", "|---|---|---|---|---|"]
+    lines += [
+        "## Final partitions (group sizes) and restructurings",
+        "",
+        "| dataset | configuration | groups | restructurings | global events |",
+        "|---|---|---|---|---|",
+    ]
     for dataset in datasets:
         for config in configs[1:]:
             run = runs.get(_key(dataset, config))
             if run is not None:
-                global_events = ", ".join(f"{k.split('/')[1]} {v}" for k, v in sorted(run["events"].items()) if k.startswith("global/"))
-                lines.append(f"| {dataset} | {config} | {run['groups']} | {run['restructures']} | {global_events or '-'} |")
+                counts = sorted(run["events"].items())
+                shown = ", ".join(f"{k.split('/')[1]} {v}" for k, v in counts if k.startswith("global/")) or "-"
+                lines.append(f"| {dataset} | {config} | {run['groups']} | {run['restructures']} | {shown} |")
     lines.append("")
 
-    lines += ["## Average ranks (1 = best)", "", f"Over the datasets where every configuration has a score.", "", "| metric | " + " | ".join(configs) + " | datasets |", "|---|" + "---|" * (len(configs) + 1)]
+    lines += [
+        "## Average ranks (1 = best)",
+        "",
+        "Over the datasets where every configuration has a score.",
+        "",
+        "| metric | " + " | ".join(configs) + " | datasets |",
+        "|---|" + "---|" * (len(configs) + 1),
+    ]
     for metric in METRICS:
         ranks = average_ranks(table[metric], metric, configs, datasets)
         complete = sum(all(d in table[metric].get(c, {}) for c in configs) for d in datasets)
-        lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | " + " | ".join(f"{ranks.get(c, float('nan')):.2f}" for c in configs) + f" | {complete} |")
+        shown = " | ".join(f"{ranks.get(c, float('nan')):.2f}" for c in configs)
+        lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | {shown} | {complete} |")
     lines.append("")
     wins = {}
     for metric in METRICS:
@@ -252,7 +267,8 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         learners = sorted({run["learner"] for run in base_runs.values()})
         lines += ["## Next to the baseline table", "",
                   "Average ranks among the baselines of `baselines.json` and both iHOMER configurations, over the "
-                  "datasets where all of them have a score (the baselines' own MLHAT run is the `mlhat` row there).", "",
+                  "datasets where all of them have a score (the baselines' own MLHAT run is the `mlhat` column).",
+                  "",
                   "| metric | datasets | " + " | ".join(["ihomer-flat", "ihomer-meta", *learners]) + " |",
                   "|---|---|" + "---|" * (len(learners) + 2)]
         for metric in METRICS:
@@ -262,7 +278,8 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
             names = ["ihomer-flat", "ihomer-meta", *learners]
             ranks = average_ranks(merged, metric, names, datasets)
             complete = sum(all(d in merged.get(n, {}) for n in names) for d in datasets)
-            lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | {complete} | " + " | ".join(f"{ranks.get(n, float('nan')):.2f}" for n in names) + " |")
+            shown = " | ".join(f"{ranks.get(n, float('nan')):.2f}" for n in names)
+            lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | {complete} | {shown} |")
         lines.append("")
     lines += [NOTES]
     return "\n".join(lines) + "\n"

@@ -176,7 +176,8 @@ class IHOMER(MultiLabelClassifier):
                 raise ValueError("IHOMER: base_learner cannot be 'ihomer' itself")
         elif not isinstance(base_learner, MultiLabelClassifier):
             raise TypeError(
-                f"IHOMER: base_learner must be a catalogue name or a MultiLabelClassifier, got {type(base_learner).__name__}"
+                "IHOMER: base_learner must be a catalogue name or a MultiLabelClassifier, "
+                f"got {type(base_learner).__name__}"
             )
         if drift_delta is not None and not 0.0 < drift_delta < 1.0:
             raise ValueError(f"IHOMER: drift_delta must be in (0, 1) or None, got {drift_delta!r}")
@@ -296,8 +297,14 @@ class IHOMER(MultiLabelClassifier):
         for group in mentored:
             seen, own_wrong, mentor_wrong = group.handover
             if (seen >= self.n_min and own_wrong <= mentor_wrong) or seen >= self.handover:
-                detail = {"mentor": group.mentor.source, "instances": seen, "own_wrong": own_wrong, "mentor_wrong": mentor_wrong}
-                self._emit(DriftEvent("ihomer", "local", "handover", self._n, labels=tuple(group.labels), node=group.group_id, detail=detail))
+                detail = {
+                    "mentor": group.mentor.source,
+                    "instances": seen,
+                    "own_wrong": own_wrong,
+                    "mentor_wrong": mentor_wrong,
+                }
+                event = DriftEvent("ihomer", "local", "handover", self._n, tuple(group.labels), group.group_id, detail)
+                self._emit(event)
                 group.mentor = None
 
     def _prediction_for(self, x: Features) -> dict[Label, float]:
@@ -318,12 +325,18 @@ class IHOMER(MultiLabelClassifier):
     def _forward(self, learner: MultiLabelClassifier, cluster: str, labels) -> None:
         for event in learner.pop_events():
             node = f"{cluster}/{event.node}" if event.node is not None else cluster
-            detail = {**event.detail, "cluster": cluster, "source_learner": event.learner, "source_instance": event.instance}
-            self._emit(DriftEvent("ihomer", "local", event.kind, self._n, labels=event.labels or tuple(labels), node=node, detail=detail))
+            detail = {
+                **event.detail,
+                "cluster": cluster,
+                "source_learner": event.learner,
+                "source_instance": event.instance,
+            }
+            concerned = event.labels or tuple(labels)
+            self._emit(DriftEvent("ihomer", "local", event.kind, self._n, concerned, node, detail))
 
     def _emit_change(self, change: StructureChange) -> None:
         detail = {"reason": change.reason, "children": [list(c) for c in change.children], **change.detail}
-        self._emit(DriftEvent("ihomer", "global", change.kind, self._n, labels=change.labels, node=change.node, detail=detail))
+        self._emit(DriftEvent("ihomer", "global", change.kind, self._n, change.labels, change.node, detail))
 
     def _monitor(self, predicted: dict[Label, float], y: LabelDict) -> bool:
         errors = 0
@@ -435,9 +448,13 @@ class IHOMER(MultiLabelClassifier):
         if reason != "start":
             changed = tuple(label for g in created for label in g.labels)
             self._emit(DriftEvent("ihomer", "global", "restructure", self._n, labels=changed, detail=entry))
-        logger.debug("ihomer restructure at %d (%s): %d created, %d removed", self._n, reason, len(created), len(removed))
+        logger.debug(
+            "ihomer restructure at %d (%s): %d created, %d removed", self._n, reason, len(created), len(removed)
+        )
 
-    def _learner_source(self, labels: tuple[Label, ...], reason: str, rebuilt: bool) -> tuple[_Group | None, str | None, str]:
+    def _learner_source(
+        self, labels: tuple[Label, ...], reason: str, rebuilt: bool
+    ) -> tuple[_Group | None, str | None, str]:
         """Where a new group's learner comes from: ``(source group, how, origin)`` with ``how`` one of
         ``None`` (fresh), ``"copy"`` (warm start) or ``"mentor"`` (fresh, taught by the source's learner)."""
         if rebuilt:
@@ -602,11 +619,14 @@ class IHOMER(MultiLabelClassifier):
             self._render(root, "", True, homes, lines, is_root=True)
         return "\n".join(lines)
 
-    def _render(self, node: ClusterNode, prefix: str, last: bool, homes, lines: list[str], is_root: bool = False) -> None:
+    def _render(
+        self, node: ClusterNode, prefix: str, last: bool, homes, lines: list[str], is_root: bool = False
+    ) -> None:
         check = node.last_check
         stats = f" d1={check['d1']:.3f} eps={check['eps']:.3f}" if check else ""
         if node.active:
-            head = f"{node.node_id} [active n={node.n(self._tree.n_seen)}{stats}] {{{', '.join(map(str, node.labels))}}}"
+            labels = ", ".join(map(str, node.labels))
+            head = f"{node.node_id} [active n={node.n(self._tree.n_seen)}{stats}] {{{labels}}}"
         else:
             head = f"{node.node_id} [split at {node.split_info['instance']}{stats}]"
         for group in homes.get(node.node_id, ()):

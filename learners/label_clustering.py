@@ -371,7 +371,9 @@ class LabelClusterTree(base.Base):
             node.side[label] = (side, len(node.side_columns[side]))
             node.side_columns[side].append(column)
             node.base = np.pad(node.base, ((0, 1), (0, 0)) if side == 0 else ((0, 0), (0, 1)))
-            node.base_on = tuple(np.append(on_counts, 0) if s == side else on_counts for s, on_counts in enumerate(node.base_on))
+            node.base_on = tuple(
+                np.append(on_counts, 0) if s == side else on_counts for s, on_counts in enumerate(node.base_on)
+            )
             child, node = node, node.parent
 
     def _count(self, on: list[Label]) -> None:
@@ -431,7 +433,8 @@ class LabelClusterTree(base.Base):
         """Compute and cache d0, d1, d2, avg, eps and the pivots of a leaf."""
         n = leaf.n(self._t)
         m = len(leaf.labels)
-        check = {"instance": self._t, "n": n, "relevant": leaf.relevant, "eps": hoeffding_bound(leaf.relevant, self.delta)}
+        eps = hoeffding_bound(leaf.relevant, self.delta)
+        check = {"instance": self._t, "n": n, "relevant": leaf.relevant, "eps": eps}
         if m == 1:
             p = self.window_counts(leaf)[0, 0] / n
             variance = float(p * (1.0 - p))
@@ -527,7 +530,8 @@ class LabelClusterTree(base.Base):
         excess = leaf.last_check["d1"] - info["d1"]
         if excess <= eps:
             return None
-        return self._merge(parent, "child_spread", {"child": leaf.node_id, "d1_child": leaf.last_check["d1"], "d1_parent": info["d1"], "eps": eps})
+        detail = {"child": leaf.node_id, "d1_child": leaf.last_check["d1"], "d1_parent": info["d1"], "eps": eps}
+        return self._merge(parent, "child_spread", detail)
 
     def _gap_test(self, node: ClusterNode) -> StructureChange | None:
         """The split's gap (across minus within dissimilarity) shrank reliably since it was made."""

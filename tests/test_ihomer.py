@@ -41,14 +41,14 @@ class Recorder(MultiLabelClassifier):
         self.known.update(dict.fromkeys(y))
         self.targets.append(dict(y))
         if self.event_every and len(self.targets) % self.event_every == 0:
-            self._emit(DriftEvent("recorder", "local", "drift", len(self.targets), labels=(next(iter(y)),), node="root/1"))
+            self._emit(DriftEvent("recorder", "local", "drift", len(self.targets), (next(iter(y)),), "root/1"))
 
     def predict_proba_one(self, x):
         self.asked += 1
         return dict.fromkeys(self.known, self.proba if len(self.targets) >= self.wise_after else 1.0 - self.proba)
 
 
-def blocks(n: int, rng: random.Random, groups: list[tuple[str, ...]], rate: float | list[float] = 0.4, flip: float = 0.03):
+def blocks(n: int, rng: random.Random, groups: list, rate: float | list[float] = 0.4, flip: float = 0.03):
     """Instances whose label blocks are each on with probability ``rate`` (or one rate per group);
     the labels of one block copy its state (flipped with probability ``flip``). A block given as a
     tuple of blocks shares one state between them (they are correlated)."""
@@ -200,7 +200,8 @@ def test_a_mentor_predicts_until_the_fresh_learner_catches_up():
     group_a = next(g for g in model._groups if g.labels == list(A))
     assert group_a.origin.startswith("fresh, mentored by g0's learner")
     mentor = group_a.mentor.learner
-    assert model.predict_proba_one({"u": 0.0})["a0"] == 0.9 and group_a.learner.predict_proba_one({})["a0"] == pytest.approx(0.1)
+    assert model.predict_proba_one({"u": 0.0})["a0"] == 0.9
+    assert group_a.learner.predict_proba_one({})["a0"] == pytest.approx(0.1)
     assert model.describe()["partition"][0]["mentor"] == "g0"
     events = run(model, blocks(600, random.Random(18), [A, (B, C)], rate=[0.8, 0.1]))
     handover = next(e for e in events if e.kind == "handover" and e.node == group_a.group_id)

@@ -14,9 +14,7 @@ A = ("a0", "a1", "a2")
 B = ("b0", "b1", "b2")
 
 
-def two_blocks(
-    n: int, rng: random.Random, correlated: bool = False, flip: float = 0.03, anti_a2: bool = False, coupling: float = 0.0
-):
+def two_blocks(n: int, rng: random.Random, correlated=False, flip=0.03, anti_a2=False, coupling=0.0):
     """Label sets of two blocks of three labels: each block is on with probability 0.4 and each
     label copies its block's state, flipped with probability ``flip``. Block B copies block A with
     probability ``coupling`` (always if ``correlated``), else is independent; ``anti_a2`` makes a2
