@@ -39,6 +39,7 @@ from jobs.telemetry import PipelineMetrics
 from stream.errors import StreamError
 from stream.kafka import ensure_topics
 
+# Named, not __name__: run with `python -m`, this module is "__main__".
 logger = logging.getLogger("jobs.ray_job")
 
 #: Least time between two progress lines in the job log.

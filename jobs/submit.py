@@ -12,6 +12,7 @@ clusters), the client reads ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN`` (or
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -162,21 +163,28 @@ def wait(
 ) -> str:
     """Wait until the job is SUCCEEDED, FAILED or STOPPED and return that status.
 
-    ``on_logs`` receives each piece of log text that appeared since the previous poll. Raises
-    :class:`SubmitTimeout` after ``timeout_s`` (the job keeps running: stop it with
-    ``ray job stop``); ``None`` waits as long as the job runs (a follow job runs until stopped).
+    ``on_logs`` receives the job's log text as it is written (streamed from the job API, so a
+    long-running job's log is not downloaded again and again). Raises :class:`SubmitTimeout`
+    after ``timeout_s`` (the job keeps running: stop it with ``ray job stop``); ``None`` waits
+    as long as the job runs (a follow job runs until stopped).
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    shown = 0
+    if on_logs is not None:
+        try:
+            asyncio.run(asyncio.wait_for(_stream_logs(client, job_id, on_logs), timeout_s))
+        except TimeoutError:
+            status = client.get_job_status(job_id)
+            raise SubmitTimeout(f"job {job_id} is still {status.value} after {timeout_s} s") from None
+    # The log stream closes when the job ends; its status may take a moment more to be final.
     while True:
         status = client.get_job_status(job_id)
-        if on_logs is not None:
-            logs = client.get_job_logs(job_id)
-            if len(logs) > shown:
-                on_logs(logs[shown:])
-                shown = len(logs)
         if status.is_terminal():
             return status.value
         if deadline is not None and time.monotonic() >= deadline:
             raise SubmitTimeout(f"job {job_id} is still {status.value} after {timeout_s} s")
         time.sleep(poll_s)
+
+
+async def _stream_logs(client, job_id: str, on_logs: typing.Callable[[str], None]) -> None:
+    async for text in client.tail_job_logs(job_id):
+        on_logs(text)
