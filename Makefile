@@ -21,7 +21,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/tagstream evaluate --dataset yeast --learner mlhat,br-ht,majority --out out/run
 
-test: $(STAMP)
+# Debian packages the browser and Prometheus tests drive for real (chromium, chromedriver, prometheus).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 clean:
