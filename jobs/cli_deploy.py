@@ -30,7 +30,8 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 
 def submit_command(
     args: typing.Annotated[
-        list[str] | None, typer.Argument(help="Flags for the job's entrypoint, after --: -- --limit 300 --dataset yeast")
+        list[str] | None,
+        typer.Argument(help="Flags for the job's entrypoint, after --: -- --limit 300 --dataset yeast"),
     ] = None,
     config_file: typing.Annotated[
         pathlib.Path | None, typer.Option("--config", help="Job config (TOML/YAML) inside the working dir.")

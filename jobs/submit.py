@@ -120,7 +120,9 @@ def _inside(root: pathlib.Path, path: pathlib.Path) -> str:
         candidate = candidate.resolve()
         if candidate.is_file():
             if not candidate.is_relative_to(root):
-                raise SubmitError(f"config file {candidate} is outside the working dir {root}: the job could not read it")
+                raise SubmitError(
+                    f"config file {candidate} is outside the working dir {root}: the job could not read it"
+                )
             return candidate.relative_to(root).as_posix()
     raise SubmitError(f"config file {path} does not exist (looked in {pathlib.Path.cwd()} and {root})")
 
@@ -138,7 +140,8 @@ def connect(address: str | None = None):
         hint = ""
         if "auth" in str(error).lower() or "token" in str(error).lower():
             hint = " (token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH)"
-        raise SubmitError(f"cannot reach the Ray job API at {address or 'the default address'}: {error}{hint}") from None
+        where = address or "the default address"
+        raise SubmitError(f"cannot reach the Ray job API at {where}: {error}{hint}") from None
 
 
 def submit(client, request: JobRequest) -> str:

@@ -247,7 +247,12 @@ def test_prometheus_scrapes_the_driver_on_the_ray_head():
     mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"]}
     config = yaml.safe_load((DOCKER / mounts["/etc/prometheus/prometheus.yml"]).read_text())
     job = JobConfig.load(DOCKER / "tagstream-job.toml")
-    targets = [t for scrape in config["scrape_configs"] for sc in scrape.get("static_configs", []) for t in sc["targets"]]
+    targets = [
+        target
+        for scrape in config["scrape_configs"]
+        for static in scrape.get("static_configs", [])
+        for target in static["targets"]
+    ]
     head_names = {"ray-head", *spec["services"]["ray-head"]["networks"]["default"]["aliases"]}
     assert any(t.split(":")[0] in head_names and int(t.split(":")[1]) == job.metrics_port for t in targets), targets
     assert job.metrics_host == "0.0.0.0"

@@ -41,7 +41,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 K8S = ROOT / "k8s"
 OVERLAYS = ("base", "overlays/dev", "overlays/gpu")
 KUBERNETES_VERSION = "1.33.0"
-CORE_SCHEMAS = pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
+CORE_SCHEMAS = (
+    pathlib.Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
+)
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 IMAGE = "ghcr.io/tagstream/tagstream"
 
@@ -73,7 +75,8 @@ class KustomizeError(ValueError):
 # -- a small kustomize ------------------------------------------------------------------------------
 
 KUSTOMIZATION_KEYS = {
-    "apiVersion", "kind", "namespace", "labels", "resources", "patches", "images", "configMapGenerator", "generatorOptions",
+    "apiVersion", "kind", "namespace", "labels", "resources", "patches", "images",
+    "configMapGenerator", "generatorOptions",
 }  # fmt: skip
 
 
@@ -385,7 +388,8 @@ def test_topics_are_the_codes_topics(renders, overlay):
     records = next(t for t in topics if t["spec"]["topicName"] == config.kafka.topics.records)
     # More consumer actors than input partitions would leave some idle.
     assert config.consumers <= records["spec"]["partitions"]
-    brokers = sum(p["spec"]["replicas"] for p in objects if p["kind"] == "KafkaNodePool" and "broker" in p["spec"]["roles"])
+    pools = [obj for obj in objects if obj["kind"] == "KafkaNodePool"]
+    brokers = sum(pool["spec"]["replicas"] for pool in pools if "broker" in pool["spec"]["roles"])
     assert all(t["spec"]["replicas"] <= brokers for t in topics)
     assert all(t["spec"]["config"]["min.insync.replicas"] <= t["spec"]["replicas"] for t in topics)
 
@@ -491,14 +495,18 @@ def _break(objects: list[dict], kind: str, change) -> list[dict]:
     return broken
 
 
+def _head(obj: dict) -> dict:
+    return obj["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+
+
 BREAKAGES = {
     "unknown field in a worker group": ("RayCluster", lambda o: o["spec"]["workerGroupSpecs"][0].update(replica=2)),
     "worker group without groupName": ("RayCluster", lambda o: o["spec"]["workerGroupSpecs"][0].pop("groupName")),
     "typo in the head pod spec": (
-        "RayCluster", lambda o: o["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0].update(imagePullPolicyy="Always"),
+        "RayCluster", lambda o: _head(o).update(imagePullPolicyy="Always"),
     ),
     "port number as text in a pod": (
-        "RayCluster", lambda o: o["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"][0].update(containerPort="gcs"),
+        "RayCluster", lambda o: _head(o)["ports"][0].update(containerPort="gcs"),
     ),
     "zero partitions": ("KafkaTopic", lambda o: o["spec"].update(partitions=0)),
     "unknown node pool role": ("KafkaNodePool", lambda o: o["spec"].update(roles=["controller", "borker"])),

@@ -29,7 +29,7 @@ from jobs import ray_job
 from jobs import submit as jobs_submit
 from jobs.broker import free_port
 from jobs.config import ConfigError
-from stream.kafka import KafkaConfig, RecordSource, ensure_topics, topic_partitions
+from stream.kafka import KafkaConfig, RecordSource, topic_partitions
 from stream.records import parse_prediction
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
