@@ -9,6 +9,7 @@ config, Kafka listeners, Prometheus targets, mounted files). Broken files fail.
 
 from __future__ import annotations
 
+import base64
 import pathlib
 import re
 import shutil
@@ -215,6 +216,8 @@ def test_kafka_runs_in_kraft_mode_and_the_job_reaches_its_listener():
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
     assert not any("ZOOKEEPER" in key for key in env)
+    # A KRaft cluster id is 16 bytes in URL-safe base64 without padding.
+    assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16 and len(env["CLUSTER_ID"]) == 22
     advertised = {
         m.group(1): (m.group(2), int(m.group(3)))
         for m in re.finditer(r"(\w+)://([\w.-]+):(\d+)", env["KAFKA_ADVERTISED_LISTENERS"])
