@@ -24,11 +24,14 @@ HISTORY_SIZE = 1000
 
 class _Mentor:
     """A previous group's learner that keeps predicting for the new groups it taught until their
-    own learners catch up; it learns the labels of the groups it still mentors."""
+    own learners catch up; it learns the labels of the groups it still mentors. A mentor that is the
+    group's own learner from before a drift alarm (same labels) takes its place back if the fresh
+    learner is still worse when the time is up: the alarm was not worth a new learner."""
 
-    def __init__(self, learner, source: str):
+    def __init__(self, learner, source: str, reinstatable: bool = False):
         self.learner = learner
         self.source = source
+        self.reinstatable = reinstatable
 
 
 class _Group:
@@ -61,7 +64,8 @@ class IHOMER(MultiLabelClassifier):
     Drift is handled at two levels. Locally, each group's learner adapts itself (MLHAT's ADWIN per
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
-    prediction restarts the tree's statistics and rebuilds the groups whose own error rose. Only
+    prediction restarts the tree's statistics and retrains the groups whose own error rose (a
+    fresh learner, taught by the old one until it predicts as well, else the old one stays). Only
     groups whose label set changed get a new learner; a new group starts from the old learner that
     covered most of its labels, or is mentored by it (see ``warm_start``). Every change goes out as
     a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
@@ -102,8 +106,10 @@ class IHOMER(MultiLabelClassifier):
         group's. If it covers more, copying it would waste most of its work: the group gets a fresh
         learner, and the old one, as the group's *mentor*, keeps learning the group's labels and
         predicts them until the fresh learner has made no more mistakes than it over at least
-        ``n_min`` instances, or for ``handover`` instances at most. Off, when no previous learner
-        shares a label, or when the group is rebuilt because of drift, the learner starts fresh.
+        ``n_min`` instances, or for ``handover`` instances at most. Off, or when no previous
+        learner shares a label, the learner starts fresh. (A group whose error rose at a drift
+        alarm always gets a fresh learner, mentored the same way by its previous one, which takes
+        its place back if the fresh one is still worse after ``handover`` instances.)
     handover
         Longest time, in instances, that a mentor predicts for a new group.
     max_groups
@@ -297,11 +303,15 @@ class IHOMER(MultiLabelClassifier):
         for group in mentored:
             seen, own_wrong, mentor_wrong = group.handover
             if (seen >= self.n_min and own_wrong <= mentor_wrong) or seen >= self.handover:
+                reinstated = group.mentor.reinstatable and own_wrong > mentor_wrong
+                if reinstated:
+                    group.learner = group.mentor.learner
                 detail = {
                     "mentor": group.mentor.source,
                     "instances": seen,
                     "own_wrong": own_wrong,
                     "mentor_wrong": mentor_wrong,
+                    "kept": "mentor" if reinstated else "own",
                 }
                 event = DriftEvent("ihomer", "local", "handover", self._n, tuple(group.labels), group.group_id, detail)
                 self._emit(event)
@@ -400,7 +410,7 @@ class IHOMER(MultiLabelClassifier):
             if group is not None and group.group_id not in fresh:
                 plan.append((home, labels, group, None, None, None))
             else:
-                plan.append((home, labels, None, *self._learner_source(labels, reason, rebuilt=group is not None)))
+                plan.append((home, labels, None, *self._learner_source(labels, reason, rebuilt=group)))
         # A source group always disappears (the new groups are disjoint from the kept ones): the
         # last group copying it takes its learner itself, the others get copies.
         last_copy = {entry[3].group_id: i for i, entry in enumerate(plan) if entry[4] == "copy"}
@@ -423,6 +433,10 @@ class IHOMER(MultiLabelClassifier):
             if how == "copy":
                 group.trained |= source.trained
                 group.mentor = source.mentor
+            elif how == "retrain":
+                # The previous learner of these very labels: still the best guess until the new one
+                # proves better (its own mentor, if it was still being taught, steps aside).
+                group.mentor = _Mentor(source.learner, source.group_id, reinstatable=True)
             elif how == "mentor":
                 group.mentor = source.mentor or mentors.get(source.group_id)
                 if group.mentor is None:
@@ -453,12 +467,13 @@ class IHOMER(MultiLabelClassifier):
         )
 
     def _learner_source(
-        self, labels: tuple[Label, ...], reason: str, rebuilt: bool
+        self, labels: tuple[Label, ...], reason: str, rebuilt: _Group | None
     ) -> tuple[_Group | None, str | None, str]:
         """Where a new group's learner comes from: ``(source group, how, origin)`` with ``how`` one of
-        ``None`` (fresh), ``"copy"`` (warm start) or ``"mentor"`` (fresh, taught by the source's learner)."""
-        if rebuilt:
-            return None, None, "fresh: error rose at drift"
+        ``None`` (fresh), ``"copy"`` (warm start), ``"mentor"`` (fresh, taught by the source's
+        learner) or ``"retrain"`` (fresh after a drift alarm, taught by the group's own learner)."""
+        if rebuilt is not None:
+            return rebuilt, "retrain", "fresh: error rose at drift, mentored by the previous learner"
         if reason == "start":
             return None, None, "fresh: first group"
         if not self.warm_start:

@@ -133,7 +133,11 @@ def test_a_drift_alert_names_the_groups_whose_error_rose_and_rebuilds_them_fresh
     assert drift.detail["groups_error_rose"]
     rebuilt = next(entry for entry in model.history if entry["instance"] == drift.instance)
     assert rebuilt["reason"].endswith("drift")
-    assert {c["origin"] for c in rebuilt["created"]} == {"fresh: error rose at drift"}
+    assert {c["origin"] for c in rebuilt["created"]} == {"fresh: error rose at drift, mentored by the previous learner"}
+    retrained = [g for g in model._groups if g.group_id in {c["id"] for c in rebuilt["created"]}]
+    # After the feature drift the fresh learners catch up with the old ones and take over.
+    handovers = [e for e in events if e.kind == "handover" and e.node in {g.group_id for g in retrained}]
+    assert handovers and all(e.detail["kept"] == "own" for e in handovers)
     assert {c["id"] for c in rebuilt["created"]} and set(rebuilt["removed"]) == set(drift.detail["groups_error_rose"])
 
 
@@ -210,6 +214,20 @@ def test_a_mentor_predicts_until_the_fresh_learner_catches_up():
     assert handover.instance == group_a.created_at + 400
     assert group_a.mentor is None and set(mentor.targets[-1]) == set(A)
     assert model.predict_proba_one({"u": 0.0})["a0"] == 0.9  # its own, wise by now
+
+
+def test_a_drift_alarm_that_was_not_worth_it_gives_the_old_learner_back():
+    model = IHOMER(base_learner=Recorder(proba=0.9, wise_after=300), n_min=50, handover=200, seed=1)
+    run(model, blocks(400, random.Random(19), [(A, B)], rate=0.8))
+    (group,) = model._groups
+    old = group.learner
+    model._rebuild("drift", fresh=(group.group_id,))  # as after an alarm whose group error rose
+    (retrained,) = model._groups
+    assert retrained.mentor.learner is old and retrained.learner is not old
+    events = run(model, blocks(250, random.Random(20), [(A, B)], rate=0.8))
+    handover = next(e for e in events if e.kind == "handover")
+    assert handover.detail["kept"] == "mentor" and handover.detail["instances"] == 200
+    assert retrained.learner is old and retrained.mentor is None
 
 
 def test_max_groups_bounds_the_number_of_learners():
