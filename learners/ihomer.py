@@ -24,14 +24,11 @@ HISTORY_SIZE = 1000
 
 class _Mentor:
     """A previous group's learner that keeps predicting for the new groups it taught until their
-    own learners catch up; it learns the labels of the groups it still mentors. A mentor that is the
-    group's own learner from before a drift alarm (same labels) takes its place back if the fresh
-    learner is still worse when the time is up: the alarm was not worth a new learner."""
+    own learners catch up; it learns the labels of the groups it still mentors."""
 
-    def __init__(self, learner, source: str, reinstatable: bool = False):
+    def __init__(self, learner, source: str):
         self.learner = learner
         self.source = source
-        self.reinstatable = reinstatable
 
 
 class _Group:
@@ -64,8 +61,9 @@ class IHOMER(MultiLabelClassifier):
     Drift is handled at two levels. Locally, each group's learner adapts itself (MLHAT's ADWIN per
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
-    prediction restarts the tree's statistics and retrains the groups whose own error rose (a
-    fresh learner, taught by the old one until it predicts as well, else the old one stays). Only
+    prediction restarts the tree's statistics, so that the partition is re-estimated on the data
+    after the change (the group learners adapt by themselves: replacing a learner whose error rose
+    cost more than it gained on every benchmark stream where the alarm fired). Only
     groups whose label set changed get a new learner; a new group starts from the old learner that
     covered most of its labels, or is mentored by it (see ``warm_start``). Every change goes out as
     a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
@@ -107,9 +105,7 @@ class IHOMER(MultiLabelClassifier):
         learner, and the old one, as the group's *mentor*, keeps learning the group's labels and
         predicts them until the fresh learner has made no more mistakes than it over at least
         ``n_min`` instances, or for ``handover`` instances at most. Off, or when no previous
-        learner shares a label, the learner starts fresh. (A group whose error rose at a drift
-        alarm always gets a fresh learner, mentored the same way by its previous one, which takes
-        its place back if the fresh one is still worse after ``handover`` instances.)
+        learner shares a label, the learner starts fresh.
     handover
         Longest time, in instances, that a mentor predicts for a new group.
     max_groups
@@ -255,7 +251,7 @@ class IHOMER(MultiLabelClassifier):
         changes = self._tree.learn_one(y)
         self._n += 1
         if not self._groups:
-            self._rebuild("start", fresh=())
+            self._rebuild("start")
         if len(self._group_of) < len(self._labels):
             self._adopt_new_labels()
         mentored = [group for group in self._groups if group.mentor is not None]
@@ -303,15 +299,11 @@ class IHOMER(MultiLabelClassifier):
         for group in mentored:
             seen, own_wrong, mentor_wrong = group.handover
             if (seen >= self.n_min and own_wrong <= mentor_wrong) or seen >= self.handover:
-                reinstated = group.mentor.reinstatable and own_wrong > mentor_wrong
-                if reinstated:
-                    group.learner = group.mentor.learner
                 detail = {
                     "mentor": group.mentor.source,
                     "instances": seen,
                     "own_wrong": own_wrong,
                     "mentor_wrong": mentor_wrong,
-                    "kept": "mentor" if reinstated else "own",
                 }
                 event = DriftEvent("ihomer", "local", "handover", self._n, tuple(group.labels), group.group_id, detail)
                 self._emit(event)
@@ -393,24 +385,22 @@ class IHOMER(MultiLabelClassifier):
             return
         reasons = self._pending + reasons
         self._pending = []
-        fresh = ()
         if "drift" in reasons:
             self._tree.restart_statistics()
-            fresh = tuple(group.group_id for group in self._groups if group.error_rose)
-        for group in self._groups:
-            group.error_rose = False
-        self._rebuild("+".join(dict.fromkeys(reasons)), fresh=fresh)
+            for group in self._groups:
+                group.error_rose = False
+        self._rebuild("+".join(dict.fromkeys(reasons)))
 
-    def _rebuild(self, reason: str, fresh: tuple[str, ...]) -> None:
+    def _rebuild(self, reason: str) -> None:
         """Make the groups follow the tree's repaired partition; keep the learners of unchanged groups."""
         old = {frozenset(group.labels): group for group in self._groups}
         plan = []  # (home, labels, group kept or None, source group or None, how, origin)
         for home, labels in self._tree.partition_homes(self.max_groups):
             group = old.pop(frozenset(labels), None)
-            if group is not None and group.group_id not in fresh:
+            if group is not None:
                 plan.append((home, labels, group, None, None, None))
             else:
-                plan.append((home, labels, None, *self._learner_source(labels, reason, rebuilt=group)))
+                plan.append((home, labels, None, *self._learner_source(labels, reason)))
         # A source group always disappears (the new groups are disjoint from the kept ones): the
         # last group copying it takes its learner itself, the others get copies.
         last_copy = {entry[3].group_id: i for i, entry in enumerate(plan) if entry[4] == "copy"}
@@ -433,10 +423,6 @@ class IHOMER(MultiLabelClassifier):
             if how == "copy":
                 group.trained |= source.trained
                 group.mentor = source.mentor
-            elif how == "retrain":
-                # The previous learner of these very labels: still the best guess until the new one
-                # proves better (its own mentor, if it was still being taught, steps aside).
-                group.mentor = _Mentor(source.learner, source.group_id, reinstatable=True)
             elif how == "mentor":
                 group.mentor = source.mentor or mentors.get(source.group_id)
                 if group.mentor is None:
@@ -467,13 +453,10 @@ class IHOMER(MultiLabelClassifier):
         )
 
     def _learner_source(
-        self, labels: tuple[Label, ...], reason: str, rebuilt: _Group | None
+        self, labels: tuple[Label, ...], reason: str
     ) -> tuple[_Group | None, str | None, str]:
         """Where a new group's learner comes from: ``(source group, how, origin)`` with ``how`` one of
-        ``None`` (fresh), ``"copy"`` (warm start), ``"mentor"`` (fresh, taught by the source's
-        learner) or ``"retrain"`` (fresh after a drift alarm, taught by the group's own learner)."""
-        if rebuilt is not None:
-            return rebuilt, "retrain", "fresh: error rose at drift, mentored by the previous learner"
+        ``None`` (fresh), ``"copy"`` (warm start) or ``"mentor"`` (fresh, taught by the source's learner)."""
         if reason == "start":
             return None, None, "fresh: first group"
         if not self.warm_start:
@@ -483,8 +466,6 @@ class IHOMER(MultiLabelClassifier):
         overlap = len(wanted & set(source.labels)) if source is not None else 0
         if overlap == 0:
             return None, None, "fresh: no previous learner shares a label"
-        if source.error_rose:
-            return None, None, f"fresh: error of {source.group_id} rose at drift"
         if 2 * len(labels) < len(source.trained):
             # A copy would keep computing every label it was trained on; past half of them wasted,
             # the group gets a fresh learner and the source's learner predicts until it catches up.
