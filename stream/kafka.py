@@ -105,6 +105,12 @@ class KafkaConfig(pydantic.BaseModel):
         Group membership timeouts.
     poll_timeout_s
         Default wait of :meth:`RecordSource.poll_batch` for the first message.
+    fetch_max_wait_ms
+        Longest the broker may hold a fetch that has no data yet. Kafka's default is 500 ms; the
+        embedded broker holds fetches about that long even when records arrive meanwhile, so a
+        lower value bounds the time records sit in the topic (one consumer at 1,000 records/s:
+        p50 129 ms at 500, 29 ms at 100, 12 ms at 20). In the full pipeline on 2 cores, 100 gave
+        the lowest end-to-end latency; lower values cost more fetch round trips than they save.
     max_poll_records
         Default micro-batch size.
     request_timeout_ms
@@ -141,6 +147,7 @@ class KafkaConfig(pydantic.BaseModel):
     heartbeat_interval_ms: int = pydantic.Field(2000, gt=0)
     max_poll_interval_ms: int = pydantic.Field(300_000, gt=0)
     poll_timeout_s: float = pydantic.Field(1.0, ge=0)
+    fetch_max_wait_ms: int = pydantic.Field(100, ge=0)
     max_poll_records: int = pydantic.Field(500, gt=0)
     request_timeout_ms: int = pydantic.Field(30_000, gt=0)
     connect_timeout_s: float = pydantic.Field(10.0, gt=0)
@@ -205,6 +212,7 @@ class KafkaConfig(pydantic.BaseModel):
                 "heartbeat_interval_ms": self.heartbeat_interval_ms,
                 "max_poll_interval_ms": self.max_poll_interval_ms,
                 "max_poll_records": self.max_poll_records,
+                "fetch_max_wait_ms": self.fetch_max_wait_ms,
             }
         if role == "producer":
             return common | {
@@ -300,9 +308,10 @@ class RecordSource:
     def poll_batch(self, max_records: int | None = None, timeout_s: float | None = None) -> list[Message]:
         """Up to ``max_records`` messages, waiting at most ``timeout_s`` for the first one.
 
-        After the first message arrives it only adds what is already fetched, so a batch is as
-        large as the backlog allows without delaying a trickle. An empty list means nothing
-        arrived within the timeout; that is not an error.
+        After the first message arrives it only adds what is already fetched, and nothing more
+        once ``timeout_s`` has passed, so a batch is as large as the backlog allows without a
+        steady trickle stretching the poll. An empty list means nothing arrived within the
+        timeout; that is not an error.
         """
         max_records = self.config.max_poll_records if max_records is None else max_records
         timeout_s = self.config.poll_timeout_s if timeout_s is None else timeout_s
@@ -331,6 +340,8 @@ class RecordSource:
                     )
                     for item in consumed
                 )
+            if time.monotonic() >= deadline:
+                break
         return batch
 
     def commit(self, offsets: typing.Mapping[Partition, int], timeout_s: float | None = None) -> None:
