@@ -56,10 +56,10 @@ def read_topic(config: KafkaConfig, topic: str, count: int, timeout_s: float = 6
     return messages
 
 
-def committed(config: KafkaConfig, topic: str) -> int | None:
-    source = RecordSource(config, partitions=[(topic, 0)])
+def committed(config: KafkaConfig, topic: str, partition: int = 0) -> int | None:
+    source = RecordSource(config, partitions=[(topic, partition)])
     try:
-        return source.committed(topic, 0)
+        return source.committed(topic, partition)
     finally:
         source.close()
 
@@ -432,3 +432,18 @@ def test_numeric_batches_skip_the_extractor_unless_standardizing():
     assert pipeline.extract_features(None, "batch-ref", numeric, JobConfig()) == "batch-ref"
     with pytest.raises(AttributeError):  # it does call the extractor (None here) when there is work
         pipeline.extract_features(None, "batch-ref", numeric, JobConfig(extractor={"standardize": True}))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_consumers_share_the_partitions_and_predict_each_record_once(ray_local, kafka_config):
+    ensure_topics(kafka_config, partitions=2)
+    records = list(itertools.islice(dataset_records("emotions"), 300))
+    produce(kafka_config, records)  # keyed by id: the records spread over both partitions
+    config = job_config(kafka_config, learners=["majority"], consumers=2, batch_size=50)
+    summary = pipeline.run_pipeline(config, expected=300)
+    assert summary.predictions_out == 300
+    predictions = [parse_prediction(m.value).id for m in read_topic(kafka_config, kafka_config.topics.predictions, 300)]
+    assert sorted(predictions) == sorted(r.id for r in records)
+    ends = [committed(kafka_config, kafka_config.topics.records, partition) for partition in (0, 1)]
+    assert sum(ends) == 300 and min(ends) > 0
