@@ -112,6 +112,13 @@ class BinaryRelevance(MultiLabelClassifier):
     appeared; the instances before, on which the label was implicitly off, are not replayed.
     A label that is known but absent from a ``dict`` target is taken as off, as in sparse data.
 
+    In tagstream an absent feature means 0 (sparse data), but most river classifiers read it as
+    missing: a Hoeffding tree never sees the zeros of a bag-of-words feature, so it cannot split
+    on it, and naive Bayes leaves it out of the likelihood. With ``absent_as_zero`` the members
+    get every feature learned from so far, the absent ones as 0.0. That is right and costs time
+    in proportion to the vocabulary on sparse data (on enron, 1,001 features: BR of Hoeffding
+    trees went from 0.19 to 0.47 micro-F1, about 6x slower). Dense data is unaffected.
+
     Members that detect drift themselves (Hoeffding adaptive trees, adaptive random forests,
     ADWIN bagging and boosting, AMRules inside a :class:`ThresholdRegressor`) have their
     reactions reported as local :class:`~learners.base.DriftEvent` objects naming the label.
@@ -124,6 +131,10 @@ class BinaryRelevance(MultiLabelClassifier):
         Seed from which each member's seed is derived, together with its label, wherever the
         classifier (or an estimator nested in it) takes a ``seed``. ``None`` keeps the seeds the
         classifier was built with.
+    absent_as_zero
+        Give members the features absent from ``x`` but seen before as 0.0. Turn it off only for
+        members that already read an absent feature as 0 (linear models, distance-based kNN):
+        for them it changes nothing but the cost.
 
     Examples
     --------
@@ -144,15 +155,17 @@ class BinaryRelevance(MultiLabelClassifier):
 
     """
 
-    def __init__(self, classifier: base.Classifier, seed: int | None = None):
+    def __init__(self, classifier: base.Classifier, seed: int | None = None, absent_as_zero: bool = True):
         self.classifier = classifier
         self.seed = seed
+        self.absent_as_zero = absent_as_zero
         self._reset()
 
     def _reset(self):
         self._members: dict[Label, base.Classifier] = {}
         self._probe = _probe_for(self.classifier)
         self._n_learned = 0
+        self._zeros: dict[typing.Hashable, float] = {}  # every feature learned from, as 0.0
 
     @classmethod
     def _unit_test_params(cls):
@@ -160,6 +173,7 @@ class BinaryRelevance(MultiLabelClassifier):
 
         yield {"classifier": linear_model.LogisticRegression()}
         yield {"classifier": tree.HoeffdingAdaptiveTreeClassifier(grace_period=20), "seed": 1}
+        yield {"classifier": linear_model.LogisticRegression(), "absent_as_zero": False}
 
     @property
     def members(self) -> dict[Label, base.Classifier]:
@@ -176,6 +190,9 @@ class BinaryRelevance(MultiLabelClassifier):
             if label not in self._members:
                 self._add_member(label)
         self._n_learned += 1
+        if self.absent_as_zero:
+            self._zeros.update(dict.fromkeys(x, 0.0))
+            x = {**self._zeros, **x}
         if self._probe is None:
             for label, member in self._members.items():
                 member.learn_one(x, y.get(label, False))
@@ -199,5 +216,7 @@ class BinaryRelevance(MultiLabelClassifier):
             self._emit(DriftEvent("br", "local", kind, self._n_learned, labels=(label,), node=str(label), detail=detail))
 
     def predict_proba_one(self, x: Features) -> dict[Label, float]:
+        if self.absent_as_zero:
+            x = {**self._zeros, **x}
         # float() because some river members answer with numpy scalars.
         return {label: float(member.predict_proba_one(x).get(True, 0.0)) for label, member in self._members.items()}

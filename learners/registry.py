@@ -34,9 +34,11 @@ def _class(path: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _br(classifier: typing.Callable[[int | None], typing.Any]):
+def _br(classifier: typing.Callable[[int | None], typing.Any], absent_as_zero: bool = True):
     def build(seed):
-        return _class("learners.binary_relevance:BinaryRelevance")(classifier(seed), seed=seed)
+        return _class("learners.binary_relevance:BinaryRelevance")(
+            classifier(seed), seed=seed, absent_as_zero=absent_as_zero
+        )
 
     return build
 
@@ -92,7 +94,9 @@ LEARNERS: dict[str, LearnerEntry] = {
     # Local: binary relevance, one river binary classifier per label. br-mt uses river's public
     # single-tree MondrianTreeClassifier (the tree AMF averages). br-knn runs one neighbour search
     # per label (~3 ms per label per instance on yeast): the slowest preset on many labels.
-    "br-knn": LearnerEntry("Binary relevance of k-nearest neighbours", "local", _br(_river("river.neighbors:KNNClassifier"))),
+    # kNN distances and logistic regressions read an absent feature as 0 already, so their
+    # members are not handed the zeros of sparse data (see BinaryRelevance.absent_as_zero).
+    "br-knn": LearnerEntry("Binary relevance of k-nearest neighbours", "local", _br(_river("river.neighbors:KNNClassifier"), absent_as_zero=False)),
     "br-nb": LearnerEntry("Binary relevance of Gaussian naive Bayes", "local", _br(_river("river.naive_bayes:GaussianNB"))),
     "br-amrules": LearnerEntry("Binary relevance of AMRules regressors on 0/1, threshold 0.5", "local", _br(_amrules)),
     "br-ht": LearnerEntry("Binary relevance of Hoeffding trees", "local", _br(_river("river.tree:HoeffdingTreeClassifier"))),
@@ -102,8 +106,8 @@ LEARNERS: dict[str, LearnerEntry] = {
     "br-mt": LearnerEntry("Binary relevance of Mondrian trees", "local", _br(_river("river.tree.mondrian:MondrianTreeClassifier"))),
     "br-arf": LearnerEntry("Binary relevance of adaptive random forests", "local", _br(_river("river.forest:ARFClassifier", n_models=10))),
     "br-amf": LearnerEntry("Binary relevance of aggregated Mondrian forests", "local", _br(_river("river.forest:AMFClassifier", n_estimators=10))),
-    "br-abalr": LearnerEntry("Binary relevance of ADWIN bagging of logistic regression", "local", _br(_adwin_bagging_lr)),
-    "br-aboostlr": LearnerEntry("Binary relevance of ADWIN boosting of logistic regression", "local", _br(_adwin_boosting_lr)),
+    "br-abalr": LearnerEntry("Binary relevance of ADWIN bagging of logistic regression", "local", _br(_adwin_bagging_lr, absent_as_zero=False)),
+    "br-aboostlr": LearnerEntry("Binary relevance of ADWIN boosting of logistic regression", "local", _br(_adwin_boosting_lr, absent_as_zero=False)),
     # Problem transformation.
     "cc": LearnerEntry("Classifier chain of logistic regressions", "transformation", _plain("learners.classifier_chain:ClassifierChain")),
     "ps": LearnerEntry("Pruned sets (label powerset of frequent label sets)", "transformation", _plain("learners.pruned_sets:PrunedSets")),

@@ -242,3 +242,59 @@ def test_stock_amrules_fails_on_a_constant_target():
     with pytest.raises(ZeroDivisionError):
         for x in _points(400, seed=2):
             model.learn_one(x, 0.0)
+
+
+class SeesFeatures(base.Classifier):
+    """A member that remembers the features it is given, learning and predicting."""
+
+    def __init__(self):
+        self.learned = []
+        self.asked = []
+
+    def learn_one(self, x, y):
+        self.learned.append(dict(x))
+
+    def predict_proba_one(self, x):
+        self.asked.append(dict(x))
+        return {}
+
+
+def test_members_get_absent_features_as_zeros():
+    model = BinaryRelevance(SeesFeatures())
+    model.learn_one({"w1": 1.0, "w2": 2.0}, {"p"})
+    model.learn_one({"w3": 3.0}, {"p"})
+    model.predict_one({"w2": 5.0, "new": 1.0})
+    member = model.members["p"]
+    assert member.learned == [{"w1": 1.0, "w2": 2.0}, {"w1": 0.0, "w2": 0.0, "w3": 3.0}]
+    # Predicting fills in what was learned from, and passes features never learned from as given.
+    assert member.asked == [{"w1": 0.0, "w2": 5.0, "w3": 0.0, "new": 1.0}]
+    assert model._zeros.keys() == {"w1", "w2", "w3"}  # predicting taught it nothing
+
+
+def test_members_get_features_as_given_without_absent_as_zero():
+    model = BinaryRelevance(SeesFeatures(), absent_as_zero=False)
+    model.learn_one({"w1": 1.0}, {"p"})
+    model.learn_one({"w3": 3.0}, {"p"})
+    model.predict_one({"w2": 5.0})
+    assert model.members["p"].learned == [{"w1": 1.0}, {"w3": 3.0}]
+    assert model.members["p"].asked == [{"w2": 5.0}]
+
+
+def test_absent_as_zero_lets_trees_split_on_sparse_indicators():
+    # The label is on exactly when word w0 occurs; w0 is absent otherwise, as in sparse data.
+    rng = random.Random(6)
+    stream = []
+    for _ in range(1500):
+        x = {f"w{j}": 1.0 for j in range(20) if rng.random() < 0.3}
+        stream.append((x, {"topic": "w0" in x}))
+    scores = {}
+    for absent_as_zero in (True, False):
+        model = BinaryRelevance(tree.HoeffdingTreeClassifier(grace_period=50), absent_as_zero=absent_as_zero)
+        hits = 0
+        for i, (x, y) in enumerate(stream):
+            if i >= 1000:
+                hits += model.predict_one(x) == y
+            model.learn_one(x, y)
+        scores[absent_as_zero] = hits / 500
+    assert scores[True] > 0.95
+    assert scores[False] < 0.8
