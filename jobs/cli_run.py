@@ -74,7 +74,7 @@ def progress_view(summary: Summary, window: dict, learners: list[str]) -> Group:
     totals = Table.grid(padding=(0, 2))
     for _ in range(6):
         totals.add_column()
-    rate = summary.records_in / summary.seconds if summary.seconds > 0 else 0.0
+    rate = summary.records_per_s
     drift = sum(sum(counts.values()) for counts in summary.drift_events.values())
     totals.add_row(
         f"records in [bold]{summary.records_in:,}[/bold]",

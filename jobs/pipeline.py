@@ -89,7 +89,12 @@ def start_stages(config: JobConfig) -> Stages:
         ],
         publisher=publisher_cls.remote(config.kafka, config.learners[0]),
     )
-    _get([actor.__ray_ready__.remote() for actor in stages.all()], config.ray_timeout_s, "starting the actors")
+    try:
+        _get([actor.__ray_ready__.remote() for actor in stages.all()], config.ray_timeout_s, "starting the actors")
+    except BaseException:
+        for actor in stages.all():
+            ray.kill(actor)
+        raise
     return stages
 
 
@@ -370,6 +375,10 @@ def run_pipeline(
         flow.drain()
         parts = _get([actor.summary.remote() for actor, _ in stages.learners], config.ray_timeout_s, "reading learner summaries")
         flow.summary.learners = {name: part[name] for part in parts for name in part}
-        return flow.summary
-    finally:
-        stop_stages(stages, config.ray_timeout_s)
+    except BaseException:
+        # Already failing: end the actors without waiting on them, and keep the original error.
+        for actor in stages.all():
+            ray.kill(actor)
+        raise
+    stop_stages(stages, config.ray_timeout_s)
+    return flow.summary

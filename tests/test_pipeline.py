@@ -447,3 +447,12 @@ def test_two_consumers_share_the_partitions_and_predict_each_record_once(ray_loc
     assert sorted(predictions) == sorted(r.id for r in records)
     ends = [committed(kafka_config, kafka_config.topics.records, partition) for partition in (0, 1)]
     assert sum(ends) == 300 and min(ends) > 0
+
+
+@pytest.mark.integration
+def test_unreachable_broker_fails_the_run_with_the_cause(ray_local):
+    import ray
+
+    config = JobConfig(kafka={"bootstrap_servers": "127.0.0.1:1", "connect_timeout_s": 1.0}, learners=["majority"])
+    with pytest.raises(ray.exceptions.RayError, match="no broker reachable at 127.0.0.1:1"):
+        pipeline.run_pipeline(config)
