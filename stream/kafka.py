@@ -110,7 +110,7 @@ class KafkaConfig(pydantic.BaseModel):
         embedded broker holds fetches about that long even when records arrive meanwhile, so a
         lower value bounds the time records sit in the topic (one consumer at 1,000 records/s:
         p50 129 ms at 500, 29 ms at 100, 12 ms at 20). In the full pipeline on 2 cores, 100 gave
-        the lowest end-to-end latency; lower values cost more fetch round trips than they save.
+        the lowest p99 end-to-end latency; lower values cost more fetch round trips than they save.
     max_poll_records
         Default micro-batch size.
     request_timeout_ms
