@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/tagstream evaluate --dataset yeast --learner mlhat,br-ht,majority --out out/run
+	$(BIN)/tagstream run --learner ihomer,mlhat --out out/run
 
 # Debian packages the browser and Prometheus tests drive for real (chromium, chromedriver, prometheus).
 system-deps:
