@@ -132,6 +132,8 @@ class TextEmbedder:
         import transformers
 
         path = resolve_model_path(self.model)
+        # A progress bar per model load would end up in every actor's log.
+        transformers.utils.logging.disable_progress_bar()
         self._device = torch_device(self.device)
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         # float32 whatever the checkpoint stores, so CPU and GPU runs compute the same thing.
