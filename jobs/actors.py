@@ -22,16 +22,28 @@ import logging
 import time
 import typing
 
+from jobs.champion import ChampionSelector
+from jobs.checkpoint import CheckpointError, CheckpointStore
 from jobs.config import ExtractorConfig
+from jobs.label_join import LabelJoin
 from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, partition_snapshot
 from jobs.features import NumericStandardizer, TextEmbedder
 from learners import registry
 from learners.base import MultiLabelClassifier
 from learners.metrics import MetricSuite
 from stream.kafka import DeadLetterSink, KafkaConfig, RecordSink, RecordSource, next_offsets
-from stream.records import DriftAlert, Prediction, Record, RecordError, parse_record
+from stream.records import DriftAlert, LabelUpdate, Prediction, Record, RecordError, parse_label_update, parse_record
 
 logger = logging.getLogger(__name__)
+
+#: Version of what a learner stage's checkpoint holds; a checkpoint of another version is refused.
+CHECKPOINT_FORMAT = 1
+
+#: Kind of the drift-topic event published when another learner starts serving.
+CHAMPION_SWITCH = "champion_switch"
+
+#: Key of the label-join counts in a learner stage's stats (beside the learners' names).
+JOIN_STATS = "_label_join"
 
 
 @dataclasses.dataclass(slots=True)
@@ -39,12 +51,17 @@ class Batch:
     """A micro-batch of good records in stream order.
 
     ``origin`` holds, per record, the Kafka timestamp of its message (epoch seconds): where the
-    end-to-end latency starts. ``consumed_at`` is when the batch was polled.
+    end-to-end latency starts. ``consumed_at`` is when the batch was polled. ``positions`` holds
+    each record's ``(topic, partition, offset)`` (how a restored learner skips what its checkpoint
+    covers), and ``updates`` the late labels polled from the labels topic with their position and
+    timestamp.
     """
 
     records: list[Record]
     origin: list[float]
     consumed_at: float
+    positions: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
+    updates: list[tuple[LabelUpdate, tuple[str, int, int], float]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,14 +94,17 @@ class Scored:
     consumed_at: float
     outputs: dict[str, list[tuple[tuple[str, ...], dict[str, float], int]]]
     events: list[dict]
+    scored: int = 0
+    window: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
 class ConsumerStage:
     """Consumer of the input topic: poll, parse, dead-letter, commit on demand.
 
     Offsets are never committed automatically: :meth:`commit` is called by the driver once the
-    batch's predictions are published. Dead letters are flushed before any commit, so a message
-    counts as done only once its dead letter or its prediction is on the broker.
+    batch's predictions are published (or, with checkpoints, once a checkpoint covers them). Dead
+    letters are flushed before any commit, so a message counts as done only once its dead letter
+    or its prediction is on the broker.
 
     Parameters
     ----------
@@ -94,36 +114,69 @@ class ConsumerStage:
         Most messages per poll.
     poll_timeout_s
         Longest a poll waits for the first message.
+    labels
+        Also read the labels topic (late labels, ``{id, labels}``).
 
     """
 
-    def __init__(self, config: KafkaConfig, batch_size: int, poll_timeout_s: float):
+    def __init__(self, config: KafkaConfig, batch_size: int, poll_timeout_s: float, labels: bool = False):
         self.config = config
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
-        self._source = RecordSource(config, [config.topics.records])
+        self.labels = labels
+        topics = [config.topics.records, config.topics.labels] if labels else [config.topics.records]
+        self._source = RecordSource(config, topics)
         self._sink = RecordSink(config)
         self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter)
+        self._rewind: dict[tuple[str, int], int] | None = None
+
+    def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Read on from the offsets a restored checkpoint covers, as soon as partitions are assigned.
+
+        Partitions the checkpoint does not cover are read again from the group's committed
+        offset (from the start when there is none): nothing of them was learned for sure.
+        """
+        self._rewind = dict(offsets)
+        self._apply_rewind()
+
+    def _apply_rewind(self) -> set[tuple[str, int]]:
+        assigned = self._source.assignment()
+        if self._rewind is None or not assigned:
+            return set()
+        for topic, partition in assigned:
+            offset = self._rewind.get((topic, partition))
+            if offset is None:
+                offset = self._source.committed(topic, partition) or 0
+            self._source.seek(topic, partition, offset)
+        self._rewind = None
+        return assigned
 
     def poll(self) -> tuple[Batch, PollInfo]:
         messages = self._source.poll_batch(self.batch_size, self.poll_timeout_s)
+        if self._rewind is not None:
+            # Messages fetched before the seek (a group join just assigned the partition) come again after it.
+            rewound = self._apply_rewind()
+            messages = [m for m in messages if (m.topic, m.partition) not in rewound]
         consumed_at = time.time()
-        records, origin = [], []
+        batch = Batch([], [], consumed_at)
         dead: collections.Counter[str] = collections.Counter()
         for message in messages:
+            ts = message.timestamp_ms / 1000 if message.timestamp_ms is not None else consumed_at
+            position = (message.topic, message.partition, message.offset)
             try:
-                record = parse_record(message.value, message.key)
+                if message.topic == self.config.topics.records:
+                    batch.records.append(parse_record(message.value, message.key))
+                    batch.origin.append(ts)
+                    batch.positions.append(position)
+                else:
+                    batch.updates.append((parse_label_update(message.value, message.key), position, ts))
             except RecordError as error:
                 self._dead_letters.send(message, error)
                 dead[error.reason] += 1
-                continue
-            records.append(record)
-            origin.append(message.timestamp_ms / 1000 if message.timestamp_ms is not None else consumed_at)
-        texts = sum(record.text is not None for record in records)
-        info = PollInfo(
-            len(messages), len(records), dict(dead), next_offsets(messages), len(self._source.assignment()), texts
-        )
-        return Batch(records, origin, consumed_at), info
+        texts = sum(record.text is not None for record in batch.records)
+        good = len(batch.records) + len(batch.updates)
+        info = PollInfo(len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts)
+        return batch, info
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         self._sink.flush()
@@ -172,7 +225,7 @@ class FeatureStage:
             for i, record in enumerate(records):
                 if i not in embedded_at:
                     records[i] = dataclasses.replace(record, features=self._scaler.learn_transform_one(record.features))
-        return Batch(records, batch.origin, batch.consumed_at)
+        return dataclasses.replace(batch, records=records)
 
     def _text_embedder(self) -> TextEmbedder:
         if self._embedder is None:
@@ -233,19 +286,45 @@ class LearnerStage:
         Size of the sliding window of the per-learner metrics.
     model_size_every
         Measure model sizes (and label clusters) every this many records.
+    checkpoint_uri
+        Folder (path or fsspec URI) of this stage's checkpoints. When set, the stage restores
+        the newest intact checkpoint there at construction (also when Ray restarts the actor).
+    checkpoint_keep
+        Checkpoints kept in that folder.
+    join_max_records, join_max_age_s
+        Bounds of the buffer that joins late labels to their records (see :class:`~jobs.label_join.LabelJoin`).
 
     """
 
-    def __init__(self, learners: typing.Sequence[str], seed: int, window: int, model_size_every: int):
+    def __init__(
+        self,
+        learners: typing.Sequence[str],
+        seed: int,
+        window: int,
+        model_size_every: int,
+        checkpoint_uri: str | None = None,
+        checkpoint_keep: int = 3,
+        join_max_records: int = 10_000,
+        join_max_age_s: float = 3600.0,
+    ):
         self.learners = list(learners)
         self.seed = seed
         self.window = window
         self.model_size_every = model_size_every
+        self.checkpoint_uri = checkpoint_uri
+        self.checkpoint_keep = checkpoint_keep
+        self.join_max_records = join_max_records
+        self.join_max_age_s = join_max_age_s
         self._models = {name: registry.make(name, seed) for name in self.learners}
         self._suites = {name: MetricSuite(window=window) for name in self.learners}
         self._learned = dict.fromkeys(self.learners, 0)
         self._events = {name: collections.Counter() for name in self.learners}
         self._universe = LabelUniverse()
+        self._join = LabelJoin(join_max_records, join_max_age_s)
+        # Per input partition, the offset after the last message this stage took in.
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
+        self.restored = self._store is not None and self._restore()
         self._since_sized = model_size_every  # size the models after the first batch
         # For the live page: per-label hits of the top labels, events with detail, partition snapshots.
         self._tallies = {name: LabelTally() for name in self.learners}
@@ -257,28 +336,108 @@ class LearnerStage:
         }
 
     def process(self, batch: Batch) -> tuple[Scored, dict]:
+        """Predict every new record of the batch, learn the labelled and the newly joined ones.
+
+        Messages at positions a restored checkpoint already covers are skipped: they were
+        learned before the crash, and learning them again would learn them twice.
+        """
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
-        for record in batch.records:
+        ids, origin = [], []
+        scored = 0
+        for i, record in enumerate(batch.records):
+            if batch.positions and self._seen(batch.positions[i]):
+                continue
+            ids.append(record.id)
+            origin.append(batch.origin[i])
             x = record.features
-            y = None if record.labels is None else self._universe.target(record.labels)
+            predictions = {}
             for name, model in self._models.items():
                 scores = model.predict_proba_one(x)
                 predicted = model.predict_one(x) if self._own_predict[name] else {l: p >= 0.5 for l, p in scores.items()}
                 predicted_on = tuple(str(l) for l, on in predicted.items() if on)
                 outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
-                if y is not None:
-                    self._suites[name].update(y, predicted)
-                    self._tallies[name].observe(record.labels, predicted_on)
-                    model.learn_one(x, y)
-                    self._learned[name] += 1
-                for event in model.pop_events():
-                    self._events[name][event.level, event.kind] += 1
-                    events.append(event.to_dict())
-                    if len(self._recent_events[name]) < EVENTS_PER_BATCH:
-                        self._recent_events[name].append(events[-1])
-        scored = Scored([r.id for r in batch.records], batch.origin, batch.consumed_at, outputs, events)
-        return scored, self.stats(len(batch.records))
+                predictions[name] = predicted
+            labels = record.labels
+            if labels is None:
+                labels = self._join.add_record(record.id, (x, predictions), ts=batch.origin[i])
+            if labels is not None:
+                self._learn(x, labels, predictions, events)
+                scored += 1
+        for update, position, ts in batch.updates:
+            if self._seen(position):
+                continue
+            waiting = self._join.add_label(update.id, update.labels, ts)
+            if waiting is not None:
+                x, predictions = waiting  # scored with the prediction made before the label arrived
+                self._learn(x, update.labels, predictions, events)
+                scored += 1
+        window = {name: suite.get_window() for name, suite in self._suites.items()}
+        return Scored(ids, origin, batch.consumed_at, outputs, events, scored, window), self.stats(len(ids))
+
+    def _seen(self, position: tuple[str, int, int]) -> bool:
+        topic, partition, offset = position
+        if offset < self._offsets.get((topic, partition), 0):
+            return True
+        self._offsets[topic, partition] = offset + 1
+        return False
+
+    def _learn(self, x: dict, labels: tuple[str, ...], predictions: dict[str, dict], events: list[dict]) -> None:
+        y = self._universe.target(labels)
+        for name, model in self._models.items():
+            predicted = predictions[name]
+            self._suites[name].update(y, predicted)
+            self._tallies[name].observe(labels, tuple(str(l) for l, on in predicted.items() if on))
+            model.learn_one(x, y)
+            self._learned[name] += 1
+            for event in model.pop_events():
+                self._events[name][event.level, event.kind] += 1
+                events.append(event.to_dict())
+                if len(self._recent_events[name]) < EVENTS_PER_BATCH:
+                    self._recent_events[name].append(events[-1])
+
+    # -- checkpoints --------------------------------------------------------------------------------
+
+    def _state(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "learners": self.learners,
+            "offsets": dict(self._offsets),
+            "models": self._models,
+            "suites": self._suites,
+            "learned": self._learned,
+            "universe": self._universe,
+            "join": self._join,
+        }
+
+    def _restore(self) -> bool:
+        state = self._store.load_latest()
+        if state is None:
+            return False
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("learners") != self.learners:
+            raise CheckpointError(
+                f"the checkpoint in {self.checkpoint_uri} holds learners {state.get('learners')} "
+                f"(format {state.get('format')}), this stage runs {self.learners} (format {CHECKPOINT_FORMAT})"
+            )
+        self._offsets = state["offsets"]
+        self._models = state["models"]
+        self._suites = state["suites"]
+        self._learned = state["learned"]
+        self._universe = state["universe"]
+        self._join = state["join"]
+        logger.info("restored %s at offsets %s (%s learned)", self.checkpoint_uri, self._offsets, self._learned)
+        return True
+
+    def checkpoint(self) -> dict[tuple[str, int], int]:
+        """Write the models, metrics, label space, join buffer and offsets; returns the offsets covered."""
+        if self._store is None:
+            raise CheckpointError("this learner stage has no checkpoint location")
+        self._store.save(self._state())
+        return dict(self._offsets)
+
+    def position(self) -> dict[tuple[str, int], int]:
+        """Per input partition, the offset after the last message taken in (restored ones included)."""
+        return dict(self._offsets)
 
     def stats(self, processed: int = 0) -> dict:
         """Per learner: windowed scores, drift events since the last call, sampled size and clusters.
@@ -308,6 +467,7 @@ class LearnerStage:
             }
             self._events[name].clear()
             self._recent_events[name] = []
+        out[JOIN_STATS] = self._join.counts()
         return out
 
     def summary(self) -> dict:
@@ -320,6 +480,7 @@ class LearnerStage:
                 "window": self._suites[name].get_window(),
                 "model_bytes": model.model_bytes,
                 "label_clusters": label_cluster_count(model),
+                "label_join": self._join.counts(),
             }
             for name, model in self._models.items()
         }
@@ -336,26 +497,33 @@ class PublisherStage:
     config
         Kafka settings (predictions and drift topics).
     serving
-        The learner whose predictions go to the predictions topic.
+        The learner whose predictions go to the predictions topic (while no champion selector
+        has chosen another).
+    champion
+        Selector of the serving learner among those side by side; switches are published on the
+        drift topic as global ``champion_switch`` events.
 
     """
 
-    def __init__(self, config: KafkaConfig, serving: str):
+    def __init__(self, config: KafkaConfig, serving: str, champion: ChampionSelector | None = None):
         self.config = config
         self.serving = serving
+        self.champion = champion
         self._sink = RecordSink(config)
+        self._scored = 0  # labelled records scored so far: the instance of a switch event
 
     def publish(self, *scored: Scored) -> dict:
         """Publish the outputs of one batch; ``scored`` holds one part per learner actor."""
-        served = next(part for part in scored if self.serving in part.outputs)
+        serving = self.serving if self.champion is None else self.champion.serving
+        served = next(part for part in scored if serving in part.outputs)
         topics = self.config.topics
         now = time.time()
-        for record_id, (labels, scores, version) in zip(served.ids, served.outputs[self.serving]):
+        for record_id, (labels, scores, version) in zip(served.ids, served.outputs[serving]):
             prediction = Prediction(
                 id=record_id,
                 labels=labels,
                 scores=scores,
-                learner=self.serving,
+                learner=serving,
                 model_version=version,
                 latency_ms=(now - served.consumed_at) * 1000,
                 ts=now,
@@ -367,13 +535,27 @@ class PublisherStage:
                 alert = DriftAlert.from_event(event, ts=now)
                 self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
                 drift += 1
+        switch = None
+        self._scored += served.scored
+        if self.champion is not None:
+            windows = {name: window for part in scored for name, window in part.window.items()}
+            switch = self.champion.observe(windows, scored=served.scored)
+        if switch is not None:
+            event = {"learner": switch["to"], "level": "global", "kind": CHAMPION_SWITCH, "labels": [], "node": None}
+            alert = DriftAlert.from_event(event | {"instance": self._scored, "detail": switch}, ts=now)
+            self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
+            logger.info("champion switch: %s", switch)
         self._sink.flush()
         acknowledged = time.time()
         return {
             "predictions": len(served.ids),
             "drift": drift,
+            "switch": switch,
             "latencies_s": [acknowledged - origin for origin in served.origin],
         }
+
+    def serving_learner(self) -> str:
+        return self.serving if self.champion is None else self.champion.serving
 
     def close(self) -> None:
         self._sink.close()

@@ -30,6 +30,7 @@ import yaml
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from learners import registry
+from learners.metrics.suite import SCORES
 from stream.kafka import KafkaConfig
 
 ENV_PREFIX = "TAGSTREAM_"
@@ -113,6 +114,27 @@ class JobConfig(BaseSettings):
         Keep consuming until interrupted, instead of stopping when the replayed stream is done.
     out_dir
         Folder for ``summary.json``.
+    checkpoint_dir
+        Where the learner actors checkpoint (a path or an fsspec URI such as ``s3://bucket/job``);
+        ``None``: no checkpoints, offsets are committed as soon as predictions are published.
+        A run restores the newest intact checkpoint there and goes on from its offsets. The files
+        are pickles: only point this at a location as trusted as the job's code.
+    checkpoint_every_s
+        Checkpoint at most this often (and once at the end of the run); offsets are committed
+        only after the checkpoint that covers them.
+    checkpoint_keep
+        Checkpoints kept per learner actor (at least 2).
+    labels_topic
+        Also read the labels topic and join late labels to their records.
+    join_max_records, join_max_age_s
+        Bounds of the label-join buffer: records waiting for labels (and labels waiting for their
+        record), and their age in stream time.
+    champion_metric
+        Windowed score that picks which learner serves the predictions (several learners).
+    champion_margin
+        How much better a challenger must score to take over.
+    champion_min_window
+        Labelled records scored since the last switch before another switch is allowed.
     extractor
         Feature-extractor settings.
     kafka
@@ -150,6 +172,15 @@ class JobConfig(BaseSettings):
     dashboard_port: int = pydantic.Field(9109, ge=0, le=65535)
     follow: bool = False
     out_dir: pathlib.Path | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every_s: float = pydantic.Field(30.0, gt=0)
+    checkpoint_keep: int = pydantic.Field(3, ge=2)
+    labels_topic: bool = True
+    join_max_records: int = pydantic.Field(10_000, gt=0)
+    join_max_age_s: float = pydantic.Field(3600.0, gt=0)
+    champion_metric: str = "micro_f1"
+    champion_margin: float = pydantic.Field(0.02, ge=0)
+    champion_min_window: int = pydantic.Field(500, gt=0)
     extractor: ExtractorConfig = ExtractorConfig()
     kafka: KafkaConfig = KafkaConfig()
 
@@ -158,6 +189,13 @@ class JobConfig(BaseSettings):
     def _split_learners(cls, value):
         if isinstance(value, str):
             value = [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @pydantic.field_validator("champion_metric")
+    @classmethod
+    def _known_score(cls, value: str) -> str:
+        if value not in SCORES:
+            raise ValueError(f"unknown champion metric {value!r}; choose one of {sorted(SCORES)}")
         return value
 
     @pydantic.field_validator("learners")

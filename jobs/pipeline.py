@@ -22,7 +22,8 @@ import typing
 
 import ray
 
-from jobs.actors import PollInfo, extractor_gpus, remote_stages
+from jobs.actors import JOIN_STATS, PollInfo, extractor_gpus, remote_stages
+from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.telemetry import PipelineMetrics
 
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: How often the driver samples the consumers' lag.
 LAG_EVERY_S = 5.0
+
+#: Restarts Ray grants a learner actor that checkpoints (it restores itself from its checkpoint).
+LEARNER_MAX_RESTARTS = 3
 
 
 class PipelineTimeout(TimeoutError):
@@ -75,19 +79,42 @@ def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
     return [[name] for name in names]
 
 
+def learner_actor_name(config: JobConfig, index: int) -> str:
+    """Name of the ``index``-th learner actor (operators and tests find it with ``ray.get_actor``)."""
+    return f"tagstream.{config.kafka.group_id}.learner-{index}"
+
+
 def start_stages(config: JobConfig) -> Stages:
     consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
     gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
+    learners = []
+    for index, group in enumerate(learner_groups(config.learners)):
+        checkpoints = None if config.checkpoint_dir is None else f"{config.checkpoint_dir.rstrip('/')}/learner-{index}"
+        options = {"name": learner_actor_name(config, index)}
+        if checkpoints is not None:
+            options["max_restarts"] = LEARNER_MAX_RESTARTS
+        actor = learner_cls.options(**options).remote(
+            group,
+            config.seed,
+            config.window,
+            config.model_size_every,
+            checkpoints,
+            config.checkpoint_keep,
+            config.join_max_records,
+            config.join_max_age_s,
+        )
+        learners.append((actor, group))
+    champion = None
+    if len(config.learners) > 1:
+        champion = ChampionSelector(config.learners, config.champion_metric, config.champion_margin, config.champion_min_window)
     stages = Stages(
         consumers=[
-            consumer_cls.remote(config.kafka, config.batch_size, config.poll_timeout_s) for _ in range(config.consumers)
+            consumer_cls.remote(config.kafka, config.batch_size, config.poll_timeout_s, config.labels_topic)
+            for _ in range(config.consumers)
         ],
         extractor=extractor_cls.options(num_gpus=gpus).remote(config.extractor),
-        learners=[
-            (learner_cls.remote(group, config.seed, config.window, config.model_size_every), group)
-            for group in learner_groups(config.learners)
-        ],
-        publisher=publisher_cls.remote(config.kafka, config.learners[0]),
+        learners=learners,
+        publisher=publisher_cls.remote(config.kafka, config.learners[0], champion),
     )
     try:
         _get([actor.__ray_ready__.remote() for actor in stages.all()], config.ray_timeout_s, "starting the actors")
@@ -96,6 +123,43 @@ def start_stages(config: JobConfig) -> Stages:
             ray.kill(actor)
         raise
     return stages
+
+
+def restart_learners(stages: Stages, config: JobConfig) -> None:
+    """Restart every learner actor (each restores its newest checkpoint) and wait until all answer.
+
+    All of them restart, not only the one that died, so that they all go on from their checkpoints
+    and the records read again are predicted (and published) again by every learner.
+    """
+    for actor, _ in stages.learners:
+        ray.kill(actor, no_restart=False)
+    deadline = time.monotonic() + config.ray_timeout_s
+    for actor, _ in stages.learners:
+        while True:
+            try:
+                _get(actor.position.remote(), config.ray_timeout_s, "restarting a learner actor")
+                break
+            except ray.exceptions.RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def rewind_to_checkpoints(stages: Stages, config: JobConfig) -> None:
+    """Make the consumers read on from the offsets the learners' checkpoints cover.
+
+    Committed offsets are never ahead of a good checkpoint; they are behind it when the job died
+    between a checkpoint and its commit (the learners skip what they already learned), and a
+    learner that fell back to an older checkpoint (torn newest, or a restart) needs records the
+    group has already committed.
+    """
+    positions = _get([actor.position.remote() for actor, _ in stages.learners], config.ray_timeout_s, "reading checkpoints")
+    offsets: dict = {}
+    for position in positions:
+        for partition, offset in position.items():
+            offsets[partition] = min(offset, offsets.get(partition, offset))
+    if offsets:
+        _get([consumer.rewind.remote(offsets) for consumer in stages.consumers], config.ray_timeout_s, "rewinding consumers")
 
 
 def stop_stages(stages: Stages, timeout_s: float) -> None:
@@ -173,6 +237,11 @@ class Summary:
     seconds: float = 0.0
     active_seconds: float = 0.0
     learners: dict[str, dict] = dataclasses.field(default_factory=dict)
+    label_join: dict[str, int] = dataclasses.field(default_factory=dict)
+    serving: str | None = None
+    champion_switches: list[dict] = dataclasses.field(default_factory=list)
+    checkpoints: int = 0
+    recoveries: int = 0
 
     @property
     def records_per_s(self) -> float:
@@ -215,6 +284,10 @@ class Flow:
         self.window: dict[str, dict] = {}
         self._in_flight: collections.deque[InFlight] = collections.deque()
         self._commits: list = []
+        # With checkpoints, offsets wait here (per consumer) until a checkpoint covers them.
+        self._checkpointing = config.checkpoint_dir is not None
+        self._uncommitted: dict[int, tuple[typing.Any, dict]] = {}
+        self._checkpointed_at = time.monotonic()
         self.start()
 
     def start(self) -> None:
@@ -297,15 +370,24 @@ class Flow:
             if block:
                 raise PipelineTimeout(f"a batch was not published within {timeout} s")
             return False
-        self._in_flight.popleft()
         ack = _get(head.ack_ref, self.config.ray_timeout_s, "reading a publish acknowledgement")
-        self._commits.append(commit(head.consumer, head.info.offsets))
-        self._check_commits(wait=False)
+        self._in_flight.popleft()
+        if self._checkpointing:
+            consumer, offsets = self._uncommitted.setdefault(id(head.consumer), (head.consumer, {}))
+            offsets.update(head.info.offsets)
+        else:
+            self._commits.append(commit(head.consumer, head.info.offsets))
+            self._check_commits(wait=False)
         self.summary.predictions_out += ack["predictions"]
+        if ack.get("switch") is not None:
+            self.summary.champion_switches.append(ack["switch"])
         self.summary.batches += 1
         self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
         batch_stats: dict[str, dict] = {}
         for stats in _get(head.stats_refs, self.config.ray_timeout_s, "reading learner stats"):
+            join_counts = stats.pop(JOIN_STATS)
+            self.metrics.observe_label_join(join_counts)
+            self.summary.label_join = join_counts
             batch_stats.update(stats)
             for learner, learner_stats in stats.items():
                 self.metrics.observe_learner(learner, learner_stats)
@@ -330,6 +412,31 @@ class Flow:
         ray.get(done)  # raises the commit's error, if any
         if done:
             self.metrics.observe_commit()
+
+    def checkpoint_due(self) -> bool:
+        return self._checkpointing and time.monotonic() - self._checkpointed_at >= self.config.checkpoint_every_s
+
+    def checkpoint(self, learners: list) -> None:
+        """Finish the batches in flight, checkpoint every learner actor, then commit what they cover.
+
+        Waiting for the batches in flight makes the checkpoint cover exactly the published
+        batches, so a restart neither loses a prediction nor learns a record twice.
+        """
+        while self._in_flight:
+            self._retire(block=True)
+        _get([actor.checkpoint.remote() for actor, _ in learners], self.config.ray_timeout_s, "writing checkpoints")
+        self._checkpointed_at = time.monotonic()
+        self.summary.checkpoints += 1
+        for consumer, offsets in self._uncommitted.values():
+            if offsets:
+                self._commits.append(commit(consumer, offsets))
+        self._uncommitted.clear()
+        self._check_commits(wait=True)
+
+    def abandon_in_flight(self) -> None:
+        """Forget the batches in flight and the uncommitted offsets (a learner actor died: they are read again)."""
+        self._in_flight.clear()
+        self._uncommitted.clear()
 
     def drain(self) -> None:
         while self._in_flight:
@@ -362,19 +469,37 @@ def run_pipeline(
     stages = start_stages(config)
     flow.start()
     try:
+        if config.checkpoint_dir is not None:
+            rewind_to_checkpoints(stages, config)
         for consumer in flow.polls(stages.consumers):
-            batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)
-            flow.consumed(consumer, info)
-            if not info.consumed:
-                flow.retire_ready()  # an idle follow run still publishes its progress and commits
-                continue
-            features_ref = extract_features(stages.extractor, batch_ref, info, config)
-            scored_refs, stats_refs = predict_and_learn(stages.learners, features_ref)
-            ack_ref = publish(stages.publisher, scored_refs)
-            flow.submit(InFlight(consumer, info, stats_refs, ack_ref))
+            try:
+                batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)
+                flow.consumed(consumer, info)
+                if not info.consumed:
+                    flow.retire_ready()  # an idle follow run still publishes its progress and commits
+                    continue
+                features_ref = extract_features(stages.extractor, batch_ref, info, config)
+                scored_refs, stats_refs = predict_and_learn(stages.learners, features_ref)
+                ack_ref = publish(stages.publisher, scored_refs)
+                flow.submit(InFlight(consumer, info, stats_refs, ack_ref))
+                if flow.checkpoint_due():
+                    flow.checkpoint(stages.learners)
+            except ray.exceptions.RayActorError as error:
+                if config.checkpoint_dir is None or flow.summary.recoveries >= LEARNER_MAX_RESTARTS:
+                    raise
+                logger.warning("a learner actor failed (%s): restoring every learner from its checkpoint", error)
+                flow.summary.recoveries += 1
+                flow.abandon_in_flight()
+                restart_learners(stages, config)
+                rewind_to_checkpoints(stages, config)
         flow.drain()
+        if config.checkpoint_dir is not None:
+            flow.checkpoint(stages.learners)
         parts = _get([actor.summary.remote() for actor, _ in stages.learners], config.ray_timeout_s, "reading learner summaries")
         flow.summary.learners = {name: part[name] for part in parts for name in part}
+        if flow.summary.learners:
+            flow.summary.label_join = next(iter(flow.summary.learners.values()))["label_join"]
+        flow.summary.serving = _get(stages.publisher.serving_learner.remote(), config.ray_timeout_s, "reading the champion")
     except BaseException:
         # Already failing: end the actors without waiting on them, and keep the original error.
         for actor in stages.all():

@@ -105,6 +105,12 @@ class PipelineMetrics:
             "Unix time of the last input offset commit: the checkpoint a restarted job resumes from.",
             registry=r,
         )
+        self.label_join = Gauge(
+            "tagstream_label_join",
+            "Late-label join since the start: joined, expired_records, expired_labels, unmatched_labels, waiting_*.",
+            ["outcome"],
+            registry=r,
+        )
 
     def observe_consumed(self, records: int, dead_letters: typing.Mapping[str, int]) -> None:
         self.records_in.inc(records)
@@ -138,6 +144,11 @@ class PipelineMetrics:
             self.label_clusters.labels(learner=learner).set(stats["label_clusters"])
         if stats.get("model_bytes") is not None:
             self.model_bytes.labels(learner=learner).set(stats["model_bytes"])
+
+    def observe_label_join(self, counts: typing.Mapping[str, int]) -> None:
+        """Take the label-join counts of a learner actor (see :meth:`jobs.label_join.LabelJoin.counts`)."""
+        for outcome, count in counts.items():
+            self.label_join.labels(outcome=outcome).set(count)
 
     def _bounded_kind(self, kind: str) -> str:
         if kind in self._kinds:
