@@ -1,0 +1,60 @@
+"""The late-label join: by id, bounded by count and stream time, every unjoined item counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.label_join import LabelJoin
+
+
+def test_labels_join_waiting_records_and_records_join_early_labels():
+    join = LabelJoin(max_records=10, max_age_s=100.0)
+    assert join.add_record("r1", "p1", ts=0.0) is None
+    assert join.add_label("r1", ("a",), ts=1.0) == "p1"
+    assert join.add_label("r2", ("b",), ts=2.0) is None
+    assert join.add_record("r2", "p2", ts=3.0) == ("b",)
+    assert join.counts() == {
+        "joined": 2, "expired_records": 0, "expired_labels": 0, "unmatched_labels": 0, "waiting_records": 0, "waiting_labels": 0
+    }
+
+
+def test_the_count_bound_expires_the_oldest_and_late_labels_are_counted_as_expired():
+    join = LabelJoin(max_records=2, max_age_s=100.0)
+    for i in range(3):
+        join.add_record(f"r{i}", i, ts=float(i))
+    assert join.add_label("r0", ("a",), ts=4.0) is None  # r0 left the buffer: its label came too late
+    assert join.add_label("r2", ("a",), ts=5.0) == 2
+    counts = join.counts()
+    assert (counts["expired_records"], counts["expired_labels"], counts["waiting_records"]) == (1, 1, 1)
+
+
+def test_the_age_bound_uses_stream_time():
+    join = LabelJoin(max_records=100, max_age_s=10.0)
+    join.add_record("old", 0, ts=0.0)
+    join.add_label("orphan", ("a",), ts=0.0)
+    join.add_record("new", 1, ts=11.0)  # both older items are now past max_age_s
+    counts = join.counts()
+    assert (counts["expired_records"], counts["unmatched_labels"], counts["waiting_records"]) == (1, 1, 1)
+    assert join.add_label("old", ("a",), ts=12.0) is None
+    assert join.counts()["expired_labels"] == 1
+
+
+def test_withheld_and_unknown_labels_are_counted_exactly():
+    join = LabelJoin(max_records=5, max_age_s=1e9)
+    withheld = {3, 7, 11}
+    for i in range(20):
+        join.add_record(f"r{i}", i, ts=float(i))
+        if i >= 2 and i - 2 not in withheld:
+            assert join.add_label(f"r{i - 2}", ("a",), ts=float(i)) == i - 2
+    for i in range(4):
+        join.add_label(f"unknown-{i}", ("a",), ts=20.0)
+    counts = join.counts()
+    assert counts["joined"] == 18 - len(withheld)
+    assert counts["expired_records"] + counts["waiting_records"] == len(withheld) + 2  # the last two never got labels
+    assert counts["unmatched_labels"] + counts["waiting_labels"] == 4
+
+
+@pytest.mark.parametrize("bounds", [{"max_records": 0, "max_age_s": 1.0}, {"max_records": 1, "max_age_s": 0.0}])
+def test_bad_bounds_are_refused(bounds):
+    with pytest.raises(ValueError):
+        LabelJoin(**bounds)
