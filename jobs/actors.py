@@ -238,6 +238,10 @@ class FeatureStage:
         return self._embedder
 
 
+class LearnerRestarted(RuntimeError):
+    """A checkpointing learner stage was given a batch before the driver read its restored position."""
+
+
 class LabelUniverse:
     """Turns a record's list of labels that are on into a full ``dict[label, bool]``.
 
@@ -325,6 +329,9 @@ class LearnerStage:
         self._offsets: dict[tuple[str, int], int] = {}
         self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
         self.restored = self._store is not None and self._restore()
+        # A stage that checkpoints takes batches only once the driver has read its position: after
+        # a restart by Ray the consumers must first be rewound to what this incarnation covers.
+        self._aligned = self._store is None
         self._since_sized = model_size_every  # size the models after the first batch
         # For the live page: per-label hits of the top labels, events with detail, partition snapshots.
         self._tallies = {name: LabelTally() for name in self.learners}
@@ -341,6 +348,11 @@ class LearnerStage:
         Messages at positions a restored checkpoint already covers are skipped: they were
         learned before the crash, and learning them again would learn them twice.
         """
+        if not self._aligned:
+            raise LearnerRestarted(
+                f"learner stage {self.learners} restarted from {self.checkpoint_uri} at offsets {self._offsets}: "
+                "the consumers must be rewound before it takes batches"
+            )
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
         ids, origin = [], []
@@ -436,7 +448,11 @@ class LearnerStage:
         return dict(self._offsets)
 
     def position(self) -> dict[tuple[str, int], int]:
-        """Per input partition, the offset after the last message taken in (restored ones included)."""
+        """Per input partition, the offset after the last message taken in (restored ones included).
+
+        Reading it is how the driver acknowledges a (re)started stage: it takes batches from then on.
+        """
+        self._aligned = True
         return dict(self._offsets)
 
     def stats(self, processed: int = 0) -> dict:

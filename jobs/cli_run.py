@@ -106,6 +106,13 @@ def summary_view(summary: Summary) -> Group:
     for learner, counts in summary.drift_events.items():
         for kind, count in sorted(counts.items()):
             totals.add_row(f"drift events: {learner} {kind}", f"{count:,}")
+    for outcome, count in summary.label_join.items():
+        if outcome != "joined" or count:
+            totals.add_row(f"late labels: {outcome.replace('_', ' ')}", f"{count:,}")
+    if summary.serving is not None:
+        totals.add_row("serving learner", f"{summary.serving} ({len(summary.champion_switches)} switches)")
+    if summary.checkpoints or summary.recoveries:
+        totals.add_row("checkpoints / recoveries", f"{summary.checkpoints:,} / {summary.recoveries:,}")
     totals.add_row("seconds", f"{summary.seconds:.1f}")
     totals.add_row("records/s", f"{summary.records_per_s:,.0f}")
     learners = Table(title="final scores (cumulative; last window in the w. column)", title_justify="left")
@@ -160,6 +167,17 @@ def run_command(
     limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
     seed: typing.Annotated[int | None, typer.Option(help="Seed of the learners.")] = None,
     batch_size: typing.Annotated[int | None, typer.Option(min=1, help="Most records per micro-batch.")] = None,
+    checkpoint_dir: typing.Annotated[
+        str | None,
+        typer.Option(help="Checkpoint folder or fsspec URI; a run restores from it (pickles: trusted locations only)."),
+    ] = None,
+    checkpoint_every: typing.Annotated[float | None, typer.Option(min=0.001, help="Seconds between checkpoints.")] = None,
+    label_delay: typing.Annotated[
+        int | None, typer.Option(min=0, help="Replay labels to the labels topic this many records after their features.")
+    ] = None,
+    champion_metric: typing.Annotated[
+        str | None, typer.Option(help="Windowed score that picks the serving learner among several.")
+    ] = None,
     config_file: ConfigFile = None,
     verbose: typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
 ) -> None:
@@ -176,6 +194,9 @@ def run_command(
         "limit": limit,
         "seed": seed,
         "batch_size": batch_size,
+        "checkpoint_dir": checkpoint_dir,
+        "checkpoint_every_s": checkpoint_every,
+        "champion_metric": champion_metric,
         "kafka": {"bootstrap_servers": bootstrap_servers},
     }
     try:
@@ -191,7 +212,7 @@ def run_command(
                 if config.dataset is None:
                     config = config.model_copy(update={"dataset": DEFAULT_DATASET})
                 console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
-            summary = _run(config, stack)
+            summary = _run(config, stack, label_delay)
     except (StreamError, BrokerError, PipelineTimeout, OSError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
@@ -203,12 +224,12 @@ def run_command(
         console.print(f"summary written to {path}")
 
 
-def _run(config: JobConfig, stack: contextlib.ExitStack) -> Summary:
+def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None = None) -> Summary:
     ensure_topics(config.kafka)
     expected = None
     if config.dataset is not None:
-        produced = produce(config.kafka, records_of(config.dataset), limit=config.limit)
-        expected = produced.records
+        produced = produce(config.kafka, records_of(config.dataset), limit=config.limit, label_delay=label_delay)
+        expected = produced.records + (produced.label_updates if config.labels_topic else 0)
         console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")
     if init_ray(config):
         stack.callback(ray.shutdown)

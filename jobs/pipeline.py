@@ -22,7 +22,7 @@ import typing
 
 import ray
 
-from jobs.actors import JOIN_STATS, PollInfo, extractor_gpus, remote_stages
+from jobs.actors import JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, remote_stages
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.telemetry import PipelineMetrics
@@ -484,11 +484,12 @@ def run_pipeline(
                 flow.submit(InFlight(consumer, info, stats_refs, ack_ref))
                 if flow.checkpoint_due():
                     flow.checkpoint(stages.learners)
-            except ray.exceptions.RayActorError as error:
+            except (ray.exceptions.RayActorError, LearnerRestarted) as error:
                 if config.checkpoint_dir is None or flow.summary.recoveries >= LEARNER_MAX_RESTARTS:
                     raise
                 logger.warning("a learner actor failed (%s): restoring every learner from its checkpoint", error)
                 flow.summary.recoveries += 1
+                flow.expected = None  # messages are read again: the run now ends on idle input
                 flow.abandon_in_flight()
                 restart_learners(stages, config)
                 rewind_to_checkpoints(stages, config)
