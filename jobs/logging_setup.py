@@ -10,7 +10,9 @@ import logging
 import sys
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is printed.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Libraries (Ray) install record factories that add attributes of their own, so the set is
+# taken from a fresh record at format time, not once at import.
+_FORMATTED = {"message", "asctime"}
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -31,7 +33,8 @@ class KeyValueFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        fields.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
+        standard = set(vars(logging.makeLogRecord({}))) | _FORMATTED
+        fields.update((key, value) for key, value in vars(record).items() if key not in standard)
         line = " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
