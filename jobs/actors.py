@@ -31,7 +31,7 @@ from jobs.features import NumericStandardizer, TextEmbedder
 from learners import registry
 from learners.base import MultiLabelClassifier
 from learners.metrics import MetricSuite
-from stream.kafka import DeadLetterSink, KafkaConfig, RecordSink, RecordSource, next_offsets
+from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, RecordSource, next_offsets
 from stream.records import DriftAlert, LabelUpdate, Prediction, Record, RecordError, parse_label_update, parse_record
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,9 @@ class ConsumerStage:
         self._sink = RecordSink(config)
         self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter)
         self._rewind: dict[tuple[str, int], int] | None = None
+        # Records fetched ahead of the labels topic, in stream time (see _align).
+        self._held: collections.deque[Message] = collections.deque()
+        self._labels_seen_ts = float("-inf")
 
     def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
         """Read on from the offsets a restored checkpoint covers, as soon as partitions are assigned.
@@ -157,6 +160,9 @@ class ConsumerStage:
             # Messages fetched before the seek (a group join just assigned the partition) come again after it.
             rewound = self._apply_rewind()
             messages = [m for m in messages if (m.topic, m.partition) not in rewound]
+            self._held.clear()
+        if self.labels:
+            messages = self._align(messages)
         consumed_at = time.time()
         batch = Batch([], [], consumed_at)
         dead: collections.Counter[str] = collections.Counter()
@@ -178,13 +184,49 @@ class ConsumerStage:
         info = PollInfo(len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts)
         return batch, info
 
+    def _align(self, messages: list[Message]) -> list[Message]:
+        """Hand out records no earlier (in Kafka time) than the labels read so far, or once the labels are caught up.
+
+        The client fetches the two topics independently and may run far ahead on one; records
+        read long before the labels that were sent right after them would be predicted by a
+        model that has not learned anything those labels teach, which the real delay never
+        implied. Held records are not handed out, so their offsets are neither learned nor
+        committed; at most ``4 * batch_size`` are held.
+        """
+        out = []
+        for message in messages:
+            if message.topic == self.config.topics.records:
+                self._held.append(message)
+            else:
+                out.append(message)
+                if message.timestamp_ms is not None:
+                    self._labels_seen_ts = max(self._labels_seen_ts, message.timestamp_ms / 1000)
+        released = 0
+        caught_up = None  # asked of the broker at most once per poll
+        while self._held and released < self.batch_size:
+            head = self._held[0]
+            behind_labels = head.timestamp_ms is None or head.timestamp_ms / 1000 <= self._labels_seen_ts
+            if not behind_labels and len(self._held) <= 4 * self.batch_size:
+                if caught_up is None:
+                    caught_up = self._labels_caught_up()
+                if not caught_up:
+                    break
+            out.append(self._held.popleft())
+            released += 1
+        return out
+
+    def _labels_caught_up(self) -> bool:
+        topic = self.config.topics.labels
+        return all(lag == 0 for (name, _), lag in self._source.lag().items() if name == topic)
+
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         self._sink.flush()
         self._source.commit(offsets)
 
     def lag(self) -> dict[int, int]:
         """Messages left per input partition (see :meth:`stream.kafka.RecordSource.lag` on accuracy)."""
-        return {partition: lag for (_, partition), lag in self._source.lag().items()}
+        topic = self.config.topics.records
+        return {partition: lag for (name, partition), lag in self._source.lag().items() if name == topic}
 
     def close(self) -> None:
         self._sink.flush()

@@ -1,0 +1,73 @@
+"""Late labels end to end: joined by id from the labels topic, scored with the earlier prediction, counted."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+
+from jobs import pipeline
+from jobs.actors import LabelUniverse
+from jobs.config import JobConfig
+from jobs.produce import dataset_records, produce
+from learners import registry
+from learners.evaluate import Prequential
+from stream.kafka import RecordSink, ensure_topics
+from stream.records import LabelUpdate
+
+LEARNER = "mlhat"
+RECORDS = 1500
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def run(kafka_config, **overrides):
+    config = JobConfig(**({"kafka": kafka_config, "learners": [LEARNER], "seed": 2, "batch_size": 100, "idle_timeout_s": 4.0} | overrides))
+    return pipeline.run_pipeline(config)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_labels_fifty_records_late_score_close_to_no_delay(ray_local, kafka_config):
+    ensure_topics(kafka_config, partitions=1)
+    records = list(itertools.islice(dataset_records("yeast"), RECORDS))
+    produced = produce(kafka_config, records, label_delay=50)
+    assert produced.label_updates == RECORDS
+    summary = run(kafka_config)
+    universe = LabelUniverse()
+    no_delay = Prequential({LEARNER: registry.make(LEARNER, 2)}, report_every=None).run(
+        [(record.features, universe.target(record.labels)) for record in records]
+    )[LEARNER]
+    result = summary.learners[LEARNER]
+    assert summary.predictions_out == RECORDS
+    assert result["learned"] == result["scored"] == RECORDS
+    assert summary.label_join["joined"] == RECORDS
+    assert summary.label_join["expired_labels"] == summary.label_join["unmatched_labels"] == 0
+    assert result["cumulative"]["micro_f1"] == pytest.approx(no_delay.cumulative["micro_f1"], abs=0.03)
+
+
+@pytest.mark.integration
+def test_withheld_and_unknown_labels_are_counted_exactly(ray_local, kafka_config):
+    ensure_topics(kafka_config, partitions=1)
+    records = list(itertools.islice(dataset_records("yeast"), 300))
+    withheld = {f"yeast-{i}" for i in range(10, 300, 37)}
+    sent = [dataclasses.replace(r, labels=None) if r.id in withheld else r for r in records]
+    produce(kafka_config, sent, label_delay=20)
+    with RecordSink(kafka_config) as sink:
+        for i in range(7):
+            sink.send(kafka_config.topics.labels, LabelUpdate(f"nobody-{i}", ("a",)).to_json(), key=f"nobody-{i}")
+        sink.flush()
+    summary = run(kafka_config, join_max_records=1000)
+    join = summary.label_join
+    assert join["joined"] == 300 - len(withheld)
+    assert join["expired_records"] + join["waiting_records"] == len(withheld)
+    assert join["unmatched_labels"] + join["waiting_labels"] + join["expired_labels"] == 7
+    assert summary.learners[LEARNER]["learned"] == 300 - len(withheld)
