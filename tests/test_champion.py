@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from jobs.champion import ChampionSelector
@@ -40,3 +42,69 @@ def test_a_single_learner_never_switches_and_unknown_metrics_are_refused():
     assert ChampionSelector(["a"], min_window=1).observe({"a": {"micro_f1": 0.1}}, scored=10) is None
     with pytest.raises(ValueError, match="unknown champion metric"):
         ChampionSelector(["a", "b"], metric="accuracy")
+
+
+# -- end to end: a faster-adapting challenger takes over after a drift -----------------------------
+
+DRIFT_AT = 2000
+
+
+@pytest.fixture
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _drift_alerts(config) -> list[dict]:
+    from stream.kafka import KafkaConfig, RecordSource, topic_partitions
+
+    reader = KafkaConfig(**(config.model_dump() | {"group_id": None, "sasl_password": None}))
+    source = RecordSource(reader, partitions=topic_partitions(reader, config.topics.drift))
+    try:
+        source.seek_to_beginning()
+        messages, batch = [], source.poll_batch(1000, 2.0)
+        while batch:
+            messages.extend(batch)
+            batch = source.poll_batch(1000, 1.0)
+    finally:
+        source.close()
+    return [json.loads(message.value) for message in messages]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_adaptive_challenger_takes_over_after_the_drift_once(ray_local, kafka_config):
+    from jobs import pipeline
+    from jobs.config import JobConfig
+    from jobs.produce import produce
+    from stream.kafka import ensure_topics
+    from stream.records import Record
+    from stream.synthetic import DriftingMultiLabelStream
+
+    stream = DriftingMultiLabelStream(
+        n_instances=2 * DRIFT_AT, n_features=8, n_labels=6, drift_points=[DRIFT_AT], seed=3, drift_kinds="features"
+    )
+    records = [Record(f"s-{i}", features=x, labels=tuple(l for l, on in y.items() if on)) for i, (x, y) in enumerate(stream)]
+    ensure_topics(kafka_config, partitions=1)
+    produce(kafka_config, records)
+    config = JobConfig(
+        kafka=kafka_config,
+        learners=["br-ht", "br-hat"],  # a Hoeffding tree never forgets; the adaptive one replaces drifted branches
+        batch_size=100,
+        window=500,
+        champion_margin=0.03,
+        champion_min_window=500,
+        idle_timeout_s=5.0,
+    )
+    summary = pipeline.run_pipeline(config, expected=len(records))
+    assert summary.serving == "br-hat"
+    (switch,) = summary.champion_switches
+    assert (switch["from"], switch["to"]) == ("br-ht", "br-hat")
+    switches = [alert for alert in _drift_alerts(kafka_config) if alert["kind"] == "champion_switch"]
+    assert len(switches) == 1
+    assert switches[0]["level"] == "global" and switches[0]["learner"] == "br-hat"
+    assert switches[0]["instance"] > DRIFT_AT
+    assert switches[0]["detail"]["to_score"] - switches[0]["detail"]["from_score"] > 0.03
