@@ -226,7 +226,7 @@ class _Budgeted:
             yield instance
 
 
-def run_pair(dataset: str, learner: str, budget: float) -> dict:
+def run_pair(dataset: str, learner: str, budget: float, commit: str) -> dict:
     """Evaluate one learner over one whole dataset stream; the JSON entry of the pair."""
     if dataset.endswith(SHUFFLED):
         data = open_dataset(dataset.removesuffix(SHUFFLED))
@@ -251,7 +251,7 @@ def run_pair(dataset: str, learner: str, budget: float) -> dict:
         "instances_per_s": result.instances_per_s,
         "model_bytes": result.model_bytes,
         "events": len(result.events),
-        "commit": _head_commit(),
+        "commit": commit,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -410,8 +410,16 @@ def main(argv=None) -> int:
     ]
     if not args.report_only and pairs:
         print(f"{len(pairs)} runs to do with {args.jobs} workers, {args.budget:.0f} s budget each", flush=True)
+        # Build every learner once so that the forked workers run the code of this commit, even if
+        # the checkout changes while they run (the catalogue imports learner modules lazily).
+        commit = _head_commit()
+        for learner in learners:
+            registry.make(learner, seed=SEED)
         with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {pool.submit(run_pair, dataset, learner, args.budget): (dataset, learner) for dataset, learner in pairs}
+            futures = {
+                pool.submit(run_pair, dataset, learner, args.budget, commit): (dataset, learner)
+                for dataset, learner in pairs
+            }
             for future in concurrent.futures.as_completed(futures):
                 dataset, learner = futures[future]
                 try:
