@@ -129,6 +129,7 @@ class ConsumerStage:
         self._sink = RecordSink(config)
         self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter)
         self._rewind: dict[tuple[str, int], int] | None = None
+        self._rewind_time_ms: int | None = None
         # Records fetched ahead of the labels topic, in stream time (see _align).
         self._held: collections.deque[Message] = collections.deque()
         self._labels_seen_ts = float("-inf")
@@ -142,10 +143,17 @@ class ConsumerStage:
         self._rewind = dict(offsets)
         self._apply_rewind()
 
+    def start_at_time(self, timestamp_ms: int) -> None:
+        """Read every partition from its first message at or after ``timestamp_ms`` (a replay), once assigned."""
+        self._rewind, self._rewind_time_ms = {}, timestamp_ms
+        self._apply_rewind()
+
     def _apply_rewind(self) -> set[tuple[str, int]]:
         assigned = self._source.assignment()
         if self._rewind is None or not assigned:
             return set()
+        if self._rewind_time_ms is not None:
+            self._rewind, self._rewind_time_ms = self._source.offsets_for_time(self._rewind_time_ms), None
         for topic, partition in assigned:
             offset = self._rewind.get((topic, partition))
             if offset is None:

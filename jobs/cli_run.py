@@ -13,6 +13,7 @@ import pathlib
 import signal
 import threading
 import typing
+import uuid
 
 import ray
 import typer
@@ -178,6 +179,15 @@ def run_command(
     champion_metric: typing.Annotated[
         str | None, typer.Option(help="Windowed score that picks the serving learner among several.")
     ] = None,
+    from_offset: typing.Annotated[
+        int | None, typer.Option(min=0, help="Replay the input from this offset (every partition) with fresh learners.")
+    ] = None,
+    from_time: typing.Annotated[
+        str | None, typer.Option(help="Replay the input from this time (ISO 8601, UTC unless given, or epoch seconds).")
+    ] = None,
+    replay_topic: typing.Annotated[
+        str | None, typer.Option(help="Output topic of a replay (default: <predictions topic>.replay).")
+    ] = None,
     config_file: ConfigFile = None,
     verbose: typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
 ) -> None:
@@ -197,6 +207,9 @@ def run_command(
         "checkpoint_dir": checkpoint_dir,
         "checkpoint_every_s": checkpoint_every,
         "champion_metric": champion_metric,
+        "from_offset": from_offset,
+        "from_time": from_time,
+        "replay_topic": replay_topic,
         "kafka": {"bootstrap_servers": bootstrap_servers},
     }
     try:
@@ -227,7 +240,11 @@ def run_command(
 def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None = None) -> Summary:
     ensure_topics(config.kafka)
     expected = None
-    if config.dataset is not None:
+    if config.replaying:
+        config = config.for_replay(uuid.uuid4().hex[:8])
+        ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift])
+        console.print(f"replaying into [bold]{config.kafka.topics.predictions}[/bold]")
+    elif config.dataset is not None:
         produced = produce(config.kafka, records_of(config.dataset), limit=config.limit, label_delay=label_delay)
         expected = produced.records + (produced.label_updates if config.labels_topic else 0)
         console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")

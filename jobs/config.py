@@ -21,6 +21,7 @@ Example file (TOML)::
 
 from __future__ import annotations
 
+import datetime
 import pathlib
 import tomllib
 import typing
@@ -135,6 +136,13 @@ class JobConfig(BaseSettings):
         How much better a challenger must score to take over.
     champion_min_window
         Labelled records scored since the last switch before another switch is allowed.
+    from_offset, from_time
+        Replay: reprocess the input from this offset (of every partition of the input topic; the
+        labels topic from its start) or from this time (every topic), with fresh learners, a
+        group of its own and no checkpoints, into ``replay_topic``. At most one of the two.
+    replay_topic
+        Topic of a replay's predictions (its drift events go to ``<replay_topic>.drift``);
+        default ``<predictions topic>.replay``.
     extractor
         Feature-extractor settings.
     kafka
@@ -181,6 +189,9 @@ class JobConfig(BaseSettings):
     champion_metric: str = "micro_f1"
     champion_margin: float = pydantic.Field(0.02, ge=0)
     champion_min_window: int = pydantic.Field(500, gt=0)
+    from_offset: int | None = pydantic.Field(None, ge=0)
+    from_time: datetime.datetime | None = None
+    replay_topic: str | None = None
     extractor: ExtractorConfig = ExtractorConfig()
     kafka: KafkaConfig = KafkaConfig()
 
@@ -212,6 +223,26 @@ class JobConfig(BaseSettings):
         if len(names) != len(value):
             raise ValueError(f"learners are listed twice: {value}")
         return names
+
+    @pydantic.model_validator(mode="after")
+    def _one_replay_start(self) -> JobConfig:
+        if self.from_offset is not None and self.from_time is not None:
+            raise ValueError("give from_offset or from_time, not both")
+        if self.replay_topic is not None and not self.replaying:
+            raise ValueError("replay_topic needs from_offset or from_time")
+        return self
+
+    @property
+    def replaying(self) -> bool:
+        return self.from_offset is not None or self.from_time is not None
+
+    def for_replay(self, tag: str) -> JobConfig:
+        """The config a replay runs with: its own group (``tag``), output topics, no checkpoints or labels-free state."""
+        topics = self.kafka.topics
+        predictions = self.replay_topic or f"{topics.predictions}.replay"
+        replay_topics = topics.model_copy(update={"predictions": predictions, "drift": f"{predictions}.drift"})
+        kafka = self.kafka.model_copy(update={"group_id": f"{self.kafka.group_id}.replay-{tag}", "topics": replay_topics})
+        return self.model_copy(update={"kafka": kafka, "checkpoint_dir": None, "follow": False})
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):

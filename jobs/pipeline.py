@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ from jobs.actors import JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, 
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.telemetry import PipelineMetrics
+from stream.kafka import topic_partitions
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +162,18 @@ def rewind_to_checkpoints(stages: Stages, config: JobConfig) -> None:
             offsets[partition] = min(offset, offsets.get(partition, offset))
     if offsets:
         _get([consumer.rewind.remote(offsets) for consumer in stages.consumers], config.ray_timeout_s, "rewinding consumers")
+
+
+def start_replay(stages: Stages, config: JobConfig) -> None:
+    """Point the consumers at the start of a replay: ``from_offset`` of every input partition, or ``from_time``."""
+    if config.from_time is not None:
+        moment = config.from_time if config.from_time.tzinfo else config.from_time.replace(tzinfo=datetime.timezone.utc)
+        calls = [consumer.start_at_time.remote(int(moment.timestamp() * 1000)) for consumer in stages.consumers]
+    else:
+        partitions = topic_partitions(config.kafka, config.kafka.topics.records)
+        offsets = dict.fromkeys(partitions, config.from_offset)
+        calls = [consumer.rewind.remote(offsets) for consumer in stages.consumers]
+    _get(calls, config.ray_timeout_s, "positioning the consumers for the replay")
 
 
 def stop_stages(stages: Stages, timeout_s: float) -> None:
@@ -471,6 +485,8 @@ def run_pipeline(
     try:
         if config.checkpoint_dir is not None:
             rewind_to_checkpoints(stages, config)
+        if config.replaying:
+            start_replay(stages, config)
         for consumer in flow.polls(stages.consumers):
             try:
                 batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)

@@ -391,6 +391,19 @@ class RecordSource:
         """Read only messages produced from now on, on every assigned partition."""
         self._consumer.seek_to_end()
 
+    def offsets_for_time(self, timestamp_ms: int, timeout_s: float | None = None) -> dict[Partition, int]:
+        """Per assigned partition, the first offset with a timestamp at or after ``timestamp_ms`` (else the end)."""
+        timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        try:
+            found = self._consumer.offsets_for_times(dict.fromkeys(assigned, timestamp_ms), timeout_ms=int(timeout_s * 1000))
+            ends = self._consumer.end_offsets(assigned, timeout_ms=int(timeout_s * 1000))
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(f"offset lookup by time did not finish within {timeout_s} s", error) from error
+        return {(tp.topic, tp.partition): found[tp].offset if found.get(tp) is not None else ends[tp] for tp in assigned}
+
     def lag(self, timeout_s: float | None = None) -> dict[Partition, int]:
         """Messages left to read per assigned partition: end offset minus position.
 
