@@ -601,14 +601,15 @@ class PublisherStage:
                 alert = DriftAlert.from_event(event, ts=now)
                 self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
                 drift += 1
-        switch = None
+        switch = event = None
         self._scored += served.scored
         if self.champion is not None:
             windows = {name: window for part in scored for name, window in part.window.items()}
             switch = self.champion.observe(windows, scored=served.scored)
         if switch is not None:
             event = {"learner": switch["to"], "level": "global", "kind": CHAMPION_SWITCH, "labels": [], "node": None}
-            alert = DriftAlert.from_event(event | {"instance": self._scored, "detail": switch}, ts=now)
+            event |= {"instance": self._scored, "detail": switch}
+            alert = DriftAlert.from_event(event, ts=now)
             self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
             logger.info("champion switch: %s", switch)
         self._sink.flush()
@@ -617,6 +618,7 @@ class PublisherStage:
             "predictions": len(served.ids),
             "drift": drift,
             "switch": switch,
+            "switch_event": event,
             "latencies_s": [acknowledged - origin for origin in served.origin],
         }
 

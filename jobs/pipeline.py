@@ -23,7 +23,7 @@ import typing
 
 import ray
 
-from jobs.actors import JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, remote_stages
+from jobs.actors import CHAMPION_SWITCH, JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, remote_stages
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.telemetry import PipelineMetrics
@@ -402,6 +402,12 @@ class Flow:
             join_counts = stats.pop(JOIN_STATS)
             self.metrics.observe_label_join(join_counts)
             self.summary.label_join = join_counts
+            switch = ack.get("switch")
+            if switch is not None and switch["to"] in stats:
+                # The switch joins the new champion's events: counted, and shown on the live page.
+                champion = stats[switch["to"]]
+                champion["events"][("global", CHAMPION_SWITCH)] = champion["events"].get(("global", CHAMPION_SWITCH), 0) + 1
+                champion["recent_events"].append(ack["switch_event"])
             batch_stats.update(stats)
             for learner, learner_stats in stats.items():
                 self.metrics.observe_learner(learner, learner_stats)

@@ -103,6 +103,7 @@ def test_an_adaptive_challenger_takes_over_after_the_drift_once(ray_local, kafka
     assert summary.serving == "br-hat"
     (switch,) = summary.champion_switches
     assert (switch["from"], switch["to"]) == ("br-ht", "br-hat")
+    assert summary.drift_events["br-hat"]["global/champion_switch"] == 1  # also what the live page shows
     switches = [alert for alert in _drift_alerts(kafka_config) if alert["kind"] == "champion_switch"]
     assert len(switches) == 1
     assert switches[0]["level"] == "global" and switches[0]["learner"] == "br-hat"

@@ -1,10 +1,14 @@
-"""Checkpoint files: atomic, verified, the newest intact one wins, old ones pruned."""
+"""Checkpoints: atomic, verified files (the newest intact one wins), and a learner stage restored from one."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from jobs.checkpoint import CheckpointStore
+from jobs.actors import Batch, LearnerRestarted, LearnerStage
+from jobs.checkpoint import CheckpointError, CheckpointStore
+from jobs.produce import dataset_records
 
 
 def test_the_newest_checkpoint_is_loaded_and_old_ones_are_pruned(tmp_path):
@@ -50,3 +54,45 @@ def test_fsspec_uris_work():
 def test_keeping_fewer_than_two_is_refused(tmp_path):
     with pytest.raises(ValueError, match="keep must be at least 2"):
         CheckpointStore(str(tmp_path), keep=1)
+
+
+# -- a learner stage's checkpoints (no Ray) ---------------------------------------------------------
+
+
+
+def _positioned(records, start):
+    return Batch(list(records), [0.0] * len(records), 0.0, [("in", 0, start + i) for i in range(len(records))])
+
+
+def _stage(uri, learners=("mlhat",)):
+    return LearnerStage(list(learners), seed=1, window=50, model_size_every=10**6, checkpoint_uri=uri)
+
+
+def test_a_restored_stage_goes_on_exactly_like_the_uninterrupted_one(tmp_path):
+    records = list(itertools.islice(dataset_records("yeast"), 300))
+    uninterrupted = LearnerStage(["mlhat"], seed=1, window=50, model_size_every=10**6)
+    uninterrupted.process(_positioned(records, 0))
+    crashed = _stage(str(tmp_path))
+    assert crashed.position() == {}
+    crashed.process(_positioned(records[:120], 0))
+    assert crashed.checkpoint() == {("in", 0): 120}
+    crashed.process(_positioned(records[120:150], 120))  # learned, then lost with the crash
+
+    restored = _stage(str(tmp_path))
+    assert restored.restored
+    with pytest.raises(LearnerRestarted):
+        restored.process(_positioned(records[100:], 100))
+    assert restored.position() == {("in", 0): 120}
+    scored, _ = restored.process(_positioned(records[100:], 100))  # rewound a bit too far: 100..119 are skipped
+    assert scored.ids == [r.id for r in records[120:]]
+    assert restored.summary() == uninterrupted.summary()
+    tail = records[-1].features
+    assert restored._models["mlhat"].predict_proba_one(tail) == uninterrupted._models["mlhat"].predict_proba_one(tail)
+
+
+def test_a_checkpoint_of_other_learners_is_refused(tmp_path):
+    stage = _stage(str(tmp_path), ["majority"])
+    stage.position()
+    stage.checkpoint()
+    with pytest.raises(CheckpointError, match="holds learners"):
+        _stage(str(tmp_path), ["mlhat"])

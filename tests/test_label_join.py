@@ -58,3 +58,12 @@ def test_withheld_and_unknown_labels_are_counted_exactly():
 def test_bad_bounds_are_refused(bounds):
     with pytest.raises(ValueError):
         LabelJoin(**bounds)
+
+
+def test_join_counts_are_exported_as_a_gauge():
+    from jobs.telemetry import PipelineMetrics
+
+    metrics = PipelineMetrics(window=10)
+    metrics.observe_label_join({"joined": 5, "unmatched_labels": 2})
+    assert metrics.value("tagstream_label_join", outcome="joined") == 5
+    assert metrics.value("tagstream_label_join", outcome="unmatched_labels") == 2
