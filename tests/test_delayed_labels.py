@@ -30,7 +30,8 @@ def ray_local():
 
 
 def run(kafka_config, **overrides):
-    config = JobConfig(**({"kafka": kafka_config, "learners": [LEARNER], "seed": 2, "batch_size": 100, "idle_timeout_s": 4.0} | overrides))
+    defaults = {"kafka": kafka_config, "learners": [LEARNER], "seed": 2, "batch_size": 100, "idle_timeout_s": 4.0}
+    config = JobConfig(**(defaults | overrides))
     return pipeline.run_pipeline(config)
 
 
