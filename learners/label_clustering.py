@@ -54,6 +54,8 @@ import math
 import numpy as np
 from river import base
 
+from learners.cluster_repair import repair
+
 logger = logging.getLogger(__name__)
 
 Label = str
@@ -578,34 +580,16 @@ class LabelClusterTree(base.Base):
     def partition(self, max_groups: int | None = None) -> list[tuple[Label, ...]]:
         """The leaves' label sets after the size repair, as sorted tuples in tree order.
 
-        A leaf with fewer than :attr:`min_size` labels is merged with its nearest relative in the
-        tree (the group whose home node shares the deepest ancestor with it; the smaller group
-        on a tie), smallest leaf first, until no group is too small or one group is left. This
-        replaces the released code's ten rounds of sibling and level merges with one rule that
-        always ends. With ``max_groups``, the smallest groups keep being merged the same way
-        until at most that many are left.
+        Leaves with fewer than :attr:`min_size` labels join their nearest relatives in the tree,
+        and with ``max_groups`` the smallest groups keep joining them until at most that many are
+        left (see :func:`learners.cluster_repair.repair`).
         """
         return [labels for _, labels in self.partition_homes(max_groups)]
 
     def partition_homes(self, max_groups: int | None = None) -> list[tuple[str, tuple[Label, ...]]]:
         """Like :meth:`partition`, with each group's home: the deepest node holding all its labels."""
-        groups = [[leaf.node_id, list(leaf.labels)] for leaf in self.leaves()]
-        min_size = self.min_size
-        while len(groups) > 1:
-            small = [i for i, (_, labels) in enumerate(groups) if len(labels) < min_size]
-            if not small:
-                if max_groups is None or len(groups) <= max_groups:
-                    break
-                small = range(len(groups))
-            i = min(small, key=lambda j: (len(groups[j][1]), j))
-            home = groups[i][0]
-            j = max(
-                (j for j in range(len(groups)) if j != i),
-                key=lambda j: (_common_depth(home, groups[j][0]), -len(groups[j][1]), -j),
-            )
-            first, second = sorted((i, j))
-            groups[first] = [_common_ancestor(home, groups[j][0]), groups[first][1] + groups[second][1]]
-            del groups[second]
+        leaves = [(leaf.node_id, leaf.labels) for leaf in self.leaves()]
+        groups = repair(leaves, self.min_size, max_groups)
         return [(home, tuple(sorted(labels, key=str))) for home, labels in groups]
 
     # ------------------------------------------------------------------ introspection
@@ -627,20 +611,6 @@ def _gap(dissimilarity: np.ndarray, side_a: list[int], side_b: list[int]) -> flo
         within.append(block[np.triu_indices(len(side), 1)])
     within_all = np.concatenate(within)
     return float(across - (within_all.mean() if within_all.size else 0.0))
-
-
-def _ancestors(node_id: str) -> list[str]:
-    parts = node_id.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _common_ancestor(a: str, b: str) -> str:
-    common = [x for x, y in zip(_ancestors(a), _ancestors(b)) if x == y]
-    return common[-1]
-
-
-def _common_depth(a: str, b: str) -> int:
-    return _common_ancestor(a, b).count(".")
 
 
 def _describe_node(node: ClusterNode, t: int) -> dict:
