@@ -92,11 +92,11 @@ def _plain(path: str, **params):
 
 LEARNERS: dict[str, LearnerEntry] = {
     # Local: binary relevance, one river binary classifier per label. br-mt uses river's public
-    # single-tree MondrianTreeClassifier (the tree AMF averages). br-knn runs one neighbour search
-    # per label (~3 ms per label per instance on yeast): the slowest preset on many labels.
-    # kNN distances and logistic regressions read an absent feature as 0 already, so their
-    # members are not handed the zeros of sparse data (see BinaryRelevance.absent_as_zero).
-    "br-knn": LearnerEntry("Binary relevance of k-nearest neighbours", "local", _br(_river("river.neighbors:KNNClassifier"), absent_as_zero=False)),
+    # single-tree MondrianTreeClassifier (the tree AMF averages). br-knn shares one window and one
+    # exact neighbour search among its labels (KNNBinaryRelevance); it takes no seed.
+    # Logistic regressions read an absent feature as 0 already, so their members are not handed
+    # the zeros of sparse data (see BinaryRelevance.absent_as_zero).
+    "br-knn": LearnerEntry("Binary relevance of k-nearest neighbours", "local", lambda seed: _class("learners.knn_binary_relevance:KNNBinaryRelevance")()),
     "br-nb": LearnerEntry("Binary relevance of Gaussian naive Bayes", "local", _br(_river("river.naive_bayes:GaussianNB"))),
     "br-amrules": LearnerEntry("Binary relevance of AMRules regressors on 0/1, threshold 0.5", "local", _br(_amrules)),
     "br-ht": LearnerEntry("Binary relevance of Hoeffding trees", "local", _br(_river("river.tree:HoeffdingTreeClassifier"))),
