@@ -48,6 +48,12 @@ class _Group:
         # While mentored, the mentor predicts; both are scored on the group's labels until handover.
         self.mentor: _Mentor | None = None
         self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
+        # With a root learner: which level predicts the group's labels, and the faded counts of
+        # wrong labels of each level on them since the group was created.
+        self.serving = "root"
+        self.scored = 0
+        self.faded_weight = 0.0
+        self.faded_wrong = {"own": 0.0, "root": 0.0}
 
 
 class IHOMER(MultiLabelClassifier):
@@ -118,6 +124,22 @@ class IHOMER(MultiLabelClassifier):
         ``stream_length`` is given (a new learner would not have time to learn).
     stream_length
         Expected number of instances, for the tail guard; ``None`` when the stream is unbounded.
+    root_learner
+        Keep one more learner, over all labels, at the root of the hierarchy. It is never replaced
+        (it is exactly ``base_learner`` on the whole label set), and each group's labels are
+        predicted by whichever of the two levels, the root or the group's own learner, has made
+        fewer mistakes on them lately (see ``serving_window`` and ``serving_margin``). A new group
+        is served by the root until its own learner is measurably better, so mentors are not
+        needed: a source learner covering over twice the group's labels gives a fresh learner.
+        Off, every group is always predicted by its own learner (or its mentor).
+    serving_window
+        Window, in instances, of the exponentially faded counts of wrong labels (fading factor
+        ``1 - 1 / serving_window``) that choose the serving level of each group.
+    serving_margin
+        A group changes its serving level only when the other level's faded count of wrong labels
+        is below ``1 - serving_margin`` times the serving one's, and only after ``n_min`` instances
+        of the group, so the choice does not flap; ties stay with the level that serves, at first
+        the root.
     seed
         Seed of the seeds given to the group learners.
 
@@ -169,6 +191,9 @@ class IHOMER(MultiLabelClassifier):
         handover: int = 1000,
         guard: int = 100,
         stream_length: int | None = None,
+        root_learner: bool = True,
+        serving_window: int = 500,
+        serving_margin: float = 0.1,
         seed: int | None = None,
     ):
         if isinstance(base_learner, str):
@@ -189,6 +214,10 @@ class IHOMER(MultiLabelClassifier):
             raise ValueError(f"IHOMER: handover must be >= 1, got {handover!r}")
         if guard < 0:
             raise ValueError(f"IHOMER: guard must be >= 0, got {guard!r}")
+        if serving_window < 1:
+            raise ValueError(f"IHOMER: serving_window must be >= 1, got {serving_window!r}")
+        if not 0.0 <= serving_margin < 1.0:
+            raise ValueError(f"IHOMER: serving_margin must be in [0, 1), got {serving_margin!r}")
         self.base_learner = base_learner
         self.meta_labels = meta_labels
         self.n_min = n_min
@@ -201,6 +230,9 @@ class IHOMER(MultiLabelClassifier):
         self.handover = handover
         self.guard = guard
         self.stream_length = stream_length
+        self.root_learner = root_learner
+        self.serving_window = serving_window
+        self.serving_margin = serving_margin
         self.seed = seed
         self._reset()
 
@@ -218,6 +250,9 @@ class IHOMER(MultiLabelClassifier):
         self._error = drift.ADWIN(delta=self.drift_delta) if self.drift_delta is not None else None
         self._history: collections.deque = collections.deque(maxlen=HISTORY_SIZE)
         self._memo: tuple | None = None  # (x, instance count, prediction) of the last prediction
+        self._root: MultiLabelClassifier | None = self._fresh_learner() if self.root_learner else None
+        # (x, instance count, root's probabilities, each group's own probabilities) of the last prediction
+        self._level_memo: tuple | None = None
 
     @classmethod
     def _unit_test_params(cls):
@@ -248,15 +283,21 @@ class IHOMER(MultiLabelClassifier):
         for label in self._labels:
             y.setdefault(label, False)
         predicted = self._prediction_for(x) if self._error is not None and self._groups else None
+        levels = self._levels_for(x) if self._root is not None and self._groups else None
         changes = self._tree.learn_one(y)
         self._n += 1
         if not self._groups:
             self._rebuild("start")
         if len(self._group_of) < len(self._labels):
             self._adopt_new_labels()
+        if levels is not None:
+            self._score_levels(y, *levels[:2])
         mentored = [group for group in self._groups if group.mentor is not None]
         if mentored:
             self._score_handover(x, y, mentored)
+        if self._root is not None:
+            self._root.learn_one(x, dict(y))
+            self._forward(self._root, "root", tuple(self._labels))
         for group in self._groups:
             group.learner.learn_one(x, {label: y[label] for label in group.labels})
             self._forward(group.learner, group.group_id, group.labels)
@@ -287,6 +328,41 @@ class IHOMER(MultiLabelClassifier):
                 score[1] += (own.get(label, 0.0) >= 0.5) != y[label]
                 score[2] += (theirs.get(label, 0.0) >= 0.5) != y[label]
 
+    def _score_levels(self, y: LabelDict, root: dict[Label, float], own: dict[str, dict[Label, float]]) -> None:
+        """Fade and count each level's wrong labels on each group; move a group's serving level
+        to the other one when it has been clearly better (see ``serving_margin``)."""
+        fading = 1.0 - 1.0 / self.serving_window
+        for group in self._groups:
+            proba = own.get(group.group_id)
+            if proba is None:  # created while learning the instance predicted
+                continue
+            wrong = group.faded_wrong
+            wrong["own"] = wrong["own"] * fading + sum((proba.get(l, 0.0) >= 0.5) != y[l] for l in group.labels)
+            wrong["root"] = wrong["root"] * fading + sum((root.get(l, 0.0) >= 0.5) != y[l] for l in group.labels)
+            group.faded_weight = group.faded_weight * fading + 1.0
+            group.scored += 1
+            other = "own" if group.serving == "root" else "root"
+            if group.scored < self.n_min or wrong[other] >= (1.0 - self.serving_margin) * wrong[group.serving]:
+                continue
+            detail = {
+                "group": group.group_id,
+                "from": group.serving,
+                "to": other,
+                **self._window_errors(group),
+                "instances": group.scored,
+            }
+            group.serving = other
+            event = DriftEvent("ihomer", "global", "serving_level", self._n, tuple(group.labels), group.home, detail)
+            self._emit(event)
+
+    @staticmethod
+    def _window_errors(group: _Group) -> dict[str, float | None]:
+        """Each level's faded Hamming error on the group's labels."""
+        scale = group.faded_weight * len(group.labels)
+        if scale == 0.0:
+            return {"own_error": None, "root_error": None}
+        return {"own_error": group.faded_wrong["own"] / scale, "root_error": group.faded_wrong["root"] / scale}
+
     def _teach(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         """Train each mentor on the labels of its groups, then end the mentoring of the groups
         whose own learner now predicts as well as the mentor (or whose time is up)."""
@@ -314,6 +390,22 @@ class IHOMER(MultiLabelClassifier):
         if self._memo is not None and self._memo[0] is x and self._memo[1] == self._n:
             return self._memo[2]
         return self.predict_proba_one(x)
+
+    def _levels_for(self, x: Features) -> tuple[dict[Label, float], dict[str, dict[Label, float]], dict[str, float]]:
+        """The root's probabilities, each group's own learner's, and the gates. A gated-off group's
+        learner is not asked: its labels are predicted off whichever level serves it, so neither
+        level is scored on it for this instance."""
+        if self._level_memo is not None and self._level_memo[0] is x and self._level_memo[1] == self._n:
+            return self._level_memo[2:]
+        gates = self._gates(x) if self.meta_labels else {}
+        root = self._root.predict_proba_one(x)
+        own = {
+            group.group_id: group.learner.predict_proba_one(x)
+            for group in self._groups
+            if not gates or self._gate_of(group.home, gates) >= 0.5
+        }
+        self._level_memo = (x, self._n, root, own, gates)
+        return root, own, gates
 
     def _adopt_new_labels(self) -> None:
         for label in self._tree.labels:
@@ -466,6 +558,11 @@ class IHOMER(MultiLabelClassifier):
         overlap = len(wanted & set(source.labels)) if source is not None else 0
         if overlap == 0:
             return None, None, "fresh: no previous learner shares a label"
+        if 2 * len(labels) < len(source.trained) and self._root is not None:
+            # The root serves the group until its fresh learner is better: no mentor needed.
+            return None, None, (
+                f"fresh, served by the root ({source.group_id}'s learner had {len(source.trained)} labels)"
+            )
         if 2 * len(labels) < len(source.trained):
             # A copy would keep computing every label it was trained on; past half of them wasted,
             # the group gets a fresh learner and the source's learner predicts until it catches up.
@@ -538,8 +635,22 @@ class IHOMER(MultiLabelClassifier):
     def predict_proba_one(self, x: Features) -> dict[Label, float]:
         """Each group's learner predicts its labels; a gated-off group reports its gate's probability
         (an upper bound, below 0.5) for its labels without asking its learner."""
-        gates = self._gates(x) if self.meta_labels and self._groups else {}
         out: dict[Label, float] = {}
+        if self._root is not None and self._groups:
+            root, own, gates = self._levels_for(x)
+            for group in self._groups:
+                gate = self._gate_of(group.home, gates) if gates else 1.0
+                if gate < 0.5:
+                    out.update(dict.fromkeys(group.labels, gate))
+                    continue
+                proba = root if group.serving == "root" else own[group.group_id]
+                for label in group.labels:
+                    out[label] = min(proba.get(label, 0.0), gate)
+            for label in self._labels:
+                out.setdefault(label, 0.0)
+            self._memo = (x, self._n, out)
+            return out
+        gates = self._gates(x) if self.meta_labels and self._groups else {}
         mentor_proba: dict[int, dict] = {}
         for group in self._groups:
             gate = self._gate_of(group.home, gates) if gates else 1.0
@@ -579,6 +690,7 @@ class IHOMER(MultiLabelClassifier):
             "meta_labels": self.meta_labels,
             "min_size": self._tree.min_size,
             "hamming_error": self._error.estimation if self._error is not None else None,
+            "root_learner_bytes": self._root.model_bytes if self._root is not None else None,
             "tree": self._tree.describe()["root"],
             "partition": [
                 {
@@ -593,6 +705,8 @@ class IHOMER(MultiLabelClassifier):
                     "error": group.error.estimation,
                     "mentor": group.mentor.source if group.mentor is not None else None,
                     "mentored_for": group.handover[0],
+                    "serving": group.serving if self._root is not None else "own",
+                    **self._window_errors(group),
                 }
                 for group in self._groups
             ],
@@ -606,6 +720,7 @@ class IHOMER(MultiLabelClassifier):
             f"iHOMER: {self._n} instances, {len(self._labels)} labels, {len(self._groups)} groups "
             f"(min size {self._tree.min_size}), base learner {self._learner_name()}"
             + (", meta-label gating" if self.meta_labels else "")
+            + (", root learner over all labels" if self._root is not None else "")
         ]
         homes = collections.defaultdict(list)
         for group in self._groups:
@@ -626,7 +741,8 @@ class IHOMER(MultiLabelClassifier):
         else:
             head = f"{node.node_id} [split at {node.split_info['instance']}{stats}]"
         for group in homes.get(node.node_id, ()):
-            head += f" -> {group.group_id} ({len(group.labels)} labels, {group.origin})"
+            served = f", served by {group.serving}" if self._root is not None else ""
+            head += f" -> {group.group_id} ({len(group.labels)} labels, {group.origin}{served})"
         branch = "" if is_root else ("└── " if last else "├── ")
         lines.append(prefix + branch + head)
         child_prefix = prefix + ("" if is_root else ("    " if last else "│   "))

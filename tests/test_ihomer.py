@@ -74,6 +74,7 @@ def run(model, stream) -> list[DriftEvent]:
 def structure(model: IHOMER) -> dict:
     """``describe()`` without the learners' sizes in bytes, which depend on how objects were allocated."""
     described = model.describe()
+    del described["root_learner_bytes"]
     for group in described["partition"]:
         del group["learner_bytes"]
     return described
@@ -144,7 +145,7 @@ def test_a_drift_alarm_restarts_the_label_statistics_and_keeps_the_learners():
 
 def test_a_split_rebuilds_only_the_changed_groups_and_warm_starts_them():
     rng = random.Random(5)
-    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, root_learner=False, seed=1)
     run(model, blocks(600, rng, [A, (B, C)]))
     assert sorted(model.partition()) == [A, B + C]
     group_a = next(g for g in model._groups if g.labels == list(A))
@@ -191,7 +192,7 @@ def test_warm_start_off_and_too_wide_sources_give_fresh_learners():
     run(model, blocks(600, rng, [A, B]))
     assert {g.origin for g in model._groups} == {"fresh: warm start off"}
     # Eight labels split 3 / 5: the three-label child would drag an eight-label learner along.
-    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, root_learner=False, seed=1)
     run(model, blocks(600, random.Random(7), [A, (B, C)]))
     origins = {g.labels[0]: g.origin for g in model._groups}
     assert origins["a0"] == "fresh, mentored by g0's learner (8 labels, over twice as many)"
@@ -200,7 +201,9 @@ def test_warm_start_off_and_too_wide_sources_give_fresh_learners():
 
 def test_a_mentor_predicts_until_the_fresh_learner_catches_up():
     # A is on most of the time: the old learner predicts it on, the fresh one off for 300 instances.
-    model = IHOMER(base_learner=Recorder(proba=0.9, wise_after=300), n_min=50, handover=400, guard=300, seed=1)
+    model = IHOMER(
+        base_learner=Recorder(proba=0.9, wise_after=300), n_min=50, handover=400, guard=300, root_learner=False, seed=1
+    )
     events = run(model, blocks(400, random.Random(17), [A, (B, C)], rate=[0.8, 0.1]))
     group_a = next(g for g in model._groups if g.labels == list(A))
     assert group_a.origin.startswith("fresh, mentored by g0's learner")
@@ -215,6 +218,67 @@ def test_a_mentor_predicts_until_the_fresh_learner_catches_up():
     assert handover.instance == group_a.created_at + 400
     assert group_a.mentor is None and set(mentor.targets[-1]) == set(A)
     assert model.predict_proba_one({"u": 0.0})["a0"] == 0.9  # its own, wise by now
+
+
+class Width(Recorder):
+    """Reads each label's truth from the feature of the same name, and gets it right only when the
+    width of its last lesson (labels learned) is at most three (``narrow_is_right``) or above."""
+
+    def __init__(self, narrow_is_right: bool = True, seed: int | None = None):
+        self.narrow_is_right = narrow_is_right
+        super().__init__(seed=seed)
+
+    def predict_proba_one(self, x):
+        right = bool(self.targets) and (len(self.targets[-1]) <= 3) == self.narrow_is_right
+        return {label: x.get(label, 0.0) if right else 1.0 - x.get(label, 0.0) for label in self.known}
+
+
+def truthful(stream):
+    """The instances of ``stream`` with the labels' truth among the features."""
+    for _, y in stream:
+        yield {label: float(on) for label, on in y.items()}, y
+
+
+def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root():
+    model = IHOMER(base_learner=Width(narrow_is_right=True), n_min=50, seed=1)
+    events = run(model, truthful(blocks(800, random.Random(21), [A, B])))
+    assert sorted(model.partition()) == [A, B]
+    switches = [e for e in events if e.kind == "serving_level"]
+    assert {e.detail["group"] for e in switches} == {g.group_id for g in model._groups}
+    for event in switches:
+        group = next(g for g in model._groups if g.group_id == event.detail["group"])
+        assert event.level == "global" and event.labels == tuple(group.labels) and event.node == group.home
+        assert event.detail["from"] == "root" and event.detail["to"] == "own"
+        # It waited for n_min instances of evidence, and the root was wrong on every label.
+        assert event.instance >= group.created_at + 50 and event.detail["root_error"] > 0.9
+        assert event.detail["own_error"] < 0.1
+    described = model.describe()["partition"]
+    assert {g["serving"] for g in described} == {"own"} and all(g["root_error"] > 0.9 for g in described)
+    assert "served by own" in model.render_text()
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
+
+
+@pytest.mark.parametrize("base_learner", [Width(narrow_is_right=False), Recorder(proba=0.7)])
+def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_learner):
+    # A narrow learner that is always wrong, or one exactly as good as the root: ties go to the root.
+    model = IHOMER(base_learner=base_learner, n_min=50, seed=1)
+    events = run(model, truthful(blocks(800, random.Random(22), [A, B])))
+    assert sorted(model.partition()) == [A, B]
+    assert not [e for e in events if e.kind == "serving_level"]
+    assert {g["serving"] for g in model.describe()["partition"]} == {"root"}
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    assert model.predict_proba_one(x) == model._root.predict_proba_one(x)
+    assert all(not group.learner.targets[-1].keys() - set(group.labels) for group in model._groups)
+    assert set(model._root.targets[-1]) == set(A + B)
+
+
+def test_without_a_root_learner_each_cluster_is_served_by_its_own():
+    model = IHOMER(base_learner=Width(narrow_is_right=False), n_min=50, root_learner=False, seed=1)
+    run(model, truthful(blocks(800, random.Random(22), [A, B])))
+    assert model._root is None and {g["serving"] for g in model.describe()["partition"]} == {"own"}
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    assert model.predict_one(x) == {**dict.fromkeys(A, False), **dict.fromkeys(B, True)}
 
 
 def test_max_groups_bounds_the_number_of_learners():
@@ -286,9 +350,10 @@ def test_local_events_are_forwarded_with_their_cluster():
     assert local and all(e.learner == "ihomer" and e.kind == "drift" for e in local)
     first = local[0]
     assert first.node == f"{first.detail['cluster']}/root/1" and first.detail["source_learner"] == "recorder"
-    assert first.detail["cluster"] in {g["id"] for g in model.describe()["partition"]} | {
-        entry["id"] for h in model.history for entry in h["created"]
-    }
+    # The root learner's events come with the cluster "root", the groups' with their group.
+    clusters = {e.detail["cluster"] for e in local}
+    created = {entry["id"] for h in model.history for entry in h["created"]}
+    assert "root" in clusters and clusters - {"root"} and clusters - {"root"} <= created
 
 
 def test_pickle_round_trip_continues_identically():
@@ -347,6 +412,8 @@ def test_before_any_data():
         ({"guard": -1}, ValueError, "guard"),
         ({"handover": 0}, ValueError, "handover"),
         ({"delta": 1.5}, ValueError, "delta"),
+        ({"serving_window": 0}, ValueError, "serving_window"),
+        ({"serving_margin": 1.0}, ValueError, "serving_margin"),
     ],
 )
 def test_bad_parameters_are_refused(params, error, match):
