@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import typing
+import uuid
 
 import ray
 import typer
@@ -125,7 +126,10 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
     try:
         ensure_topics(config.kafka)
         expected = None
-        if config.dataset is not None:
+        if config.replaying:
+            config = config.for_replay(uuid.uuid4().hex[:8])
+            ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift])
+        elif config.dataset is not None:
             produced = produce(config.kafka, records_of(config.dataset), limit=config.limit)
             expected = produced.records
             logger.info(
