@@ -88,3 +88,13 @@ def test_a_replay_takes_one_start_and_its_topic_needs_one():
     config = JobConfig(from_offset=0, replay_topic="what-if").for_replay("t1")
     assert config.kafka.topics.predictions == "what-if" and config.kafka.topics.drift == "what-if.drift"
     assert config.kafka.group_id.endswith(".replay-t1") and config.checkpoint_dir is None
+
+
+def test_run_refuses_two_replay_starts():
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--from-offset", "5", "--from-time", "2026-11-26T10:00:00"])
+    assert result.exit_code == 2
+    assert "not both" in result.output
