@@ -12,8 +12,12 @@ and, when ``benchmarks/results/baselines.json`` exists, the catalogue's baseline
 Configurations:
 
 * ``mlhat``: MLHAT alone, over all labels (the catalogue's ``mlhat``);
-* ``ihomer-flat``: iHOMER with one MLHAT per label cluster, predictions concatenated;
-* ``ihomer-meta``: the same with HOMER-style meta-label gating at the internal nodes.
+* ``mlhat-root-seed``: the same with the seed of iHOMER's root learner (``ROOT_SEED``);
+* ``ihomer-flat``: iHOMER (the default): one MLHAT per label cluster and one over all labels at
+  the root; each cluster's labels come from whichever of the two did better on them lately;
+* ``ihomer-meta``: the same with HOMER-style meta-label gating at the internal nodes;
+* ``ihomer-noroot``: iHOMER without the root learner: each cluster's own MLHAT (or its mentor)
+  predicts its labels, the predictions concatenated (the default before the root learner).
 
 Run it from the repository root::
 
@@ -30,6 +34,7 @@ import datetime
 import json
 import os
 import pathlib
+import random
 import subprocess
 import sys
 import time
@@ -43,6 +48,9 @@ RESULTS_DIR = pathlib.Path(__file__).parent / "results"
 JSON_PATH = RESULTS_DIR / "ihomer.json"
 BASELINES_PATH = RESULTS_DIR / "baselines.json"
 SEED = 1
+#: The seed that ``IHOMER(seed=SEED)`` gives its root learner (its first draw): MLHAT alone with it
+#: shows how much of a difference between iHOMER and MLHAT is MLHAT's own spread from seed to seed.
+ROOT_SEED = random.Random(SEED).randrange(2**31)
 
 #: Smallest first (instances x labels), so the table fills in that order.
 DATASETS = (
@@ -59,15 +67,17 @@ METRIC_TITLES = {
 #: Constructor parameters of each configuration (``None``: the catalogue's MLHAT).
 CONFIGS: dict[str, dict | None] = {
     "mlhat": None,
+    "mlhat-root-seed": None,
     "ihomer-flat": {"meta_labels": False},
     "ihomer-meta": {"meta_labels": True},
+    "ihomer-noroot": {"meta_labels": False, "root_learner": False},
 }
 
 
 def build(config: str):
     params = CONFIGS[config]
     if params is None:
-        return registry.make("mlhat", seed=SEED)
+        return registry.make("mlhat", seed=ROOT_SEED if config == "mlhat-root-seed" else SEED)
     return IHOMER(seed=SEED, **params)
 
 
@@ -130,6 +140,7 @@ def run_pair(dataset: str, config: str, budget: float) -> dict:
     }
     if isinstance(learner, IHOMER):
         entry["groups"] = [len(group) for group in learner.partition()]
+        entry["serving"] = [group["serving"] for group in learner.describe()["partition"]]
         entry["restructures"] = sum(1 for change in learner.history if change["reason"] != "start")
     return entry
 
@@ -189,7 +200,7 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         f"budget, scored on the instances it reached. Timings come from the shared 2-core development machine "
         f"under other users' load: compare them within a dataset, not across datasets.",
         "",
-        "iHOMER parameters (both configurations, besides `meta_labels`): "
+        "iHOMER parameters (every iHOMER configuration, besides what its name changes): "
         + ", ".join(f"`{k}={v}`" for k, v in parameters("ihomer-flat").items() if k not in ("meta_labels", "seed")),
         "",
     ]
@@ -226,16 +237,21 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
     lines += [
         "## Final partitions (group sizes) and restructurings",
         "",
-        "| dataset | configuration | groups | restructurings | global events |",
-        "|---|---|---|---|---|",
+        "`served by own`: the groups whose own learner predicts their labels at the end (the others: the root).",
+        "",
+        "| dataset | configuration | groups | served by own | restructurings | global events |",
+        "|---|---|---|---|---|---|",
     ]
     for dataset in datasets:
-        for config in configs[1:]:
+        for config in (c for c in configs if CONFIGS[c] is not None):
             run = runs.get(_key(dataset, config))
             if run is not None:
                 counts = sorted(run["events"].items())
                 shown = ", ".join(f"{k.split('/')[1]} {v}" for k, v in counts if k.startswith("global/")) or "-"
-                lines.append(f"| {dataset} | {config} | {run['groups']} | {run['restructures']} | {shown} |")
+                own = sum(level == "own" for level in run["serving"]) if "serving" in run else "-"
+                lines.append(
+                    f"| {dataset} | {config} | {run['groups']} | {own} | {run['restructures']} | {shown} |"
+                )
     lines.append("")
 
     lines += [
@@ -251,6 +267,32 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         complete = sum(all(d in table[metric].get(c, {}) for c in configs) for d in datasets)
         shown = " | ".join(f"{ranks.get(c, float('nan')):.2f}" for c in configs)
         lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | {shown} | {complete} |")
+    lines.append("")
+    lines += [
+        "## Each configuration against MLHAT alone (seed 1)",
+        "",
+        "Datasets where the configuration is better / equal / worse than `mlhat`, its average rank in that "
+        "pair (1 = always better, 2 = always worse) and the mean difference from `mlhat` (positive: better).",
+        "",
+        "| configuration | " + " | ".join(METRIC_TITLES[m].split(" (")[0] for m in METRICS) + " |",
+        "|---|" + "---|" * len(METRICS),
+    ]
+    for config in configs[1:]:
+        cells = []
+        for metric in METRICS:
+            mine, reference = table[metric].get(config, {}), table[metric].get("mlhat", {})
+            both = [d for d in datasets if d in mine and d in reference]
+            sign = 1.0 if BIGGER_IS_BETTER[metric] else -1.0
+            gains = [sign * (mine[d] - reference[d]) for d in both]
+            better, worse = sum(g > 0 for g in gains), sum(g < 0 for g in gains)
+            if not both:
+                cells.append("-")
+                continue
+            rank = 1.0 + (worse + (len(both) - better - worse) / 2) / len(both)
+            cells.append(
+                f"{better}/{len(both) - better - worse}/{worse}, rank {rank:.2f}, {sum(gains) / len(both):+.4f}"
+            )
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("")
     wins = {}
     for metric in METRICS:
