@@ -18,6 +18,9 @@ __all__ = ["IHOMER"]
 
 logger = logging.getLogger(__name__)
 
+#: How a level's mistakes on a group's labels are counted for the serving choice.
+SERVING_ERRORS = ("hamming", "subset")
+
 #: Partition changes kept in :attr:`IHOMER.history` (older ones are dropped so memory stays bounded).
 HISTORY_SIZE = 1000
 
@@ -61,8 +64,18 @@ class IHOMER(MultiLabelClassifier):
 
     A :class:`~learners.label_clustering.LabelClusterTree` partitions the labels into groups of
     labels that are on together (Jaccard co-occurrence, ODAC splits and merges). Each group has its
-    own multi-label learner, trained on every instance with that group's labels only; a prediction
-    concatenates the groups' predictions, so every label is predicted by exactly one learner.
+    own multi-label learner, trained on every instance with that group's labels only. Above them, a
+    root learner covers all labels and learns every instance (with ``root_learner``, the default):
+    it is the base learner on the whole label set and never restarts, whatever the partition does.
+    Each group's labels are predicted by one of the two levels on its path, its own learner or the
+    root's restricted to them, whichever has made fewer mistakes on those labels over a faded
+    window; a new group starts served by the root, and its own learner takes over only once it is
+    better by a margin. A restructuring therefore never replaces the learner that predicts a label
+    by an untrained one, which is what cost the partitioned model against the base learner alone
+    (each restructuring restarted some group, and on sparse label sets the clusters carry little
+    co-occurrence structure to make up for it); where a group's own learner is better (it splits
+    on features that matter for its labels only), it serves. The price is one more base learner.
+    A prediction assembles the groups' labels, so every label comes from exactly one learner.
 
     Drift is handled at two levels. Locally, each group's learner adapts itself (MLHAT's ADWIN per
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
@@ -74,8 +87,10 @@ class IHOMER(MultiLabelClassifier):
     covered most of its labels, or is mentored by it (see ``warm_start``). Every change goes out as
     a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
     statistics of the test), ``drift`` (the error monitor), ``restructure`` (groups created and
-    removed, and where each new learner came from), ``handover`` (a mentor steps back) and the
-    group learners' own events, re-labelled ``local`` with their group.
+    removed, and where each new learner came from), ``serving_level`` (a group's labels move
+    between the root and the group's own learner, with both levels' window errors), ``handover``
+    (a mentor steps back, only without the root learner) and the learners' own events,
+    re-labelled ``local`` with their group (``root`` for the root learner).
 
     With ``meta_labels=True`` the model is HOMER-like: each internal node of the label tree above a
     group has a learner of its children's meta-labels ("some label of this child is on"), trained
@@ -132,6 +147,10 @@ class IHOMER(MultiLabelClassifier):
         is served by the root until its own learner is measurably better, so mentors are not
         needed: a source learner covering over twice the group's labels gives a fresh learner.
         Off, every group is always predicted by its own learner (or its mentor).
+    serving_error
+        What the serving choice counts: ``"hamming"``, the wrong labels of the group, or
+        ``"subset"``, the instances on which a level got any of the group's labels wrong (the
+        group's share of subset accuracy, which a level can lose while it wins on Hamming errors).
     serving_window
         Window, in instances, of the exponentially faded counts of wrong labels (fading factor
         ``1 - 1 / serving_window``) that choose the serving level of each group.
@@ -194,6 +213,7 @@ class IHOMER(MultiLabelClassifier):
         root_learner: bool = True,
         serving_window: int = 500,
         serving_margin: float = 0.1,
+        serving_error: str = "hamming",
         seed: int | None = None,
     ):
         if isinstance(base_learner, str):
@@ -218,6 +238,8 @@ class IHOMER(MultiLabelClassifier):
             raise ValueError(f"IHOMER: serving_window must be >= 1, got {serving_window!r}")
         if not 0.0 <= serving_margin < 1.0:
             raise ValueError(f"IHOMER: serving_margin must be in [0, 1), got {serving_margin!r}")
+        if serving_error not in SERVING_ERRORS:
+            raise ValueError(f"IHOMER: serving_error must be one of {SERVING_ERRORS}, got {serving_error!r}")
         self.base_learner = base_learner
         self.meta_labels = meta_labels
         self.n_min = n_min
@@ -233,6 +255,7 @@ class IHOMER(MultiLabelClassifier):
         self.root_learner = root_learner
         self.serving_window = serving_window
         self.serving_margin = serving_margin
+        self.serving_error = serving_error
         self.seed = seed
         self._reset()
 
@@ -337,8 +360,9 @@ class IHOMER(MultiLabelClassifier):
             if proba is None:  # created while learning the instance predicted
                 continue
             wrong = group.faded_wrong
-            wrong["own"] = wrong["own"] * fading + sum((proba.get(l, 0.0) >= 0.5) != y[l] for l in group.labels)
-            wrong["root"] = wrong["root"] * fading + sum((root.get(l, 0.0) >= 0.5) != y[l] for l in group.labels)
+            for level, level_proba in (("own", proba), ("root", root)):
+                errors = sum((level_proba.get(label, 0.0) >= 0.5) != y[label] for label in group.labels)
+                wrong[level] = wrong[level] * fading + (errors if self.serving_error == "hamming" else errors > 0)
             group.faded_weight = group.faded_weight * fading + 1.0
             group.scored += 1
             other = "own" if group.serving == "root" else "root"
@@ -349,16 +373,16 @@ class IHOMER(MultiLabelClassifier):
                 "from": group.serving,
                 "to": other,
                 **self._window_errors(group),
+                "error": self.serving_error,
                 "instances": group.scored,
             }
             group.serving = other
             event = DriftEvent("ihomer", "global", "serving_level", self._n, tuple(group.labels), group.home, detail)
             self._emit(event)
 
-    @staticmethod
-    def _window_errors(group: _Group) -> dict[str, float | None]:
-        """Each level's faded Hamming error on the group's labels."""
-        scale = group.faded_weight * len(group.labels)
+    def _window_errors(self, group: _Group) -> dict[str, float | None]:
+        """Each level's faded error rate on the group's labels (see ``serving_error``)."""
+        scale = group.faded_weight * (len(group.labels) if self.serving_error == "hamming" else 1)
         if scale == 0.0:
             return {"own_error": None, "root_error": None}
         return {"own_error": group.faded_wrong["own"] / scale, "root_error": group.faded_wrong["root"] / scale}

@@ -273,6 +273,36 @@ def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_le
     assert set(model._root.targets[-1]) == set(A + B)
 
 
+class OneOrAll(Recorder):
+    """Reads the labels' truth from the features; learned wide (more than three labels) it gets the
+    first label of each block (``a0``, ``b0``) wrong every time, learned narrow it gets all of them
+    wrong every other time."""
+
+    def predict_proba_one(self, x):
+        if not self.targets:
+            return {}
+        wide = len(self.targets[-1]) > 3
+        wrong = [label for label in self.known if label.endswith("0")] if wide else self.known if x.get("odd") else ()
+        return {label: float(x.get(label, 0.0) != (label in wrong)) for label in self.known}
+
+
+@pytest.mark.parametrize("serving_error, serving", [("hamming", "root"), ("subset", "own")])
+def test_the_serving_choice_counts_wrong_labels_or_wrong_instances(serving_error, serving):
+    # Per instance the root gets one label of each group wrong, a group's own learner all three
+    # every other instance: more wrong labels (1.5 against 1), fewer wrong instances (half against all).
+    model = IHOMER(base_learner=OneOrAll(), n_min=50, serving_error=serving_error, seed=1)
+    stream = list(truthful(blocks(800, random.Random(23), [A, B])))
+    stream = [(x | {"odd": float(i % 2)}, y) for i, (x, y) in enumerate(stream)]
+    run(model, stream)
+    assert sorted(model.partition()) == [A, B]
+    described = model.describe()["partition"]
+    assert {g["serving"] for g in described} == {serving}
+    expected = (1.0 / 3, 0.5) if serving_error == "hamming" else (1.0, 0.5)
+    for group in described:
+        assert group["root_error"] == pytest.approx(expected[0])
+        assert group["own_error"] == pytest.approx(expected[1], abs=0.01)
+
+
 def test_without_a_root_learner_each_cluster_is_served_by_its_own():
     model = IHOMER(base_learner=Width(narrow_is_right=False), n_min=50, root_learner=False, seed=1)
     run(model, truthful(blocks(800, random.Random(22), [A, B])))
@@ -414,6 +444,7 @@ def test_before_any_data():
         ({"delta": 1.5}, ValueError, "delta"),
         ({"serving_window": 0}, ValueError, "serving_window"),
         ({"serving_margin": 1.0}, ValueError, "serving_margin"),
+        ({"serving_error": "f1"}, ValueError, "serving_error"),
     ],
 )
 def test_bad_parameters_are_refused(params, error, match):
