@@ -210,7 +210,7 @@ class ConsumerStage:
                 if message.timestamp_ms is not None:
                     self._labels_seen_ts = max(self._labels_seen_ts, message.timestamp_ms / 1000)
         released = 0
-        caught_up = None  # asked of the broker at most once per poll
+        caught_up = None  # looked up at most once per poll
         while self._held and released < self.batch_size:
             head = self._held[0]
             behind_labels = head.timestamp_ms is None or head.timestamp_ms / 1000 <= self._labels_seen_ts
@@ -224,8 +224,7 @@ class ConsumerStage:
         return out
 
     def _labels_caught_up(self) -> bool:
-        topic = self.config.topics.labels
-        return all(lag == 0 for (name, _), lag in self._source.lag().items() if name == topic)
+        return self._source.fetched_to_end(self.config.topics.labels)
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         self._sink.flush()

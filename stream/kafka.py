@@ -391,6 +391,19 @@ class RecordSource:
         """Read only messages produced from now on, on every assigned partition."""
         self._consumer.seek_to_end()
 
+    def fetched_to_end(self, topic: str) -> bool:
+        """Whether every assigned partition of ``topic`` is read up to the end the last fetch reported.
+
+        No request is sent: it compares positions with the high watermarks of past fetch responses
+        (a partition not fetched yet counts as read to its end).
+        """
+        for tp in self._consumer.assignment():
+            if tp.topic == topic:
+                highwater = self._consumer.highwater(tp)
+                if highwater is not None and self._consumer.position(tp) < highwater:
+                    return False
+        return True
+
     def offsets_for_time(self, timestamp_ms: int, timeout_s: float | None = None) -> dict[Partition, int]:
         """Per assigned partition, the first offset with a timestamp at or after ``timestamp_ms`` (else the end)."""
         timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
