@@ -40,8 +40,9 @@ class KNNBinaryRelevance(MultiLabelClassifier):
     Differences from ``BinaryRelevance(neighbors.KNNClassifier())``:
 
     * The search is exact. river's default engine, ``SWINN``, is exact (a linear scan) only up to
-      500 stored instances, then searches an approximate graph that is seeded from the global
-      random state; before that the two learners predict the same.
+      500 stored instances, then searches an approximate graph built with an unseeded random
+      generator, so it is neither exact nor reproducible; before that the two learners predict
+      the same. Being exact, this learner has no randomness and takes no seed.
     * A label first seen mid-stream counts as off on the instances already in the window,
       whereas a per-label member starts with an empty window when its label first appears.
     * Features are stored in a dense ``window_size x n_features`` float64 array (8 MB for 1,000
@@ -57,6 +58,20 @@ class KNNBinaryRelevance(MultiLabelClassifier):
         Order of the Minkowski distance: 2 is Euclidean, 1 Manhattan. Must be positive.
     weighted
         Weight each neighbour's vote by the inverse of its distance.
+
+    Notes
+    -----
+    Speed, predicting then learning each instance, measured side by side in one run on a shared
+    2-core machine against the preset it replaced, ``BinaryRelevance(neighbors.KNNClassifier())``,
+    on the first 600 instances of each dataset (the old preset is too slow for whole streams):
+
+    * yeast (103 features, 14 labels): 3,651 instances/s against 11.5/s (317x); 2,111/s over
+      the whole stream (2,417 instances).
+    * enron (1,001 features, 53 labels): 963 instances/s against 2.6/s (369x); 393/s over the
+      whole stream (1,702 instances).
+
+    On both, ``predict_one`` agreed with the old preset on every one of the first 500 instances,
+    and on 92% (yeast) and 74% (enron) of instances 501-600, where river's search is approximate.
 
     Examples
     --------
