@@ -274,7 +274,7 @@ class IHOMER(MultiLabelClassifier):
         self._history: collections.deque = collections.deque(maxlen=HISTORY_SIZE)
         self._memo: tuple | None = None  # (x, instance count, prediction) of the last prediction
         self._root: MultiLabelClassifier | None = self._fresh_learner() if self.root_learner else None
-        # (x, instance count, root's probabilities, each group's own probabilities) of the last prediction
+        # (x, instance count, root's probabilities, groups' own probabilities, gates) of the last prediction
         self._level_memo: tuple | None = None
 
     @classmethod
@@ -657,8 +657,9 @@ class IHOMER(MultiLabelClassifier):
     # ------------------------------------------------------------------ prediction
 
     def predict_proba_one(self, x: Features) -> dict[Label, float]:
-        """Each group's learner predicts its labels; a gated-off group reports its gate's probability
-        (an upper bound, below 0.5) for its labels without asking its learner."""
+        """Each group's labels come from the level that serves it (the root learner or the group's
+        own, without a root learner its own or its mentor); a gated-off group reports its gate's
+        probability (an upper bound, below 0.5) for its labels without asking its learner."""
         out: dict[Label, float] = {}
         if self._root is not None and self._groups:
             root, own, gates = self._levels_for(x)
