@@ -21,7 +21,6 @@ import pathlib
 import platform
 import statistics
 import tempfile
-import uuid
 
 import ray
 
@@ -29,16 +28,9 @@ from jobs import pipeline
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
 from jobs.produce import dataset_records, produce
-from stream.kafka import KafkaConfig, TopicNames, ensure_topics
+from stream.kafka import ensure_topics
 
-
-def fresh_kafka(bootstrap: str) -> KafkaConfig:
-    tag = uuid.uuid4().hex[:8]
-    return KafkaConfig(
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-{tag}",
-        topics=TopicNames(**{name: f"bench.{name}.{tag}" for name in TopicNames.model_fields}),
-    )
+from bench_pipeline import fresh_kafka
 
 
 def one_run(bootstrap: str, records: list, args, checkpoint_dir: str | None) -> tuple[float, int]:

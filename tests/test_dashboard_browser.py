@@ -6,13 +6,13 @@ installs them (``make test`` runs it). Outside CI the test skips when they are m
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import tempfile
 
 import pytest
 
+from helpers import require_binaries
 from test_dashboard import DRIFT_POINTS, LivePipeline, ray_local, synthetic_records  # noqa: F401 (ray_local is a fixture)
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
@@ -31,13 +31,7 @@ CHROMIUM_FLAGS = (
 
 
 def require_browser() -> None:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} missing: run `bash scripts/install-system-deps.sh` (as root) first"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    require_binaries(CHROMIUM, CHROMEDRIVER)
 
 
 def start_browser(user_data_dir: pathlib.Path):

@@ -8,7 +8,6 @@ skip when it is missing; in CI they fail.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import socket
 import subprocess
@@ -17,6 +16,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
+
+from helpers import require_binaries
 import yaml
 
 from stream.kafka import RecordSink
@@ -33,13 +34,7 @@ BAD_MESSAGES = 5
 
 @pytest.fixture(autouse=True)
 def require_prometheus():
-    missing = [str(path) for path in (PROMETHEUS, PROMTOOL) if not path.exists()]
-    if not missing:
-        return
-    message = f"{', '.join(missing)} missing: run `bash scripts/install-system-deps.sh` (as root) first"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    require_binaries(PROMETHEUS, PROMTOOL)
 
 
 def promtool(*args: str, cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess:

@@ -32,6 +32,8 @@ from jobs.config import ConfigError
 from stream.kafka import KafkaConfig, RecordSource, topic_partitions
 from stream.records import parse_prediction
 
+from helpers import kafka_env
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
 JOB_CONFIG = "docker/tagstream-job.toml"
@@ -209,15 +211,8 @@ def _wait_for_job_api(process, address: str, env: dict, log: pathlib.Path) -> No
 
 def _job_env(kafka_config: KafkaConfig) -> dict[str, str]:
     """The job's configuration through TAGSTREAM_* variables, over the file: this test's broker and topics."""
-    topics = kafka_config.topics
-    return {
+    return kafka_env(kafka_config) | {
         "TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
-        "TAGSTREAM_KAFKA__GROUP_ID": kafka_config.group_id,
-        "TAGSTREAM_KAFKA__TOPICS__RECORDS": topics.records,
-        "TAGSTREAM_KAFKA__TOPICS__PREDICTIONS": topics.predictions,
-        "TAGSTREAM_KAFKA__TOPICS__DRIFT": topics.drift,
-        "TAGSTREAM_KAFKA__TOPICS__DEADLETTER": topics.deadletter,
-        "TAGSTREAM_KAFKA__TOPICS__LABELS": topics.labels,
         "TAGSTREAM_METRICS_HOST": "127.0.0.1",
         "TAGSTREAM_METRICS_PORT": "0",
         "TAGSTREAM_DASHBOARD_HOST": "127.0.0.1",

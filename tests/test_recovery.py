@@ -28,6 +28,8 @@ from learners import registry
 from stream.kafka import KafkaConfig, RecordSource, ensure_topics, topic_partitions
 from stream.records import parse_prediction
 
+from helpers import kafka_env
+
 LEARNER = "mlhat"
 SEED = 5
 STREAM = 900  # records streamed (and learned)
@@ -122,14 +124,7 @@ def test_a_killed_learner_actor_restores_and_learns_every_record_once(ray_local,
 
 
 def _run_job(kafka_config: KafkaConfig, checkpoint_dir: pathlib.Path, out: pathlib.Path) -> subprocess.Popen:
-    topics = kafka_config.topics
-    env = os.environ | {
-        "TAGSTREAM_KAFKA__GROUP_ID": kafka_config.group_id,
-        "TAGSTREAM_KAFKA__TOPICS__RECORDS": topics.records,
-        "TAGSTREAM_KAFKA__TOPICS__PREDICTIONS": topics.predictions,
-        "TAGSTREAM_KAFKA__TOPICS__DRIFT": topics.drift,
-        "TAGSTREAM_KAFKA__TOPICS__DEADLETTER": topics.deadletter,
-        "TAGSTREAM_KAFKA__TOPICS__LABELS": topics.labels,
+    env = os.environ | kafka_env(kafka_config) | {
         "TAGSTREAM_IDLE_TIMEOUT_S": "4",
         "TAGSTREAM_MAX_IN_FLIGHT": "3",
     }
