@@ -310,7 +310,9 @@ class Flow:
         self._joined = False
         self._first_input: float | None = None
         self._last_input = self._started
-        self._last_lag = self._started
+        # Lag is sampled as soon as partitions are assigned, then every LAG_EVERY_S: a short run
+        # still exports it.
+        self._last_lag = float("-inf")
 
     def polls(self, consumers: list) -> typing.Iterator:
         """The consumer to poll next, round robin, until a stop condition holds."""
@@ -358,7 +360,7 @@ class Flow:
             for reason, count in info.dead_letters.items():
                 self.summary.dead_letters[reason] = self.summary.dead_letters.get(reason, 0) + count
             self.metrics.observe_consumed(info.consumed, info.dead_letters)
-        if now - self._last_lag >= LAG_EVERY_S:
+        if self._joined and now - self._last_lag >= LAG_EVERY_S:
             self._last_lag = now
             self.metrics.observe_lag(_get(consumer.lag.remote(), self.config.ray_timeout_s, "reading consumer lag"))
 
