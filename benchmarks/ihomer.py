@@ -361,8 +361,8 @@ enron (-0.0029), ohsumed (-0.0017) and corel5k (micro-F1 -0.0022). At the end of
 the clusters' own learners serve 3 of 4 clusters on 20ng, corel5k and stackex-chess, 2 on enron
 and human, 1 on genbase, medical, ohsumed, slashdot and tmc2007 (column `served by own`); scene
 switched 4 times and ended with the root; on the 12 other datasets the root never gave way (no
-`serving_level` event), so iHOMER predicted exactly what its root did. We did not run several seeds per dataset; differences of a few thousandths on one
-seed are not evidence either way.
+`serving_level` event), so iHOMER predicted exactly what its root did. We did not run several
+seeds per dataset; differences of a few thousandths on one seed are not evidence either way.
 
 **Against the previous iHOMER** (`ihomer-noroot`): better on subset accuracy on 13 datasets, equal
 on 7, worse on 3 (mean +0.007; gnegative-pseaac +0.041, langlog +0.040, genbase +0.029, 20ng
