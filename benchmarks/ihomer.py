@@ -378,8 +378,8 @@ JSON) changed subset accuracy on 8 datasets by at most 0.004 either way (4 bette
 chosen before these runs.
 
 **Meta-label gating** (`ihomer-meta`, now also with the root learner) stays behind flat: a closed
-gate turns all labels of a subtree off whichever level serves them (runs cut at a 150 s budget
-are marked `*`).
+gate turns all labels of a subtree off whichever level serves them (its runs had a 150 s budget
+each; none ran out).
 
 **Why iHOMER does not beat MLHAT clearly.** The serving choice can only pick, per cluster, the
 better of two MLHATs that see the same instances; it removes the restart losses but adds little
