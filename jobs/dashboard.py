@@ -69,9 +69,11 @@ class LabelTally:
         self._counts: dict[str, list[int]] = {}  # label -> [tp, fp, fn] since the last pop
 
     def observe(self, true_on: typing.Iterable[str], predicted_on: typing.Iterable[str]) -> None:
-        true_on, predicted_on = set(true_on), set(predicted_on)
-        self._support.update(true_on)
-        for label in true_on | predicted_on:
+        # Ordered, not a set: ties in support keep the order labels were first seen in, whatever
+        # the process's string hash seed.
+        true_on, predicted_on = dict.fromkeys(true_on), set(predicted_on)
+        self._support.update(true_on.keys())
+        for label in true_on.keys() | predicted_on:
             counts = self._counts.setdefault(label, [0, 0, 0])
             if label not in predicted_on:
                 counts[2] += 1
