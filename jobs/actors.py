@@ -233,7 +233,7 @@ class ConsumerStage:
     def lag(self) -> dict[int, int]:
         """Messages left per input partition (see :meth:`stream.kafka.RecordSource.lag` on accuracy)."""
         topic = self.config.topics.records
-        return {partition: lag for (name, partition), lag in self._source.lag().items() if name == topic}
+        return {partition: lag for (_, partition), lag in self._source.lag(topic=topic).items()}
 
     def close(self) -> None:
         self._sink.flush()

@@ -417,15 +417,16 @@ class RecordSource:
             raise KafkaTimeout(f"offset lookup by time did not finish within {timeout_s} s", error) from error
         return {(tp.topic, tp.partition): found[tp].offset if found.get(tp) is not None else ends[tp] for tp in assigned}
 
-    def lag(self, timeout_s: float | None = None) -> dict[Partition, int]:
-        """Messages left to read per assigned partition: end offset minus position.
+    def lag(self, timeout_s: float | None = None, topic: str | None = None) -> dict[Partition, int]:
+        """Messages left to read per assigned partition (of ``topic`` only, when given): end offset minus position.
 
         On Apache Kafka this is exact. The embedded broker (tansu) under-reports end offsets (the
         base offset of the last batch rather than the last offset + 1), so there the lag can read
         low, never below 0 here: use it as a gauge, not for exact accounting.
         """
         timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
-        assigned = list(self._consumer.assignment())
+        # Only the partitions asked about: looking up a position can reset one that was never fetched.
+        assigned = [tp for tp in self._consumer.assignment() if topic is None or tp.topic == topic]
         if not assigned:
             return {}
         try:
