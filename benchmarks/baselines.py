@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
-import json
-import os
 import pathlib
 import random
 import subprocess
 import sys
 import time
 
+import results_cache
 from learners import registry
 from learners.evaluate import Prequential
 from stream.datasets import open_dataset
@@ -282,19 +281,6 @@ def describe_dataset(dataset: str) -> dict:
     }
 
 
-def _load(path: pathlib.Path) -> dict:
-    if not path.exists():
-        return {"protocol": {}, "datasets": {}, "runs": {}}
-    return json.loads(path.read_text())
-
-
-def _save(document: dict, path: pathlib.Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    os.replace(partial, path)
-
-
 def _key(dataset: str, learner: str) -> str:
     return f"{dataset}/{learner}"
 
@@ -408,7 +394,7 @@ def main(argv=None) -> int:
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     learners = registry.expand(args.learners)
-    document = _load(args.results)
+    document = results_cache.load(args.results, {"protocol": {}, "datasets": {}, "runs": {}})
     document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
     document.setdefault("datasets", {})
     for dataset in datasets:
@@ -440,7 +426,7 @@ def main(argv=None) -> int:
                     run = {"dataset": dataset, "learner": learner, "error": f"{type(error).__name__}: {error}"}
                     print(f"{dataset:>16} {learner:<12} FAILED {run['error']}", flush=True)
                 document["runs"][_key(dataset, learner)] = run
-                _save(document, args.results)
+                results_cache.save(document, args.results)
                 if "error" in run:
                     continue
                 status = f"timed out after {run['instances']}" if run["timed_out"] else f"{run['instances']} instances"
@@ -449,7 +435,7 @@ def main(argv=None) -> int:
                     f"micro-F1 {run['micro_f1']:.4f} {run['instances_per_s']:9,.0f}/s  {status}",
                     flush=True,
                 )
-    _save(document, args.results)
+    results_cache.save(document, args.results)
     recorded = {run["dataset"] for run in document["runs"].values()} | set(datasets)
     shown = [d for d in DATASETS if d in recorded] + sorted(recorded - set(DATASETS))
     markdown = args.results.with_suffix(".md")

@@ -32,13 +32,13 @@ import argparse
 import concurrent.futures
 import datetime
 import json
-import os
 import pathlib
 import random
 import subprocess
 import sys
 import time
 
+import results_cache
 from learners import registry
 from learners.evaluate import Prequential
 from learners.ihomer import IHOMER
@@ -143,19 +143,6 @@ def run_pair(dataset: str, config: str, budget: float) -> dict:
         entry["serving"] = [group["serving"] for group in learner.describe()["partition"]]
         entry["restructures"] = sum(1 for change in learner.history if change["reason"] != "start")
     return entry
-
-
-def _load(path: pathlib.Path) -> dict:
-    if not path.exists():
-        return {"protocol": {}, "runs": {}}
-    return json.loads(path.read_text())
-
-
-def _save(document: dict, path: pathlib.Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    os.replace(partial, path)
 
 
 def _key(dataset: str, config: str) -> str:
@@ -450,7 +437,7 @@ def main(argv=None) -> int:
     for config in configs:
         if config not in CONFIGS:
             parser.error(f"unknown configuration {config!r}; choose from {', '.join(CONFIGS)}")
-    document = _load(JSON_PATH)
+    document = results_cache.load(JSON_PATH, {"protocol": {}, "runs": {}})
     document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
     current = {config: parameters(config) for config in CONFIGS}
     pairs = [
@@ -468,7 +455,7 @@ def main(argv=None) -> int:
             for future in concurrent.futures.as_completed(futures):
                 run = future.result()
                 document["runs"][_key(run["dataset"], run["config"])] = run
-                _save(document, JSON_PATH)
+                results_cache.save(document, JSON_PATH)
                 status = f"timed out after {run['instances']}" if run["timed_out"] else f"{run['instances']} instances"
                 print(
                     f"{run['dataset']:>16} {run['config']:<12} subset {run['subset_accuracy']:.4f} "
