@@ -12,6 +12,7 @@ Run it from the repository root::
 
     .venv/bin/python benchmarks/baselines.py --jobs 2            # everything not yet in the JSON
     .venv/bin/python benchmarks/baselines.py --datasets yeast --learners isoupt,mlbels --rerun
+    .venv/bin/python benchmarks/baselines.py --timed-out --budget 1800 --jobs 1   # finish the cut-short runs
     .venv/bin/python benchmarks/baselines.py --report-only       # rewrite the markdown
 """
 
@@ -381,6 +382,13 @@ def render_markdown(document: dict, datasets, learners) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _wanted(run: dict | None, rerun: bool, timed_out: bool) -> bool:
+    """Whether a pair is to be run: never recorded or failed, or selected by ``--rerun`` / ``--timed-out``."""
+    if run is None or "error" in run or rerun:
+        return True
+    return timed_out and run["timed_out"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated dataset names")
@@ -388,6 +396,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--budget", type=float, default=120.0, help="wall seconds per (dataset, learner)")
     parser.add_argument("--rerun", action="store_true", help="run the selected pairs again even if recorded")
+    parser.add_argument(
+        "--timed-out", action="store_true", help="run again only the selected pairs that ran out of their budget"
+    )
     parser.add_argument("--report-only", action="store_true", help="only rewrite the markdown from the JSON")
     parser.add_argument("--results", type=pathlib.Path, default=JSON_PATH)
     args = parser.parse_args(argv)
@@ -404,7 +415,7 @@ def main(argv=None) -> int:
         (dataset, learner)
         for dataset in datasets
         for learner in learners
-        if args.rerun or "error" in document["runs"].get(_key(dataset, learner), {"error": "not run"})
+        if _wanted(document["runs"].get(_key(dataset, learner)), args.rerun, args.timed_out)
     ]
     if not args.report_only and pairs:
         print(f"{len(pairs)} runs to do with {args.jobs} workers, {args.budget:.0f} s budget each", flush=True)
