@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 #: How a level's mistakes on a group's labels are counted for the serving choice.
 SERVING_ERRORS = ("hamming", "subset")
 
+#: The candidates that can serve a group's labels with a root learner, in the order that breaks ties
+#: between challengers: the root's probabilities, the group's own learner's, and their mean.
+SERVING_LEVELS = ("root", "own", "blend")
+
 #: Partition changes kept in :attr:`IHOMER.history` (older ones are dropped so memory stays bounded).
 HISTORY_SIZE = 1000
 
@@ -37,7 +41,9 @@ class _Mentor:
 class _Group:
     """One label cluster of the current partition and the learner that predicts its labels."""
 
-    def __init__(self, group_id: str, labels: list[Label], home: str, learner, created_at: int, origin: str):
+    def __init__(
+        self, group_id: str, labels: list[Label], home: str, learner, created_at: int, origin: str, levels: tuple
+    ):
         self.group_id = group_id
         self.labels = labels
         self.home = home
@@ -51,12 +57,12 @@ class _Group:
         # While mentored, the mentor predicts; both are scored on the group's labels until handover.
         self.mentor: _Mentor | None = None
         self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
-        # With a root learner: which level predicts the group's labels, and the faded counts of
-        # wrong labels of each level on them since the group was created.
+        # With a root learner: which candidate of ``levels`` predicts the group's labels, and the
+        # faded counts of wrong labels of each candidate on them since the group was created.
         self.serving = "root"
         self.scored = 0
         self.faded_weight = 0.0
-        self.faded_wrong = {"own": 0.0, "root": 0.0}
+        self.faded_wrong = dict.fromkeys(levels, 0.0)
 
 
 class IHOMER(MultiLabelClassifier):
@@ -67,10 +73,12 @@ class IHOMER(MultiLabelClassifier):
     own multi-label learner, trained on every instance with that group's labels only. Above them, a
     root learner covers all labels and learns every instance (with ``root_learner``, the default):
     it is the base learner on the whole label set and never restarts, whatever the partition does.
-    Each group's labels are predicted by one of the two levels on its path, its own learner or the
-    root's restricted to them, whichever has made fewer mistakes on those labels over a faded
-    window; a new group starts served by the root, and its own learner takes over only once it is
-    better by a margin. A restructuring therefore never replaces the learner that predicts a label
+    Each group's labels are predicted by the root's probabilities restricted to them, by the group's
+    own learner, or by the mean of the two (``serving_blend``), whichever has made fewer mistakes on
+    those labels over a faded window; a new group starts served by the root, and another candidate
+    takes over only once it is better by a margin. Both levels predict every instance anyway (the
+    choice scores them), so the blend costs nothing more: it is an ensemble of two learners trained
+    differently (other seeds, other label sets), and serves where it beats both. A restructuring therefore never replaces the learner that predicts a label
     by an untrained one, which is what cost the partitioned model against the base learner alone
     (each restructuring restarted some group, and on sparse label sets the clusters carry little
     co-occurrence structure to make up for it); where a group's own learner is better (it splits
@@ -88,7 +96,7 @@ class IHOMER(MultiLabelClassifier):
     a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
     statistics of the test), ``drift`` (the error monitor), ``restructure`` (groups created and
     removed, and where each new learner came from), ``serving_level`` (a group's labels move
-    between the root and the group's own learner, with both levels' window errors), ``handover``
+    between the root, the group's own learner and their blend, with each one's window error), ``handover``
     (a mentor steps back, only without the root learner) and the learners' own events,
     re-labelled ``local`` with their group (``root`` for the root learner).
 
@@ -142,11 +150,15 @@ class IHOMER(MultiLabelClassifier):
     root_learner
         Keep one more learner, over all labels, at the root of the hierarchy. It is never replaced
         (it is exactly ``base_learner`` on the whole label set), and each group's labels are
-        predicted by whichever of the two levels, the root or the group's own learner, has made
-        fewer mistakes on them lately (see ``serving_window`` and ``serving_margin``). A new group
-        is served by the root until its own learner is measurably better, so mentors are not
+        predicted by whichever candidate, the root, the group's own learner or their blend, has
+        made fewer mistakes on them lately (see ``serving_window`` and ``serving_margin``). A new
+        group is served by the root until another candidate is measurably better, so mentors are not
         needed: a source learner covering over twice the group's labels gives a fresh learner.
         Off, every group is always predicted by its own learner (or its mentor).
+    serving_blend
+        Let the mean of the root's and the group's own probabilities serve a group too, as a third
+        candidate of the serving choice, scored like the other two. Off, the choice is between the
+        root and the group's own learner only.
     serving_error
         What the serving choice counts: ``"hamming"``, the wrong labels of the group, or
         ``"subset"``, the instances on which a level got any of the group's labels wrong (the
@@ -155,10 +167,10 @@ class IHOMER(MultiLabelClassifier):
         Window, in instances, of the exponentially faded counts of wrong labels (fading factor
         ``1 - 1 / serving_window``) that choose the serving level of each group.
     serving_margin
-        A group changes its serving level only when the other level's faded count of wrong labels
-        is below ``1 - serving_margin`` times the serving one's, and only after ``n_min`` instances
-        of the group, so the choice does not flap; ties stay with the level that serves, at first
-        the root.
+        A group changes its serving level only when another candidate's faded count of wrong labels
+        is below ``1 - serving_margin`` times the serving one's (the fewest wins; on a tie the root,
+        then the group's own learner), and only after ``n_min`` instances of the group, so the choice
+        does not flap; ties stay with the level that serves, at first the root.
     seed
         Seed of the seeds given to the group learners.
 
@@ -213,6 +225,7 @@ class IHOMER(MultiLabelClassifier):
         root_learner: bool = True,
         serving_window: int = 500,
         serving_margin: float = 0.1,
+        serving_blend: bool = True,
         serving_error: str = "hamming",
         seed: int | None = None,
     ):
@@ -255,6 +268,7 @@ class IHOMER(MultiLabelClassifier):
         self.root_learner = root_learner
         self.serving_window = serving_window
         self.serving_margin = serving_margin
+        self.serving_blend = serving_blend
         self.serving_error = serving_error
         self.seed = seed
         self._reset()
@@ -274,6 +288,7 @@ class IHOMER(MultiLabelClassifier):
         self._history: collections.deque = collections.deque(maxlen=HISTORY_SIZE)
         self._memo: tuple | None = None  # (x, instance count, prediction) of the last prediction
         self._root: MultiLabelClassifier | None = self._fresh_learner() if self.root_learner else None
+        self._levels = SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]
         # (x, instance count, root's probabilities, groups' own probabilities, gates) of the last prediction
         self._level_memo: tuple | None = None
 
@@ -352,20 +367,22 @@ class IHOMER(MultiLabelClassifier):
                 score[2] += (theirs.get(label, 0.0) >= 0.5) != y[label]
 
     def _score_levels(self, y: LabelDict, root: dict[Label, float], own: dict[str, dict[Label, float]]) -> None:
-        """Fade and count each level's wrong labels on each group; move a group's serving level
-        to the other one when it has been clearly better (see ``serving_margin``)."""
+        """Fade and count each candidate's wrong labels on each group; move a group's serving level
+        to the best other candidate when it has been clearly better (see ``serving_margin``)."""
         fading = 1.0 - 1.0 / self.serving_window
         for group in self._groups:
             proba = own.get(group.group_id)
             if proba is None:  # created while learning the instance predicted
                 continue
             wrong = group.faded_wrong
-            for level, level_proba in (("own", proba), ("root", root)):
-                errors = sum((level_proba.get(label, 0.0) >= 0.5) != y[label] for label in group.labels)
+            for level in self._levels:
+                errors = sum(
+                    (self._serve(level, label, root, proba) >= 0.5) != y[label] for label in group.labels
+                )
                 wrong[level] = wrong[level] * fading + (errors if self.serving_error == "hamming" else errors > 0)
             group.faded_weight = group.faded_weight * fading + 1.0
             group.scored += 1
-            other = "own" if group.serving == "root" else "root"
+            other = min((level for level in self._levels if level != group.serving), key=wrong.__getitem__)
             if group.scored < self.n_min or wrong[other] >= (1.0 - self.serving_margin) * wrong[group.serving]:
                 continue
             detail = {
@@ -380,12 +397,22 @@ class IHOMER(MultiLabelClassifier):
             event = DriftEvent("ihomer", "global", "serving_level", self._n, tuple(group.labels), group.home, detail)
             self._emit(event)
 
+    @staticmethod
+    def _serve(level: str, label: Label, root: dict[Label, float], own: dict[Label, float]) -> float:
+        """The probability of ``label`` that candidate ``level`` gives, from the two levels' probabilities."""
+        if level == "root":
+            return root.get(label, 0.0)
+        if level == "own":
+            return own.get(label, 0.0)
+        return (root.get(label, 0.0) + own.get(label, 0.0)) / 2.0
+
     def _window_errors(self, group: _Group) -> dict[str, float | None]:
-        """Each level's faded error rate on the group's labels (see ``serving_error``)."""
+        """Each candidate's faded error rate on the group's labels (see ``serving_error``)."""
         scale = group.faded_weight * (len(group.labels) if self.serving_error == "hamming" else 1)
-        if scale == 0.0:
-            return {"own_error": None, "root_error": None}
-        return {"own_error": group.faded_wrong["own"] / scale, "root_error": group.faded_wrong["root"] / scale}
+        return {
+            f"{level}_error": group.faded_wrong[level] / scale if scale else None
+            for level in self._levels
+        }
 
     def _teach(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         """Train each mentor on the labels of its groups, then end the mentoring of the groups
@@ -534,7 +561,7 @@ class IHOMER(MultiLabelClassifier):
                 learner = source.learner if handed else copy.deepcopy(source.learner)
             else:
                 learner = self._fresh_learner()
-            group = _Group(f"g{self._next_group}", list(labels), home, learner, self._n, origin)
+            group = _Group(f"g{self._next_group}", list(labels), home, learner, self._n, origin, self._levels)
             self._next_group += 1
             if how == "copy":
                 group.trained |= source.trained
@@ -657,8 +684,8 @@ class IHOMER(MultiLabelClassifier):
     # ------------------------------------------------------------------ prediction
 
     def predict_proba_one(self, x: Features) -> dict[Label, float]:
-        """Each group's labels come from the level that serves it (the root learner or the group's
-        own, without a root learner its own or its mentor); a gated-off group reports its gate's
+        """Each group's labels come from the candidate that serves it (the root learner, the group's
+        own or their mean; without a root learner its own or its mentor); a gated-off group reports its gate's
         probability (an upper bound, below 0.5) for its labels without asking its learner."""
         out: dict[Label, float] = {}
         if self._root is not None and self._groups:
@@ -668,9 +695,9 @@ class IHOMER(MultiLabelClassifier):
                 if gate < 0.5:
                     out.update(dict.fromkeys(group.labels, gate))
                     continue
-                proba = root if group.serving == "root" else own[group.group_id]
+                proba = own[group.group_id]
                 for label in group.labels:
-                    out[label] = min(proba.get(label, 0.0), gate)
+                    out[label] = min(self._serve(group.serving, label, root, proba), gate)
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)

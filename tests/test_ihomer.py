@@ -303,6 +303,88 @@ def test_the_serving_choice_counts_wrong_labels_or_wrong_instances(serving_error
         assert group["own_error"] == pytest.approx(expected[1], abs=0.01)
 
 
+class HalfSure(Recorder):
+    """Reads the labels' truth from the features and is sure and right on most labels; learned wide
+    (more than three labels) it leans the wrong way (0.4 of the truth) on the first label of each
+    block (``a0``, ``b0``), learned narrow on the second (``a1``, ``b1``)."""
+
+    def predict_proba_one(self, x):
+        if not self.targets:
+            return {}
+        unsure = "0" if len(self.targets[-1]) > 3 else "1"
+        return {
+            label: abs(x.get(label, 0.0) - 0.6) if label.endswith(unsure) else x.get(label, 0.0)
+            for label in self.known
+        }
+
+
+def blend_stream(n: int = 800):
+    return list(truthful(blocks(n, random.Random(24), [A, B])))
+
+
+@pytest.mark.parametrize("serving_blend", [True, False])
+def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(serving_blend):
+    # Per instance the root gets a0 (b0) wrong and a group's own learner a1 (b1), each with 0.4 on
+    # the wrong side; their mean is 0.7 on the right side for both labels, so the blend makes no
+    # mistake where each level makes one a third of the time.
+    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_blend=serving_blend, seed=1)
+    events = run(model, blend_stream())
+    assert sorted(model.partition()) == [A, B]
+    switches = [e for e in events if e.kind == "serving_level"]
+    described = model.describe()["partition"]
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    proba = model.predict_proba_one(x)
+    if not serving_blend:
+        # The two levels tie: the root keeps serving, and its mistakes show.
+        assert not switches and {g["serving"] for g in described} == {"root"}
+        assert "blend_error" not in described[0]
+        assert proba["a0"] == pytest.approx(0.4) and proba["b0"] == pytest.approx(0.6)
+        return
+    assert {(e.detail["group"], e.detail["from"], e.detail["to"]) for e in switches} == {
+        (g.group_id, "root", "blend") for g in model._groups
+    }
+    for event in switches:
+        group = next(g for g in model._groups if g.group_id == event.detail["group"])
+        assert event.instance >= group.created_at + 50
+        assert event.detail["root_error"] == pytest.approx(1 / 3)
+        assert event.detail["own_error"] == pytest.approx(1 / 3, abs=0.01)
+        assert event.detail["blend_error"] < 0.01
+    assert {g["serving"] for g in described} == {"blend"}
+    assert "served by blend" in model.render_text()
+    expected = {"a0": 0.7, "a1": 0.7, "a2": 1.0, "b0": 0.3, "b1": 0.3, "b2": 0.0}
+    assert proba == pytest.approx(expected)
+    assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
+
+
+def test_a_model_served_by_blends_continues_identically_after_pickling():
+    stream = blend_stream()
+    model = IHOMER(base_learner=HalfSure(), n_min=50, seed=1)
+    run(model, stream[:500])
+    assert {group.serving for group in model._groups} == {"blend"}
+    clone = pickle.loads(pickle.dumps(model))
+    for x, y in stream[500:]:
+        assert model.predict_proba_one(x) == clone.predict_proba_one(x)
+        model.learn_one(x, y)
+        clone.learn_one(x, y)
+    assert structure(model) == structure(clone)
+
+
+def test_the_serving_choice_is_the_same_under_the_same_seed():
+    # On this stream, MLHATs with seeds drawn from 3 give some clusters to their blend.
+    stream = list(DriftingMultiLabelStream(1500, 6, 6, drift_points=[700], seed=4, n_groups=2))
+    first, second = IHOMER(n_min=50, seed=3), IHOMER(n_min=50, seed=3)
+    switches = []
+    for x, y in stream:
+        assert first.predict_proba_one(x) == second.predict_proba_one(x)
+        first.learn_one(x, y)
+        second.learn_one(x, y)
+        events = [e for e in first.pop_events() if e.kind == "serving_level"]
+        assert events == [e for e in second.pop_events() if e.kind == "serving_level"]
+        switches.extend(events)
+    assert "blend" in {event.detail["to"] for event in switches}
+    assert structure(first) == structure(second)
+
+
 def test_without_a_root_learner_each_cluster_is_served_by_its_own():
     model = IHOMER(base_learner=Width(narrow_is_right=False), n_min=50, root_learner=False, seed=1)
     run(model, truthful(blocks(800, random.Random(22), [A, B])))
