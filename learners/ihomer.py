@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 #: How a level's mistakes on a group's labels are counted for the serving choice.
 SERVING_ERRORS = ("hamming", "subset")
 
+#: What one serving choice covers: all the labels of a group, or each label on its own.
+SERVING_UNITS = ("group", "label")
+
 #: The candidates that can serve a group's labels with a root learner, in the order that breaks ties
 #: between challengers: the root's probabilities, the group's own learner's, and their mean.
 SERVING_LEVELS = ("root", "own", "blend")
@@ -36,6 +39,17 @@ class _Mentor:
     def __init__(self, learner, source: str):
         self.learner = learner
         self.source = source
+
+
+class _Choice:
+    """Which candidate serves some labels of a group, and each candidate's faded count of mistakes
+    on them since the choice began."""
+
+    def __init__(self, levels: tuple):
+        self.serving = "root"
+        self.scored = 0
+        self.faded_weight = 0.0
+        self.faded_wrong = dict.fromkeys(levels, 0.0)
 
 
 class _Group:
@@ -57,12 +71,10 @@ class _Group:
         # While mentored, the mentor predicts; both are scored on the group's labels until handover.
         self.mentor: _Mentor | None = None
         self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
-        # With a root learner: which candidate of ``levels`` predicts the group's labels, and the
-        # faded counts of wrong labels of each candidate on them since the group was created.
-        self.serving = "root"
-        self.scored = 0
-        self.faded_weight = 0.0
-        self.faded_wrong = dict.fromkeys(levels, 0.0)
+        # With a root learner: the serving choice over all the group's labels (it also gives each
+        # candidate's window error on the group), and with ``serving_unit="label"`` one per label.
+        self.choice = _Choice(levels)
+        self.label_choices: dict[Label, _Choice] = {}
 
 
 class IHOMER(MultiLabelClassifier):
@@ -73,17 +85,17 @@ class IHOMER(MultiLabelClassifier):
     own multi-label learner, trained on every instance with that group's labels only. Above them, a
     root learner covers all labels and learns every instance (with ``root_learner``, the default):
     it is the base learner on the whole label set and never restarts, whatever the partition does.
-    Each group's labels are predicted by the root's probabilities restricted to them, by the group's
-    own learner, or by the mean of the two (``serving_blend``), whichever has made fewer mistakes on
-    those labels over a faded window; a new group starts served by the root, and another candidate
-    takes over only once it is better by a margin. Both levels predict every instance anyway (the
-    choice scores them), so the blend costs nothing more: it is an ensemble of two learners trained
-    differently (other seeds, other label sets), and serves where it beats both. A restructuring therefore never replaces the learner that predicts a label
-    by an untrained one, which is what cost the partitioned model against the base learner alone
-    (each restructuring restarted some group, and on sparse label sets the clusters carry little
-    co-occurrence structure to make up for it); where a group's own learner is better (it splits
-    on features that matter for its labels only), it serves. The price is one more base learner.
-    A prediction assembles the groups' labels, so every label comes from exactly one learner.
+    Each label is predicted by the root's probability, by its group's own learner, or by the mean
+    of the two (``serving_blend``), whichever has made fewer mistakes on it over a faded window
+    (``serving_unit="group"``: on all the group's labels together); a new group starts served by
+    the root, and another candidate takes over only once it is better by a margin. A restructuring
+    therefore never replaces the learner that predicts a label by an untrained one, which is what
+    cost the partitioned model against the base learner alone (each restructuring restarted some
+    group, and on sparse label sets the clusters carry little co-occurrence structure to make up
+    for it); where a group's own learner is better (it splits on features that matter for its
+    labels only), it serves. Both levels predict every instance anyway (the choice scores them),
+    so the blend costs nothing more: it is an ensemble of two learners trained differently (other
+    seeds, other label sets), and serves where it beats both. The price is one more base learner.
 
     Drift is handled at two levels. Locally, each group's learner adapts itself (MLHAT's ADWIN per
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
@@ -95,9 +107,9 @@ class IHOMER(MultiLabelClassifier):
     covered most of its labels, or is mentored by it (see ``warm_start``). Every change goes out as
     a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
     statistics of the test), ``drift`` (the error monitor), ``restructure`` (groups created and
-    removed, and where each new learner came from), ``serving_level`` (a group's labels move
-    between the root, the group's own learner and their blend, with each one's window error), ``handover``
-    (a mentor steps back, only without the root learner) and the learners' own events,
+    removed, and where each new learner came from), ``serving_level`` (a label, or a group's labels,
+    move between the root, the group's own learner and their blend, with each one's window error),
+    ``handover`` (a mentor steps back, only without the root learner) and the learners' own events,
     re-labelled ``local`` with their group (``root`` for the root learner).
 
     With ``meta_labels=True`` the model is HOMER-like: each internal node of the label tree above a
@@ -149,28 +161,34 @@ class IHOMER(MultiLabelClassifier):
         Expected number of instances, for the tail guard; ``None`` when the stream is unbounded.
     root_learner
         Keep one more learner, over all labels, at the root of the hierarchy. It is never replaced
-        (it is exactly ``base_learner`` on the whole label set), and each group's labels are
-        predicted by whichever candidate, the root, the group's own learner or their blend, has
-        made fewer mistakes on them lately (see ``serving_window`` and ``serving_margin``). A new
-        group is served by the root until another candidate is measurably better, so mentors are not
-        needed: a source learner covering over twice the group's labels gives a fresh learner.
+        (it is exactly ``base_learner`` on the whole label set), and each label is predicted by
+        whichever candidate, the root, its group's own learner or their blend, has made fewer
+        mistakes on it lately (see ``serving_unit``, ``serving_window`` and ``serving_margin``). A
+        new group is served by the root until another candidate is measurably better, so mentors
+        are not needed: a source learner covering over twice the group's labels gives a fresh one.
         Off, every group is always predicted by its own learner (or its mentor).
     serving_blend
-        Let the mean of the root's and the group's own probabilities serve a group too, as a third
-        candidate of the serving choice, scored like the other two. Off, the choice is between the
-        root and the group's own learner only.
+        Let the mean of the root's and the group's own probabilities serve too, as a third
+        candidate of each serving choice, scored like the other two. Off, the choice is between
+        the root and the group's own learner only.
+    serving_unit
+        ``"label"``: each label has its own serving choice, on its own mistakes, so the labels of
+        one group can be served by different candidates (a group's own learner can be better on
+        some of its labels only). ``"group"``: one choice for all the labels of a group.
     serving_error
-        What the serving choice counts: ``"hamming"``, the wrong labels of the group, or
+        What a group's serving choice counts: ``"hamming"``, the wrong labels of the group, or
         ``"subset"``, the instances on which a level got any of the group's labels wrong (the
         group's share of subset accuracy, which a level can lose while it wins on Hamming errors).
+        For one label both count the same.
     serving_window
         Window, in instances, of the exponentially faded counts of wrong labels (fading factor
-        ``1 - 1 / serving_window``) that choose the serving level of each group.
+        ``1 - 1 / serving_window``) that choose the serving level of each group or label.
     serving_margin
-        A group changes its serving level only when another candidate's faded count of wrong labels
-        is below ``1 - serving_margin`` times the serving one's (the fewest wins; on a tie the root,
-        then the group's own learner), and only after ``n_min`` instances of the group, so the choice
-        does not flap; ties stay with the level that serves, at first the root.
+        A serving choice changes its level only when another candidate's faded count of wrong
+        labels is below ``1 - serving_margin`` times the serving one's (the fewest wins; on a tie
+        the root, then the group's own learner), and only after ``n_min`` instances of the group
+        (or label), so the choice does not flap; ties stay with the level that serves, at first
+        the root.
     seed
         Seed of the seeds given to the group learners.
 
@@ -226,6 +244,7 @@ class IHOMER(MultiLabelClassifier):
         serving_window: int = 500,
         serving_margin: float = 0.1,
         serving_blend: bool = True,
+        serving_unit: str = "label",
         serving_error: str = "hamming",
         seed: int | None = None,
     ):
@@ -251,6 +270,8 @@ class IHOMER(MultiLabelClassifier):
             raise ValueError(f"IHOMER: serving_window must be >= 1, got {serving_window!r}")
         if not 0.0 <= serving_margin < 1.0:
             raise ValueError(f"IHOMER: serving_margin must be in [0, 1), got {serving_margin!r}")
+        if serving_unit not in SERVING_UNITS:
+            raise ValueError(f"IHOMER: serving_unit must be one of {SERVING_UNITS}, got {serving_unit!r}")
         if serving_error not in SERVING_ERRORS:
             raise ValueError(f"IHOMER: serving_error must be one of {SERVING_ERRORS}, got {serving_error!r}")
         self.base_learner = base_learner
@@ -269,6 +290,7 @@ class IHOMER(MultiLabelClassifier):
         self.serving_window = serving_window
         self.serving_margin = serving_margin
         self.serving_blend = serving_blend
+        self.serving_unit = serving_unit
         self.serving_error = serving_error
         self.seed = seed
         self._reset()
@@ -367,35 +389,61 @@ class IHOMER(MultiLabelClassifier):
                 score[2] += (theirs.get(label, 0.0) >= 0.5) != y[label]
 
     def _score_levels(self, y: LabelDict, root: dict[Label, float], own: dict[str, dict[Label, float]]) -> None:
-        """Fade and count each candidate's wrong labels on each group; move a group's serving level
-        to the best other candidate when it has been clearly better (see ``serving_margin``)."""
+        """Fade and count each candidate's wrong labels on each group (and, with
+        ``serving_unit="label"``, on each of its labels); move a serving choice to the best other
+        candidate when it has been clearly better (see ``serving_margin``)."""
         fading = 1.0 - 1.0 / self.serving_window
         for group in self._groups:
             proba = own.get(group.group_id)
             if proba is None:  # created while learning the instance predicted
                 continue
-            wrong = group.faded_wrong
-            for level in self._levels:
-                errors = sum(
-                    (self._serve(level, label, root, proba) >= 0.5) != y[label] for label in group.labels
-                )
-                wrong[level] = wrong[level] * fading + (errors if self.serving_error == "hamming" else errors > 0)
-            group.faded_weight = group.faded_weight * fading + 1.0
-            group.scored += 1
-            other = min((level for level in self._levels if level != group.serving), key=wrong.__getitem__)
-            if group.scored < self.n_min or wrong[other] >= (1.0 - self.serving_margin) * wrong[group.serving]:
-                continue
-            detail = {
-                "group": group.group_id,
-                "from": group.serving,
-                "to": other,
-                **self._window_errors(group),
-                "error": self.serving_error,
-                "instances": group.scored,
+            wrong = {
+                label: {
+                    level: float((self._serve(level, label, root, proba) >= 0.5) != y[label]) for level in self._levels
+                }
+                for label in group.labels
             }
-            group.serving = other
-            event = DriftEvent("ihomer", "global", "serving_level", self._n, tuple(group.labels), group.home, detail)
-            self._emit(event)
+            counts = {level: sum(errors[level] for errors in wrong.values()) for level in self._levels}
+            if self.serving_error == "subset":
+                counts = {level: float(count > 0) for level, count in counts.items()}
+            moved = self._fade(group.choice, counts, fading, decide=self.serving_unit == "group")
+            if moved:
+                self._emit_serving(group, group.choice, group.labels, moved)
+            if self.serving_unit == "group":
+                continue
+            for label, errors in wrong.items():
+                choice = group.label_choices.setdefault(label, _Choice(self._levels))
+                moved = self._fade(choice, errors, fading, decide=True)
+                if moved:
+                    self._emit_serving(group, choice, [label], moved)
+
+    def _fade(self, choice: _Choice, counts: dict[str, float], fading: float, decide: bool) -> str | None:
+        """Add one instance's wrong labels to ``choice``; with ``decide``, move it to the best other
+        candidate if the margin rule allows and return the level it left."""
+        for level, count in counts.items():
+            choice.faded_wrong[level] = choice.faded_wrong[level] * fading + count
+        choice.faded_weight = choice.faded_weight * fading + 1.0
+        choice.scored += 1
+        if not decide or choice.scored < self.n_min:
+            return None
+        wrong = choice.faded_wrong
+        other = min((level for level in self._levels if level != choice.serving), key=wrong.__getitem__)
+        if wrong[other] >= (1.0 - self.serving_margin) * wrong[choice.serving]:
+            return None
+        left, choice.serving = choice.serving, other
+        return left
+
+    def _emit_serving(self, group: _Group, choice: _Choice, labels: list[Label], left: str) -> None:
+        detail = {
+            "group": group.group_id,
+            **({"label": str(labels[0])} if choice is not group.choice else {}),
+            "from": left,
+            "to": choice.serving,
+            **self._window_errors(choice, len(labels)),
+            "error": self.serving_error,
+            "instances": choice.scored,
+        }
+        self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
 
     @staticmethod
     def _serve(level: str, label: Label, root: dict[Label, float], own: dict[Label, float]) -> float:
@@ -406,13 +454,13 @@ class IHOMER(MultiLabelClassifier):
             return own.get(label, 0.0)
         return (root.get(label, 0.0) + own.get(label, 0.0)) / 2.0
 
-    def _window_errors(self, group: _Group) -> dict[str, float | None]:
-        """Each candidate's faded error rate on the group's labels (see ``serving_error``)."""
-        scale = group.faded_weight * (len(group.labels) if self.serving_error == "hamming" else 1)
-        return {
-            f"{level}_error": group.faded_wrong[level] / scale if scale else None
-            for level in self._levels
-        }
+    def _serving_of(self, group: _Group, label: Label) -> str:
+        return group.label_choices[label].serving if label in group.label_choices else group.choice.serving
+
+    def _window_errors(self, choice: _Choice, width: int) -> dict[str, float | None]:
+        """Each candidate's faded error rate on the ``width`` labels of a serving choice (see ``serving_error``)."""
+        scale = choice.faded_weight * (width if self.serving_error == "hamming" else 1)
+        return {f"{level}_error": choice.faded_wrong[level] / scale if scale else None for level in self._levels}
 
     def _teach(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         """Train each mentor on the labels of its groups, then end the mentoring of the groups
@@ -697,7 +745,7 @@ class IHOMER(MultiLabelClassifier):
                     continue
                 proba = own[group.group_id]
                 for label in group.labels:
-                    out[label] = min(self._serve(group.serving, label, root, proba), gate)
+                    out[label] = min(self._serve(self._serving_of(group, label), label, root, proba), gate)
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)
@@ -757,14 +805,28 @@ class IHOMER(MultiLabelClassifier):
                     "error": group.error.estimation,
                     "mentor": group.mentor.source if group.mentor is not None else None,
                     "mentored_for": group.handover[0],
-                    "serving": group.serving if self._root is not None else "own",
-                    **self._window_errors(group),
+                    "serving": self._group_serving(group),
+                    "served_by": self._served_by(group),
+                    **self._window_errors(group.choice, len(group.labels)),
                 }
                 for group in self._groups
             ],
             "meta": [{"node": node, "created_at": split_at} for node, (split_at, _, _) in self._meta.items()],
             "history": self.history,
         }
+
+    def _group_serving(self, group: _Group) -> str:
+        """``"own"`` without a root learner, the level of the group's choice, or ``"per label"``."""
+        if self._root is None:
+            return "own"
+        return group.choice.serving if self.serving_unit == "group" else "per label"
+
+    def _served_by(self, group: _Group) -> dict[str, int]:
+        """How many of the group's labels each candidate serves (empty without a root learner)."""
+        if self._root is None:
+            return {}
+        counts = collections.Counter(self._serving_of(group, label) for label in group.labels)
+        return {level: counts[level] for level in self._levels if counts[level]}
 
     def render_text(self) -> str:
         """The label tree as indented text, with each group's learner next to its home node."""
@@ -793,7 +855,8 @@ class IHOMER(MultiLabelClassifier):
         else:
             head = f"{node.node_id} [split at {node.split_info['instance']}{stats}]"
         for group in homes.get(node.node_id, ()):
-            served = f", served by {group.serving}" if self._root is not None else ""
+            served = self._served_by(group)
+            served = ", served by " + ", ".join(f"{level} {n}" for level, n in served.items()) if served else ""
             head += f" -> {group.group_id} ({len(group.labels)} labels, {group.origin}{served})"
         branch = "" if is_root else ("└── " if last else "├── ")
         lines.append(prefix + branch + head)

@@ -239,22 +239,28 @@ def truthful(stream):
         yield {label: float(on) for label, on in y.items()}, y
 
 
-def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root():
-    model = IHOMER(base_learner=Width(narrow_is_right=True), n_min=50, seed=1)
+@pytest.mark.parametrize("serving_unit", ["group", "label"])
+def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root(serving_unit):
+    model = IHOMER(base_learner=Width(narrow_is_right=True), n_min=50, serving_unit=serving_unit, seed=1)
     events = run(model, truthful(blocks(800, random.Random(21), [A, B])))
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
-    assert {e.detail["group"] for e in switches} == {g.group_id for g in model._groups}
+    if serving_unit == "group":
+        assert sorted(e.detail["group"] for e in switches) == sorted(g.group_id for g in model._groups)
+    else:
+        assert sorted(e.labels for e in switches) == [(label,) for label in sorted(A + B)]
     for event in switches:
         group = next(g for g in model._groups if g.group_id == event.detail["group"])
-        assert event.level == "global" and event.labels == tuple(group.labels) and event.node == group.home
+        labels = tuple(group.labels) if serving_unit == "group" else (event.detail["label"],)
+        assert event.level == "global" and event.labels == labels and event.node == group.home
         assert event.detail["from"] == "root" and event.detail["to"] == "own"
         # It waited for n_min instances of evidence, and the root was wrong on every label.
         assert event.instance >= group.created_at + 50 and event.detail["root_error"] > 0.9
         assert event.detail["own_error"] < 0.1
     described = model.describe()["partition"]
-    assert {g["serving"] for g in described} == {"own"} and all(g["root_error"] > 0.9 for g in described)
-    assert "served by own" in model.render_text()
+    assert {g["serving"] for g in described} == {"own" if serving_unit == "group" else "per label"}
+    assert all(g["served_by"] == {"own": 3} and g["root_error"] > 0.9 for g in described)
+    assert "served by own 3" in model.render_text()
     x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
     assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
 
@@ -266,7 +272,7 @@ def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_le
     events = run(model, truthful(blocks(800, random.Random(22), [A, B])))
     assert sorted(model.partition()) == [A, B]
     assert not [e for e in events if e.kind == "serving_level"]
-    assert {g["serving"] for g in model.describe()["partition"]} == {"root"}
+    assert [g["served_by"] for g in model.describe()["partition"]] == [{"root": 3}] * 2
     x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
     assert model.predict_proba_one(x) == model._root.predict_proba_one(x)
     assert all(not group.learner.targets[-1].keys() - set(group.labels) for group in model._groups)
@@ -290,7 +296,7 @@ class OneOrAll(Recorder):
 def test_the_serving_choice_counts_wrong_labels_or_wrong_instances(serving_error, serving):
     # Per instance the root gets one label of each group wrong, a group's own learner all three
     # every other instance: more wrong labels (1.5 against 1), fewer wrong instances (half against all).
-    model = IHOMER(base_learner=OneOrAll(), n_min=50, serving_error=serving_error, seed=1)
+    model = IHOMER(base_learner=OneOrAll(), n_min=50, serving_unit="group", serving_error=serving_error, seed=1)
     stream = list(truthful(blocks(800, random.Random(23), [A, B])))
     stream = [(x | {"odd": float(i % 2)}, y) for i, (x, y) in enumerate(stream)]
     run(model, stream)
@@ -327,7 +333,7 @@ def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(servin
     # Per instance the root gets a0 (b0) wrong and a group's own learner a1 (b1), each with 0.4 on
     # the wrong side; their mean is 0.7 on the right side for both labels, so the blend makes no
     # mistake where each level makes one a third of the time.
-    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_blend=serving_blend, seed=1)
+    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit="group", serving_blend=serving_blend, seed=1)
     events = run(model, blend_stream())
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
@@ -350,17 +356,37 @@ def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(servin
         assert event.detail["own_error"] == pytest.approx(1 / 3, abs=0.01)
         assert event.detail["blend_error"] < 0.01
     assert {g["serving"] for g in described} == {"blend"}
-    assert "served by blend" in model.render_text()
+    assert "served by blend 3" in model.render_text()
     expected = {"a0": 0.7, "a1": 0.7, "a2": 1.0, "b0": 0.3, "b1": 0.3, "b2": 0.0}
     assert proba == pytest.approx(expected)
     assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
 
 
-def test_a_model_served_by_blends_continues_identically_after_pickling():
-    stream = blend_stream()
+def test_each_label_is_served_by_the_candidate_with_the_fewest_mistakes_on_it():
+    # a0 (b0): the root is always wrong, the group's own learner and the blend never (the tie goes
+    # to the own learner); a1: the own learner is always wrong; a2: nobody is. Only a0 and b0 move.
     model = IHOMER(base_learner=HalfSure(), n_min=50, seed=1)
+    events = run(model, blend_stream())
+    assert sorted(model.partition()) == [A, B]
+    switches = [e for e in events if e.kind == "serving_level"]
+    assert sorted((e.labels, e.detail["from"], e.detail["to"]) for e in switches) == [
+        (("a0",), "root", "own"), (("b0",), "root", "own")
+    ]
+    for event in switches:
+        # The group's copied learner still had its wide lesson on its first instance: one mistake.
+        assert event.detail["root_error"] == pytest.approx(1.0)
+        assert 0.0 < event.detail["own_error"] == event.detail["blend_error"] < 0.05
+    assert [g["served_by"] for g in model.describe()["partition"]] == [{"root": 2, "own": 1}] * 2
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    assert model.predict_proba_one(x) == {**dict.fromkeys(A, 1.0), **dict.fromkeys(B, 0.0)}
+
+
+@pytest.mark.parametrize("serving_unit, served_by", [("group", {"blend": 3}), ("label", {"root": 2, "own": 1})])
+def test_a_model_served_by_several_candidates_continues_identically_after_pickling(serving_unit, served_by):
+    stream = blend_stream()
+    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit=serving_unit, seed=1)
     run(model, stream[:500])
-    assert {group.serving for group in model._groups} == {"blend"}
+    assert [g["served_by"] for g in model.describe()["partition"]] == [served_by] * 2
     clone = pickle.loads(pickle.dumps(model))
     for x, y in stream[500:]:
         assert model.predict_proba_one(x) == clone.predict_proba_one(x)
@@ -527,6 +553,7 @@ def test_before_any_data():
         ({"serving_window": 0}, ValueError, "serving_window"),
         ({"serving_margin": 1.0}, ValueError, "serving_margin"),
         ({"serving_error": "f1"}, ValueError, "serving_error"),
+        ({"serving_unit": "node"}, ValueError, "serving_unit"),
     ],
 )
 def test_bad_parameters_are_refused(params, error, match):
