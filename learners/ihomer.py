@@ -8,6 +8,7 @@ import logging
 import random
 import typing
 
+import numpy as np
 from river import drift
 
 from learners import registry
@@ -41,15 +42,27 @@ class _Mentor:
         self.source = source
 
 
-class _Choice:
-    """Which candidate serves some labels of a group, and each candidate's faded count of mistakes
-    on them since the choice began."""
+class _Choices:
+    """Serving choices, one row each (a group's, or one per label of a group, in the group's label
+    order): each candidate's faded count of mistakes since the row began, the faded weight, the
+    instances scored and the index of the candidate that serves (0, the root, at first)."""
 
-    def __init__(self, levels: tuple):
-        self.serving = "root"
-        self.scored = 0
-        self.faded_weight = 0.0
-        self.faded_wrong = dict.fromkeys(levels, 0.0)
+    def __init__(self, n_levels: int, rows: int = 0):
+        self.wrong = np.zeros((0, n_levels))
+        self.weight = np.zeros(0)
+        self.scored = np.zeros(0, dtype=np.int64)
+        self.serving = np.zeros(0, dtype=np.int64)
+        self.grow(rows)
+
+    def grow(self, rows: int) -> None:
+        """Fresh rows up to ``rows`` (a group's labels only grow, by adopting new labels)."""
+        extra = rows - len(self.weight)
+        if extra <= 0:
+            return
+        self.wrong = np.vstack([self.wrong, np.zeros((extra, self.wrong.shape[1]))])
+        self.weight = np.concatenate([self.weight, np.zeros(extra)])
+        self.scored = np.concatenate([self.scored, np.zeros(extra, dtype=np.int64)])
+        self.serving = np.concatenate([self.serving, np.zeros(extra, dtype=np.int64)])
 
 
 class _Group:
@@ -73,8 +86,8 @@ class _Group:
         self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
         # With a root learner: the serving choice over all the group's labels (it also gives each
         # candidate's window error on the group), and with ``serving_unit="label"`` one per label.
-        self.choice = _Choice(levels)
-        self.label_choices: dict[Label, _Choice] = {}
+        self.choice = _Choices(len(levels), rows=1)
+        self.label_choices = _Choices(len(levels))
 
 
 class IHOMER(MultiLabelClassifier):
@@ -397,51 +410,53 @@ class IHOMER(MultiLabelClassifier):
             proba = own.get(group.group_id)
             if proba is None:  # created while learning the instance predicted
                 continue
-            wrong = {
-                label: {
-                    level: float((self._serve(level, label, root, proba) >= 0.5) != y[label]) for level in self._levels
-                }
-                for label in group.labels
-            }
-            counts = {level: sum(errors[level] for errors in wrong.values()) for level in self._levels}
+            labels = group.labels
+            root_p = np.fromiter((root.get(label, 0.0) for label in labels), float, len(labels))
+            own_p = np.fromiter((proba.get(label, 0.0) for label in labels), float, len(labels))
+            truth = np.fromiter((y[label] for label in labels), bool, len(labels))
+            # One column per candidate, in the order of SERVING_LEVELS (the blend as in _serve).
+            candidates = np.column_stack([root_p, own_p, (root_p + own_p) / 2.0][: len(self._levels)])
+            wrong = (candidates >= 0.5) != truth[:, None]
+            counts = wrong.sum(axis=0, dtype=float)
             if self.serving_error == "subset":
-                counts = {level: float(count > 0) for level, count in counts.items()}
-            moved = self._fade(group.choice, counts, fading, decide=self.serving_unit == "group")
-            if moved:
-                self._emit_serving(group, group.choice, group.labels, moved)
-            if self.serving_unit == "group":
-                continue
-            for label, errors in wrong.items():
-                choice = group.label_choices.setdefault(label, _Choice(self._levels))
-                moved = self._fade(choice, errors, fading, decide=True)
-                if moved:
-                    self._emit_serving(group, choice, [label], moved)
+                counts = (counts > 0).astype(float)
+            for _, left in self._fade(group.choice, counts[None, :], fading, decide=self.serving_unit == "group"):
+                self._emit_serving(group, group.choice, 0, labels, left)
+            if self.serving_unit == "label":
+                group.label_choices.grow(len(labels))
+                for row, left in self._fade(group.label_choices, wrong, fading, decide=True):
+                    self._emit_serving(group, group.label_choices, row, [labels[row]], left)
 
-    def _fade(self, choice: _Choice, counts: dict[str, float], fading: float, decide: bool) -> str | None:
-        """Add one instance's wrong labels to ``choice``; with ``decide``, move it to the best other
-        candidate if the margin rule allows and return the level it left."""
-        for level, count in counts.items():
-            choice.faded_wrong[level] = choice.faded_wrong[level] * fading + count
-        choice.faded_weight = choice.faded_weight * fading + 1.0
-        choice.scored += 1
-        if not decide or choice.scored < self.n_min:
-            return None
-        wrong = choice.faded_wrong
-        other = min((level for level in self._levels if level != choice.serving), key=wrong.__getitem__)
-        if wrong[other] >= (1.0 - self.serving_margin) * wrong[choice.serving]:
-            return None
-        left, choice.serving = choice.serving, other
-        return left
+    def _fade(self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool) -> list[tuple[int, int]]:
+        """Add one instance's mistakes (a row per choice, a column per candidate); with ``decide``,
+        move each choice to its best other candidate where the margin rule allows. Returns the
+        ``(row, index of the candidate it left)`` of each move."""
+        choices.wrong *= fading
+        choices.wrong += wrong
+        choices.weight = choices.weight * fading + 1.0
+        choices.scored += 1
+        ready = choices.scored >= self.n_min
+        if not decide or not ready.any():
+            return []
+        rows = np.arange(len(choices.serving))
+        serving = choices.wrong[rows, choices.serving]
+        others = choices.wrong.copy()
+        others[rows, choices.serving] = np.inf
+        best = others.argmin(axis=1)  # the first of equals: the root, then the group's own learner
+        moving = np.flatnonzero(ready & (others[rows, best] < (1.0 - self.serving_margin) * serving))
+        left = choices.serving[moving].tolist()
+        choices.serving[moving] = best[moving]
+        return list(zip(moving.tolist(), left))
 
-    def _emit_serving(self, group: _Group, choice: _Choice, labels: list[Label], left: str) -> None:
+    def _emit_serving(self, group: _Group, choices: _Choices, row: int, labels: list[Label], left: int) -> None:
         detail = {
             "group": group.group_id,
-            **({"label": str(labels[0])} if choice is not group.choice else {}),
-            "from": left,
-            "to": choice.serving,
-            **self._window_errors(choice, len(labels)),
+            **({"label": str(labels[0])} if choices is group.label_choices else {}),
+            "from": self._levels[left],
+            "to": self._levels[choices.serving[row]],
+            **self._window_errors(choices, row, len(labels)),
             "error": self.serving_error,
-            "instances": choice.scored,
+            "instances": int(choices.scored[row]),
         }
         self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
 
@@ -454,13 +469,20 @@ class IHOMER(MultiLabelClassifier):
             return own.get(label, 0.0)
         return (root.get(label, 0.0) + own.get(label, 0.0)) / 2.0
 
-    def _serving_of(self, group: _Group, label: Label) -> str:
-        return group.label_choices[label].serving if label in group.label_choices else group.choice.serving
+    def _served_levels(self, group: _Group) -> list[str]:
+        """The candidate serving each of the group's labels, in its label order (a label adopted
+        since the last instance scored is served as the group is)."""
+        rows = group.label_choices.serving.tolist()
+        default = self._levels[group.choice.serving[0]]
+        return [self._levels[rows[i]] if i < len(rows) else default for i in range(len(group.labels))]
 
-    def _window_errors(self, choice: _Choice, width: int) -> dict[str, float | None]:
+    def _window_errors(self, choices: _Choices, row: int, width: int) -> dict[str, float | None]:
         """Each candidate's faded error rate on the ``width`` labels of a serving choice (see ``serving_error``)."""
-        scale = choice.faded_weight * (width if self.serving_error == "hamming" else 1)
-        return {f"{level}_error": choice.faded_wrong[level] / scale if scale else None for level in self._levels}
+        scale = choices.weight[row] * (width if self.serving_error == "hamming" else 1)
+        return {
+            f"{level}_error": float(choices.wrong[row, i] / scale) if scale else None
+            for i, level in enumerate(self._levels)
+        }
 
     def _teach(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         """Train each mentor on the labels of its groups, then end the mentoring of the groups
@@ -744,8 +766,8 @@ class IHOMER(MultiLabelClassifier):
                     out.update(dict.fromkeys(group.labels, gate))
                     continue
                 proba = own[group.group_id]
-                for label in group.labels:
-                    out[label] = min(self._serve(self._serving_of(group, label), label, root, proba), gate)
+                for label, level in zip(group.labels, self._served_levels(group)):
+                    out[label] = min(self._serve(level, label, root, proba), gate)
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)
@@ -807,7 +829,7 @@ class IHOMER(MultiLabelClassifier):
                     "mentored_for": group.handover[0],
                     "serving": self._group_serving(group),
                     "served_by": self._served_by(group),
-                    **self._window_errors(group.choice, len(group.labels)),
+                    **self._window_errors(group.choice, 0, len(group.labels)),
                 }
                 for group in self._groups
             ],
@@ -819,13 +841,13 @@ class IHOMER(MultiLabelClassifier):
         """``"own"`` without a root learner, the level of the group's choice, or ``"per label"``."""
         if self._root is None:
             return "own"
-        return group.choice.serving if self.serving_unit == "group" else "per label"
+        return self._levels[group.choice.serving[0]] if self.serving_unit == "group" else "per label"
 
     def _served_by(self, group: _Group) -> dict[str, int]:
         """How many of the group's labels each candidate serves (empty without a root learner)."""
         if self._root is None:
             return {}
-        counts = collections.Counter(self._serving_of(group, label) for label in group.labels)
+        counts = collections.Counter(self._served_levels(group))
         return {level: counts[level] for level in self._levels if counts[level]}
 
     def render_text(self) -> str:
