@@ -14,7 +14,11 @@ Configurations:
 * ``mlhat``: MLHAT alone, over all labels (the catalogue's ``mlhat``);
 * ``mlhat-root-seed``: the same with the seed of iHOMER's root learner (``ROOT_SEED``);
 * ``ihomer-flat``: iHOMER (the default): one MLHAT per label cluster and one over all labels at
-  the root; each cluster's labels come from whichever of the two did better on them lately;
+  the root; each label comes from whichever did better on it lately: the root, its cluster's own
+  MLHAT, or the mean of their probabilities (the blend);
+* ``ihomer-group``: the same with one serving choice for all the labels of a cluster;
+* ``ihomer-noblend``: one choice per cluster between the root and the cluster's own MLHAT, no
+  blend (the default before the blend);
 * ``ihomer-meta``: the same with HOMER-style meta-label gating at the internal nodes;
 * ``ihomer-noroot``: iHOMER without the root learner: each cluster's own MLHAT (or its mentor)
   predicts its labels, the predictions concatenated (the default before the root learner).
@@ -69,6 +73,8 @@ CONFIGS: dict[str, dict | None] = {
     "mlhat": None,
     "mlhat-root-seed": None,
     "ihomer-flat": {"meta_labels": False},
+    "ihomer-group": {"meta_labels": False, "serving_unit": "group"},
+    "ihomer-noblend": {"meta_labels": False, "serving_unit": "group", "serving_blend": False},
     "ihomer-meta": {"meta_labels": True},
     "ihomer-noroot": {"meta_labels": False, "root_learner": False},
 }
@@ -140,7 +146,7 @@ def run_pair(dataset: str, config: str, budget: float) -> dict:
     }
     if isinstance(learner, IHOMER):
         entry["groups"] = [len(group) for group in learner.partition()]
-        entry["serving"] = [group["serving"] for group in learner.describe()["partition"]]
+        entry["served_by"] = [group["served_by"] for group in learner.describe()["partition"]]
         entry["restructures"] = sum(1 for change in learner.history if change["reason"] != "start")
     return entry
 
@@ -224,9 +230,10 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
     lines += [
         "## Final partitions (group sizes) and restructurings",
         "",
-        "`served by own`: the groups whose own learner predicts their labels at the end (the others: the root).",
+        "`labels served by`: how many labels the root, the clusters' own learners and their blend predict at "
+        "the end of the stream (without a root learner, every label is served by its cluster's own learner).",
         "",
-        "| dataset | configuration | groups | served by own | restructurings | global events |",
+        "| dataset | configuration | groups | labels served by | restructurings | global events |",
         "|---|---|---|---|---|---|",
     ]
     for dataset in datasets:
@@ -235,9 +242,13 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
             if run is not None:
                 counts = sorted(run["events"].items())
                 shown = ", ".join(f"{k.split('/')[1]} {v}" for k, v in counts if k.startswith("global/")) or "-"
-                own = sum(level == "own" for level in run["serving"]) if "serving" in run else "-"
+                served: dict[str, int] = {}
+                for group in run.get("served_by", ()):
+                    for level, count in group.items():
+                        served[level] = served.get(level, 0) + count
+                served_text = ", ".join(f"{level} {count}" for level, count in served.items()) or "-"
                 lines.append(
-                    f"| {dataset} | {config} | {run['groups']} | {own} | {run['restructures']} | {shown} |"
+                    f"| {dataset} | {config} | {run['groups']} | {served_text} | {run['restructures']} | {shown} |"
                 )
     lines.append("")
 
