@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import time
 import typing
+import uuid
 
 from jobs.champion import ChampionSelector
 from jobs.checkpoint import CheckpointError, CheckpointStore
@@ -133,6 +134,8 @@ class ConsumerStage:
         # Records fetched ahead of the labels topic, in stream time (see _align).
         self._held: collections.deque[Message] = collections.deque()
         self._labels_seen_ts = float("-inf")
+        self._held_bytes = 0
+        self._warned_overflow = False
 
     def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
         """Read on from the offsets a restored checkpoint covers, as soon as partitions are assigned.
@@ -160,6 +163,10 @@ class ConsumerStage:
                 offset = self._source.committed(topic, partition) or 0
             self._source.seek(topic, partition, offset)
         self._rewind = None
+        # Records held back for the labels are read again from the new offsets; handed out now they
+        # would come before the ones between the rewind offset and them.
+        self._held.clear()
+        self._held_bytes = 0
         return assigned
 
     def poll(self) -> tuple[Batch, PollInfo]:
@@ -168,7 +175,6 @@ class ConsumerStage:
             # Messages fetched before the seek (a group join just assigned the partition) come again after it.
             rewound = self._apply_rewind()
             messages = [m for m in messages if (m.topic, m.partition) not in rewound]
-            self._held.clear()
         if self.labels:
             messages = self._align(messages)
         consumed_at = time.time()
@@ -199,12 +205,19 @@ class ConsumerStage:
         read long before the labels that were sent right after them would be predicted by a
         model that has not learned anything those labels teach, which the real delay never
         implied. Held records are not handed out, so their offsets are neither learned nor
-        committed; at most ``4 * batch_size`` are held.
+        committed.
+
+        The client hands out one partition's fetched data before the next one's, so labels
+        fetched together with a backlog of records come only after all of it: records are held up
+        to one fetch response's worth (``fetch_max_bytes``), what the client may buffer anyway.
+        Beyond that (labels far behind the records) the oldest are handed out regardless, so
+        memory stays bounded; that is logged once.
         """
         out = []
         for message in messages:
             if message.topic == self.config.topics.records:
                 self._held.append(message)
+                self._held_bytes += len(message.value or b"")
             else:
                 out.append(message)
                 if message.timestamp_ms is not None:
@@ -213,13 +226,20 @@ class ConsumerStage:
         caught_up = None  # looked up at most once per poll
         while self._held and released < self.batch_size:
             head = self._held[0]
-            behind_labels = head.timestamp_ms is None or head.timestamp_ms / 1000 <= self._labels_seen_ts
-            if not behind_labels and len(self._held) <= 4 * self.batch_size:
-                if caught_up is None:
-                    caught_up = self._labels_caught_up()
-                if not caught_up:
-                    break
-            out.append(self._held.popleft())
+            if head.timestamp_ms is not None and head.timestamp_ms / 1000 > self._labels_seen_ts:
+                if self._held_bytes > self.config.fetch_max_bytes:
+                    if not self._warned_overflow:
+                        logger.warning("labels far behind the records: handing out records ahead of them",
+                                       extra={"held_bytes": self._held_bytes, "limit_bytes": self.config.fetch_max_bytes})
+                        self._warned_overflow = True
+                else:
+                    if caught_up is None:
+                        caught_up = self._labels_caught_up()
+                    if not caught_up:
+                        break
+            self._held.popleft()
+            self._held_bytes -= len(head.value or b"")
+            out.append(head)
             released += 1
         return out
 
@@ -378,6 +398,7 @@ class LearnerStage:
         self._offsets: dict[tuple[str, int], int] = {}
         self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
         self.restored = self._store is not None and self._restore()
+        self.incarnation = uuid.uuid4().hex  # tells a restarted actor from the one before it
         # A stage that checkpoints takes batches only once the driver has read its position: after
         # a restart by Ray the consumers must first be rewound to what this incarnation covers.
         self._aligned = self._store is None
@@ -495,6 +516,10 @@ class LearnerStage:
             raise CheckpointError("this learner stage has no checkpoint location")
         self._store.save(self._state())
         return dict(self._offsets)
+
+    def started_as(self) -> str:
+        """This incarnation of the stage (a new value each time Ray restarts the actor)."""
+        return self.incarnation
 
     def position(self) -> dict[tuple[str, int], int]:
         """Per input partition, the offset after the last message taken in (restored ones included).

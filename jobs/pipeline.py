@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 #: How often the driver samples the consumers' lag.
 LAG_EVERY_S = 5.0
 
-#: Restarts Ray grants a learner actor that checkpoints (it restores itself from its checkpoint).
-LEARNER_MAX_RESTARTS = 3
+#: Restarts Ray grants each actor of a job that checkpoints (a learner restores itself from its
+#: checkpoint; the other stages hold no state a checkpoint covers) and recoveries the driver makes.
+MAX_RESTARTS = 3
 
 
 class PipelineTimeout(TimeoutError):
@@ -81,9 +82,24 @@ def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
     return [[name] for name in names]
 
 
-def learner_actor_name(config: JobConfig, index: int) -> str:
-    """Name of the ``index``-th learner actor (operators and tests find it with ``ray.get_actor``)."""
-    return f"tagstream.{config.kafka.group_id}.learner-{index}"
+def actor_name(config: JobConfig, stage: str, index: int = 0) -> str:
+    """Name of the ``index``-th actor of a stage (``consumer``, ``extractor``, ``learner``, ``publisher``).
+
+    Operators and tests find an actor with ``ray.get_actor(name)``.
+
+    >>> actor_name(JobConfig(), "learner", 1)
+    'tagstream.tagstream.learner-1'
+
+    """
+    return f"tagstream.{config.kafka.group_id}.{stage}-{index}"
+
+
+def restartable(config: JobConfig, stage: str, index: int = 0) -> dict:
+    """Ray options of a stage's actor: its name and, when the job checkpoints, restarts by Ray."""
+    options = {"name": actor_name(config, stage, index)}
+    if config.checkpoint_dir is not None:
+        options["max_restarts"] = MAX_RESTARTS
+    return options
 
 
 def start_stages(config: JobConfig) -> Stages:
@@ -92,10 +108,7 @@ def start_stages(config: JobConfig) -> Stages:
     learners = []
     for index, group in enumerate(learner_groups(config.learners)):
         checkpoints = None if config.checkpoint_dir is None else f"{config.checkpoint_dir.rstrip('/')}/learner-{index}"
-        options = {"name": learner_actor_name(config, index)}
-        if checkpoints is not None:
-            options["max_restarts"] = LEARNER_MAX_RESTARTS
-        actor = learner_cls.options(**options).remote(
+        actor = learner_cls.options(**restartable(config, "learner", index)).remote(
             group,
             config.seed,
             config.window,
@@ -111,12 +124,16 @@ def start_stages(config: JobConfig) -> Stages:
         champion = ChampionSelector(config.learners, config.champion_metric, config.champion_margin, config.champion_min_window)
     stages = Stages(
         consumers=[
-            consumer_cls.remote(config.kafka, config.batch_size, config.poll_timeout_s, config.labels_topic)
-            for _ in range(config.consumers)
+            consumer_cls.options(**restartable(config, "consumer", index)).remote(
+                config.kafka, config.batch_size, config.poll_timeout_s, config.labels_topic
+            )
+            for index in range(config.consumers)
         ],
-        extractor=extractor_cls.options(num_gpus=gpus).remote(config.extractor),
+        extractor=extractor_cls.options(num_gpus=gpus, **restartable(config, "extractor")).remote(config.extractor),
         learners=learners,
-        publisher=publisher_cls.remote(config.kafka, config.learners[0], champion),
+        publisher=publisher_cls.options(**restartable(config, "publisher")).remote(
+            config.kafka, config.learners[0], champion
+        ),
     )
     try:
         _get([actor.__ray_ready__.remote() for actor in stages.all()], config.ray_timeout_s, "starting the actors")
@@ -128,23 +145,36 @@ def start_stages(config: JobConfig) -> Stages:
 
 
 def restart_learners(stages: Stages, config: JobConfig) -> None:
-    """Restart every learner actor (each restores its newest checkpoint) and wait until all answer.
+    """Restart every learner actor (each restores its newest checkpoint), once every other stage answers.
 
-    All of them restart, not only the one that died, so that they all go on from their checkpoints
-    and the records read again are predicted (and published) again by every learner.
+    All learners restart, not only one that died, so that they all go on from their checkpoints
+    and the records read again are predicted (and published) again by every learner. The other
+    stages hold no checkpointed state: one that died is back once Ray has restarted it. A kill
+    takes effect asynchronously, so a call answered right after it may come from the incarnation
+    being killed: each learner's incarnation is compared with the one before the kill.
     """
+    deadline = time.monotonic() + config.ray_timeout_s
+    for actor in [*stages.consumers, stages.extractor, stages.publisher]:
+        _answer(actor.__ray_ready__, deadline)
+    before = [_answer(actor.started_as, deadline) for actor, _ in stages.learners]
     for actor, _ in stages.learners:
         ray.kill(actor, no_restart=False)
-    deadline = time.monotonic() + config.ray_timeout_s
-    for actor, _ in stages.learners:
-        while True:
-            try:
-                _get(actor.position.remote(), config.ray_timeout_s, "restarting a learner actor")
-                break
-            except ray.exceptions.RayActorError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    for (actor, _), killed in zip(stages.learners, before):
+        while _answer(actor.started_as, deadline) == killed:
+            time.sleep(0.1)
+
+
+def _answer(method, deadline: float):
+    """Call an actor method, waiting out a restart of the actor until ``deadline``."""
+    while True:
+        try:
+            return ray.get(method.remote(), timeout=max(0.1, deadline - time.monotonic()))
+        except ray.exceptions.RayActorError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        except ray.exceptions.GetTimeoutError:
+            raise PipelineTimeout("a learner actor did not come back from a restart within the deadline") from None
 
 
 def rewind_to_checkpoints(stages: Stages, config: JobConfig) -> None:
@@ -308,6 +338,7 @@ class Flow:
         """Start the clocks (run time, idle time): call once the actors are up."""
         self._started = time.monotonic()
         self._joined = False
+        self._join_started = self._started
         self._first_input: float | None = None
         self._last_input = self._started
         # Lag is sampled as soon as partitions are assigned, then every LAG_EVERY_S: a short run
@@ -345,7 +376,7 @@ class Flow:
             self._joined = True
         elif not self._joined:
             # A group join takes seconds (more on a busy machine): that wait is not idle input.
-            if now - self._started > self.config.ray_timeout_s:
+            if now - self._join_started > self.config.ray_timeout_s:
                 raise PipelineTimeout(
                     f"no consumer was assigned a partition of {self.config.kafka.topics.records} "
                     f"within {self.config.ray_timeout_s} s"
@@ -460,6 +491,14 @@ class Flow:
         self._in_flight.clear()
         self._uncommitted.clear()
 
+    def recovered(self) -> None:
+        """Count a recovery. Messages are read again, so the run now ends on idle input, timed from
+        now; neither the restart nor the group join of a restarted consumer is idle input."""
+        self.summary.recoveries += 1
+        self.expected = None
+        self._last_input = self._join_started = time.monotonic()
+        self._joined = False
+
     def drain(self) -> None:
         while self._in_flight:
             self._retire(block=True)
@@ -509,14 +548,13 @@ def run_pipeline(
                 if flow.checkpoint_due():
                     flow.checkpoint(stages.learners)
             except (ray.exceptions.RayActorError, LearnerRestarted) as error:
-                if config.checkpoint_dir is None or flow.summary.recoveries >= LEARNER_MAX_RESTARTS:
+                if config.checkpoint_dir is None or flow.summary.recoveries >= MAX_RESTARTS:
                     raise
                 logger.warning("a learner actor failed (%s): restoring every learner from its checkpoint", error)
-                flow.summary.recoveries += 1
-                flow.expected = None  # messages are read again: the run now ends on idle input
                 flow.abandon_in_flight()
                 restart_learners(stages, config)
                 rewind_to_checkpoints(stages, config)
+                flow.recovered()
         flow.drain()
         if config.checkpoint_dir is not None:
             flow.checkpoint(stages.learners)

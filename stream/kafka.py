@@ -113,6 +113,9 @@ class KafkaConfig(pydantic.BaseModel):
         the lowest p99 end-to-end latency; lower values cost more fetch round trips than they save.
     max_poll_records
         Default micro-batch size.
+    fetch_max_bytes
+        Most bytes a fetch response should carry (Kafka's default, 50 MiB; a broker returns at
+        least one batch, and the embedded one may return more).
     request_timeout_ms
         Timeout of one request to a broker.
     connect_timeout_s
@@ -149,6 +152,7 @@ class KafkaConfig(pydantic.BaseModel):
     poll_timeout_s: float = pydantic.Field(1.0, ge=0)
     fetch_max_wait_ms: int = pydantic.Field(100, ge=0)
     max_poll_records: int = pydantic.Field(500, gt=0)
+    fetch_max_bytes: int = pydantic.Field(52_428_800, gt=0)
     request_timeout_ms: int = pydantic.Field(30_000, gt=0)
     connect_timeout_s: float = pydantic.Field(10.0, gt=0)
     commit_timeout_s: float = pydantic.Field(10.0, gt=0)
@@ -213,6 +217,7 @@ class KafkaConfig(pydantic.BaseModel):
                 "max_poll_interval_ms": self.max_poll_interval_ms,
                 "max_poll_records": self.max_poll_records,
                 "fetch_max_wait_ms": self.fetch_max_wait_ms,
+                "fetch_max_bytes": self.fetch_max_bytes,
             }
         if role == "producer":
             return common | {
@@ -394,13 +399,16 @@ class RecordSource:
     def fetched_to_end(self, topic: str) -> bool:
         """Whether every assigned partition of ``topic`` is read up to the end the last fetch reported.
 
-        No request is sent: it compares positions with the high watermarks of past fetch responses
-        (a partition not fetched yet counts as read to its end).
+        No request is sent: it compares positions with the high watermarks of past fetch responses.
+        A partition not fetched yet is not read to its end: its end is unknown, and taking it as
+        reached would let a caller run ahead of data it has not seen. The consumer fetches every
+        assigned partition, so an unknown end lasts one fetch round trip. (Fetch responses carry the
+        true end; ``end_offsets`` does not on the embedded broker, see :meth:`lag`.)
         """
         for tp in self._consumer.assignment():
             if tp.topic == topic:
                 highwater = self._consumer.highwater(tp)
-                if highwater is not None and self._consumer.position(tp) < highwater:
+                if highwater is None or self._consumer.position(tp) < highwater:
                     return False
         return True
 

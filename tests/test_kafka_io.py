@@ -174,6 +174,19 @@ def test_lag_is_a_gauge_of_what_is_left(kafka_config):
         assert source.lag() == {(topic, 0): 0}
 
 
+def test_fetched_to_end_needs_a_fetch_and_then_every_fetched_message_read(kafka_config):
+    ensure_topics(kafka_config)
+    topic = kafka_config.topics.labels
+    send_all(kafka_config, topic, [{"n": i} for i in range(10)])
+    with RecordSource(kafka_config, partitions=[(topic, 0)]) as source:
+        assert not source.fetched_to_end(topic)  # nothing fetched yet: the end is unknown, not reached
+        first = source.poll_batch(max_records=3, timeout_s=5.0)
+        assert len(first) == 3 and not source.fetched_to_end(topic)
+        consume(source, 7)
+        assert source.fetched_to_end(topic)
+        assert source.fetched_to_end("a-topic-not-assigned")
+
+
 def test_sink_refuses_an_oversize_message_with_a_named_error(kafka_config):
     with RecordSink(kafka_config) as sink:
         with pytest.raises(ProduceError, match=kafka_config.topics.records):
