@@ -305,8 +305,26 @@ def test_every_topic_has_a_valid_schema():
 
 
 def test_encode_json_refuses_non_finite_numbers():
-    with pytest.raises(ValueError):
-        encode_json({"a": math.inf})
+    for bad in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ValueError):
+            encode_json({"a": [1.0, {"b": bad}]})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+@settings(max_examples=300, deadline=None)
+def test_encode_json_reads_back_as_the_standard_encoding(value):
+    assert json.loads(encode_json(value)) == json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def test_encode_json_keeps_what_only_the_standard_encoder_takes():
+    assert json.loads(encode_json({1: 2**80, "none": None})) == {"1": 2**80, "none": None}
 
 
 def test_deeply_nested_json_is_a_json_error_not_a_crash():
