@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import pickle
 
 import pytest
 
@@ -27,3 +28,28 @@ def require_binaries(*paths: pathlib.Path) -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def prequential_probas(model, stream) -> list[dict]:
+    """Test-then-train over ``(x, y)`` pairs; the probabilities predicted before each learn."""
+    probas = []
+    for x, y in stream:
+        probas.append(model.predict_proba_one(x))
+        model.learn_one(x, y)
+    return probas
+
+
+def assert_resumes_identically(model, stream: list, split: int):
+    """Learn ``stream[:split]``, pickle the model, check that the copy goes on exactly like it; returns the copy."""
+    prequential_probas(model, stream[:split])
+    copy = pickle.loads(pickle.dumps(model))
+    assert prequential_probas(model, stream[split:]) == prequential_probas(copy, stream[split:])
+    return copy
+
+
+def assert_predicting_keeps_state(model, x: dict) -> None:
+    """Predicting (here on ``x``, which may hold unseen features) leaves the pickled state byte for byte."""
+    before = pickle.dumps(model)
+    model.predict_proba_one(x)
+    model.predict_one(x)
+    assert pickle.dumps(model) == before

@@ -1,8 +1,8 @@
-import pickle
 import random
 
 import pytest
 
+from helpers import assert_predicting_keeps_state, assert_resumes_identically, prequential_probas
 from learners import registry
 from learners.isoup_tree import ISOUPTree
 
@@ -15,18 +15,11 @@ def _stream(n, seed=3):
         yield x, y
 
 
-def _prequential(model, stream):
-    predictions = []
-    for x, y in stream:
-        predictions.append(model.predict_proba_one(x))
-        model.learn_one(x, y)
-    return predictions
-
 
 def test_learns_a_separable_concept_better_than_the_label_frequencies():
     model = ISOUPTree(grace_period=50, seed=1)
     stream = list(_stream(3000))
-    _prequential(model, stream[:2000])
+    prequential_probas(model, stream[:2000])
     errors = sum(model.predict_one(x) != y for x, y in stream[2000:])
     # Always predicting the most frequent value of each label gets every instance with a
     # positive label wrong (about 64 % of them).
@@ -91,29 +84,24 @@ def test_features_appearing_late_are_used():
 def test_same_seed_same_predictions_also_through_the_reservoir():
     stream = list(_stream(1500, seed=11))
     params = {"grace_period": 25, "max_leaf_samples": 40, "seed": 4}
-    assert _prequential(ISOUPTree(**params), stream) == _prequential(ISOUPTree(**params), stream)
+    assert prequential_probas(ISOUPTree(**params), stream) == prequential_probas(ISOUPTree(**params), stream)
 
 
 def test_pickle_mid_stream_continues_identically():
     stream = list(_stream(1200, seed=12))
-    model = ISOUPTree(grace_period=25, max_leaf_samples=60, seed=8)
-    _prequential(model, stream[:600])
-    copy = pickle.loads(pickle.dumps(model))
-    assert _prequential(model, stream[600:]) == _prequential(copy, stream[600:])
+    assert_resumes_identically(ISOUPTree(grace_period=25, max_leaf_samples=60, seed=8), stream, 600)
 
 
 def test_predicting_does_not_change_state():
     model = ISOUPTree(grace_period=20, seed=1)
-    _prequential(model, _stream(300))
-    before = pickle.dumps(model)
-    model.predict_proba_one({"a": 0.1, "unseen": 3.0})
-    assert pickle.dumps(model) == before
+    prequential_probas(model, _stream(300))
+    assert_predicting_keeps_state(model, {"a": 0.1, "unseen": 3.0})
 
 
 def test_before_learning_predicts_nothing_and_probabilities_stay_in_range():
     model = ISOUPTree(grace_period=20)
     assert model.predict_one({"a": 1.0}) == {}
-    for proba in _prequential(model, _stream(400)):
+    for proba in prequential_probas(model, _stream(400)):
         assert all(0.0 <= p <= 1.0 for p in proba.values())
 
 
@@ -127,7 +115,7 @@ def test_bad_parameters_are_rejected(params):
 
 def test_clone_has_same_parameters_and_fresh_state():
     model = ISOUPTree(grace_period=20, seed=3)
-    _prequential(model, _stream(100))
+    prequential_probas(model, _stream(100))
     fresh = model.clone()
     assert fresh.grace_period == 20 and fresh.seed == 3
     assert fresh.predict_proba_one({"a": 0.5}) == {}

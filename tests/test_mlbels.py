@@ -1,9 +1,9 @@
 import math
-import pickle
 import random
 
 import pytest
 
+from helpers import assert_predicting_keeps_state, assert_resumes_identically, prequential_probas
 from learners import registry
 from learners.mlbels import MLBELS
 
@@ -17,13 +17,6 @@ def _stream(n, seed=5, flip_at=None):
             y = {label: not on for label, on in y.items()}
         yield x, y
 
-
-def _prequential(model, stream):
-    predictions = []
-    for x, y in stream:
-        predictions.append(model.predict_proba_one(x))
-        model.learn_one(x, y)
-    return predictions
 
 
 def _label_accuracy(model, stream):
@@ -73,7 +66,7 @@ def test_recovers_from_an_abrupt_drift_and_reports_member_replacements():
 
 def test_some_label_is_always_predicted_once_trained():
     model = MLBELS(chunk_size=25, seed=3)
-    predictions = _prequential(model, _stream(500))
+    predictions = prequential_probas(model, _stream(500))
     assert all(max(p.values()) >= 0.5 for p in predictions[25:])
     assert all(0.0 <= v <= 1.0 for p in predictions for v in p.values())
 
@@ -109,29 +102,24 @@ def test_absent_features_mean_zero():
 
 def test_same_seed_same_predictions():
     stream = list(_stream(400, seed=9))
-    assert _prequential(MLBELS(chunk_size=15, seed=7), stream) == _prequential(MLBELS(chunk_size=15, seed=7), stream)
+    assert prequential_probas(MLBELS(chunk_size=15, seed=7), stream) == prequential_probas(MLBELS(chunk_size=15, seed=7), stream)
 
 
 def test_pickle_mid_chunk_continues_identically():
     stream = list(_stream(600, seed=10))
-    model = MLBELS(chunk_size=40, seed=8)
-    _prequential(model, stream[:310])
-    copy = pickle.loads(pickle.dumps(model))
-    assert _prequential(model, stream[310:]) == _prequential(copy, stream[310:])
+    assert_resumes_identically(MLBELS(chunk_size=40, seed=8), stream, 310)
 
 
 def test_predicting_does_not_change_state():
     model = MLBELS(chunk_size=20, seed=1)
-    _prequential(model, _stream(130))
-    before = pickle.dumps(model)
-    model.predict_proba_one({"a": 0.4, "unseen": 2.0})
-    assert pickle.dumps(model) == before
+    prequential_probas(model, _stream(130))
+    assert_predicting_keeps_state(model, {"a": 0.4, "unseen": 2.0})
 
 
 def test_cardinality_trigger_switches_the_joint_weighting():
     stream = list(_stream(300, seed=12))
-    weighted = _prequential(MLBELS(chunk_size=25, seed=1, cardinality_trigger=0.0), stream)
-    plain = _prequential(MLBELS(chunk_size=25, seed=1, cardinality_trigger=math.inf), stream)
+    weighted = prequential_probas(MLBELS(chunk_size=25, seed=1, cardinality_trigger=0.0), stream)
+    plain = prequential_probas(MLBELS(chunk_size=25, seed=1, cardinality_trigger=math.inf), stream)
     assert weighted[:25] == plain[:25]
     assert weighted[25:] != plain[25:]
 

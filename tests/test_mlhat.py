@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 import random
 
 import numpy as np
 import pytest
 
+from helpers import assert_resumes_identically
 from learners.mlhat import MLHAT
 from learners.multilabel_tree import Branch, ColumnIndex
 from learners.split_criterion import (
@@ -270,13 +270,7 @@ def _drifting(n=1200):
 def test_pickle_mid_stream_continues_identically():
     stream = _drifting()
     model = MLHAT(**DRIFT_PARAMS)
-    for x, y in stream[:700]:
-        model.learn_one(x, y)
-    copy = pickle.loads(pickle.dumps(model))
-    for x, y in stream[700:]:
-        assert model.predict_proba_one(x) == copy.predict_proba_one(x)
-        model.learn_one(x, y)
-        copy.learn_one(x, y)
+    copy = assert_resumes_identically(model, stream, 700)
     assert model.describe() == copy.describe()
     assert [e.to_dict() for e in model.pop_events()] == [e.to_dict() for e in copy.pop_events()]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import pickle
 import random
 
 import pytest
 
+from helpers import assert_resumes_identically
 from learners.mlht import MLHT
 from learners.registry import make
 
@@ -55,13 +55,7 @@ def test_empty_leaf_predicts_the_label_frequencies_estimated_at_the_split():
 def test_pickle_mid_stream_continues_identically():
     data = stream(900, seed=5)
     model = MLHT(grace_period=50, leaf_model="ps", seed=1)
-    for x, y in data[:400]:
-        model.learn_one(x, y)
-    copy = pickle.loads(pickle.dumps(model))
-    for x, y in data[400:]:
-        assert model.predict_proba_one(x) == copy.predict_proba_one(x)
-        model.learn_one(x, y)
-        copy.learn_one(x, y)
+    copy = assert_resumes_identically(model, data, 400)
     assert model.describe() == copy.describe()
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import pickle
 import random
 
 import pytest
 from river import base
 
+from helpers import assert_resumes_identically
 from learners.pruned_sets import PrunedSets
 from learners.sparse_gaussian_nb import SparseGaussianNB
 
@@ -122,14 +122,7 @@ def test_label_first_seen_mid_stream():
 
 def test_pickle_mid_stream_continues_identically():
     stream = _stream(400, seed=4)
-    model = PrunedSets()
-    for x, y in stream[:200]:
-        model.learn_one(x, y)
-    copy = pickle.loads(pickle.dumps(model))
-    for x, y in stream[200:]:
-        assert model.predict_proba_one(x) == copy.predict_proba_one(x)
-        model.learn_one(x, y)
-        copy.learn_one(x, y)
+    assert_resumes_identically(PrunedSets(), stream, 200)
 
 
 def test_clone_gives_a_fresh_model_with_the_same_parameters():
