@@ -99,6 +99,37 @@ class Scored:
     window: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
+class Restartable:
+    """A stage Ray may restart: each construction of the actor is a new incarnation.
+
+    The driver compares incarnations to tell a restarted actor from the one it killed (a kill
+    takes effect asynchronously).
+    """
+
+    def __init__(self):
+        self.incarnation = uuid.uuid4().hex
+
+    def started_as(self) -> str:
+        """This incarnation (a new value each time Ray restarts the actor)."""
+        return self.incarnation
+
+
+def load_checkpoint(store: CheckpointStore, uri: str, learners: list[str]) -> dict | None:
+    """The newest intact checkpoint of a stage running ``learners``; ``None`` when there is none.
+
+    A checkpoint of other learners, or of another format, is refused rather than half used.
+    """
+    state = store.load_latest()
+    if state is None:
+        return None
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("learners") != learners:
+        raise CheckpointError(
+            f"the checkpoint in {uri} holds learners {state.get('learners')} "
+            f"(format {state.get('format')}), this stage runs {learners} (format {CHECKPOINT_FORMAT})"
+        )
+    return state
+
+
 class ConsumerStage:
     """Consumer of the input topic: poll, parse, dead-letter, commit on demand.
 
@@ -346,7 +377,7 @@ def label_cluster_count(learner: MultiLabelClassifier) -> int | None:
     return len(partition) if isinstance(partition, list) else None
 
 
-class LearnerStage:
+class LearnerStage(Restartable):
     """Learners side by side on the same records: each record is predicted by all, then learned by all.
 
     Parameters
@@ -398,7 +429,7 @@ class LearnerStage:
         self._offsets: dict[tuple[str, int], int] = {}
         self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
         self.restored = self._store is not None and self._restore()
-        self.incarnation = uuid.uuid4().hex  # tells a restarted actor from the one before it
+        super().__init__()
         # A stage that checkpoints takes batches only once the driver has read its position: after
         # a restart by Ray the consumers must first be rewound to what this incarnation covers.
         self._aligned = self._store is None
@@ -493,14 +524,9 @@ class LearnerStage:
         }
 
     def _restore(self) -> bool:
-        state = self._store.load_latest()
+        state = load_checkpoint(self._store, self.checkpoint_uri, self.learners)
         if state is None:
             return False
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("learners") != self.learners:
-            raise CheckpointError(
-                f"the checkpoint in {self.checkpoint_uri} holds learners {state.get('learners')} "
-                f"(format {state.get('format')}), this stage runs {self.learners} (format {CHECKPOINT_FORMAT})"
-            )
         self._offsets = state["offsets"]
         self._models = state["models"]
         self._suites = state["suites"]
@@ -516,10 +542,6 @@ class LearnerStage:
             raise CheckpointError("this learner stage has no checkpoint location")
         self._store.save(self._state())
         return dict(self._offsets)
-
-    def started_as(self) -> str:
-        """This incarnation of the stage (a new value each time Ray restarts the actor)."""
-        return self.incarnation
 
     def position(self) -> dict[tuple[str, int], int]:
         """Per input partition, the offset after the last message taken in (restored ones included).
@@ -576,7 +598,7 @@ class LearnerStage:
         }
 
 
-class PublisherStage:
+class PublisherStage(Restartable):
     """Publishes the serving learner's predictions and every drift alert, then flushes.
 
     :meth:`publish` returns only after the broker acknowledged everything, so the driver may
@@ -592,15 +614,47 @@ class PublisherStage:
     champion
         Selector of the serving learner among those side by side; switches are published on the
         drift topic as global ``champion_switch`` events.
+    checkpoint_uri
+        Folder (path or fsspec URI) of the selector's checkpoints, written with the learners'
+        (:meth:`checkpoint`); the newest is restored at construction, also when Ray restarts the
+        actor, so a restarted job goes on serving the learner it had chosen.
+    checkpoint_keep
+        Checkpoints kept in that folder.
 
     """
 
-    def __init__(self, config: KafkaConfig, serving: str, champion: ChampionSelector | None = None):
+    def __init__(
+        self,
+        config: KafkaConfig,
+        serving: str,
+        champion: ChampionSelector | None = None,
+        checkpoint_uri: str | None = None,
+        checkpoint_keep: int = 3,
+    ):
+        super().__init__()
         self.config = config
         self.serving = serving
         self.champion = champion
+        self.checkpoint_uri = checkpoint_uri
+        self.checkpoint_keep = checkpoint_keep
         self._sink = RecordSink(config)
         self._scored = 0  # labelled records scored so far: the instance of a switch event
+        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
+        state = None if self._store is None else load_checkpoint(self._store, checkpoint_uri, self._learners())
+        if state is not None:
+            self._scored = state["scored"]
+            if self.champion is not None:
+                self.champion.restore(state["champion"])
+
+    def _learners(self) -> list[str]:
+        return [self.serving] if self.champion is None else self.champion.learners
+
+    def checkpoint(self) -> None:
+        """Write the champion selector's state and the count of scored records."""
+        if self._store is None:
+            raise CheckpointError("this publisher has no checkpoint location")
+        champion = None if self.champion is None else self.champion.state()
+        self._store.save({"format": CHECKPOINT_FORMAT, "learners": self._learners(), "champion": champion, "scored": self._scored})
 
     def publish(self, *scored: Scored) -> dict:
         """Publish the outputs of one batch; ``scored`` holds one part per learner actor."""

@@ -59,6 +59,16 @@ class ChampionSelector:
         self._since_switch = 0
         self._switches = 0
 
+    def state(self) -> dict:
+        """What a restarted job needs to go on choosing as before (for checkpoints)."""
+        return {"learners": self.learners, "serving": self._serving, "since_switch": self._since_switch, "switches": self._switches}
+
+    def restore(self, state: dict) -> None:
+        """Go on from :meth:`state` of a selector over the same learners (metric, margin and window may differ)."""
+        if state["learners"] != self.learners:
+            raise ValueError(f"the saved selector chose among {state['learners']}, this one among {self.learners}")
+        self._serving, self._since_switch, self._switches = state["serving"], state["since_switch"], state["switches"]
+
     @property
     def serving(self) -> str:
         return self._serving

@@ -71,6 +71,10 @@ class Stages:
     def all(self) -> list:
         return [*self.consumers, self.extractor, *(actor for actor, _ in self.learners), self.publisher]
 
+    def checkpointed(self) -> list:
+        """The actors whose state checkpoints hold: the learners and the publisher (the champion)."""
+        return [*(actor for actor, _ in self.learners), self.publisher]
+
 
 def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
     """Which learners share a learner actor: one actor per learner, so side-by-side learners run in parallel.
@@ -94,6 +98,11 @@ def actor_name(config: JobConfig, stage: str, index: int = 0) -> str:
     return f"tagstream.{config.kafka.group_id}.{stage}-{index}"
 
 
+def checkpoint_location(config: JobConfig, stage: str) -> str | None:
+    """Where one stage of the job keeps its checkpoints (``None`` without ``checkpoint_dir``)."""
+    return None if config.checkpoint_dir is None else f"{config.checkpoint_dir.rstrip('/')}/{stage}"
+
+
 def restartable(config: JobConfig, stage: str, index: int = 0) -> dict:
     """Ray options of a stage's actor: its name and, when the job checkpoints, restarts by Ray."""
     options = {"name": actor_name(config, stage, index)}
@@ -107,7 +116,7 @@ def start_stages(config: JobConfig) -> Stages:
     gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
     learners = []
     for index, group in enumerate(learner_groups(config.learners)):
-        checkpoints = None if config.checkpoint_dir is None else f"{config.checkpoint_dir.rstrip('/')}/learner-{index}"
+        checkpoints = checkpoint_location(config, f"learner-{index}")
         actor = learner_cls.options(**restartable(config, "learner", index)).remote(
             group,
             config.seed,
@@ -132,7 +141,7 @@ def start_stages(config: JobConfig) -> Stages:
         extractor=extractor_cls.options(num_gpus=gpus, **restartable(config, "extractor")).remote(config.extractor),
         learners=learners,
         publisher=publisher_cls.options(**restartable(config, "publisher")).remote(
-            config.kafka, config.learners[0], champion
+            config.kafka, config.learners[0], champion, checkpoint_location(config, "publisher"), config.checkpoint_keep
         ),
     )
     try:
@@ -144,22 +153,23 @@ def start_stages(config: JobConfig) -> Stages:
     return stages
 
 
-def restart_learners(stages: Stages, config: JobConfig) -> None:
-    """Restart every learner actor (each restores its newest checkpoint), once every other stage answers.
+def restart_from_checkpoints(stages: Stages, config: JobConfig) -> None:
+    """Restart the learner actors and the publisher (each restores its newest checkpoint), once the other stages answer.
 
-    All learners restart, not only one that died, so that they all go on from their checkpoints
-    and the records read again are predicted (and published) again by every learner. The other
-    stages hold no checkpointed state: one that died is back once Ray has restarted it. A kill
-    takes effect asynchronously, so a call answered right after it may come from the incarnation
-    being killed: each learner's incarnation is compared with the one before the kill.
+    All of them restart, not only one that died, so that they all go on from the same checkpoint
+    and the records read again are predicted (and published) again by every learner. Consumers
+    and the extractor hold no checkpointed state: one that died is back once Ray has restarted
+    it. A kill takes effect asynchronously, so a call answered right after it may come from the
+    incarnation being killed: each actor's incarnation is compared with the one before the kill.
     """
     deadline = time.monotonic() + config.ray_timeout_s
-    for actor in [*stages.consumers, stages.extractor, stages.publisher]:
+    for actor in [*stages.consumers, stages.extractor]:
         _answer(actor.__ray_ready__, deadline)
-    before = [_answer(actor.started_as, deadline) for actor, _ in stages.learners]
-    for actor, _ in stages.learners:
+    restarted = stages.checkpointed()
+    before = [_answer(actor.started_as, deadline) for actor in restarted]
+    for actor in restarted:
         ray.kill(actor, no_restart=False)
-    for (actor, _), killed in zip(stages.learners, before):
+    for actor, killed in zip(restarted, before):
         while _answer(actor.started_as, deadline) == killed:
             time.sleep(0.1)
 
@@ -469,15 +479,16 @@ class Flow:
     def checkpoint_due(self) -> bool:
         return self._checkpointing and time.monotonic() - self._checkpointed_at >= self.config.checkpoint_every_s
 
-    def checkpoint(self, learners: list) -> None:
-        """Finish the batches in flight, checkpoint every learner actor, then commit what they cover.
+    def checkpoint(self, stages: Stages) -> None:
+        """Finish the batches in flight, checkpoint every learner actor and the publisher, then commit what they cover.
 
         Waiting for the batches in flight makes the checkpoint cover exactly the published
         batches, so a restart neither loses a prediction nor learns a record twice.
         """
         while self._in_flight:
             self._retire(block=True)
-        _get([actor.checkpoint.remote() for actor, _ in learners], self.config.ray_timeout_s, "writing checkpoints")
+        writes = [actor.checkpoint.remote() for actor in stages.checkpointed()]
+        _get(writes, self.config.ray_timeout_s, "writing checkpoints")
         self._checkpointed_at = time.monotonic()
         self.summary.checkpoints += 1
         for consumer, offsets in self._uncommitted.values():
@@ -546,18 +557,18 @@ def run_pipeline(
                 ack_ref = publish(stages.publisher, scored_refs)
                 flow.submit(InFlight(consumer, info, stats_refs, ack_ref))
                 if flow.checkpoint_due():
-                    flow.checkpoint(stages.learners)
+                    flow.checkpoint(stages)
             except (ray.exceptions.RayActorError, LearnerRestarted) as error:
                 if config.checkpoint_dir is None or flow.summary.recoveries >= MAX_RESTARTS:
                     raise
-                logger.warning("a learner actor failed (%s): restoring every learner from its checkpoint", error)
+                logger.warning("an actor failed (%s): restarting the learners and the publisher from their checkpoints", error)
                 flow.abandon_in_flight()
-                restart_learners(stages, config)
+                restart_from_checkpoints(stages, config)
                 rewind_to_checkpoints(stages, config)
                 flow.recovered()
         flow.drain()
         if config.checkpoint_dir is not None:
-            flow.checkpoint(stages.learners)
+            flow.checkpoint(stages)
         parts = _get([actor.summary.remote() for actor, _ in stages.learners], config.ray_timeout_s, "reading learner summaries")
         flow.summary.learners = {name: part[name] for part in parts for name in part}
         if flow.summary.learners:

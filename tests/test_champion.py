@@ -44,6 +44,18 @@ def test_a_single_learner_never_switches_and_unknown_metrics_are_refused():
         ChampionSelector(["a", "b"], metric="accuracy")
 
 
+def test_a_restored_selector_goes_on_from_the_saved_state():
+    saved = ChampionSelector(["a", "b"], margin=0.05, min_window=100)
+    saved.observe({"a": {"micro_f1": 0.1}, "b": {"micro_f1": 0.9}}, scored=100)
+    saved.observe({"a": {"micro_f1": 0.9}, "b": {"micro_f1": 0.1}}, scored=60)
+    restored = ChampionSelector(["a", "b"], margin=0.05, min_window=100)
+    restored.restore(saved.state())
+    assert (restored.serving, restored.switches) == ("b", 1)
+    assert restored.observe({"a": {"micro_f1": 0.9}, "b": {"micro_f1": 0.1}}, scored=40)["scored"] == 100
+    with pytest.raises(ValueError, match="chose among"):
+        ChampionSelector(["a", "c"]).restore(saved.state())
+
+
 # -- end to end: a faster-adapting challenger takes over after a drift -----------------------------
 
 DRIFT_AT = 2000

@@ -24,6 +24,8 @@ from jobs.actors import (
     extractor_gpus,
     label_cluster_count,
 )
+from jobs.champion import ChampionSelector
+from jobs.checkpoint import CheckpointError
 from jobs.config import ExtractorConfig, JobConfig
 from jobs.produce import dataset_records, produce
 from jobs.telemetry import PipelineMetrics
@@ -190,6 +192,34 @@ def test_publisher_sends_the_serving_learner_and_drift_alerts(kafka_config):
     assert (prediction.id, prediction.learner, prediction.labels, prediction.model_version) == ("r0", "b", ("y",), 4)
     (alert,) = read_topic(kafka_config, kafka_config.topics.drift, 1)
     assert json.loads(alert.value)["kind"] == "drift"
+
+
+def test_a_restarted_publisher_serves_the_champion_it_had_chosen(kafka_config, tmp_path):
+    ensure_topics(kafka_config)
+    uri = str(tmp_path / "publisher")
+
+    def publisher():
+        return PublisherStage(kafka_config, "a", ChampionSelector(["a", "b"], margin=0.05, min_window=10), uri)
+
+    def batch(learner, better, scored):
+        window = {"micro_f1": 0.9 if better else 0.2}
+        return Scored(["r"], [time.time()], time.time(), {learner: [((), {}, 0)]}, [], scored, {learner: window})
+
+    first = publisher()
+    assert first.publish(batch("a", False, 10), batch("b", True, 10))["switch"]["to"] == "b"
+    first.publish(batch("a", True, 4), batch("b", False, 4))  # 4 scored since the switch: no switch back yet
+    first.checkpoint()
+    first.close()
+    restarted = publisher()
+    assert restarted.serving_learner() == "b"
+    switch = restarted.publish(batch("a", True, 6), batch("b", False, 6))["switch"]  # 10 since the switch
+    restarted.close()
+    assert switch["to"] == "a" and switch["scored"] == 10
+    # the switch event counts instances on from the checkpoint
+    (_, back) = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift, 2)]
+    assert back["instance"] == 20
+    with pytest.raises(CheckpointError, match="holds learners"):
+        PublisherStage(kafka_config, "a", ChampionSelector(["a", "c"]), uri)
 
 
 def test_consumer_stage_dead_letters_and_commits_only_when_told(kafka_config):
