@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import importlib.resources
 import json
 import math
@@ -193,19 +194,26 @@ _NUMBER = frozenset({float, int})
 def _check_features(raw: dict | list, max_features: int) -> dict[str, float]:
     if len(raw) > max_features:
         raise RecordError("too_many_features", f"{len(raw)} features, more than the limit of {max_features}")
-    names = raw.keys() if type(raw) is dict else [f"f{i}" for i in range(len(raw))]
+    names = raw.keys() if type(raw) is dict else _positional_names(len(raw))
     values = raw.values() if type(raw) is dict else raw
     # Fast path for the usual all-number row: one pass over the types, one finite sum (a sum that
-    # overflows sends a finite row down the exact path below, which accepts it).
+    # overflows sends a finite row down the exact path below, which accepts it). A parsed object
+    # of floats only is already the answer (it is ours: fresh from the decoder).
     kinds = set(map(type, values))
     if kinds <= _NUMBER:
         try:
             floats = values if kinds <= _FLOAT else list(map(float, values))
             if math.isfinite(sum(floats)):
-                return dict(zip(names, floats))
+                return raw if floats is values and type(raw) is dict else dict(zip(names, floats))
         except OverflowError:
             pass
     return {name: _finite(value, "features", f"feature {name!r}") for name, value in zip(names, values)}
+
+
+@functools.lru_cache(maxsize=64)
+def _positional_names(count: int) -> tuple[str, ...]:
+    """``f0 .. f{count-1}``: the names of a feature list's entries (rows of a stream share one length)."""
+    return tuple(f"f{i}" for i in range(count))
 
 
 def _check_ts(ts) -> float:
