@@ -184,7 +184,7 @@ def _answer(method, deadline: float):
                 raise
             time.sleep(0.2)
         except ray.exceptions.GetTimeoutError:
-            raise PipelineTimeout("a learner actor did not come back from a restart within the deadline") from None
+            raise PipelineTimeout("an actor did not come back from a restart within the deadline") from None
 
 
 def rewind_to_checkpoints(stages: Stages, config: JobConfig) -> None:
