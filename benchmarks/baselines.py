@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import datetime
 import pathlib
 import random
-import subprocess
 import sys
-import time
 
-import results_cache
+import whole_stream
 from learners import registry
-from learners.evaluate import Prequential
 from stream.datasets import open_dataset
 
 RESULTS_DIR = pathlib.Path(__file__).parent / "results"
@@ -211,60 +207,24 @@ NOTES = """## Notes on the gaps
 """
 
 
-def _head_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=pathlib.Path(__file__).parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-class _Budgeted:
-    """The stream, cut short once ``budget`` seconds of wall time have passed."""
-
-    def __init__(self, stream, budget: float):
-        self.stream = stream
-        self.budget = budget
-        self.timed_out = False
-
-    def __iter__(self):
-        deadline = time.perf_counter() + self.budget
-        for instance in self.stream:
-            if time.perf_counter() > deadline:
-                self.timed_out = True
-                return
-            yield instance
-
-
 def run_pair(dataset: str, learner: str, budget: float, commit: str) -> dict:
     """Evaluate one learner over one whole dataset stream; the JSON entry of the pair."""
     if dataset.endswith(SHUFFLED):
         data = open_dataset(dataset.removesuffix(SHUFFLED))
         instances = list(data)
         random.Random(SEED).shuffle(instances)
-        stream = _Budgeted(instances, budget)
+        stream = whole_stream.Budgeted(instances, budget)
     else:
         data = open_dataset(dataset)
-        stream = _Budgeted(data, budget)
-    started = time.perf_counter()
-    result = Prequential({learner: registry.make(learner, seed=SEED)}, report_every=None).run(stream)[learner]
+        stream = whole_stream.Budgeted(data, budget)
+    result, run = whole_stream.prequential(learner, registry.make(learner, seed=SEED), stream, data.n_instances)
     return {
         "dataset": dataset,
         "learner": learner,
         **{name: result.cumulative[name] for name in (*METRICS, "example_f1")},
-        "instances": result.instances,
-        "stream_instances": data.n_instances,
-        "timed_out": stream.timed_out,
-        "budget_s": budget,
-        "learner_seconds": result.seconds,
-        "wall_seconds": time.perf_counter() - started,
-        "instances_per_s": result.instances_per_s,
-        "model_bytes": result.model_bytes,
+        **run,
         "events": len(result.events),
         "commit": commit,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -405,7 +365,7 @@ def main(argv=None) -> int:
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     learners = registry.expand(args.learners)
-    document = results_cache.load(args.results, {"protocol": {}, "datasets": {}, "runs": {}})
+    document = whole_stream.load(args.results, {"protocol": {}, "datasets": {}, "runs": {}})
     document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
     document.setdefault("datasets", {})
     for dataset in datasets:
@@ -421,7 +381,7 @@ def main(argv=None) -> int:
         print(f"{len(pairs)} runs to do with {args.jobs} workers, {args.budget:.0f} s budget each", flush=True)
         # Build every learner once so that the forked workers run the code of this commit, even if
         # the checkout changes while they run (the catalogue imports learner modules lazily).
-        commit = _head_commit()
+        commit = whole_stream.head_commit()
         for learner in learners:
             registry.make(learner, seed=SEED)
         with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -437,7 +397,7 @@ def main(argv=None) -> int:
                     run = {"dataset": dataset, "learner": learner, "error": f"{type(error).__name__}: {error}"}
                     print(f"{dataset:>16} {learner:<12} FAILED {run['error']}", flush=True)
                 document["runs"][_key(dataset, learner)] = run
-                results_cache.save(document, args.results)
+                whole_stream.save(document, args.results)
                 if "error" in run:
                     continue
                 status = f"timed out after {run['instances']}" if run["timed_out"] else f"{run['instances']} instances"
@@ -446,7 +406,7 @@ def main(argv=None) -> int:
                     f"micro-F1 {run['micro_f1']:.4f} {run['instances_per_s']:9,.0f}/s  {status}",
                     flush=True,
                 )
-    results_cache.save(document, args.results)
+    whole_stream.save(document, args.results)
     recorded = {run["dataset"] for run in document["runs"].values()} | set(datasets)
     shown = [d for d in DATASETS if d in recorded] + sorted(recorded - set(DATASETS))
     markdown = args.results.with_suffix(".md")

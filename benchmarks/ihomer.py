@@ -34,17 +34,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import datetime
 import json
 import pathlib
 import random
-import subprocess
 import sys
-import time
 
-import results_cache
+import whole_stream
 from learners import registry
-from learners.evaluate import Prequential
 from learners.ihomer import IHOMER
 from stream.datasets import open_dataset
 
@@ -94,35 +90,12 @@ def parameters(config: str) -> dict:
             for name, value in learner._get_params().items()}
 
 
-class _Budgeted:
-    """The stream, cut short once ``budget`` seconds of wall time have passed."""
-
-    def __init__(self, stream, budget: float):
-        self.stream = stream
-        self.budget = budget
-        self.timed_out = False
-
-    def __iter__(self):
-        deadline = time.perf_counter() + self.budget
-        for instance in self.stream:
-            if time.perf_counter() > deadline:
-                self.timed_out = True
-                return
-            yield instance
-
-
-def _head_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    return done.stdout.strip()
-
-
 def run_pair(dataset: str, config: str, budget: float) -> dict:
     """Evaluate one configuration over one whole dataset stream; the JSON entry of the pair."""
     data = open_dataset(dataset)
-    stream = _Budgeted(data, budget)
+    stream = whole_stream.Budgeted(data, budget)
     learner = build(config)
-    started = time.perf_counter()
-    result = Prequential({config: learner}, report_every=None).run(stream)[config]
+    result, run = whole_stream.prequential(config, learner, stream, data.n_instances)
     events: dict[str, int] = {}
     for observed in result.events:
         key = f"{observed.event.level}/{observed.event.kind}"
@@ -132,17 +105,9 @@ def run_pair(dataset: str, config: str, budget: float) -> dict:
         "config": config,
         "params": parameters(config),
         **{name: result.cumulative[name] for name in METRICS},
-        "instances": result.instances,
-        "stream_instances": data.n_instances,
-        "timed_out": stream.timed_out,
-        "budget_s": budget,
-        "learner_seconds": result.seconds,
-        "wall_seconds": time.perf_counter() - started,
-        "instances_per_s": result.instances_per_s,
-        "model_bytes": result.model_bytes,
+        **run,
         "events": events,
-        "commit": _head_commit(),
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": whole_stream.head_commit(),
     }
     if isinstance(learner, IHOMER):
         entry["groups"] = [len(group) for group in learner.partition()]
@@ -495,7 +460,7 @@ def main(argv=None) -> int:
     for config in configs:
         if config not in CONFIGS:
             parser.error(f"unknown configuration {config!r}; choose from {', '.join(CONFIGS)}")
-    document = results_cache.load(JSON_PATH, {"protocol": {}, "runs": {}})
+    document = whole_stream.load(JSON_PATH, {"protocol": {}, "runs": {}})
     document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
     current = {config: parameters(config) for config in CONFIGS}
     pairs = [
@@ -513,7 +478,7 @@ def main(argv=None) -> int:
             for future in concurrent.futures.as_completed(futures):
                 run = future.result()
                 document["runs"][_key(run["dataset"], run["config"])] = run
-                results_cache.save(document, JSON_PATH)
+                whole_stream.save(document, JSON_PATH)
                 status = f"timed out after {run['instances']}" if run["timed_out"] else f"{run['instances']} instances"
                 print(
                     f"{run['dataset']:>16} {run['config']:<12} subset {run['subset_accuracy']:.4f} "
