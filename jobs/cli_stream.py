@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-import time
+import signal
+import threading
 import typing
 
 import typer
@@ -54,18 +55,21 @@ def broker_command(
     ] = 1,
     verbose: Verbose = False,
 ) -> None:
-    """Run an in-memory Kafka-protocol broker (tansu) in the foreground until Ctrl-C."""
+    """Run an in-memory Kafka-protocol broker (tansu) in the foreground until Ctrl-C (or SIGTERM)."""
     setup_logging(verbose)
+    # A signal only sets the event: a KeyboardInterrupt raised at an arbitrary point (inside the
+    # broker's start, or a subprocess call holding its lock) could leave the broker running.
+    interrupted = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: interrupted.set())
     with _errors_to_exit(), EmbeddedBroker(port=port, host=host) as broker:
         ensure_topics(KafkaConfig(bootstrap_servers=broker.bootstrap_servers), partitions=partitions)
         console.print(f"broker listening; bootstrap servers: [bold]{broker.bootstrap_servers}[/bold]")
         console.print("in memory: everything is lost when it stops. Ctrl-C to stop.")
-        try:
-            while broker.running():
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            console.print("stopping")
-            return
+        while broker.running():
+            if interrupted.wait(0.5):
+                console.print("stopping")
+                return
         errors.print(f"[red]error:[/red] the broker (pid {broker.pid}) exited on its own")
         raise typer.Exit(1)
 

@@ -107,7 +107,8 @@ def test_the_installed_binary_is_found_and_executable():
     assert path.name == "tansu" and os.access(path, os.X_OK)
 
 
-def test_broker_command_serves_until_interrupted():
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_broker_command_serves_until_interrupted(signum):
     port = free_port()
     command = [sys.executable, "-m", "jobs.cli", "broker", "--port", str(port), "--partitions", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -121,7 +122,7 @@ def test_broker_command_serves_until_interrupted():
         config = KafkaConfig(bootstrap_servers=f"127.0.0.1:{port}")
         assert ensure_topics(config) == []  # the command created the five topics
         assert len(topic_partitions(config, "tagstream.records")) == 2
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
