@@ -38,7 +38,7 @@ from stream.records import DriftAlert, LabelUpdate, Prediction, Record, RecordEr
 logger = logging.getLogger(__name__)
 
 #: Version of what a learner stage's checkpoint holds; a checkpoint of another version is refused.
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 #: Kind of the drift-topic event published when another learner starts serving.
 CHAMPION_SWITCH = "champion_switch"
@@ -114,18 +114,20 @@ class Restartable:
         return self.incarnation
 
 
-def load_checkpoint(store: CheckpointStore, uri: str, learners: list[str]) -> dict | None:
-    """The newest intact checkpoint of a stage running ``learners``; ``None`` when there is none.
+def load_checkpoint(store: CheckpointStore, uri: str, owner: list[str]) -> dict | None:
+    """The newest intact checkpoint written by a stage like this one; ``None`` when there is none.
 
-    A checkpoint of other learners, or of another format, is refused rather than half used.
+    ``owner`` says whose state a checkpoint holds (a learner stage's or the publisher's learner
+    names, the extractor's ``["extractor"]``): a checkpoint of another owner, or of another format,
+    is refused rather than half used.
     """
     state = store.load_latest()
     if state is None:
         return None
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("learners") != learners:
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("owner") != owner:
         raise CheckpointError(
-            f"the checkpoint in {uri} holds learners {state.get('learners')} "
-            f"(format {state.get('format')}), this stage runs {learners} (format {CHECKPOINT_FORMAT})"
+            f"the checkpoint in {uri} belongs to {state.get('owner')} (format {state.get('format')}), "
+            f"this stage is {owner} (format {CHECKPOINT_FORMAT})"
         )
     return state
 
@@ -292,7 +294,7 @@ class ConsumerStage:
         self._source.close()
 
 
-class FeatureStage:
+class FeatureStage(Restartable):
     """Turns every record into numeric features.
 
     Text records are embedded with :class:`~jobs.features.TextEmbedder` (loaded at the first
@@ -303,13 +305,39 @@ class FeatureStage:
     ----------
     config
         Extractor settings.
+    checkpoint_uri
+        Folder (path or fsspec URI) of the stage's checkpoints, written with the learners'
+        (:meth:`checkpoint`): the online standardisation's statistics, restored at construction
+        (also when Ray restarts the actor), so that a restarted job transforms records as before.
+    checkpoint_keep
+        Checkpoints kept in that folder.
 
     """
 
-    def __init__(self, config: ExtractorConfig):
+    OWNER = ["extractor"]
+
+    def __init__(self, config: ExtractorConfig, checkpoint_uri: str | None = None, checkpoint_keep: int = 3):
+        super().__init__()
         self.config = config
+        self.checkpoint_uri = checkpoint_uri
+        self.checkpoint_keep = checkpoint_keep
         self._embedder: TextEmbedder | None = None
         self._scaler = NumericStandardizer() if config.standardize else None
+        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
+        state = None if self._store is None else load_checkpoint(self._store, checkpoint_uri, self.OWNER)
+        if state is not None:
+            if (state["scaler"] is None) != (self._scaler is None):
+                raise CheckpointError(
+                    f"the checkpoint in {checkpoint_uri} was written with standardize={state['scaler'] is not None}, "
+                    f"this job runs standardize={config.standardize}"
+                )
+            self._scaler = state["scaler"]
+
+    def checkpoint(self) -> None:
+        """Write the online standardisation's statistics (``None`` without standardisation)."""
+        if self._store is None:
+            raise CheckpointError("this extractor has no checkpoint location")
+        self._store.save({"format": CHECKPOINT_FORMAT, "owner": self.OWNER, "scaler": self._scaler})
 
     def transform(self, batch: Batch) -> Batch:
         texts = [i for i, record in enumerate(batch.records) if record.text is not None]
@@ -514,7 +542,7 @@ class LearnerStage(Restartable):
     def _state(self) -> dict:
         return {
             "format": CHECKPOINT_FORMAT,
-            "learners": self.learners,
+            "owner": self.learners,
             "offsets": dict(self._offsets),
             "models": self._models,
             "suites": self._suites,
@@ -654,7 +682,7 @@ class PublisherStage(Restartable):
         if self._store is None:
             raise CheckpointError("this publisher has no checkpoint location")
         champion = None if self.champion is None else self.champion.state()
-        self._store.save({"format": CHECKPOINT_FORMAT, "learners": self._learners(), "champion": champion, "scored": self._scored})
+        self._store.save({"format": CHECKPOINT_FORMAT, "owner": self._learners(), "champion": champion, "scored": self._scored})
 
     def publish(self, *scored: Scored) -> dict:
         """Publish the outputs of one batch; ``scored`` holds one part per learner actor."""

@@ -72,8 +72,9 @@ class Stages:
         return [*self.consumers, self.extractor, *(actor for actor, _ in self.learners), self.publisher]
 
     def checkpointed(self) -> list:
-        """The actors whose state checkpoints hold: the learners and the publisher (the champion)."""
-        return [*(actor for actor, _ in self.learners), self.publisher]
+        """The actors whose state checkpoints hold: the learners, the extractor (online
+        standardisation) and the publisher (the champion)."""
+        return [*(actor for actor, _ in self.learners), self.extractor, self.publisher]
 
 
 def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
@@ -138,7 +139,9 @@ def start_stages(config: JobConfig) -> Stages:
             )
             for index in range(config.consumers)
         ],
-        extractor=extractor_cls.options(num_gpus=gpus, **restartable(config, "extractor")).remote(config.extractor),
+        extractor=extractor_cls.options(num_gpus=gpus, **restartable(config, "extractor")).remote(
+            config.extractor, checkpoint_location(config, "extractor"), config.checkpoint_keep
+        ),
         learners=learners,
         publisher=publisher_cls.options(**restartable(config, "publisher")).remote(
             config.kafka, config.learners[0], champion, checkpoint_location(config, "publisher"), config.checkpoint_keep
@@ -154,16 +157,16 @@ def start_stages(config: JobConfig) -> Stages:
 
 
 def restart_from_checkpoints(stages: Stages, config: JobConfig) -> None:
-    """Restart the learner actors and the publisher (each restores its newest checkpoint), once the other stages answer.
+    """Restart every stage that checkpoints (each restores its newest checkpoint), once the consumers answer.
 
     All of them restart, not only one that died, so that they all go on from the same checkpoint
-    and the records read again are predicted (and published) again by every learner. Consumers
-    and the extractor hold no checkpointed state: one that died is back once Ray has restarted
-    it. A kill takes effect asynchronously, so a call answered right after it may come from the
-    incarnation being killed: each actor's incarnation is compared with the one before the kill.
+    and the records read again are transformed, predicted and published again as the first time.
+    Consumers hold no checkpointed state: one that died is back once Ray has restarted it. A kill
+    takes effect asynchronously, so a call answered right after it may come from the incarnation
+    being killed: each actor's incarnation is compared with the one before the kill.
     """
     deadline = time.monotonic() + config.ray_timeout_s
-    for actor in [*stages.consumers, stages.extractor]:
+    for actor in stages.consumers:
         _answer(actor.__ray_ready__, deadline)
     restarted = stages.checkpointed()
     before = [_answer(actor.started_as, deadline) for actor in restarted]
@@ -480,7 +483,7 @@ class Flow:
         return self._checkpointing and time.monotonic() - self._checkpointed_at >= self.config.checkpoint_every_s
 
     def checkpoint(self, stages: Stages) -> None:
-        """Finish the batches in flight, checkpoint every learner actor and the publisher, then commit what they cover.
+        """Finish the batches in flight, checkpoint every stage that has state, then commit what they cover.
 
         Waiting for the batches in flight makes the checkpoint cover exactly the published
         batches, so a restart neither loses a prediction nor learns a record twice.
@@ -561,7 +564,7 @@ def run_pipeline(
             except (ray.exceptions.RayActorError, LearnerRestarted) as error:
                 if config.checkpoint_dir is None or flow.summary.recoveries >= MAX_RESTARTS:
                     raise
-                logger.warning("an actor failed (%s): restarting the learners and the publisher from their checkpoints", error)
+                logger.warning("an actor failed (%s): restarting the stages from their checkpoints", error)
                 flow.abandon_in_flight()
                 restart_from_checkpoints(stages, config)
                 rewind_to_checkpoints(stages, config)

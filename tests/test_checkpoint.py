@@ -1,4 +1,4 @@
-"""Checkpoints: atomic, verified files (the newest intact one wins), and a learner stage restored from one."""
+"""Checkpoints: atomic, verified files (the newest intact one wins), and stages restored from them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
-from jobs.actors import Batch, LearnerRestarted, LearnerStage
+from jobs.actors import Batch, FeatureStage, LearnerRestarted, LearnerStage
 from jobs.checkpoint import CheckpointError, CheckpointStore
+from jobs.config import ExtractorConfig
 from jobs.produce import dataset_records
 
 
@@ -94,5 +95,22 @@ def test_a_checkpoint_of_other_learners_is_refused(tmp_path):
     stage = _stage(str(tmp_path), ["majority"])
     stage.position()
     stage.checkpoint()
-    with pytest.raises(CheckpointError, match="holds learners"):
+    with pytest.raises(CheckpointError, match="belongs to"):
         _stage(str(tmp_path), ["mlhat"])
+
+
+def test_a_restored_extractor_standardises_like_the_uninterrupted_one(tmp_path):
+    records = list(itertools.islice(dataset_records("yeast"), 300))
+    standardize = ExtractorConfig(standardize=True)
+    uninterrupted = FeatureStage(standardize)
+    crashed = FeatureStage(standardize, checkpoint_uri=str(tmp_path))
+    for stage in (uninterrupted, crashed):
+        stage.transform(_positioned(records[:200], 0))
+    crashed.checkpoint()
+    restored = FeatureStage(standardize, checkpoint_uri=str(tmp_path))
+    tail = _positioned(records[200:], 200)
+    assert restored.transform(tail).records == uninterrupted.transform(tail).records
+    with pytest.raises(CheckpointError, match="standardize=True"):
+        FeatureStage(ExtractorConfig(standardize=False), checkpoint_uri=str(tmp_path))
+    with pytest.raises(CheckpointError, match="belongs to"):
+        _stage(str(tmp_path))

@@ -218,7 +218,7 @@ def test_a_restarted_publisher_serves_the_champion_it_had_chosen(kafka_config, t
     # the switch event counts instances on from the checkpoint
     (_, back) = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift, 2)]
     assert back["instance"] == 20
-    with pytest.raises(CheckpointError, match="holds learners"):
+    with pytest.raises(CheckpointError, match="belongs to"):
         PublisherStage(kafka_config, "a", ChampionSelector(["a", "c"]), uri)
 
 

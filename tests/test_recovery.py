@@ -22,7 +22,8 @@ import pytest
 from jobs import pipeline
 from jobs.actors import LabelUniverse
 from jobs.checkpoint import CheckpointStore
-from jobs.config import JobConfig
+from jobs.config import ExtractorConfig, JobConfig
+from jobs.features import NumericStandardizer
 from jobs.produce import dataset_records, produce
 from learners import registry
 from stream.kafka import KafkaConfig, RecordSource, ensure_topics, topic_partitions
@@ -40,11 +41,13 @@ def yeast():
     return list(itertools.islice(dataset_records("yeast"), 2417))
 
 
-def reference_model(records):
+def reference_model(records, standardize=False):
     model = registry.make(LEARNER, SEED)
     universe = LabelUniverse()
+    scaler = NumericStandardizer()
     for record in records:
-        model.learn_one(record.features, universe.target(record.labels))
+        x = scaler.learn_transform_one(record.features) if standardize else record.features
+        model.learn_one(x, universe.target(record.labels))
     return model
 
 
@@ -85,8 +88,10 @@ def ray_local():
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["learner", "consumer", "publisher"])
-def test_a_killed_actor_is_restarted_and_every_record_is_learned_once(ray_local, kafka_config, tmp_path, stage):
+@pytest.mark.parametrize(
+    ("stage", "standardize"), [("learner", False), ("consumer", False), ("publisher", False), ("extractor", True)]
+)
+def test_a_killed_actor_is_restarted_and_every_record_is_learned_once(ray_local, kafka_config, tmp_path, stage, standardize):
     ensure_topics(kafka_config, partitions=1)
     records = yeast()
     streamed = records[:STREAM]
@@ -101,6 +106,7 @@ def test_a_killed_actor_is_restarted_and_every_record_is_learned_once(ray_local,
         idle_timeout_s=4.0,
         checkpoint_dir=str(tmp_path),
         checkpoint_every_s=0.3,
+        extractor=ExtractorConfig(standardize=standardize),
     )
     killed = []
 
@@ -119,7 +125,7 @@ def test_a_killed_actor_is_restarted_and_every_record_is_learned_once(ray_local,
     state = final_state(tmp_path)
     assert state["offsets"] == {(kafka_config.topics.records, 0): STREAM}
     assert state["learned"][LEARNER] == STREAM
-    assert_same_predictions(state["models"][LEARNER], reference_model(streamed), records[TAIL])
+    assert_same_predictions(state["models"][LEARNER], reference_model(streamed, standardize), records[TAIL])
     ids = prediction_ids(kafka_config)
     assert set(ids) == {record.id for record in streamed}  # at least once
 
