@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import pickle
 import random
 
 import pytest
 from river import linear_model
 
+from helpers import assert_resumes_identically
 from learners.base import DriftEvent, MultiLabelClassifier, as_label_dict
 from learners.binary_relevance import BinaryRelevance
 from learners.ihomer import IHOMER
@@ -387,11 +387,7 @@ def test_a_model_served_by_several_candidates_continues_identically_after_pickli
     model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit=serving_unit, seed=1)
     run(model, stream[:500])
     assert [g["served_by"] for g in model.describe()["partition"]] == [served_by] * 2
-    clone = pickle.loads(pickle.dumps(model))
-    for x, y in stream[500:]:
-        assert model.predict_proba_one(x) == clone.predict_proba_one(x)
-        model.learn_one(x, y)
-        clone.learn_one(x, y)
+    clone = assert_resumes_identically(model, stream[500:], 0)
     assert structure(model) == structure(clone)
 
 
@@ -497,12 +493,7 @@ def test_local_events_are_forwarded_with_their_cluster():
 def test_pickle_round_trip_continues_identically():
     stream = list(DriftingMultiLabelStream(1000, 6, 6, drift_points=[500], seed=4, n_groups=2))
     model = IHOMER(base_learner=br_lr(), n_min=50, seed=1)
-    run(model, stream[:600])
-    clone = pickle.loads(pickle.dumps(model))
-    for x, y in stream[600:]:
-        assert model.predict_proba_one(x) == clone.predict_proba_one(x)
-        model.learn_one(x, y)
-        clone.learn_one(x, y)
+    clone = assert_resumes_identically(model, stream, 600)
     assert structure(model) == structure(clone)
 
 
