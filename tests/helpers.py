@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
+import time
 
 import pytest
 
-from stream.kafka import KafkaConfig
+from stream.kafka import KafkaConfig, Message, RecordSource, topic_partitions
 
 
 def kafka_env(config: KafkaConfig) -> dict[str, str]:
@@ -17,6 +18,33 @@ def kafka_env(config: KafkaConfig) -> dict[str, str]:
     for name, topic in config.topics.model_dump().items():
         env[f"TAGSTREAM_KAFKA__TOPICS__{name.upper()}"] = topic
     return env
+
+
+def read_topic(config: KafkaConfig, topic: str, count: int | None = None, timeout_s: float = 60.0) -> list[Message]:
+    """Every message of ``topic`` from the start, read outside any consumer group.
+
+    With ``count``: once that many are there (or the deadline passed), plus what a last short
+    poll finds, so that a duplicate beyond the expected count shows up. Without: until a poll
+    comes back empty (the first one waits a few seconds for the fetch to start).
+    """
+    reader = KafkaConfig(**(config.model_dump() | {"group_id": None, "sasl_password": None}))
+    source = RecordSource(reader, partitions=topic_partitions(reader, topic))
+    messages: list[Message] = []
+    try:
+        source.seek_to_beginning()
+        if count is None:
+            batch = source.poll_batch(1000, 3.0)
+            while batch:
+                messages.extend(batch)
+                batch = source.poll_batch(1000, 1.0)
+            return messages
+        deadline = time.monotonic() + timeout_s
+        while len(messages) < count and time.monotonic() < deadline:
+            messages.extend(source.poll_batch(1000, 0.5))
+        messages.extend(source.poll_batch(1000, 0.5))
+        return messages
+    finally:
+        source.close()
 
 
 def require_binaries(*paths: pathlib.Path) -> None:

@@ -8,6 +8,8 @@ import pytest
 
 from jobs.champion import ChampionSelector
 
+from helpers import read_topic
+
 
 def test_a_better_challenger_takes_over_only_after_the_minimum_window():
     selector = ChampionSelector(["a", "b"], metric="micro_f1", margin=0.05, min_window=100)
@@ -71,19 +73,7 @@ def ray_local():
 
 
 def _drift_alerts(config) -> list[dict]:
-    from stream.kafka import KafkaConfig, RecordSource, topic_partitions
-
-    reader = KafkaConfig(**(config.model_dump() | {"group_id": None, "sasl_password": None}))
-    source = RecordSource(reader, partitions=topic_partitions(reader, config.topics.drift))
-    try:
-        source.seek_to_beginning()
-        messages, batch = [], source.poll_batch(1000, 2.0)
-        while batch:
-            messages.extend(batch)
-            batch = source.poll_batch(1000, 1.0)
-    finally:
-        source.close()
-    return [json.loads(message.value) for message in messages]
+    return [json.loads(message.value) for message in read_topic(config, config.topics.drift)]
 
 
 @pytest.mark.integration

@@ -32,30 +32,15 @@ from jobs.telemetry import PipelineMetrics
 from learners import registry
 from learners.evaluate import Prequential
 from learners.metrics import MetricSuite
-from stream.kafka import KafkaConfig, RecordSink, RecordSource, ensure_topics, topic_partitions
+from stream.kafka import KafkaConfig, RecordSink, RecordSource, ensure_topics
 from stream.records import Record, parse_prediction
+
+from helpers import read_topic
 
 TEXT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets" / "text" / "goemotions.jsonl.gz"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def read_topic(config: KafkaConfig, topic: str, count: int, timeout_s: float = 60.0) -> list:
-    """Every message of ``topic`` from the start, once ``count`` of them are there (or the deadline)."""
-    reader = KafkaConfig(**(config.model_dump() | {"group_id": None, "sasl_password": None}))
-    source = RecordSource(reader, partitions=topic_partitions(reader, topic))
-    messages: list = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        source.seek_to_beginning()
-        while len(messages) < count and time.monotonic() < deadline:
-            messages.extend(source.poll_batch(1000, 0.5))
-        # Anything beyond the expected count would be a duplicate: give it a moment to show up.
-        messages.extend(source.poll_batch(1000, 0.5))
-    finally:
-        source.close()
-    return messages
 
 
 def committed(config: KafkaConfig, topic: str, partition: int = 0) -> int | None:

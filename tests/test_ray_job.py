@@ -29,10 +29,10 @@ from jobs import ray_job
 from jobs import submit as jobs_submit
 from jobs.broker import free_port
 from jobs.config import ConfigError
-from stream.kafka import KafkaConfig, RecordSource, topic_partitions
+from stream.kafka import KafkaConfig
 from stream.records import parse_prediction
 
-from helpers import kafka_env
+from helpers import kafka_env, read_topic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
@@ -250,17 +250,8 @@ def _wait_terminal(head: Head, job_id: str) -> str:
     return status
 
 
-def _predictions(kafka_config: KafkaConfig, count: int, timeout_s: float = 60.0) -> list:
-    reader = kafka_config.model_copy(update={"group_id": None})
-    topic = kafka_config.topics.predictions
-    values = []
-    with RecordSource(reader, partitions=topic_partitions(reader, topic)) as source:
-        source.seek_to_beginning()
-        deadline = time.monotonic() + timeout_s
-        while len(values) < count and time.monotonic() < deadline:
-            values.extend(source.poll_batch(1000, 0.5))
-        values.extend(source.poll_batch(1000, 0.5))  # a duplicate would show up here
-    return [parse_prediction(message.value) for message in values]
+def _predictions(kafka_config: KafkaConfig, count: int) -> list:
+    return [parse_prediction(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, count)]
 
 
 @pytest.mark.slow

@@ -12,8 +12,10 @@ from jobs import pipeline
 from jobs.actors import Batch, LearnerStage
 from jobs.config import JobConfig
 from jobs.produce import dataset_records, produce
-from stream.kafka import KafkaConfig, RecordSource, ensure_topics, topic_partitions
+from stream.kafka import KafkaConfig, ensure_topics
 from stream.records import parse_prediction
+
+from helpers import read_topic
 
 LEARNER = "mlhat"
 
@@ -40,17 +42,7 @@ def replay(kafka_config: KafkaConfig, tag: str, **start) -> list:
     config = config.for_replay(tag)
     ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift])
     pipeline.run_pipeline(config)
-    reader = KafkaConfig(**(config.kafka.model_dump() | {"group_id": None, "sasl_password": None}))
-    source = RecordSource(reader, partitions=topic_partitions(reader, config.kafka.topics.predictions))
-    try:
-        source.seek_to_beginning()
-        messages, batch = [], source.poll_batch(1000, 3.0)
-        while batch:
-            messages.extend(batch)
-            batch = source.poll_batch(1000, 1.0)
-    finally:
-        source.close()
-    return [parse_prediction(message.value) for message in messages]
+    return [parse_prediction(message.value) for message in read_topic(config.kafka, config.kafka.topics.predictions)]
 
 
 @pytest.mark.integration
