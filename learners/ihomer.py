@@ -26,11 +26,24 @@ SERVING_ERRORS = ("hamming", "subset")
 SERVING_UNITS = ("group", "label")
 
 #: The candidates that can serve a group's labels with a root learner, in the order that breaks ties
-#: between challengers: the root's probabilities, the group's own learner's, and their mean.
+#: between challengers: the (first) root's probabilities, the group's own learner's, and their mean.
+#: Further roots follow as ``root:<learner>``.
 SERVING_LEVELS = ("root", "own", "blend")
 
 #: Partition changes kept in :attr:`IHOMER.history` (older ones are dropped so memory stays bounded).
 HISTORY_SIZE = 1000
+
+
+def _check_learner(parameter: str, learner) -> None:
+    if isinstance(learner, str):
+        if learner not in registry.LEARNERS:
+            raise registry.UnknownLearnerError(learner)
+        if learner == "ihomer":
+            raise ValueError(f"IHOMER: {parameter} cannot be 'ihomer' itself")
+    elif not isinstance(learner, MultiLabelClassifier):
+        raise TypeError(
+            f"IHOMER: {parameter} must be a catalogue name or a MultiLabelClassifier, got {type(learner).__name__}"
+        )
 
 
 class _Mentor:
@@ -180,10 +193,23 @@ class IHOMER(MultiLabelClassifier):
         new group is served by the root until another candidate is measurably better, so mentors
         are not needed: a source learner covering over twice the group's labels gives a fresh one.
         Off, every group is always predicted by its own learner (or its mentor).
+    root_base_learner
+        What the root learners are: a catalogue name or a :class:`MultiLabelClassifier` (one root),
+        or a sequence of them (one root each). ``None``: one root, ``base_learner``. The first root
+        serves every label at first; each further root is one more candidate of every serving
+        choice (its level is ``root:<learner>``); the blend stays the mean of the first root's
+        and the group's own probabilities. Roots of another kind than the groups' learners make the
+        candidates differ in how they learn, not only in what they were trained on, which is
+        what a per-label choice among them can gain from.
+    root_restart
+        When the ADWIN on the Hamming error of the whole prediction signals a rise (see
+        ``drift_delta``), replace every root learner by a fresh one and hand the labels the roots
+        or the blend served to their groups' own learners; the fresh roots win labels back by the
+        serving margin. A root need not adapt to drift by itself then (MLHT, for one, does not).
     serving_blend
-        Let the mean of the root's and the group's own probabilities serve too, as a third
-        candidate of each serving choice, scored like the other two. Off, the choice is between
-        the root and the group's own learner only.
+        Let the mean of the (first) root's and the group's own probabilities serve too, as one
+        more candidate of each serving choice, scored like the others. Off, the choice is between
+        the roots and the group's own learner only.
     serving_unit
         ``"label"``: each label has its own serving choice, on its own mistakes, so the labels of
         one group can be served by different candidates (a group's own learner can be better on
@@ -254,6 +280,8 @@ class IHOMER(MultiLabelClassifier):
         guard: int = 100,
         stream_length: int | None = None,
         root_learner: bool = True,
+        root_base_learner: str | MultiLabelClassifier | typing.Sequence[str | MultiLabelClassifier] | None = None,
+        root_restart: bool = True,
         serving_window: int = 500,
         serving_margin: float = 0.1,
         serving_blend: bool = True,
@@ -261,16 +289,14 @@ class IHOMER(MultiLabelClassifier):
         serving_error: str = "hamming",
         seed: int | None = None,
     ):
-        if isinstance(base_learner, str):
-            if base_learner not in registry.LEARNERS:
-                raise registry.UnknownLearnerError(base_learner)
-            if base_learner == "ihomer":
-                raise ValueError("IHOMER: base_learner cannot be 'ihomer' itself")
-        elif not isinstance(base_learner, MultiLabelClassifier):
-            raise TypeError(
-                "IHOMER: base_learner must be a catalogue name or a MultiLabelClassifier, "
-                f"got {type(base_learner).__name__}"
-            )
+        _check_learner("base_learner", base_learner)
+        if isinstance(root_base_learner, (list, tuple)):
+            if not root_base_learner:
+                raise ValueError("IHOMER: root_base_learner must name at least one learner")
+            for learner in root_base_learner:
+                _check_learner("root_base_learner", learner)
+        elif root_base_learner is not None:
+            _check_learner("root_base_learner", root_base_learner)
         if drift_delta is not None and not 0.0 < drift_delta < 1.0:
             raise ValueError(f"IHOMER: drift_delta must be in (0, 1) or None, got {drift_delta!r}")
         if max_groups is not None and max_groups < 1:
@@ -300,6 +326,8 @@ class IHOMER(MultiLabelClassifier):
         self.guard = guard
         self.stream_length = stream_length
         self.root_learner = root_learner
+        self.root_base_learner = root_base_learner
+        self.root_restart = root_restart
         self.serving_window = serving_window
         self.serving_margin = serving_margin
         self.serving_blend = serving_blend
@@ -322,8 +350,10 @@ class IHOMER(MultiLabelClassifier):
         self._error = drift.ADWIN(delta=self.drift_delta) if self.drift_delta is not None else None
         self._history: collections.deque = collections.deque(maxlen=HISTORY_SIZE)
         self._memo: tuple | None = None  # (x, instance count, prediction) of the last prediction
-        self._root: MultiLabelClassifier | None = self._fresh_learner() if self.root_learner else None
-        self._levels = SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]
+        self._roots: list[MultiLabelClassifier] = (
+            [self._fresh_learner(base) for base in self._root_bases()] if self.root_learner else []
+        )
+        self._levels = (SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]) + self._extra_root_levels()
         # (x, instance count, root's probabilities, groups' own probabilities, gates) of the last prediction
         self._level_memo: tuple | None = None
 
@@ -331,6 +361,7 @@ class IHOMER(MultiLabelClassifier):
     def _unit_test_params(cls):
         yield {"base_learner": "majority", "n_min": 20, "guard": 10}
         yield {"base_learner": "majority", "n_min": 20, "guard": 10, "meta_labels": True}
+        yield {"base_learner": "majority", "n_min": 20, "guard": 10, "root_base_learner": ("majority", "mlht")}
 
     # ------------------------------------------------------------------ public views
 
@@ -356,7 +387,7 @@ class IHOMER(MultiLabelClassifier):
         for label in self._labels:
             y.setdefault(label, False)
         predicted = self._prediction_for(x) if self._error is not None and self._groups else None
-        levels = self._levels_for(x) if self._root is not None and self._groups else None
+        levels = self._levels_for(x) if self._roots and self._groups else None
         changes = self._tree.learn_one(y)
         self._n += 1
         if not self._groups:
@@ -368,9 +399,9 @@ class IHOMER(MultiLabelClassifier):
         mentored = [group for group in self._groups if group.mentor is not None]
         if mentored:
             self._score_handover(x, y, mentored)
-        if self._root is not None:
-            self._root.learn_one(x, dict(y))
-            self._forward(self._root, "root", tuple(self._labels))
+        for level, root in zip(self._root_levels(), self._roots):
+            root.learn_one(x, dict(y))
+            self._forward(root, level, tuple(self._labels))
         for group in self._groups:
             group.learner.learn_one(x, {label: y[label] for label in group.labels})
             self._forward(group.learner, group.group_id, group.labels)
@@ -401,7 +432,7 @@ class IHOMER(MultiLabelClassifier):
                 score[1] += (own.get(label, 0.0) >= 0.5) != y[label]
                 score[2] += (theirs.get(label, 0.0) >= 0.5) != y[label]
 
-    def _score_levels(self, y: LabelDict, root: dict[Label, float], own: dict[str, dict[Label, float]]) -> None:
+    def _score_levels(self, y: LabelDict, roots: list[dict[Label, float]], own: dict[str, dict[Label, float]]) -> None:
         """Fade and count each candidate's wrong labels on each group (and, with
         ``serving_unit="label"``, on each of its labels); move a serving choice to the best other
         candidate when it has been clearly better (see ``serving_margin``)."""
@@ -411,12 +442,8 @@ class IHOMER(MultiLabelClassifier):
             if proba is None:  # created while learning the instance predicted
                 continue
             labels = group.labels
-            root_p = np.fromiter((root.get(label, 0.0) for label in labels), float, len(labels))
-            own_p = np.fromiter((proba.get(label, 0.0) for label in labels), float, len(labels))
             truth = np.fromiter((y[label] for label in labels), bool, len(labels))
-            # One column per candidate, in the order of SERVING_LEVELS (the blend as in _serve).
-            candidates = np.column_stack([root_p, own_p, (root_p + own_p) / 2.0][: len(self._levels)])
-            wrong = (candidates >= 0.5) != truth[:, None]
+            wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
             if self.serving_error == "subset":
                 counts = (counts > 0).astype(float)
@@ -460,21 +487,29 @@ class IHOMER(MultiLabelClassifier):
         }
         self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
 
-    @staticmethod
-    def _serve(level: str, label: Label, root: dict[Label, float], own: dict[Label, float]) -> float:
-        """The probability of ``label`` that candidate ``level`` gives, from the two levels' probabilities."""
-        if level == "root":
-            return root.get(label, 0.0)
-        if level == "own":
-            return own.get(label, 0.0)
-        return (root.get(label, 0.0) + own.get(label, 0.0)) / 2.0
+    def _candidates(self, labels: list[Label], roots: list[dict[Label, float]], own: dict[Label, float]) -> np.ndarray:
+        """Each candidate's probability of each label: a row per label, a column per serving level."""
+        root_p = [np.fromiter((root.get(label, 0.0) for label in labels), float, len(labels)) for root in roots]
+        own_p = np.fromiter((own.get(label, 0.0) for label in labels), float, len(labels))
+        columns = [root_p[0], own_p]
+        if self.serving_blend:
+            columns.append((root_p[0] + own_p) / 2.0)
+        return np.column_stack(columns + root_p[1:])
+
+    def _served_columns(self, group: _Group) -> np.ndarray:
+        """The index of the candidate serving each of the group's labels, in its label order (a
+        label adopted since the last instance scored is served as the group is)."""
+        rows = group.label_choices.serving
+        if self.serving_unit == "group" or len(rows) < len(group.labels):
+            default = np.full(len(group.labels), group.choice.serving[0])
+            if self.serving_unit == "label":
+                default[: len(rows)] = rows
+            return default
+        return rows
 
     def _served_levels(self, group: _Group) -> list[str]:
-        """The candidate serving each of the group's labels, in its label order (a label adopted
-        since the last instance scored is served as the group is)."""
-        rows = group.label_choices.serving.tolist()
-        default = self._levels[group.choice.serving[0]]
-        return [self._levels[rows[i]] if i < len(rows) else default for i in range(len(group.labels))]
+        """The name of the candidate serving each of the group's labels, in its label order."""
+        return [self._levels[i] for i in self._served_columns(group).tolist()]
 
     def _window_errors(self, choices: _Choices, row: int, width: int) -> dict[str, float | None]:
         """Each candidate's faded error rate on the ``width`` labels of a serving choice (see ``serving_error``)."""
@@ -512,21 +547,23 @@ class IHOMER(MultiLabelClassifier):
             return self._memo[2]
         return self.predict_proba_one(x)
 
-    def _levels_for(self, x: Features) -> tuple[dict[Label, float], dict[str, dict[Label, float]], dict[str, float]]:
-        """The root's probabilities, each group's own learner's, and the gates. A gated-off group's
+    def _levels_for(
+        self, x: Features
+    ) -> tuple[list[dict[Label, float]], dict[str, dict[Label, float]], dict[str, float]]:
+        """Each root's probabilities, each group's own learner's, and the gates. A gated-off group's
         learner is not asked: its labels are predicted off whichever level serves it, so neither
         level is scored on it for this instance."""
         if self._level_memo is not None and self._level_memo[0] is x and self._level_memo[1] == self._n:
             return self._level_memo[2:]
         gates = self._gates(x) if self.meta_labels else {}
-        root = self._root.predict_proba_one(x)
+        roots = [root.predict_proba_one(x) for root in self._roots]
         own = {
             group.group_id: group.learner.predict_proba_one(x)
             for group in self._groups
             if not gates or self._gate_of(group.home, gates) >= 0.5
         }
-        self._level_memo = (x, self._n, root, own, gates)
-        return root, own, gates
+        self._level_memo = (x, self._n, roots, own, gates)
+        return roots, own, gates
 
     def _adopt_new_labels(self) -> None:
         for label in self._tree.labels:
@@ -602,7 +639,24 @@ class IHOMER(MultiLabelClassifier):
             self._tree.restart_statistics()
             for group in self._groups:
                 group.error_rose = False
+            if self._roots and self.root_restart:
+                self._restart_roots()
         self._rebuild("+".join(dict.fromkeys(reasons)))
+
+    def _restart_roots(self) -> None:
+        """Fresh root learners after a drift of the whole error. Every label a root or the blend
+        served goes to its group's own learner, and every candidate starts from the own learner's
+        faded count of mistakes: the fresh roots have to earn their labels back by the serving margin."""
+        self._roots = [self._fresh_learner(base) for base in self._root_bases()]
+        self._level_memo = None
+        moved = 0
+        for group in self._groups:
+            moved += sum(level != "own" for level in self._served_levels(group))
+            for choices in (group.choice, group.label_choices):
+                choices.wrong[:] = choices.wrong[:, [1]]
+                choices.serving[:] = 1
+        detail = {"learners": [self._learner_name(base) for base in self._root_bases()], "labels_moved_to_own": moved}
+        self._emit(DriftEvent("ihomer", "global", "root_restart", self._n, tuple(self._labels), "root", detail))
 
     def _rebuild(self, reason: str) -> None:
         """Make the groups follow the tree's repaired partition; keep the learners of unchanged groups."""
@@ -679,7 +733,7 @@ class IHOMER(MultiLabelClassifier):
         overlap = len(wanted & set(source.labels)) if source is not None else 0
         if overlap == 0:
             return None, None, "fresh: no previous learner shares a label"
-        if 2 * len(labels) < len(source.trained) and self._root is not None:
+        if 2 * len(labels) < len(source.trained) and self._roots:
             # The root serves the group until its fresh learner is better: no mentor needed.
             return None, None, (
                 f"fresh, served by the root ({source.group_id}'s learner had {len(source.trained)} labels)"
@@ -692,13 +746,34 @@ class IHOMER(MultiLabelClassifier):
             )
         return source, "copy", f"warm: from {source.group_id} ({overlap}/{len(labels)} labels)"
 
-    def _fresh_learner(self) -> MultiLabelClassifier:
+    def _root_bases(self) -> tuple[str | MultiLabelClassifier, ...]:
+        if self.root_base_learner is None:
+            return (self.base_learner,)
+        if isinstance(self.root_base_learner, (list, tuple)):
+            return tuple(self.root_base_learner)
+        return (self.root_base_learner,)
+
+    def _extra_root_levels(self) -> tuple[str, ...]:
+        """The serving levels of the roots after the first: ``root:<learner>`` (numbered if repeated)."""
+        levels: list[str] = []
+        for i, base in enumerate(self._root_bases()[1:] if self.root_learner else (), start=2):
+            level = f"root:{self._learner_name(base)}"
+            levels.append(level if level not in levels else f"{level}#{i}")
+        return tuple(levels)
+
+    def _root_levels(self) -> tuple[str, ...]:
+        """The serving level of each root learner, in the order of ``_roots``."""
+        return ("root", *self._extra_root_levels())
+
+    def _fresh_learner(self, base: str | MultiLabelClassifier | None = None) -> MultiLabelClassifier:
+        """A new learner of kind ``base`` (the groups' ``base_learner`` by default), seeded from ``seed``."""
+        base = self.base_learner if base is None else base
         seed = self._rng.randrange(2**31)
-        if isinstance(self.base_learner, str):
-            return registry.make(self.base_learner, seed=seed)
-        if "seed" in self.base_learner._get_params():
-            return self.base_learner.clone({"seed": seed})
-        return self.base_learner.clone()
+        if isinstance(base, str):
+            return registry.make(base, seed=seed)
+        if "seed" in base._get_params():
+            return base.clone({"seed": seed})
+        return base.clone()
 
     # ------------------------------------------------------------------ meta-labels (HOMER gating)
 
@@ -758,16 +833,16 @@ class IHOMER(MultiLabelClassifier):
         own or their mean; without a root learner its own or its mentor); a gated-off group reports its gate's
         probability (an upper bound, below 0.5) for its labels without asking its learner."""
         out: dict[Label, float] = {}
-        if self._root is not None and self._groups:
-            root, own, gates = self._levels_for(x)
+        if self._roots and self._groups:
+            roots, own, gates = self._levels_for(x)
             for group in self._groups:
                 gate = self._gate_of(group.home, gates) if gates else 1.0
                 if gate < 0.5:
                     out.update(dict.fromkeys(group.labels, gate))
                     continue
-                proba = own[group.group_id]
-                for label, level in zip(group.labels, self._served_levels(group)):
-                    out[label] = min(self._serve(level, label, root, proba), gate)
+                candidates = self._candidates(group.labels, roots, own[group.group_id])
+                served = candidates[np.arange(len(group.labels)), self._served_columns(group)]
+                out.update(zip(group.labels, np.minimum(served, gate).tolist()))
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)
@@ -795,8 +870,9 @@ class IHOMER(MultiLabelClassifier):
 
     # ------------------------------------------------------------------ introspection
 
-    def _learner_name(self) -> str:
-        return self.base_learner if isinstance(self.base_learner, str) else type(self.base_learner).__name__
+    @staticmethod
+    def _learner_name(base: str | MultiLabelClassifier) -> str:
+        return base if isinstance(base, str) else type(base).__name__
 
     def describe(self) -> dict:
         """JSON-able snapshot: the label tree, the partition and its learners, recent history.
@@ -808,11 +884,14 @@ class IHOMER(MultiLabelClassifier):
             "learner": "ihomer",
             "instances": self._n,
             "labels": len(self._labels),
-            "base_learner": self._learner_name(),
+            "base_learner": self._learner_name(self.base_learner),
             "meta_labels": self.meta_labels,
             "min_size": self._tree.min_size,
             "hamming_error": self._error.estimation if self._error is not None else None,
-            "root_learner_bytes": self._root.model_bytes if self._root is not None else None,
+            "root_learners": [
+                {"level": level, "learner": self._learner_name(base), "bytes": root.model_bytes}
+                for level, base, root in zip(self._root_levels(), self._root_bases(), self._roots)
+            ],
             "tree": self._tree.describe()["root"],
             "partition": [
                 {
@@ -820,7 +899,7 @@ class IHOMER(MultiLabelClassifier):
                     "labels": [str(label) for label in group.labels],
                     "home": group.home,
                     "size": len(group.labels),
-                    "learner": self._learner_name(),
+                    "learner": self._learner_name(self.base_learner),
                     "learner_bytes": group.learner.model_bytes,
                     "origin": group.origin,
                     "created_at": group.created_at,
@@ -839,13 +918,13 @@ class IHOMER(MultiLabelClassifier):
 
     def _group_serving(self, group: _Group) -> str:
         """``"own"`` without a root learner, the level of the group's choice, or ``"per label"``."""
-        if self._root is None:
+        if not self._roots:
             return "own"
         return self._levels[group.choice.serving[0]] if self.serving_unit == "group" else "per label"
 
     def _served_by(self, group: _Group) -> dict[str, int]:
         """How many of the group's labels each candidate serves (empty without a root learner)."""
-        if self._root is None:
+        if not self._roots:
             return {}
         counts = collections.Counter(self._served_levels(group))
         return {level: counts[level] for level in self._levels if counts[level]}
@@ -854,9 +933,13 @@ class IHOMER(MultiLabelClassifier):
         """The label tree as indented text, with each group's learner next to its home node."""
         lines = [
             f"iHOMER: {self._n} instances, {len(self._labels)} labels, {len(self._groups)} groups "
-            f"(min size {self._tree.min_size}), base learner {self._learner_name()}"
+            f"(min size {self._tree.min_size}), base learner {self._learner_name(self.base_learner)}"
             + (", meta-label gating" if self.meta_labels else "")
-            + (", root learner over all labels" if self._root is not None else "")
+            + (
+                f", root learners {', '.join(self._learner_name(base) for base in self._root_bases())} over all labels"
+                if self._roots
+                else ""
+            )
         ]
         homes = collections.defaultdict(list)
         for group in self._groups:

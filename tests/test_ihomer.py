@@ -74,7 +74,8 @@ def run(model, stream) -> list[DriftEvent]:
 def structure(model: IHOMER) -> dict:
     """``describe()`` without the learners' sizes in bytes, which depend on how objects were allocated."""
     described = model.describe()
-    del described["root_learner_bytes"]
+    for root in described["root_learners"]:
+        del root["bytes"]
     for group in described["partition"]:
         del group["learner_bytes"]
     return described
@@ -141,6 +142,35 @@ def test_a_drift_alarm_restarts_the_label_statistics_and_keeps_the_learners():
     assert set(drift.labels) == {label for g in rose for label in g.labels}
     assert {g.group_id: g.learner for g in model._groups} == groups
     assert all(node.born_at == drift.instance and node.relevant == 0 for node in model.tree.root.walk())
+
+
+@pytest.mark.parametrize("root_restart", [True, False])
+def test_a_drift_alarm_restarts_the_root_learners_and_hands_their_labels_to_the_groups(root_restart):
+    stream = DriftingMultiLabelStream(3000, 8, 6, drift_points=[1500], seed=2, n_groups=2, drift_kinds="features")
+    model = IHOMER(base_learner=br_lr(), root_base_learner=(br_lr(), "majority"), root_restart=root_restart, seed=1)
+    for x, y in stream:
+        roots = list(model._roots)
+        served_before = [level for g in model._groups for level in model._served_levels(g)]
+        model.predict_one(x)
+        model.learn_one(x, y)
+        events = model.pop_events()
+        if any(e.kind == "drift" and e.level == "global" for e in events):
+            break
+    restarts = [e for e in events if e.kind == "root_restart"]
+    if not root_restart:
+        assert restarts == [] and model._roots == roots
+        return
+    [restart] = restarts
+    assert restart.level == "global" and restart.node == "root" and set(restart.labels) == set(stream.label_names)
+    assert restart.detail["learners"] == ["BinaryRelevance", "majority"]
+    assert all(new is not old for new, old in zip(model._roots, roots))
+    assert all(root.model_bytes < old.model_bytes for root, old in zip(model._roots[:1], roots))
+    served = [level for g in model._groups for level in model._served_levels(g)]
+    assert served == ["own"] * 6
+    assert restart.detail["labels_moved_to_own"] == sum(level != "own" for level in served_before) > 0
+    for group in model._groups:  # the fresh roots start from the own learner's record
+        for choices in (group.choice, group.label_choices):
+            assert (choices.wrong == choices.wrong[:, [1]]).all()
 
 
 def test_a_split_rebuilds_only_the_changed_groups_and_warm_starts_them():
@@ -274,9 +304,9 @@ def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_le
     assert not [e for e in events if e.kind == "serving_level"]
     assert [g["served_by"] for g in model.describe()["partition"]] == [{"root": 3}] * 2
     x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
-    assert model.predict_proba_one(x) == model._root.predict_proba_one(x)
+    assert model.predict_proba_one(x) == model._roots[0].predict_proba_one(x)
     assert all(not group.learner.targets[-1].keys() - set(group.labels) for group in model._groups)
-    assert set(model._root.targets[-1]) == set(A + B)
+    assert set(model._roots[0].targets[-1]) == set(A + B)
 
 
 class OneOrAll(Recorder):
@@ -407,10 +437,44 @@ def test_the_serving_choice_is_the_same_under_the_same_seed():
     assert structure(first) == structure(second)
 
 
+def test_every_root_learner_is_a_candidate_for_each_label():
+    # Once the labels are split into A and B, the first root and the groups' own learners are
+    # always wrong, and so their blend; the second root is right on every label: it serves them
+    # all. (Before the split, the single group's own learner was right, and won the tie.)
+    model = IHOMER(
+        base_learner=Width(narrow_is_right=False),
+        root_base_learner=(Width(narrow_is_right=True), Width(narrow_is_right=False)),
+        n_min=50,
+        seed=1,
+    )
+    assert model._levels == ("root", "own", "blend", "root:Width")
+    events = run(model, truthful(blocks(800, random.Random(25), [A, B])))
+    assert sorted(model.partition()) == [A, B]
+    groups = {g.group_id for g in model._groups}
+    switches = [e for e in events if e.kind == "serving_level" and e.detail["group"] in groups]
+    assert sorted(e.labels for e in switches) == [(label,) for label in sorted(A + B)]
+    assert {(e.detail["from"], e.detail["to"]) for e in switches} == {("root", "root:Width")}
+    assert all(e.detail["root:Width_error"] == 0.0 and e.detail["root_error"] > 0.9 for e in switches)
+    described = model.describe()
+    assert [g["served_by"] for g in described["partition"]] == [{"root:Width": 3}] * 2
+    assert [(r["level"], r["learner"]) for r in described["root_learners"]] == [("root", "Width"), ("root:Width", "Width")]
+    assert "root learners Width, Width" in model.render_text()
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
+    assert all(set(root.targets[-1]) == set(A + B) for root in model._roots)
+
+
+def test_repeated_root_learner_kinds_get_numbered_levels():
+    model = IHOMER(base_learner="majority", root_base_learner=("majority", "majority", "mlht"), seed=1)
+    assert model._levels == ("root", "own", "blend", "root:majority", "root:mlht")
+    model = IHOMER(base_learner="majority", root_base_learner=("mlht", "majority", "majority"), serving_blend=False)
+    assert model._levels == ("root", "own", "root:majority", "root:majority#3")
+
+
 def test_without_a_root_learner_each_cluster_is_served_by_its_own():
     model = IHOMER(base_learner=Width(narrow_is_right=False), n_min=50, root_learner=False, seed=1)
     run(model, truthful(blocks(800, random.Random(22), [A, B])))
-    assert model._root is None and {g["serving"] for g in model.describe()["partition"]} == {"own"}
+    assert model._roots == [] and {g["serving"] for g in model.describe()["partition"]} == {"own"}
     x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
     assert model.predict_one(x) == {**dict.fromkeys(A, False), **dict.fromkeys(B, True)}
 
@@ -545,6 +609,9 @@ def test_before_any_data():
         ({"serving_margin": 1.0}, ValueError, "serving_margin"),
         ({"serving_error": "f1"}, ValueError, "serving_error"),
         ({"serving_unit": "node"}, ValueError, "serving_unit"),
+        ({"root_base_learner": ()}, ValueError, "at least one"),
+        ({"root_base_learner": ("mlht", "nope")}, UnknownLearnerError, "unknown learner 'nope'"),
+        ({"root_base_learner": "ihomer"}, ValueError, "root_base_learner cannot be 'ihomer'"),
     ],
 )
 def test_bad_parameters_are_refused(params, error, match):
