@@ -223,11 +223,11 @@ class IHOMER(MultiLabelClassifier):
         Window, in instances, of the exponentially faded counts of wrong labels (fading factor
         ``1 - 1 / serving_window``) that choose the serving level of each group or label.
     serving_margin
-        A serving choice changes its level only when another candidate's faded count of wrong
-        labels is below ``1 - serving_margin`` times the serving one's (the fewest wins; on a tie
-        the root, then the group's own learner), and only after ``n_min`` instances of the group
-        (or label), so the choice does not flap; ties stay with the level that serves, at first
-        the root.
+        A serving choice is first made after ``n_min`` instances of the group (or label): the
+        candidate with the fewest faded wrong labels (on a tie the root, then the group's own
+        learner) replaces the first root, which served by default. From then on it changes only
+        when another candidate's count is below ``1 - serving_margin`` times the serving one's,
+        so the choice does not flap; ties stay with the level that serves.
     seed
         Seed of the seeds given to the group learners.
 
@@ -470,7 +470,9 @@ class IHOMER(MultiLabelClassifier):
         others = choices.wrong.copy()
         others[rows, choices.serving] = np.inf
         best = others.argmin(axis=1)  # the first of equals: the root, then the group's own learner
-        moving = np.flatnonzero(ready & (others[rows, best] < (1.0 - self.serving_margin) * serving))
+        # The first decision replaces a default, not a candidate that earned its place: no margin then.
+        margin = np.where(choices.scored == self.n_min, 0.0, self.serving_margin)
+        moving = np.flatnonzero(ready & (others[rows, best] < (1.0 - margin) * serving))
         left = choices.serving[moving].tolist()
         choices.serving[moving] = best[moving]
         return list(zip(moving.tolist(), left))
@@ -698,6 +700,8 @@ class IHOMER(MultiLabelClassifier):
             groups.append(group)
             created.append(group)
         removed = [g for g in self._groups if g not in groups]
+        if self._roots and self.serving_unit == "label":
+            self._carry_root_records(removed, created)
         self._groups = groups
         self._group_of = {label: group for group in groups for label in group.labels}
         if self.meta_labels:
@@ -718,6 +722,36 @@ class IHOMER(MultiLabelClassifier):
         logger.debug(
             "ihomer restructure at %d (%s): %d created, %d removed", self._n, reason, len(created), len(removed)
         )
+
+    def _carry_root_records(self, removed: list[_Group], created: list[_Group]) -> None:
+        """A restructuring changes the groups' own learners, not the roots: each label of a new
+        group keeps its roots' faded counts of mistakes, and the root that served it (or, if its
+        old group's own learner or blend did, the root with the fewest mistakes). Its new own
+        learner and blend start from that root's count: they take over by the serving margin."""
+        root_columns = [0, *range(len(SERVING_LEVELS) if self.serving_blend else 2, len(self._levels))]
+        records = {}
+        for group in removed:
+            choices = group.label_choices
+            for row, label in enumerate(group.labels[: len(choices.serving)]):
+                records[label] = (choices, row)
+        for group in created:
+            choices = group.label_choices
+            choices.grow(len(group.labels))
+            for row, label in enumerate(group.labels):
+                if label not in records:
+                    continue
+                old, old_row = records[label]
+                wrong = old.wrong[old_row]
+                left = serving = int(old.serving[old_row])
+                if serving not in root_columns:
+                    serving = root_columns[int(np.argmin(wrong[root_columns]))]
+                choices.wrong[row] = wrong[serving]
+                choices.wrong[row, root_columns] = wrong[root_columns]
+                choices.weight[row] = old.weight[old_row]
+                choices.scored[row] = old.scored[old_row]
+                choices.serving[row] = serving
+                if serving != left:
+                    self._emit_serving(group, choices, row, [label], left)
 
     def _learner_source(
         self, labels: tuple[Label, ...], reason: str
