@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-LEARNERS = ("mlhat", "ihomer", "ihomer-meta", "ihomer-noroot")
+LEARNERS = ("mlhat", "mlht", "ihomer", "ihomer-meta", "ihomer-noroot")
 FRACTIONS = (0.1, 0.5, 1.0)
 
 
@@ -37,8 +37,8 @@ def build(name: str):
     from learners import registry
     from learners.ihomer import IHOMER
 
-    if name == "mlhat":
-        return registry.make("mlhat", seed=1)
+    if name in ("mlhat", "mlht"):
+        return registry.make(name, seed=1)
     return IHOMER(seed=1, meta_labels=name == "ihomer-meta", root_learner=name != "ihomer-noroot")
 
 

@@ -108,35 +108,40 @@ class IHOMER(MultiLabelClassifier):
 
     A :class:`~learners.label_clustering.LabelClusterTree` partitions the labels into groups of
     labels that are on together (Jaccard co-occurrence, ODAC splits and merges). Each group has its
-    own multi-label learner, trained on every instance with that group's labels only. Above them, a
-    root learner covers all labels and learns every instance (with ``root_learner``, the default):
-    it is the base learner on the whole label set and never restarts, whatever the partition does.
-    Each label is predicted by the root's probability, by its group's own learner, or by the mean
-    of the two (``serving_blend``), whichever has made fewer mistakes on it over a faded window
-    (``serving_unit="group"``: on all the group's labels together); a new group starts served by
-    the root, and another candidate takes over only once it is better by a margin. A restructuring
-    therefore never replaces the learner that predicts a label by an untrained one, which is what
-    cost the partitioned model against the base learner alone (each restructuring restarted some
-    group, and on sparse label sets the clusters carry little co-occurrence structure to make up
-    for it); where a group's own learner is better (it splits on features that matter for its
-    labels only), it serves. Both levels predict every instance anyway (the choice scores them),
-    so the blend costs nothing more: it is an ensemble of two learners trained differently (other
-    seeds, other label sets), and serves where it beats both. The price is one more base learner.
+    own multi-label learner, trained on every instance with that group's labels only. Above them,
+    root learners cover all labels and learn every instance (with ``root_learner``, the default):
+    by default an MLHAT and an MLHT (``root_base_learner``), which no restructuring touches. Each
+    label is predicted by whichever candidate has made fewer mistakes on it over a faded window
+    (``serving_unit="group"``: on all the group's labels together): a root, its group's own
+    learner, or the mean of the first root's and the own learner's probabilities
+    (``serving_blend``). A label is served by the first root until the first choice, after
+    ``n_min`` instances; later another candidate takes over only once it is better by a margin.
+    A restructuring keeps each label's record of the roots, and never replaces the learner that
+    predicts a label by an untrained one, which is what cost the partitioned model against the
+    base learner alone (each restructuring restarted some group, and on sparse label sets the
+    clusters carry little co-occurrence structure to make up for it); where a group's own learner
+    is better (it splits on features that matter for its labels only), it serves. Every candidate
+    predicts every instance anyway (the choice scores them), so the blend costs nothing more: it
+    is an ensemble of two learners trained differently (other seeds, other label sets). Roots of
+    different kinds differ more than that: each is better on some labels of some streams. The
+    price is the root learners' work, about one base learner each.
 
     Drift is handled at two levels. Locally, each group's learner adapts itself (MLHAT's ADWIN per
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
     prediction restarts the tree's statistics, so that the partition is re-estimated on the data
-    after the change (the group learners adapt by themselves: replacing a learner whose error rose
-    cost more than it gained on every benchmark stream where the alarm fired). Only
-    groups whose label set changed get a new learner; a new group starts from the old learner that
-    covered most of its labels, or is mentored by it (see ``warm_start``). Every change goes out as
-    a :class:`~learners.base.DriftEvent`: ``split`` and ``merge`` of the label tree (with the
-    statistics of the test), ``drift`` (the error monitor), ``restructure`` (groups created and
-    removed, and where each new learner came from), ``serving_level`` (a label, or a group's labels,
-    move between the root, the group's own learner and their blend, with each one's window error),
-    ``handover`` (a mentor steps back, only without the root learner) and the learners' own events,
-    re-labelled ``local`` with their group (``root`` for the root learner).
+    after the change, and restarts the root learners (``root_restart``), whose labels go to their
+    groups' own learners until the fresh roots earn them back (the group learners adapt by
+    themselves: replacing a learner whose error rose cost more than it gained on every benchmark
+    stream where the alarm fired). Only groups whose label set changed get a new learner; a new
+    group starts from the old learner that covered most of its labels, or is mentored by it (see
+    ``warm_start``). Every change goes out as a :class:`~learners.base.DriftEvent`: ``split`` and
+    ``merge`` of the label tree (with the statistics of the test), ``drift`` (the error monitor),
+    ``root_restart``, ``restructure`` (groups created and removed, and where each new learner came
+    from), ``serving_level`` (a label, or a group's labels, move between the candidates, with each
+    one's window error), ``handover`` (a mentor steps back, only without root learners) and the
+    learners' own events, re-labelled ``local`` with their group (``root``, ``root:mlht``... for
+    the root learners).
 
     With ``meta_labels=True`` the model is HOMER-like: each internal node of the label tree above a
     group has a learner of its children's meta-labels ("some label of this child is on"), trained
@@ -195,12 +200,15 @@ class IHOMER(MultiLabelClassifier):
         Off, every group is always predicted by its own learner (or its mentor).
     root_base_learner
         What the root learners are: a catalogue name or a :class:`MultiLabelClassifier` (one root),
-        or a sequence of them (one root each). ``None``: one root, ``base_learner``. The first root
+        or a sequence of them (one root each); ``None``: one root, ``base_learner``. The first root
         serves every label at first; each further root is one more candidate of every serving
         choice (its level is ``root:<learner>``); the blend stays the mean of the first root's
-        and the group's own probabilities. Roots of another kind than the groups' learners make the
-        candidates differ in how they learn, not only in what they were trained on, which is
-        what a per-label choice among them can gain from.
+        and the group's own probabilities. By default the roots are MLHAT and MLHT: a root of
+        another kind than the groups' learners makes the candidates differ in how they learn,
+        not only in what they were trained on, which is what a per-label choice can gain from
+        (MLHT's single logistic regression per leaf and label, against MLHAT's bagged ones and
+        its kNN label powerset, is the better predictor on some labels of some streams, MLHAT on
+        others), and MLHAT first keeps the model safe where MLHT is weak.
     root_restart
         When the ADWIN on the Hamming error of the whole prediction signals a rise (see
         ``drift_delta``), replace every root learner by a fresh one and hand the labels the roots
@@ -280,7 +288,10 @@ class IHOMER(MultiLabelClassifier):
         guard: int = 100,
         stream_length: int | None = None,
         root_learner: bool = True,
-        root_base_learner: str | MultiLabelClassifier | typing.Sequence[str | MultiLabelClassifier] | None = None,
+        root_base_learner: str | MultiLabelClassifier | typing.Sequence[str | MultiLabelClassifier] | None = (
+            "mlhat",
+            "mlht",
+        ),
         root_restart: bool = True,
         serving_window: int = 500,
         serving_margin: float = 0.1,
@@ -359,8 +370,8 @@ class IHOMER(MultiLabelClassifier):
 
     @classmethod
     def _unit_test_params(cls):
-        yield {"base_learner": "majority", "n_min": 20, "guard": 10}
-        yield {"base_learner": "majority", "n_min": 20, "guard": 10, "meta_labels": True}
+        yield {"base_learner": "majority", "n_min": 20, "guard": 10, "root_base_learner": None}
+        yield {"base_learner": "majority", "n_min": 20, "guard": 10, "meta_labels": True, "root_base_learner": None}
         yield {"base_learner": "majority", "n_min": 20, "guard": 10, "root_base_learner": ("majority", "mlht")}
 
     # ------------------------------------------------------------------ public views

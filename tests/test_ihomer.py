@@ -87,7 +87,7 @@ def br_lr():
 
 def test_predictions_cover_every_label_exactly_once():
     stream = DriftingMultiLabelStream(1500, 6, 9, drift_points=[750], seed=3, n_groups=3)
-    model = IHOMER(base_learner=br_lr(), n_min=50, seed=1)
+    model = IHOMER(base_learner=br_lr(), n_min=50, root_base_learner=None, seed=1)
     for i, (x, y) in enumerate(stream):
         prediction = model.predict_one(x)
         if i:
@@ -101,7 +101,7 @@ def test_predictions_cover_every_label_exactly_once():
 
 def test_labels_given_as_sets_and_labels_that_appear_later():
     rng = random.Random(1)
-    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
     run(model, blocks(600, rng, [A, B]))
     assert sorted(model.partition()) == [A, B]
     model.learn_one({"u": 0.5}, {"a1", "z"})  # z is new, on with a1
@@ -117,7 +117,7 @@ def test_alerts_follow_each_drift_within_a_bounded_delay_and_none_without_drift(
     alerts = {}
     for points in (drifts, []):
         stream = DriftingMultiLabelStream(6000, 8, 6, drift_points=points, seed=seed, n_groups=2, drift_kinds="both")
-        events = run(IHOMER(base_learner=br_lr(), seed=1), stream)
+        events = run(IHOMER(base_learner=br_lr(), root_base_learner=None, seed=1), stream)
         alerts[bool(points)] = [e.instance for e in events if e.level == "global" and e.kind in ("drift", "merge")]
     assert alerts[False] == []
     with_drift = alerts[True]
@@ -128,7 +128,7 @@ def test_alerts_follow_each_drift_within_a_bounded_delay_and_none_without_drift(
 
 def test_a_drift_alarm_restarts_the_label_statistics_and_keeps_the_learners():
     stream = DriftingMultiLabelStream(3000, 8, 6, drift_points=[1500], seed=2, n_groups=2, drift_kinds="features")
-    model = IHOMER(base_learner=br_lr(), seed=1)
+    model = IHOMER(base_learner=br_lr(), root_base_learner=None, seed=1)
     for x, y in stream:
         groups = {g.group_id: g.learner for g in model._groups}
         model.predict_one(x)
@@ -203,7 +203,7 @@ def test_a_split_rebuilds_only_the_changed_groups_and_warm_starts_them():
 
 
 def test_both_children_of_a_split_start_from_its_learner():
-    model = IHOMER(base_learner=Recorder(), n_min=50, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
     run(model, blocks(300, random.Random(4), [A, B]))
     first, second = model._groups
     assert first.origin == "warm: from g0 (3/3 labels)" and second.origin == "warm: from g0 (3/3 labels)"
@@ -218,7 +218,7 @@ def test_both_children_of_a_split_start_from_its_learner():
 
 def test_warm_start_off_and_too_wide_sources_give_fresh_learners():
     rng = random.Random(6)
-    model = IHOMER(base_learner=Recorder(), n_min=50, warm_start=False, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, warm_start=False, root_base_learner=None, seed=1)
     run(model, blocks(600, rng, [A, B]))
     assert {g.origin for g in model._groups} == {"fresh: warm start off"}
     # Eight labels split 3 / 5: the three-label child would drag an eight-label learner along.
@@ -271,7 +271,9 @@ def truthful(stream):
 
 @pytest.mark.parametrize("serving_unit", ["group", "label"])
 def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root(serving_unit):
-    model = IHOMER(base_learner=Width(narrow_is_right=True), n_min=50, serving_unit=serving_unit, seed=1)
+    model = IHOMER(
+        base_learner=Width(narrow_is_right=True), n_min=50, serving_unit=serving_unit, root_base_learner=None, seed=1
+    )
     events = run(model, truthful(blocks(800, random.Random(21), [A, B])))
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
@@ -304,7 +306,7 @@ def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root(serving
 @pytest.mark.parametrize("base_learner", [Width(narrow_is_right=False), Recorder(proba=0.7)])
 def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_learner):
     # A narrow learner that is always wrong, or one exactly as good as the root: ties go to the root.
-    model = IHOMER(base_learner=base_learner, n_min=50, seed=1)
+    model = IHOMER(base_learner=base_learner, n_min=50, root_base_learner=None, seed=1)
     events = run(model, truthful(blocks(800, random.Random(22), [A, B])))
     assert sorted(model.partition()) == [A, B]
     assert not [e for e in events if e.kind == "serving_level"]
@@ -332,7 +334,10 @@ class OneOrAll(Recorder):
 def test_the_serving_choice_counts_wrong_labels_or_wrong_instances(serving_error, serving):
     # Per instance the root gets one label of each group wrong, a group's own learner all three
     # every other instance: more wrong labels (1.5 against 1), fewer wrong instances (half against all).
-    model = IHOMER(base_learner=OneOrAll(), n_min=50, serving_unit="group", serving_error=serving_error, seed=1)
+    model = IHOMER(
+        base_learner=OneOrAll(), root_base_learner=None, n_min=50, serving_unit="group", serving_error=serving_error,
+        seed=1,
+    )
     stream = list(truthful(blocks(800, random.Random(23), [A, B])))
     stream = [(x | {"odd": float(i % 2)}, y) for i, (x, y) in enumerate(stream)]
     run(model, stream)
@@ -369,7 +374,10 @@ def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(servin
     # Per instance the root gets a0 (b0) wrong and a group's own learner a1 (b1), each with 0.4 on
     # the wrong side; their mean is 0.7 on the right side for both labels, so the blend makes no
     # mistake where each level makes one a third of the time.
-    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit="group", serving_blend=serving_blend, seed=1)
+    model = IHOMER(
+        base_learner=HalfSure(), root_base_learner=None, n_min=50, serving_unit="group", serving_blend=serving_blend,
+        seed=1,
+    )
     events = run(model, blend_stream())
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
@@ -401,7 +409,7 @@ def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(servin
 def test_each_label_is_served_by_the_candidate_with_the_fewest_mistakes_on_it():
     # a0 (b0): the root is always wrong, the group's own learner and the blend never (the tie goes
     # to the own learner); a1: the own learner is always wrong; a2: nobody is. Only a0 and b0 move.
-    model = IHOMER(base_learner=HalfSure(), n_min=50, seed=1)
+    model = IHOMER(base_learner=HalfSure(), n_min=50, root_base_learner=None, seed=1)
     events = run(model, blend_stream())
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
@@ -421,7 +429,7 @@ def test_each_label_is_served_by_the_candidate_with_the_fewest_mistakes_on_it():
 @pytest.mark.parametrize("serving_unit, served_by", [("group", {"blend": 3}), ("label", {"root": 2, "own": 1})])
 def test_a_model_served_by_several_candidates_continues_identically_after_pickling(serving_unit, served_by):
     stream = blend_stream()
-    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit=serving_unit, seed=1)
+    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit=serving_unit, root_base_learner=None, seed=1)
     run(model, stream[:500])
     assert [g["served_by"] for g in model.describe()["partition"]] == [served_by] * 2
     clone = assert_resumes_identically(model, stream[500:], 0)
@@ -429,7 +437,7 @@ def test_a_model_served_by_several_candidates_continues_identically_after_pickli
 
 
 def test_the_serving_choice_is_the_same_under_the_same_seed():
-    # On this stream, MLHATs with seeds drawn from 3 give some clusters to their blend.
+    # On this stream, the default learners, seeded from 3, give some labels to their blend.
     stream = list(DriftingMultiLabelStream(1500, 6, 6, drift_points=[700], seed=4, n_groups=2))
     first, second = IHOMER(n_min=50, seed=3), IHOMER(n_min=50, seed=3)
     switches = []
@@ -466,11 +474,19 @@ def test_every_root_learner_is_a_candidate_for_each_label():
     assert all(e.detail["root:Width_error"] == 0.0 and e.detail["root_error"] > 0.9 for e in switches)
     described = model.describe()
     assert [g["served_by"] for g in described["partition"]] == [{"root:Width": 3}] * 2
-    assert [(r["level"], r["learner"]) for r in described["root_learners"]] == [("root", "Width"), ("root:Width", "Width")]
+    roots = [(root["level"], root["learner"]) for root in described["root_learners"]]
+    assert roots == [("root", "Width"), ("root:Width", "Width")]
     assert "root learners Width, Width" in model.render_text()
     x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
     assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
     assert all(set(root.targets[-1]) == set(A + B) for root in model._roots)
+
+
+def test_the_default_roots_are_mlhat_then_mlht():
+    model = IHOMER(seed=1)
+    assert model._levels == ("root", "own", "blend", "root:mlht")
+    assert [root["learner"] for root in model.describe()["root_learners"]] == ["mlhat", "mlht"]
+    assert [type(root).__name__ for root in model._roots] == ["MLHAT", "MLHT"]
 
 
 def test_repeated_root_learner_kinds_get_numbered_levels():
@@ -489,13 +505,13 @@ def test_without_a_root_learner_each_cluster_is_served_by_its_own():
 
 
 def test_max_groups_bounds_the_number_of_learners():
-    model = IHOMER(base_learner=Recorder(), n_min=50, max_groups=2, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, max_groups=2, root_base_learner=None, seed=1)
     run(model, blocks(1000, random.Random(8), [A, B, C]))
     assert len(model.partition()) == 2 and len(model.tree.leaves()) == 3
 
 
 def test_restructuring_waits_for_the_warm_up_and_stops_in_the_tail():
-    model = IHOMER(base_learner=Recorder(), n_min=50, guard=400, stream_length=1400, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, guard=400, stream_length=1400, root_base_learner=None, seed=1)
     events = run(model, blocks(1000, random.Random(9), [A, B]))
     splits = [e.instance for e in events if e.kind == "split"]
     assert splits and splits[0] < 400
@@ -507,7 +523,7 @@ def test_restructuring_waits_for_the_warm_up_and_stops_in_the_tail():
 
 
 def test_meta_labels_gate_the_subtrees():
-    model = IHOMER(base_learner=Recorder(proba=0.8), n_min=50, meta_labels=True, seed=1)
+    model = IHOMER(base_learner=Recorder(proba=0.8), n_min=50, meta_labels=True, root_base_learner=None, seed=1)
     run(model, blocks(600, random.Random(12), [A, B]))
     homes = {g.labels[0]: g.home for g in model._groups}
     assert sorted(homes.values()) == ["r.0", "r.1"] and list(model._meta) == ["r"]
@@ -526,7 +542,7 @@ def test_meta_labels_gate_the_subtrees():
 
 
 def test_meta_learners_below_the_root_learn_only_where_their_node_is_relevant():
-    model = IHOMER(base_learner=Recorder(), n_min=50, meta_labels=True, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, meta_labels=True, root_base_learner=None, seed=1)
     stream = list(blocks(1200, random.Random(13), [A, B, C], rate=0.25))
     run(model, stream)
     assert len(model.partition()) == 3 and len(model._meta) == 2, model.render_text()
@@ -540,8 +556,8 @@ def test_meta_learners_below_the_root_learn_only_where_their_node_is_relevant():
 
 
 def test_flat_and_meta_predict_alike_when_every_gate_is_open():
-    flat = IHOMER(base_learner=Recorder(proba=0.7), n_min=50, seed=1)
-    gated = IHOMER(base_learner=Recorder(proba=0.7), n_min=50, meta_labels=True, seed=1)
+    flat = IHOMER(base_learner=Recorder(proba=0.7), n_min=50, root_base_learner=None, seed=1)
+    gated = IHOMER(base_learner=Recorder(proba=0.7), n_min=50, meta_labels=True, root_base_learner=None, seed=1)
     stream = list(blocks(600, random.Random(14), [A, B], rate=1.0, flip=0.0))
     run(flat, stream)
     run(gated, stream)
@@ -551,7 +567,7 @@ def test_flat_and_meta_predict_alike_when_every_gate_is_open():
 
 
 def test_local_events_are_forwarded_with_their_cluster():
-    model = IHOMER(base_learner=Recorder(event_every=100), n_min=50, seed=1)
+    model = IHOMER(base_learner=Recorder(event_every=100), n_min=50, root_base_learner=None, seed=1)
     events = run(model, blocks(300, random.Random(15), [A, B]))
     local = [e for e in events if e.level == "local"]
     assert local and all(e.learner == "ihomer" and e.kind == "drift" for e in local)
@@ -563,9 +579,10 @@ def test_local_events_are_forwarded_with_their_cluster():
     assert "root" in clusters and clusters - {"root"} and clusters - {"root"} <= created
 
 
-def test_pickle_round_trip_continues_identically():
+@pytest.mark.parametrize("root_base_learner", [None, ("mlhat", "mlht")])
+def test_pickle_round_trip_continues_identically(root_base_learner):
     stream = list(DriftingMultiLabelStream(1000, 6, 6, drift_points=[500], seed=4, n_groups=2))
-    model = IHOMER(base_learner=br_lr(), n_min=50, seed=1)
+    model = IHOMER(base_learner=br_lr(), n_min=50, root_base_learner=root_base_learner, seed=1)
     clone = assert_resumes_identically(model, stream, 600)
     assert structure(model) == structure(clone)
 
@@ -581,7 +598,7 @@ def test_same_seed_same_model():
 
 
 def test_describe_is_json_and_render_text_draws_the_tree():
-    model = IHOMER(base_learner=Recorder(), n_min=50, meta_labels=True, seed=1)
+    model = IHOMER(base_learner=Recorder(), n_min=50, meta_labels=True, root_base_learner=None, seed=1)
     run(model, blocks(600, random.Random(16), [A, B]))
     described = json.loads(json.dumps(model.describe()))
     assert described["instances"] == 600 and described["labels"] == 6
@@ -598,7 +615,7 @@ def test_describe_is_json_and_render_text_draws_the_tree():
 
 
 def test_before_any_data():
-    model = IHOMER(base_learner=Recorder(), meta_labels=True)
+    model = IHOMER(base_learner=Recorder(), meta_labels=True, root_base_learner=None)
     assert model.predict_proba_one({"u": 1.0}) == {}
     assert model.describe()["partition"] == [] and model.render_text().startswith("iHOMER: 0 instances")
 
