@@ -191,13 +191,14 @@ class IHOMER(MultiLabelClassifier):
     stream_length
         Expected number of instances, for the tail guard; ``None`` when the stream is unbounded.
     root_learner
-        Keep one more learner, over all labels, at the root of the hierarchy. It is never replaced
-        (it is exactly ``base_learner`` on the whole label set), and each label is predicted by
-        whichever candidate, the root, its group's own learner or their blend, has made fewer
-        mistakes on it lately (see ``serving_unit``, ``serving_window`` and ``serving_margin``). A
-        new group is served by the root until another candidate is measurably better, so mentors
-        are not needed: a source learner covering over twice the group's labels gives a fresh one.
-        Off, every group is always predicted by its own learner (or its mentor).
+        Keep learners over all labels at the root of the hierarchy (see ``root_base_learner``).
+        No restructuring replaces them (only ``root_restart`` does), and each label is predicted
+        by whichever candidate, a root, its group's own learner or their blend, has made fewer
+        mistakes on it lately (see ``serving_unit``, ``serving_window`` and ``serving_margin``).
+        A new group's labels keep the roots that served them until another candidate is
+        measurably better, so mentors are not needed: a source learner covering over twice the
+        group's labels gives a fresh one. Off, every group is always predicted by its own learner
+        (or its mentor).
     root_base_learner
         What the root learners are: a catalogue name or a :class:`MultiLabelClassifier` (one root),
         or a sequence of them (one root each); ``None``: one root, ``base_learner``. The first root
