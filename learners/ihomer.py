@@ -130,8 +130,8 @@ class IHOMER(MultiLabelClassifier):
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
     prediction restarts the tree's statistics, so that the partition is re-estimated on the data
-    after the change, and restarts the root learners (``root_restart``), whose labels go to their
-    groups' own learners until the fresh roots earn them back (the group learners adapt by
+    after the change; with ``root_restart`` it also restarts the root learners, whose labels go to
+    their groups' own learners until the fresh roots earn them back (the group learners adapt by
     themselves: replacing a learner whose error rose cost more than it gained on every benchmark
     stream where the alarm fired). Only groups whose label set changed get a new learner; a new
     group starts from the old learner that covered most of its labels, or is mentored by it (see
@@ -214,7 +214,9 @@ class IHOMER(MultiLabelClassifier):
         When the ADWIN on the Hamming error of the whole prediction signals a rise (see
         ``drift_delta``), replace every root learner by a fresh one and hand the labels the roots
         or the blend served to their groups' own learners; the fresh roots win labels back by the
-        serving margin. A root need not adapt to drift by itself then (MLHT, for one, does not).
+        serving margin. Off by default: with an adaptive first root (MLHAT) the serving choice
+        already moves labels away from a root that drift left behind, and a false alarm would
+        throw the roots away for nothing. On, a root need not adapt to drift by itself.
     serving_blend
         Let the mean of the (first) root's and the group's own probabilities serve too, as one
         more candidate of each serving choice, scored like the others. Off, the choice is between
@@ -293,7 +295,7 @@ class IHOMER(MultiLabelClassifier):
             "mlhat",
             "mlht",
         ),
-        root_restart: bool = True,
+        root_restart: bool = False,
         serving_window: int = 500,
         serving_margin: float = 0.1,
         serving_blend: bool = True,
