@@ -115,16 +115,23 @@ def test_live_page_in_a_browser_while_the_pipeline_runs(ray_local, kafka_config,
         assert f"{marker['kind']} at instance {marker['instance']}" in detail
         assert "labels: y" in detail and "{" in detail
 
-        # iHOMER's label tree: the nodes of its partition are drawn, every label in some group.
-        drawn = driver.execute_script(
-            "return {nodes: document.querySelectorAll('#tree .node').length,"
-            " homes: document.querySelectorAll('#tree .node.home').length,"
-            " groups: document.querySelectorAll('#partition span').length,"
-            " cells: document.querySelectorAll('#heatmap rect.cell').length}"
-        )
-        partition = live.page.state.to_json()["partitions"]["ihomer"]["partition"]
-        assert drawn["nodes"] >= drawn["homes"] >= 1 and drawn["groups"] == len(partition)
-        assert drawn["cells"] > 0
+        # iHOMER's label tree: the nodes of its partition are drawn, every label in some group
+        # (the page polls, so it may draw the last snapshot a moment after the state has it).
+        def drawn():
+            return driver.execute_script(
+                "return {nodes: document.querySelectorAll('#tree .node').length,"
+                " homes: document.querySelectorAll('#tree .node.home').length,"
+                " groups: document.querySelectorAll('#partition span').length,"
+                " cells: document.querySelectorAll('#heatmap rect.cell').length}"
+            )
+
+        def partition():
+            return live.page.state.to_json()["partitions"]["ihomer"]["partition"]
+
+        live.wait_for(lambda: drawn()["groups"] == len(partition()), "the page to draw the last partition")
+        counts = drawn()
+        assert counts["nodes"] >= counts["homes"] >= 1 and counts["groups"] == len(partition())
+        assert counts["cells"] > 0
 
         screenshot = tmp_path / "live-page.png"
         assert driver.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
