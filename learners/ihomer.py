@@ -367,7 +367,11 @@ class IHOMER(MultiLabelClassifier):
         self._roots: list[MultiLabelClassifier] = (
             [self._fresh_learner(base) for base in self._root_bases()] if self.root_learner else []
         )
-        self._levels = (SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]) + self._extra_root_levels()
+        # The serving level of each root, in the order of ``_roots``; the first is SERVING_LEVELS[0].
+        self._root_levels = self._name_root_levels() if self.root_learner else ()
+        self._levels = (SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]) + self._root_levels[1:]
+        # Where the roots' columns are among the candidates (a restructuring keeps their records).
+        self._root_columns = [self._levels.index(level) for level in self._root_levels]
         # (x, instance count, root's probabilities, groups' own probabilities, gates) of the last prediction
         self._level_memo: tuple | None = None
 
@@ -413,7 +417,7 @@ class IHOMER(MultiLabelClassifier):
         mentored = [group for group in self._groups if group.mentor is not None]
         if mentored:
             self._score_handover(x, y, mentored)
-        for level, root in zip(self._root_levels(), self._roots):
+        for level, root in zip(self._root_levels, self._roots):
             root.learn_one(x, dict(y))
             self._forward(root, level, tuple(self._labels))
         for group in self._groups:
@@ -742,7 +746,7 @@ class IHOMER(MultiLabelClassifier):
         group keeps its roots' faded counts of mistakes, and the root that served it (or, if its
         old group's own learner or blend did, the root with the fewest mistakes). Its new own
         learner and blend start from that root's count: they take over by the serving margin."""
-        root_columns = [0, *range(len(SERVING_LEVELS) if self.serving_blend else 2, len(self._levels))]
+        root_columns = self._root_columns
         records = {}
         for group in removed:
             choices = group.label_choices
@@ -801,17 +805,13 @@ class IHOMER(MultiLabelClassifier):
             return tuple(self.root_base_learner)
         return (self.root_base_learner,)
 
-    def _extra_root_levels(self) -> tuple[str, ...]:
-        """The serving levels of the roots after the first: ``root:<learner>`` (numbered if repeated)."""
-        levels: list[str] = []
-        for i, base in enumerate(self._root_bases()[1:] if self.root_learner else (), start=2):
+    def _name_root_levels(self) -> tuple[str, ...]:
+        """``root`` for the first root, ``root:<learner>`` for the others (numbered if repeated)."""
+        levels = [SERVING_LEVELS[0]]
+        for i, base in enumerate(self._root_bases()[1:], start=2):
             level = f"root:{self._learner_name(base)}"
             levels.append(level if level not in levels else f"{level}#{i}")
         return tuple(levels)
-
-    def _root_levels(self) -> tuple[str, ...]:
-        """The serving level of each root learner, in the order of ``_roots``."""
-        return ("root", *self._extra_root_levels())
 
     def _fresh_learner(self, base: str | MultiLabelClassifier | None = None) -> MultiLabelClassifier:
         """A new learner of kind ``base`` (the groups' ``base_learner`` by default), seeded from ``seed``."""
@@ -938,7 +938,7 @@ class IHOMER(MultiLabelClassifier):
             "hamming_error": self._error.estimation if self._error is not None else None,
             "root_learners": [
                 {"level": level, "learner": self._learner_name(base), "bytes": root.model_bytes}
-                for level, base, root in zip(self._root_levels(), self._root_bases(), self._roots)
+                for level, base, root in zip(self._root_levels, self._root_bases(), self._roots)
             ],
             "tree": self._tree.describe()["root"],
             "partition": [
