@@ -100,18 +100,34 @@ class Scored:
 
 
 class Restartable:
-    """A stage Ray may restart: each construction of the actor is a new incarnation.
+    """A stage Ray may restart: each construction of the actor is a new incarnation, which goes on
+    from the stage's newest checkpoint when it has a checkpoint location.
 
     The driver compares incarnations to tell a restarted actor from the one it killed (a kill
     takes effect asynchronously).
     """
 
-    def __init__(self):
+    #: What the stage is called in its errors.
+    STAGE = "stage"
+
+    def __init__(self, checkpoint_uri: str | None = None, checkpoint_keep: int = 3):
         self.incarnation = uuid.uuid4().hex
+        self.checkpoint_uri = checkpoint_uri
+        self.checkpoint_keep = checkpoint_keep
+        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
 
     def started_as(self) -> str:
         """This incarnation (a new value each time Ray restarts the actor)."""
         return self.incarnation
+
+    def _load_state(self, owner: list[str]) -> dict | None:
+        """The newest checkpoint of this stage (see :func:`load_checkpoint`); ``None`` without one."""
+        return None if self._store is None else load_checkpoint(self._store, self.checkpoint_uri, owner)
+
+    def _save_state(self, owner: list[str], state: dict) -> None:
+        if self._store is None:
+            raise CheckpointError(f"this {self.STAGE} has no checkpoint location")
+        self._store.save({"format": CHECKPOINT_FORMAT, "owner": owner, **state})
 
 
 def load_checkpoint(store: CheckpointStore, uri: str, owner: list[str]) -> dict | None:
@@ -314,17 +330,15 @@ class FeatureStage(Restartable):
 
     """
 
+    STAGE = "extractor"
     OWNER = ["extractor"]
 
     def __init__(self, config: ExtractorConfig, checkpoint_uri: str | None = None, checkpoint_keep: int = 3):
-        super().__init__()
+        super().__init__(checkpoint_uri, checkpoint_keep)
         self.config = config
-        self.checkpoint_uri = checkpoint_uri
-        self.checkpoint_keep = checkpoint_keep
         self._embedder: TextEmbedder | None = None
         self._scaler = NumericStandardizer() if config.standardize else None
-        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
-        state = None if self._store is None else load_checkpoint(self._store, checkpoint_uri, self.OWNER)
+        state = self._load_state(self.OWNER)
         if state is not None:
             if (state["scaler"] is None) != (self._scaler is None):
                 raise CheckpointError(
@@ -335,9 +349,7 @@ class FeatureStage(Restartable):
 
     def checkpoint(self) -> None:
         """Write the online standardisation's statistics (``None`` without standardisation)."""
-        if self._store is None:
-            raise CheckpointError("this extractor has no checkpoint location")
-        self._store.save({"format": CHECKPOINT_FORMAT, "owner": self.OWNER, "scaler": self._scaler})
+        self._save_state(self.OWNER, {"scaler": self._scaler})
 
     def transform(self, batch: Batch) -> Batch:
         texts = [i for i, record in enumerate(batch.records) if record.text is not None]
@@ -428,6 +440,8 @@ class LearnerStage(Restartable):
 
     """
 
+    STAGE = "learner stage"
+
     def __init__(
         self,
         learners: typing.Sequence[str],
@@ -439,12 +453,11 @@ class LearnerStage(Restartable):
         join_max_records: int = 10_000,
         join_max_age_s: float = 3600.0,
     ):
+        super().__init__(checkpoint_uri, checkpoint_keep)
         self.learners = list(learners)
         self.seed = seed
         self.window = window
         self.model_size_every = model_size_every
-        self.checkpoint_uri = checkpoint_uri
-        self.checkpoint_keep = checkpoint_keep
         self.join_max_records = join_max_records
         self.join_max_age_s = join_max_age_s
         self._models = {name: registry.make(name, seed) for name in self.learners}
@@ -455,9 +468,7 @@ class LearnerStage(Restartable):
         self._join = LabelJoin(join_max_records, join_max_age_s)
         # Per input partition, the offset after the last message this stage took in.
         self._offsets: dict[tuple[str, int], int] = {}
-        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
-        self.restored = self._store is not None and self._restore()
-        super().__init__()
+        self.restored = self._restore()
         # A stage that checkpoints takes batches only once the driver has read its position: after
         # a restart by Ray the consumers must first be rewound to what this incarnation covers.
         self._aligned = self._store is None
@@ -541,8 +552,6 @@ class LearnerStage(Restartable):
 
     def _state(self) -> dict:
         return {
-            "format": CHECKPOINT_FORMAT,
-            "owner": self.learners,
             "offsets": dict(self._offsets),
             "models": self._models,
             "suites": self._suites,
@@ -552,7 +561,7 @@ class LearnerStage(Restartable):
         }
 
     def _restore(self) -> bool:
-        state = load_checkpoint(self._store, self.checkpoint_uri, self.learners)
+        state = self._load_state(self.learners)
         if state is None:
             return False
         self._offsets = state["offsets"]
@@ -566,9 +575,7 @@ class LearnerStage(Restartable):
 
     def checkpoint(self) -> dict[tuple[str, int], int]:
         """Write the models, metrics, label space, join buffer and offsets; returns the offsets covered."""
-        if self._store is None:
-            raise CheckpointError("this learner stage has no checkpoint location")
-        self._store.save(self._state())
+        self._save_state(self.learners, self._state())
         return dict(self._offsets)
 
     def position(self) -> dict[tuple[str, int], int]:
@@ -651,6 +658,8 @@ class PublisherStage(Restartable):
 
     """
 
+    STAGE = "publisher"
+
     def __init__(
         self,
         config: KafkaConfig,
@@ -659,16 +668,13 @@ class PublisherStage(Restartable):
         checkpoint_uri: str | None = None,
         checkpoint_keep: int = 3,
     ):
-        super().__init__()
+        super().__init__(checkpoint_uri, checkpoint_keep)
         self.config = config
         self.serving = serving
         self.champion = champion
-        self.checkpoint_uri = checkpoint_uri
-        self.checkpoint_keep = checkpoint_keep
         self._sink = RecordSink(config)
         self._scored = 0  # labelled records scored so far: the instance of a switch event
-        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
-        state = None if self._store is None else load_checkpoint(self._store, checkpoint_uri, self._learners())
+        state = self._load_state(self._learners())
         if state is not None:
             self._scored = state["scored"]
             if self.champion is not None:
@@ -679,10 +685,8 @@ class PublisherStage(Restartable):
 
     def checkpoint(self) -> None:
         """Write the champion selector's state and the count of scored records."""
-        if self._store is None:
-            raise CheckpointError("this publisher has no checkpoint location")
         champion = None if self.champion is None else self.champion.state()
-        self._store.save({"format": CHECKPOINT_FORMAT, "owner": self._learners(), "champion": champion, "scored": self._scored})
+        self._save_state(self._learners(), {"champion": champion, "scored": self._scored})
 
     def publish(self, *scored: Scored) -> dict:
         """Publish the outputs of one batch; ``scored`` holds one part per learner actor."""
