@@ -25,7 +25,7 @@ from rich.table import Table
 from jobs.logging_setup import setup_logging
 from jobs.report import HEADLINE, DatasetSummary, write_report
 from learners import registry
-from learners.evaluate import LearnerResult, Prequential
+from learners.evaluate import LearnerResult, Prequential, shuffled
 from stream.datasets import DATASETS, bundled_dir, data_dir, open_dataset
 from stream.errors import ArffError, DatasetMissingError, StreamError, UnknownDatasetError
 
@@ -163,14 +163,15 @@ def results_table(results: typing.Mapping[str, LearnerResult], title: str) -> Ta
     return table
 
 
-def _stream_with_progress(dataset, limit: int | None, progress: Progress, task) -> typing.Iterator:
-    stream = dataset if limit is None else itertools.islice(dataset, limit)
+def _stream_with_progress(dataset, limit: int | None, shuffle: int | None, progress: Progress, task) -> typing.Iterator:
+    stream = dataset if shuffle is None else shuffled(dataset, shuffle)
+    stream = stream if limit is None else itertools.islice(stream, limit)
     for instance in stream:
         yield instance
         progress.advance(task)
 
 
-def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window) -> dict[str, LearnerResult]:
+def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window, shuffle=None) -> dict[str, LearnerResult]:
     """Run the evaluation with a progress bar on stderr."""
     known = [n for n in (dataset.n_instances, limit) if n is not None]
     total = min(known) if known else None
@@ -181,7 +182,7 @@ def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window)
     with Progress(*columns, console=errors, transient=True) as progress:
         names = ", ".join(learners) if len(learners) <= 3 else f"{len(learners)} learners"
         task = progress.add_task(f"{dataset.name} × {names}", total=total, rate="")
-        for checkpoint in evaluation.iterate(_stream_with_progress(dataset, limit, progress, task)):
+        for checkpoint in evaluation.iterate(_stream_with_progress(dataset, limit, shuffle, progress, task)):
             slowest = min(snapshot.instances_per_s for snapshot in checkpoint.snapshots.values())
             progress.update(task, rate=f"slowest {slowest:,.0f} inst/s")
             logger.info("checkpoint", extra={"dataset": dataset.name, "scored": checkpoint.scored})
@@ -210,6 +211,9 @@ def evaluate_command(
         int | None, typer.Option(min=1, help=f"Snapshot every N instances (default: {DEFAULT_SNAPSHOTS} snapshots over the stream).")
     ] = None,
     window: typing.Annotated[int, typer.Option(min=1, help="Sliding window of the windowed scores, in instances.")] = 500,
+    shuffle: typing.Annotated[
+        int | None, typer.Option(min=0, metavar="SEED", help="Stream a permutation of the dataset drawn with SEED (default: file order).")
+    ] = None,
     out: OutOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -221,11 +225,13 @@ def evaluate_command(
             raise UsageError(f"no learner given; choose from: {', '.join(registry.LEARNERS)}, or all")
         data = _open(dataset, labels)
         learners = {name: registry.make(name, seed=seed) for name in names}
-        results = _evaluate(data, learners, limit, label_delay, report_every, window)
+        results = _evaluate(data, learners, limit, label_delay, report_every, window, shuffle)
     summary = _summary(data, results)
     title = f"{summary.name}: {summary.instances:,} instances, {summary.features} features, {summary.labels} labels"
     if label_delay:
         title += f", labels {label_delay} instances late"
+    if shuffle is not None:
+        title += f", shuffled with seed {shuffle}"
     _print_wide(results_table(results, title))
     files = write_report(_out_dir(out, data), summary, results)
     console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)

@@ -6,6 +6,10 @@ one probability per known label, ``predict_one`` thresholds it. Predicting never
 
 Learners that detect drift or restructure themselves record :class:`DriftEvent` objects; whoever
 drives the learner (the evaluator, a pipeline actor) collects them with :meth:`pop_events`.
+
+Partial feedback: a target may come with a :class:`LabelMask` that says which labels were judged.
+``learn_one_masked`` learns from the judged labels only; a learner that cannot (a label-set
+learner needs the whole set) raises :class:`PartialLabelsUnsupported`.
 """
 
 from __future__ import annotations
@@ -100,6 +104,66 @@ def as_label_dict(y: typing.Mapping[Label, bool] | typing.AbstractSet[Label], kn
     raise TypeError(f"y must be a dict of label -> bool or a set of labels, got {type(y).__name__}")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabelMask:
+    """Which labels of a target were judged, for partial label feedback.
+
+    Give either ``known``, the labels judged (every other label is not), or ``unknown``, the
+    labels not judged (every other label is). A judged label that is not on in the target is off.
+
+    Parameters
+    ----------
+    known
+        The labels judged, or ``None`` to judge every label not in ``unknown``.
+    unknown
+        The labels not judged (used only when ``known`` is ``None``).
+
+    Examples
+    --------
+    >>> mask = LabelMask(unknown=frozenset({"b"}))
+    >>> mask.judged("a"), mask.judged("b"), mask.judged("never-seen")
+    (True, False, True)
+    >>> LabelMask(known=frozenset({"a"})).restrict({"a": True, "b": False, "c": True})
+    {'a': True}
+
+    """
+
+    known: frozenset | None = None
+    unknown: frozenset = frozenset()
+
+    def __post_init__(self):
+        if self.known is not None and self.unknown:
+            raise ValueError("give the labels judged (known) or the labels not judged (unknown), not both")
+        object.__setattr__(self, "unknown", frozenset(self.unknown))
+        if self.known is not None:
+            object.__setattr__(self, "known", frozenset(self.known))
+
+    def judged(self, label: Label) -> bool:
+        """Whether ``label`` was judged."""
+        return label in self.known if self.known is not None else label not in self.unknown
+
+    def restrict(self, y: typing.Mapping[Label, bool]) -> LabelDict:
+        """The judged entries of a ``dict[label, bool]``, in its order."""
+        return {label: value for label, value in y.items() if self.judged(label)}
+
+    @property
+    def judges_all(self) -> bool:
+        """Whether every label is judged (no ``known`` list and nothing ``unknown``)."""
+        return self.known is None and not self.unknown
+
+
+class PartialLabelsUnsupported(NotImplementedError):
+    """A learner was given a partial target (a :class:`LabelMask`) it cannot learn from."""
+
+    def __init__(self, learner: str, reason: str):
+        super().__init__(learner, reason)
+        self.learner = learner
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.learner} cannot learn from partial labels: {self.reason}"
+
+
 class MultiLabelClassifier(base.Estimator, abc.ABC):
     """Base class of tagstream's multi-label learners.
 
@@ -118,6 +182,26 @@ class MultiLabelClassifier(base.Estimator, abc.ABC):
     @abc.abstractmethod
     def predict_proba_one(self, x: Features) -> dict[Label, float]:
         """Probability that each known label is on. Labels never seen are absent."""
+
+    def learn_one_masked(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask) -> None:
+        """Update the model with the judged labels of ``y`` only (see :class:`LabelMask`).
+
+        A mask that judges every label is plain :meth:`learn_one`. Learners that can learn from
+        some labels and not others override this; the others raise
+        :class:`PartialLabelsUnsupported` for any other mask.
+        """
+        if mask.judges_all:
+            self.learn_one(x, y)
+            return
+        raise PartialLabelsUnsupported(type(self).__name__, self._partial_labels_reason)
+
+    #: Why a learner does not override :meth:`learn_one_masked` (shown in the error).
+    _partial_labels_reason = "it does not implement learn_one_masked"
+
+    @property
+    def supports_partial_labels(self) -> bool:
+        """Whether :meth:`learn_one_masked` accepts masks that leave some labels unjudged."""
+        return type(self).learn_one_masked is not MultiLabelClassifier.learn_one_masked
 
     def predict_one(self, x: Features) -> LabelDict:
         """Labels predicted on: probability >= 0.5."""

@@ -9,17 +9,54 @@ arrive, so every instance is scored and learned exactly once.
 The evaluator does no I/O and prints nothing: it yields a :class:`Checkpoint` every
 ``report_every`` scored instances (and one at the end), and leaves reporting to its caller. The
 only clock it reads is :func:`time.perf_counter`, around each learner call.
+
+:func:`shuffled` turns any stream into a seeded permutation of it, for tables that must not
+reward a file's order (files stored sorted by label set).
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import dataclasses
+import pickle
+import random
+import tempfile
 import time
 import typing
 
 from learners.base import DriftEvent, Features, LabelDict, MultiLabelClassifier
 from learners.metrics import MetricSuite
+
+
+def shuffled(stream: typing.Iterable, seed: int) -> typing.Iterator:
+    """The items of ``stream`` in a permutation drawn with ``seed``, holding few of them in memory.
+
+    The stream is read once and each item pickled into an anonymous temporary file; only its
+    offset stays in memory (8 bytes an item). The items are then read back in the order of a
+    permutation drawn by ``random.Random(seed)``, so the same stream and seed always give the
+    same order: the order ``random.Random(seed).shuffle`` gives a list of the items. The file is
+    removed when the generator ends or is closed.
+
+    Examples
+    --------
+    >>> list(shuffled(range(8), seed=1))
+    [3, 6, 1, 5, 7, 0, 4, 2]
+    >>> sorted(shuffled(range(8), seed=2)) == list(range(8))
+    True
+
+    """
+    with tempfile.TemporaryFile(prefix="tagstream-shuffle-") as spill:
+        offsets = array.array("q", [0])
+        for item in stream:
+            spill.write(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+            offsets.append(spill.tell())
+        order = list(range(len(offsets) - 1))
+        random.Random(seed).shuffle(order)
+        for index in order:
+            start = offsets[index]
+            spill.seek(start)
+            yield pickle.loads(spill.read(offsets[index + 1] - start))
 
 
 @dataclasses.dataclass(frozen=True)

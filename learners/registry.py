@@ -119,8 +119,10 @@ LEARNERS: dict[str, LearnerEntry] = {
     "mlbels": LearnerEntry("MLBELS: multi-label broad-learning ensemble for drifting streams", "global", _plain("learners.mlbels:MLBELS")),
     # Hierarchy of classifiers over online label clusters.
     "ihomer": LearnerEntry("iHOMER: online hierarchy of multi-label learners over label clusters", "hierarchy", _plain("learners.ihomer:IHOMER")),
-    # The floor.
+    # The floors: the most frequent label set, and the last one (what a file sorted by label set
+    # rewards without any learning).
     "majority": LearnerEntry("Most frequent label set seen so far", "baseline", _plain("learners.majority:MajorityLabelset")),
+    "no-change": LearnerEntry("Label set of the previous instance (the stickiness floor)", "baseline", _plain("learners.no_change:NoChange")),
 }
 
 

@@ -146,6 +146,22 @@ def test_evaluate_with_label_delay(runner, tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["learners"]["majority"]["instances"] == 30
 
 
+def test_evaluate_with_shuffle_streams_a_seeded_permutation(runner, tmp_path):
+    def first_instances(*args):
+        result = invoke(runner, "evaluate", "-d", "flags", "-l", "no-change", "--limit", "40", *args, "--out", str(tmp_path))
+        assert result.exit_code == 0, result.output
+        return result.stdout, json.loads((tmp_path / "results.json").read_text())["learners"]["no-change"]
+
+    in_order, scores_in_order = first_instances()
+    once, scores_once = first_instances("--shuffle", "7")
+    again, scores_again = first_instances("--shuffle", "7")
+    other, scores_other = first_instances("--shuffle", "8")
+    assert "shuffled with seed 7" in once and "shuffled" not in in_order
+    assert {score: scores_once[score] for score in SCORES} == {score: scores_again[score] for score in SCORES}
+    assert scores_once["instances"] == 40
+    assert {scores_in_order["micro_f1"], scores_once["micro_f1"], scores_other["micro_f1"]} != {scores_once["micro_f1"]}
+
+
 def test_evaluate_an_arff_file_by_path_with_labels(runner, tmp_path):
     path = tmp_path / "tiny.arff"
     path.write_text(TINY_ARFF)

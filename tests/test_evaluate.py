@@ -3,7 +3,7 @@
 import pytest
 
 from learners.base import DriftEvent, MultiLabelClassifier
-from learners.evaluate import Prequential
+from learners.evaluate import Prequential, shuffled
 
 
 class Constant(MultiLabelClassifier):
@@ -219,3 +219,25 @@ def test_an_evaluation_runs_once():
     evaluation.run(STREAM)
     with pytest.raises(RuntimeError, match="already run"):
         evaluation.run(STREAM)
+
+
+def test_shuffled_is_a_seeded_permutation_of_the_stream():
+    stream = [({"i": float(i)}, {"odd": i % 2 == 1}) for i in range(300)]
+    first = list(shuffled(iter(stream), seed=3))
+    assert sorted(first, key=lambda item: item[0]["i"]) == stream
+    assert first != stream
+    assert list(shuffled(iter(stream), seed=3)) == first
+    assert list(shuffled(iter(stream), seed=4)) != first
+
+
+def test_shuffled_reads_its_source_once_and_handles_an_empty_stream():
+    reads = []
+
+    def source():
+        for i in range(5):
+            reads.append(i)
+            yield i
+
+    assert sorted(shuffled(source(), seed=1)) == [0, 1, 2, 3, 4]
+    assert reads == [0, 1, 2, 3, 4]
+    assert list(shuffled(iter([]), seed=1)) == []
