@@ -1,5 +1,13 @@
 """What the whole-stream benchmarks (`baselines.py`, `ihomer.py`) share: resumable JSON result
-files, a wall-time budget per run, and the record of one prequential run."""
+files, a wall-time budget per run, the record of one prequential run, the stream orders a dataset
+is run in, and average ranks.
+
+Orders. Every dataset runs in file order. A dataset on which the ``no-change`` baseline (the
+previous instance's label set) reaches a subset accuracy above :data:`STICKY` in file order is
+stored in runs of equal label sets, which rewards stickiness rather than learning; it also runs
+in :data:`SHUFFLE_SEEDS` seeded permutations (``learners.evaluate.shuffled``), named
+``<dataset>@shuffle<seed>``, and the tables report the mean over them next to file order.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,15 @@ import pathlib
 import subprocess
 import time
 
-from learners.evaluate import LearnerResult, Prequential
+from learners.evaluate import LearnerResult, Prequential, shuffled
+from learners.no_change import NoChange
+from stream.datasets import open_dataset
+
+#: Seeds of the permutations a sticky dataset also runs in.
+SHUFFLE_SEEDS = (1, 2, 3)
+#: A dataset is sticky when no-change's subset accuracy in file order is above this.
+STICKY = 0.3
+_SHUFFLE = "@shuffle"
 
 
 def load(path: pathlib.Path, empty: dict) -> dict:
@@ -71,3 +87,60 @@ def prequential(name: str, learner, stream: Budgeted, stream_instances: int) -> 
         "model_bytes": result.model_bytes,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def shuffled_name(dataset: str, seed: int) -> str:
+    """The name of ``dataset`` streamed in the permutation drawn with ``seed``."""
+    return f"{dataset}{_SHUFFLE}{seed}"
+
+
+def parse_order(name: str) -> tuple[str, int | None]:
+    """``(dataset, shuffle seed)`` of a stream name; the seed is ``None`` for file order."""
+    dataset, marker, seed = name.partition(_SHUFFLE)
+    return (dataset, int(seed)) if marker else (dataset, None)
+
+
+def open_stream(name: str):
+    """``(dataset, stream)`` of a stream name: the dataset, and its instances in that order."""
+    dataset_name, seed = parse_order(name)
+    dataset = open_dataset(dataset_name)
+    return dataset, (dataset if seed is None else shuffled(dataset, seed))
+
+
+def no_change_subset_accuracy(dataset: str) -> float:
+    """Subset accuracy of the no-change baseline over ``dataset`` in file order."""
+    result = Prequential({"no-change": NoChange()}, report_every=None).run(open_dataset(dataset))
+    return result["no-change"].cumulative["subset_accuracy"]
+
+
+def stream_names(dataset: str, no_change: float) -> list[str]:
+    """The orders ``dataset`` runs in: file order, and the shuffles when it is sticky."""
+    names = [dataset]
+    if no_change > STICKY:
+        names += [shuffled_name(dataset, seed) for seed in SHUFFLE_SEEDS]
+    return names
+
+
+def shuffle_mean(runs: list[dict | None], metric: str) -> tuple[float, bool] | None:
+    """Mean of ``metric`` over the runs of every shuffle, and whether any was cut short; ``None``
+    unless every shuffle has a successful run."""
+    if len(runs) != len(SHUFFLE_SEEDS) or any(run is None or "error" in run for run in runs):
+        return None
+    return sum(run[metric] for run in runs) / len(runs), any(run["timed_out"] for run in runs)
+
+
+def average_ranks(table: dict[str, dict[str, float]], bigger_is_better: bool, names: list, columns: list) -> dict[str, float]:
+    """Mean rank of each name over the columns where every name has a score (ties share the mean rank)."""
+    complete = [c for c in columns if all(c in table.get(name, {}) for name in names)]
+    totals = dict.fromkeys(names, 0.0)
+    for column in complete:
+        scores = {name: table[name][column] for name in names}
+        ordered = sorted(names, key=lambda n: scores[n], reverse=bigger_is_better)
+        position = 0
+        while position < len(ordered):
+            tied = [n for n in ordered if scores[n] == scores[ordered[position]]]
+            rank = position + (len(tied) + 1) / 2
+            for name in tied:
+                totals[name] += rank
+            position += len(tied)
+    return {name: totals[name] / len(complete) for name in names} if complete else {}
