@@ -9,6 +9,7 @@ import typer
 
 from jobs import cli_deploy
 from jobs import cli_offline
+from jobs import cli_ops
 from jobs import cli_run
 from jobs import cli_stream
 
@@ -23,6 +24,7 @@ cli_offline.register(app)
 cli_stream.register(app)
 cli_run.register(app)
 cli_deploy.register(app)
+cli_ops.register(app)
 
 if __name__ == "__main__":
     app()
