@@ -152,3 +152,77 @@ def test_bad_parameters_are_refused(kwargs, message):
     params = dict(n_instances=500, n_features=3, n_labels=4, seed=0) | kwargs
     with pytest.raises(ValueError, match=message):
         DriftingMultiLabelStream(**params)
+
+
+def test_prior_drift_changes_the_frequencies_of_its_groups_only():
+    stream = DriftingMultiLabelStream(
+        n_instances=8000, n_features=4, n_labels=6, drift_points=[4000], seed=4, n_groups=3,
+        drift_kinds="prior", drift_groups=[[1]], prior_rate=0.8,
+    )
+    assert [(c.kind, c.labels) for c in stream.changes] == [("prior", ("y2", "y3"))]
+    _, y = arrays(stream)
+    before, after = y[:4000].mean(axis=0), y[4000:].mean(axis=0)
+    assert np.all(after[2:4] - before[2:4] > 0.25)  # 0.275 -> 0.65
+    np.testing.assert_allclose(after[[0, 1, 4, 5]], before[[0, 1, 4, 5]], atol=0.035)
+
+
+def test_birth_and_death_add_and_remove_one_label_each():
+    stream = DriftingMultiLabelStream(
+        n_instances=3000, n_features=4, n_labels=6, drift_points=[1000, 2000], seed=4, n_groups=2,
+        drift_kinds=["birth", "death"], absent_labels=1,
+    )
+    assert [(c.kind, c.labels) for c in stream.changes] == [("birth", ("y5",)), ("death", ("y0",))]
+    _, y = arrays(stream)
+    assert not y[:1000, 5].any() and y[1000:, 5].mean() > 0.15
+    assert y[:2000, 0].mean() > 0.15 and not y[2000:, 0].any()
+
+
+def test_recurring_drift_brings_back_the_concept_before_the_last_drift():
+    common = dict(n_instances=6000, n_features=8, n_labels=4, seed=2, n_groups=2, noise=0.3)
+    stream = DriftingMultiLabelStream(
+        **common, drift_points=[2000, 4000], drift_kinds=["features", "recurring"], drift_groups=[[0], None]
+    )
+    assert [(c.kind, c.labels) for c in stream.changes] == [("features", ("y0", "y1")), ("recurring", ("y0", "y1"))]
+    x, y = arrays(stream)
+    first, second, third = (prototypes(x[i : i + 2000], y[i : i + 2000]) for i in (0, 2000, 4000))
+    assert np.abs(first - third).max() < 0.2  # the first concept again
+    assert np.abs(first[:2] - second[:2]).mean() > 0.5 and np.abs(first[2:] - second[2:]).max() < 0.2
+
+
+def test_local_label_drift_names_only_the_flipped_group():
+    stream = DriftingMultiLabelStream(
+        n_instances=100, n_features=2, n_labels=6, drift_points=[50], seed=0, n_groups=3,
+        drift_kinds="labels", drift_groups=[[2]],
+    )
+    assert stream.changes[0].labels == ("y4", "y5")
+    assert stream.correlated_groups(1) == (0,)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(drift_points=[100], drift_kinds="birth"), "no absent label"),
+        (dict(drift_points=[100], drift_kinds="recurring"), "first drift cannot be recurring"),
+        (dict(drift_points=[100], drift_groups=[[7]]), "drift_groups"),
+        (dict(absent_labels=4), "absent_labels"),
+        (dict(prior_rate=2.0), "prior_rate"),
+    ],
+)
+def test_bad_new_kind_parameters_are_refused(kwargs, message):
+    params = dict(n_instances=500, n_features=3, n_labels=4, seed=0) | kwargs
+    with pytest.raises(ValueError, match=message):
+        DriftingMultiLabelStream(**params)
+
+
+def test_open_synthetic_reads_a_spec_and_refuses_a_bad_one():
+    from stream.errors import UnknownDatasetError
+    from stream.synthetic import open_synthetic
+
+    stream = open_synthetic("synthetic")
+    assert (stream.n_instances, stream.drift_points, stream.n_labels, stream.name) == (6000, (2000, 4000), 12, "synthetic")
+    stream = open_synthetic("synthetic:kind=birth+death,at=300+600,width=0+100,n=900,labels=5,features=3,seed=2")
+    assert [(c.kind, c.width) for c in stream.changes] == [("birth", 0), ("death", 100)]
+    assert stream.absent_labels == 1 and len(list(stream)) == 900
+    for bad in ("synthetic:at=5000+1000", "synthetic:colour=red", "synthetic:n=many", "yeast"):
+        with pytest.raises(UnknownDatasetError):
+            open_synthetic(bad)
