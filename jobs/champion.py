@@ -3,14 +3,28 @@
 All learners are scored prequentially on the same records. After each micro-batch the selector
 compares their windowed scores; a challenger takes over only when it beats the champion by a margin
 and at least ``min_window`` labelled records were scored since the last switch, so two learners
-of about the same quality do not flap.
+of about the same quality do not flap. Floor learners (the catalogue's ``baseline`` family, such
+as ``majority``) are never promoted unless asked: a floor that wins means the real learners have
+not learned yet, and serving it would freeze every answer to one label set.
 """
 
 from __future__ import annotations
 
 import typing
 
+from learners import registry
 from learners.metrics.suite import SCORES
+
+
+def is_floor(name: str) -> bool:
+    """Whether ``name`` is a floor learner: the catalogue's ``baseline`` family.
+
+    >>> is_floor("majority"), is_floor("mlhat"), is_floor("not-registered")
+    (True, False, False)
+
+    """
+    entry = registry.LEARNERS.get(name)
+    return entry is not None and entry.family == "baseline"
 
 
 class ChampionSelector:
@@ -26,6 +40,8 @@ class ChampionSelector:
         How much better (in the metric's units) a challenger must be to take over.
     min_window
         Labelled records scored since the start or the last switch before a switch is allowed.
+    promote_floors
+        Let floor learners (:func:`is_floor`) take over too; by default they are only scored.
 
     Examples
     --------
@@ -39,7 +55,14 @@ class ChampionSelector:
 
     """
 
-    def __init__(self, learners: typing.Sequence[str], metric: str = "micro_f1", margin: float = 0.02, min_window: int = 500):
+    def __init__(
+        self,
+        learners: typing.Sequence[str],
+        metric: str = "micro_f1",
+        margin: float = 0.02,
+        min_window: int = 500,
+        promote_floors: bool = False,
+    ):
         if not learners:
             raise ValueError("at least one learner is needed")
         if metric not in SCORES:
@@ -52,6 +75,7 @@ class ChampionSelector:
         self.metric = metric
         self.margin = margin
         self.min_window = min_window
+        self.promote_floors = promote_floors
         self._reset()
 
     def _reset(self) -> None:
@@ -90,7 +114,8 @@ class ChampionSelector:
         score = {name: sign * windows[name][self.metric] for name in self.learners if self.metric in windows.get(name, {})}
         if self._serving not in score:
             return None
-        best = max(score, key=lambda name: (score[name], -self.learners.index(name)))
+        candidates = [name for name in score if self.promote_floors or not is_floor(name) or name == self._serving]
+        best = max(candidates, key=lambda name: (score[name], -self.learners.index(name)))
         if best == self._serving or score[best] - score[self._serving] <= self.margin:
             return None
         switch = {

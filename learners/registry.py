@@ -108,8 +108,10 @@ LEARNERS: dict[str, LearnerEntry] = {
     "br-amf": LearnerEntry("Binary relevance of aggregated Mondrian forests", "local", _br(_river("river.forest:AMFClassifier", n_estimators=10))),
     "br-abalr": LearnerEntry("Binary relevance of ADWIN bagging of logistic regression", "local", _br(_adwin_bagging_lr, absent_as_zero=False)),
     "br-aboostlr": LearnerEntry("Binary relevance of ADWIN boosting of logistic regression", "local", _br(_adwin_boosting_lr, absent_as_zero=False)),
+    "logistic": LearnerEntry("Per-label logistic regression, vectorised, AdaGrad, F1-tuned thresholds (text default)", "local", _plain("learners.logistic:OnlineLogistic")),
     # Problem transformation.
     "cc": LearnerEntry("Classifier chain of logistic regressions", "transformation", _plain("learners.classifier_chain:ClassifierChain")),
+    "logistic-cc": LearnerEntry("Classifier chain of the vectorised logistic regressions", "transformation", _plain("learners.logistic:LogisticChain")),
     "ps": LearnerEntry("Pruned sets (label powerset of frequent label sets)", "transformation", _plain("learners.pruned_sets:PrunedSets")),
     # Global trees.
     "mlht": LearnerEntry("Multi-label Hoeffding tree (BR leaves)", "global", _plain("learners.mlht:MLHT")),

@@ -111,3 +111,22 @@ def test_an_adaptive_challenger_takes_over_after_the_drift_once(ray_local, kafka
     assert switches[0]["level"] == "global" and switches[0]["learner"] == "br-hat"
     assert switches[0]["instance"] > DRIFT_AT
     assert switches[0]["detail"]["to_score"] - switches[0]["detail"]["from_score"] > 0.03
+
+
+def test_a_floor_learner_is_never_promoted_by_default():
+    windows = {"mlhat": {"micro_f1": 0.1}, "majority": {"micro_f1": 0.4}}
+    selector = ChampionSelector(["mlhat", "majority"], margin=0.01, min_window=1)
+    assert selector.observe(windows, scored=100) is None
+    assert selector.serving == "mlhat"
+
+
+def test_a_floor_learner_is_promoted_when_asked():
+    windows = {"mlhat": {"micro_f1": 0.1}, "majority": {"micro_f1": 0.4}}
+    selector = ChampionSelector(["mlhat", "majority"], margin=0.01, min_window=1, promote_floors=True)
+    assert selector.observe(windows, scored=100)["to"] == "majority"
+
+
+def test_a_floor_that_serves_first_gives_way_to_a_better_learner():
+    windows = {"majority": {"micro_f1": 0.3}, "logistic": {"micro_f1": 0.5}}
+    selector = ChampionSelector(["majority", "logistic"], margin=0.01, min_window=1)
+    assert selector.observe(windows, scored=100)["to"] == "logistic"
