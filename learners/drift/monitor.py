@@ -1,0 +1,482 @@
+"""The drift monitor: watches a labelled stream and the learners' errors, and raises few, precise alerts.
+
+It is independent of the learners: it sees the records, the true labels and what each learner
+predicted, never a learner's inside. See :class:`DriftMonitor`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import typing
+
+from learners.drift.alerts import Alert, StreamPosition, event_id
+from learners.drift.detectors import WindowShift
+from learners.drift.lifecycle import LabelLifecycle
+from learners.drift.sketch import FeatureSketch
+
+__all__ = ["DriftMonitor"]
+
+#: Subjects of a family that are not one label (the whole label set, the cardinality).
+LABELSET = "labelset"
+CARDINALITY = "cardinality"
+
+
+@dataclasses.dataclass(slots=True)
+class _Subject:
+    """One detector and what it is about."""
+
+    detector: WindowShift
+    labels: tuple[str, ...]
+    name: str
+    cool_until: int = -1
+
+
+@dataclasses.dataclass(slots=True)
+class _Warning:
+    event_id: str
+    labels: tuple[str, ...]
+    expires_at: int
+
+
+@dataclasses.dataclass(slots=True)
+class _Change:
+    """A change being gathered: the detectors that signalled it since ``opened_at``."""
+
+    opened_at: int
+    first: StreamPosition
+    trigger: StreamPosition
+    subjects: dict[str, _Subject] = dataclasses.field(default_factory=dict)
+    statistic: dict = dataclasses.field(default_factory=dict)
+    ratio: float = 0.0
+
+    def add(self, subject: _Subject, statistic: dict) -> None:
+        self.subjects[subject.name] = subject
+        ratio = abs(statistic["value"]) / statistic["threshold"]
+        if ratio > self.ratio:
+            self.statistic, self.ratio = statistic, ratio
+
+
+class _Family:
+    """The detectors of one kind of change (and one learner, for errors); one alert per change.
+
+    When a detector signals a drift, the family gathers the change for ``gather`` records: every
+    detector that signals in that time is part of it. Then one alert names the labels of all of
+    them and of every other detector that stands at ``name_threshold`` or more; those detectors
+    restart and keep quiet for ``cooldown`` records, so the same change is not reported twice. A warning is raised once,
+    escalates into the next drift of the family, or expires after ``warning_expiry`` records;
+    after it expires the family raises no new warning for ``cooldown`` records.
+    """
+
+    def __init__(self, kind: str, name: str, learner: str | None, name_threshold: float, cooldown: int, warning_expiry: int):
+        self.kind = kind
+        self.name = name
+        self.learner = learner
+        self.name_threshold = name_threshold
+        self.cooldown = cooldown
+        self.warning_expiry = warning_expiry
+        self.subjects: dict[str, _Subject] = {}
+        self.label_cool_until: dict[str, int] = {}
+        self.warning: _Warning | None = None
+        self.change: _Change | None = None
+        self.quiet_until = -1
+
+    def add(self, key: str, detector: WindowShift, labels: tuple[str, ...] = ()) -> None:
+        self.subjects[key] = _Subject(detector, labels, key)
+
+    def update(self, values: typing.Iterable[tuple[str, float]], index: int) -> tuple[list[_Subject], list[_Subject]]:
+        """Feed one value per subject; return the subjects signalling drift, and those signalling a warning."""
+        drifting, warning = [], []
+        for key, value in values:
+            subject = self.subjects[key]
+            level = subject.detector.update(value)
+            if level is None:
+                continue
+            if self.cooling(subject, index):
+                if level == "drift":
+                    subject.detector.reset()  # the change already reported; build a new reference after it
+                continue
+            (drifting if level == "drift" else warning).append(subject)
+        return drifting, warning
+
+    def cooling(self, subject: _Subject, index: int) -> bool:
+        """Whether the subject, or a label it is about, was reported less than ``cooldown`` records ago."""
+        return index < subject.cool_until or any(index < self.label_cool_until.get(l, -1) for l in subject.labels)
+
+    def reported(self, subjects: list[_Subject], index: int) -> None:
+        """Restart the reported subjects, and every subject about a reported label, and let them cool down."""
+        labels = {label for subject in subjects for label in subject.labels}
+        for label in labels:
+            self.label_cool_until[label] = index + self.cooldown
+        for subject in self.subjects.values():
+            if subject in subjects or labels.intersection(subject.labels):
+                subject.detector.reset()
+                subject.cool_until = index + self.cooldown
+            elif not subject.labels:
+                # The set-wide detectors (label set, cardinality) moved with the change too.
+                subject.detector.reset()
+
+    def named(self, drifting: list[_Subject], index: int) -> list[_Subject]:
+        """The drifting subjects plus those close behind: one alert names every label the change moved."""
+        chosen = {id(s): s for s in drifting}
+        for subject in self.subjects.values():
+            detector = subject.detector
+            # Only one-label detectors are named by proximity: a pair's co-occurrence follows its labels' frequencies.
+            if id(subject) in chosen or len(subject.labels) != 1 or self.cooling(subject, index) or not detector.ready:
+                continue
+            z = detector.statistic if detector.direction == "up" else abs(detector.statistic)
+            size = detector.effect if detector.direction == "up" else abs(detector.effect)
+            if z >= self.name_threshold and size >= detector.min_effect:
+                chosen[id(subject)] = subject
+        return list(chosen.values())
+
+
+class DriftMonitor:
+    """Watches a multi-label stream for changes and raises :class:`~learners.drift.alerts.Alert` records.
+
+    What it watches, each with :class:`~learners.drift.detectors.WindowShift` detectors (a recent
+    window against the reference window before it):
+
+    * ``concept``: per learner, the error on each label (one-sided: only a rise) and the mean error
+      over the label set;
+    * ``prior``: how often each label is on, the label cardinality, and how often pairs of the
+      ``max_pair_labels`` most frequent labels are on together (label dependencies);
+    * ``feature``: the inputs, one by one when there are few, else a seeded random projection
+      (:class:`~learners.drift.sketch.FeatureSketch`), on every record, labelled or not;
+    * the label space (:class:`~learners.drift.lifecycle.LabelLifecycle`): ``label_born``,
+      ``label_dormant``, ``label_revived``.
+
+    Hygiene: within a kind (and learner), a change that moves many labels at once is one alert
+    naming them all; labels just reported keep quiet for ``cooldown`` records; a warning is raised
+    once, then either escalates (the next drift names it in ``detail["escalates"]``) or expires.
+    Every alert has a stable id from the job, the detector and the record's position, so the same
+    records replayed after a restore from a checkpoint raise the same ids. The monitor pickles.
+
+    Parameters
+    ----------
+    job
+        Name of the job or evaluation, part of every event id.
+    window, reference
+        Sizes of the recent and reference windows of every detector, in records.
+    concept_threshold, labelset_threshold, prior_threshold, pair_threshold, feature_threshold
+        Standard errors beyond which each kind of detector signals a drift (per label error, mean
+        error over the labels, a label's frequency and the cardinality, a pair's co-occurrence, an
+        input).
+    warning_margin
+        A warning is signalled this many standard errors below a drift threshold.
+    name_threshold
+        Standard errors at which a label is named in an alert raised by another detector of the
+        same kind.
+    min_effect
+        Smallest change of an error rate or label frequency that counts (absolute).
+    feature_min_effect_sd
+        Smallest change of an input's mean that counts, in its standard deviations.
+    cooldown
+        Records a reported subject keeps quiet; also the pause between two warnings of a kind.
+    gather
+        Records during which the detectors that signal after the first one are taken as part of
+        the same change; its alert is raised at the end of them (or by :meth:`flush`).
+    warning_expiry
+        Records after which a warning that did not escalate expires.
+    max_pair_labels
+        Labels whose pairwise co-occurrence is watched: the most frequent ones at the end of the
+        warm-up.
+    warmup, dormant_after, dormant_factor, dormant_after_s
+        Label-space settings (see :class:`~learners.drift.lifecycle.LabelLifecycle`).
+    max_raw_features, feature_dims, seed
+        Input settings (see :class:`~learners.drift.sketch.FeatureSketch`).
+
+    Examples
+    --------
+    Two labels; from record 1,500 on ``b`` is on far more often and the learner misses it:
+
+    >>> import random
+    >>> rng = random.Random(1)
+    >>> monitor = DriftMonitor(job="doc")
+    >>> alerts = []
+    >>> for i in range(3000):
+    ...     a, b = rng.random() < 0.3, rng.random() < (0.1 if i < 1500 else 0.6)
+    ...     predicted = {"a": a if rng.random() < 0.9 else not a, "b": False}
+    ...     alerts += monitor.update({"x": rng.random()}, {"a": a, "b": b}, {"model": predicted},
+    ...                              StreamPosition(i), model_versions={"model": i})
+    >>> [(alert.level, alert.kind, alert.labels, alert.learner, alert.last.index) for alert in alerts]  # doctest: +NORMALIZE_WHITESPACE
+    [('warning', 'prior', ('b',), None, 1542), ('warning', 'concept', ('b',), 'model', 1542),
+     ('drift', 'prior', ('b',), None, 1599), ('drift', 'concept', ('b',), 'model', 1599)]
+
+    Each drift was set off at record 1,549 and gathered for 50 more records. It escalates the
+    warning before it, and names its window and the model version:
+
+    >>> drift = alerts[3]
+    >>> drift.detail["escalates"] == alerts[1].event_id, drift.first.index, drift.model_version, drift.detector
+    (True, 1350, 1599, 'concept/model')
+
+    """
+
+    def __init__(
+        self,
+        job: str = "tagstream",
+        window: int = 200,
+        reference: int = 1000,
+        concept_threshold: float = 5.0,
+        labelset_threshold: float = 5.0,
+        prior_threshold: float = 5.0,
+        pair_threshold: float = 5.5,
+        feature_threshold: float = 5.5,
+        warning_margin: float = 1.0,
+        name_threshold: float = 3.0,
+        min_effect: float = 0.05,
+        feature_min_effect_sd: float = 0.25,
+        cooldown: int = 1000,
+        gather: int = 50,
+        warning_expiry: int = 500,
+        max_pair_labels: int = 12,
+        warmup: int = 200,
+        dormant_after: int | None = 1000,
+        dormant_factor: float = 10.0,
+        dormant_after_s: float | None = None,
+        max_raw_features: int = 16,
+        feature_dims: int = 8,
+        seed: int = 0,
+    ):
+        if min(warning_margin, cooldown, gather, max_pair_labels) < 0 or warning_expiry < 1:
+            raise ValueError("warning_margin, cooldown, gather and max_pair_labels must be >= 0, warning_expiry >= 1")
+        self.job = job
+        self.window = window
+        self.reference = reference
+        self.concept_threshold = concept_threshold
+        self.labelset_threshold = labelset_threshold
+        self.prior_threshold = prior_threshold
+        self.pair_threshold = pair_threshold
+        self.feature_threshold = feature_threshold
+        self.warning_margin = warning_margin
+        self.name_threshold = name_threshold
+        self.min_effect = min_effect
+        self.feature_min_effect_sd = feature_min_effect_sd
+        self.cooldown = cooldown
+        self.gather = gather
+        self.warning_expiry = warning_expiry
+        self.max_pair_labels = max_pair_labels
+        self.lifecycle = LabelLifecycle(warmup, dormant_after, dormant_factor, dormant_after_s)
+        self.sketch = FeatureSketch(max_raw_features, feature_dims, seed)
+        self.clusters: dict[str, str] = {}
+        self._concept: dict[str, _Family] = {}
+        self._prior = self._family("prior", "prior", None)
+        self._prior.add(CARDINALITY, self._detector(prior_threshold, direction="both", variance="empirical"))
+        self._feature = self._family("feature", "feature", None)
+        self._pairs: list[tuple[str, str]] | None = None
+        self._pair_labels: list[str] = []
+        self._frequency: collections.Counter[str] = collections.Counter()
+        # Positions of the last `window` labelled records and of the last `window` records: the first
+        # record of the window an alert is about.
+        self._labelled_positions: collections.deque[StreamPosition] = collections.deque(maxlen=window)
+        self._positions: collections.deque[StreamPosition] = collections.deque(maxlen=window)
+
+    # -- construction helpers -----------------------------------------------------------------------
+
+    def _family(self, kind: str, name: str, learner: str | None) -> _Family:
+        return _Family(kind, name, learner, self.name_threshold, self.cooldown, self.warning_expiry)
+
+    def _detector(self, threshold: float, direction: str = "up", variance: str = "bernoulli", min_effect=None, min_effect_sd=0.0):
+        return WindowShift(
+            window=self.window,
+            reference=self.reference,
+            threshold=threshold,
+            warning_threshold=max(threshold - self.warning_margin, 1e-9),
+            min_effect=self.min_effect if min_effect is None else min_effect,
+            min_effect_sd=min_effect_sd,
+            direction=direction,
+            variance=variance,
+        )
+
+    def set_clusters(self, clusters: typing.Mapping[str, str]) -> None:
+        """Tell the monitor which cluster each label is in (iHOMER's partition); alerts name them."""
+        self.clusters = {str(label): str(cluster) for label, cluster in clusters.items()}
+
+    # -- input ---------------------------------------------------------------------------------------
+
+    def update(
+        self,
+        x: typing.Mapping,
+        y: typing.Mapping[str, bool] | typing.Iterable[str],
+        predictions: typing.Mapping[str, typing.Mapping[str, bool]],
+        position: StreamPosition,
+        model_versions: typing.Mapping[str, int] | None = None,
+    ) -> list[Alert]:
+        """One labelled record: :meth:`observe_inputs` then :meth:`observe_labels`; returns the alerts raised."""
+        return self.observe_inputs(x, position) + self.observe_labels(y, predictions, position, model_versions)
+
+    def observe_inputs(self, x: typing.Mapping, position: StreamPosition) -> list[Alert]:
+        """One record's inputs (labelled or not), as they arrive; returns the ``feature`` alerts raised."""
+        self._positions.append(position)
+        values = self.sketch.transform(x)
+        family = self._feature
+        if not family.subjects:
+            for name, _ in values:
+                family.add(name, self._detector(self.feature_threshold, "both", "empirical", 0.0, self.feature_min_effect_sd))
+        drifting, warning = family.update(values, position.index)
+        return self._decide(family, drifting, warning, position, self._positions, None)
+
+    def observe_labels(
+        self,
+        y: typing.Mapping[str, bool] | typing.Iterable[str],
+        predictions: typing.Mapping[str, typing.Mapping[str, bool]],
+        position: StreamPosition,
+        model_versions: typing.Mapping[str, int] | None = None,
+    ) -> list[Alert]:
+        """One record's true labels and what each learner had predicted for it; returns the alerts raised.
+
+        ``y`` is ``dict[label, bool]`` or the labels that are on; ``predictions`` maps each learner
+        to its ``dict[label, bool]`` (labels it did not predict are off). ``model_versions`` maps
+        each learner to the records it had learned from when it predicted.
+        """
+        if isinstance(y, typing.Mapping):
+            on = {str(label) for label, value in y.items() if value}
+        else:
+            on = {str(label) for label in y}
+        self._labelled_positions.append(position)
+        index = position.index
+        alerts = self._observe_label_space(on, position)
+        known = self.lifecycle.labels
+        prior = self._prior
+        for label in known:
+            if label not in prior.subjects:
+                prior.add(label, self._detector(self.prior_threshold, direction="both"), (label,))
+        values = [(label, float(label in on)) for label in known]
+        values.append((CARDINALITY, float(len(on))))
+        if self._pairs is None and self.lifecycle.seen >= self.lifecycle.warmup:
+            self._start_pairs()
+        if self._pairs:
+            # Co-variation against the labels' reference frequencies: a change of one label's
+            # frequency alone leaves it unmoved, a change of how the two go together does not.
+            rate = {label: prior.subjects[label].detector.reference_mean for label in self._pair_labels}
+            values.extend(
+                (f"{a}+{b}", ((a in on) - rate[a]) * ((b in on) - rate[b])) for a, b in self._pairs
+            )
+        alerts += self._decide(prior, *prior.update(values, index), position, self._labelled_positions, None)
+        versions = model_versions or {}
+        for learner, predicted in predictions.items():
+            family = self._concept.get(learner)
+            if family is None:
+                family = self._concept[learner] = self._family("concept", f"concept/{learner}", learner)
+                family.add(LABELSET, self._detector(self.labelset_threshold, variance="empirical", min_effect=self.min_effect / 2))
+            errors = []
+            for label in known:
+                if label not in family.subjects:
+                    family.add(label, self._detector(self.concept_threshold), (label,))
+                errors.append((label, float(bool(predicted.get(label, False)) != (label in on))))
+            errors.append((LABELSET, sum(e for _, e in errors) / max(len(errors), 1)))
+            drifting, warning = family.update(errors, index)
+            alerts += self._decide(family, drifting, warning, position, self._labelled_positions, versions.get(learner))
+        return alerts
+
+    def _start_pairs(self) -> None:
+        frequent = [label for label, _ in self._frequency.most_common(self.max_pair_labels)]
+        self._pair_labels = sorted(frequent)
+        self._pairs = list(itertools.combinations(self._pair_labels, 2))
+        for a, b in self._pairs:
+            self._prior.add(f"{a}+{b}", self._detector(self.pair_threshold, direction="both", variance="empirical"), (a, b))
+
+    def _observe_label_space(self, on: set[str], position: StreamPosition) -> list[Alert]:
+        if self._pairs is None:
+            self._frequency.update(on)
+        alerts = []
+        for kind, label in self.lifecycle.update(position.index, on, position.ts):
+            life = self.lifecycle.labels[label]
+            first = position
+            if kind == "label_dormant":
+                first = dataclasses.replace(position, index=life.last_on, partition=None, offset=None, record_id=None, ts=life.last_on_ts)
+            if kind == "label_revived" and label in self._prior.subjects:
+                self._prior.subjects[label].detector.reset()  # its frequency starts again from here
+            alerts.append(
+                self._alert(
+                    "drift", kind, "medium" if kind == "label_dormant" else "low", (label,), None, first, position, position,
+                    None, f"labels/{kind}/{label}", {"name": "records_since_on", "value": position.index - life.last_on}, {},
+                )
+            )
+        return alerts
+
+    # -- deciding and building alerts ----------------------------------------------------------------
+
+    def _decide(self, family, drifting, warning, position, positions, model_version) -> list[Alert]:
+        index = position.index
+        if family.warning is not None and index >= family.warning.expires_at:
+            family.warning = None
+            family.quiet_until = index + self.cooldown
+        if drifting:
+            change = family.change
+            if change is None:
+                change = family.change = _Change(index, positions[0], position)
+            for subject in drifting:
+                change.add(subject, self._statistic(subject))
+            family.reported(drifting, index)  # quiet from now on: they are part of this change
+        if family.change is not None and index >= family.change.opened_at + self.gather:
+            return [self._close(family, position, model_version)]
+        if family.change is None and warning and family.warning is None and index >= family.quiet_until:
+            labels = tuple(sorted({label for s in warning for label in s.labels}))
+            strongest = max(warning, key=lambda s: abs(s.detector.statistic))
+            detail = {"expires_after": self.warning_expiry}
+            if family.kind == "feature":
+                detail["features"] = sorted(s.name for s in warning)
+            alert = self._alert("warning", family.kind, "low", labels, family.learner, positions[0], position, position,
+                                model_version, family.name, self._statistic(strongest), detail)
+            family.warning = _Warning(alert.event_id, labels, index + self.warning_expiry)
+            return [alert]
+        return []
+
+    def _close(self, family: _Family, position: StreamPosition, model_version: int | None) -> Alert:
+        """The one alert of a change: every subject that signalled it, and those close behind now."""
+        change, family.change = family.change, None
+        subjects = family.named(list(change.subjects.values()), position.index)
+        family.reported([s for s in subjects if s.name not in change.subjects], position.index)
+        labels = tuple(sorted({label for s in subjects for label in s.labels}))
+        detail = {"signalled": sorted(change.subjects)}
+        if family.kind == "feature":
+            detail["features"] = sorted(s.name for s in subjects)
+        if family.warning is not None:
+            detail["escalates"] = family.warning.event_id
+            family.warning = None
+        wide = len(labels) >= max(2, len(self.lifecycle.present()) // 2)
+        severity = "high" if change.ratio >= 2.0 or wide else "medium"
+        return self._alert("drift", family.kind, severity, labels, family.learner, change.first, change.trigger, position,
+                           model_version, family.name, change.statistic, detail)
+
+    def flush(self, position: StreamPosition) -> list[Alert]:
+        """Raise the alerts of changes still being gathered (at the end of a stream), as of ``position``."""
+        families = [self._prior, self._feature, *self._concept.values()]
+        return [self._close(family, position, None) for family in families if family.change is not None]
+
+    @staticmethod
+    def _statistic(subject: _Subject) -> dict:
+        detector = subject.detector
+        return {
+            "name": "z",
+            "subject": subject.name,
+            "value": round(detector.statistic, 3),
+            "threshold": detector.threshold,
+            "reference_mean": round(detector.reference_mean, 4),
+            "recent_mean": round(detector.recent_mean, 4),
+        }
+
+    def _alert(self, level, kind, severity, labels, learner, first, trigger, last, model_version, detector, statistic, detail) -> Alert:
+        clusters = tuple(sorted({self.clusters[label] for label in labels if label in self.clusters}))
+        return Alert(
+            # The record that set the change off identifies it: the labels named may still grow after it.
+            event_id=event_id(self.job, f"{level}/{detector}", (), trigger),
+            level=level,
+            kind=kind,
+            severity=severity,
+            labels=tuple(labels),
+            learner=learner,
+            clusters=clusters,
+            first=first,
+            last=last,
+            model_version=model_version,
+            detector=detector,
+            statistic=statistic,
+            job=self.job,
+            detail=detail,
+        )
+
+    def __repr__(self) -> str:
+        return f"DriftMonitor(job={self.job!r}, window={self.window}, labels={len(self.lifecycle.labels)})"

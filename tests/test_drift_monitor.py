@@ -1,0 +1,227 @@
+"""The drift monitor beside the learners: its detectors, alert records, hygiene and pickling."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import given, settings
+
+from learners.drift import Alert, DriftMonitor, LabelLifecycle, StreamPosition, WindowShift, event_id
+from stream.synthetic import DriftingMultiLabelStream
+
+
+def run(monitor: DriftMonitor, rows, predict=None, start: int = 0, positions=None) -> list[Alert]:
+    """Feed labelled rows; ``predict(i, x, y)`` gives the one learner's prediction (default: the truth)."""
+    alerts = []
+    for i, (x, y) in enumerate(rows, start=start):
+        predicted = predict(i, x, y) if predict is not None else dict(y)
+        position = positions(i) if positions is not None else StreamPosition(i)
+        alerts += monitor.update(x, y, {"model": predicted}, position, model_versions={"model": i})
+    return alerts
+
+
+def noisy(rate: float, seed: int = 0):
+    """A stand-in learner that gets each label wrong with probability ``rate``."""
+    rng = random.Random(seed)
+    return lambda i, x, y: {label: on != (rng.random() < rate) for label, on in y.items()}
+
+
+def drifts(alerts):
+    return [alert for alert in alerts if alert.level == "drift"]
+
+
+# -- the detector ---------------------------------------------------------------------------------
+
+
+@given(value=st.floats(0, 1), n=st.integers(0, 3000))
+@settings(max_examples=30, deadline=None)
+def test_a_constant_stream_never_signals(value, n):
+    detector = WindowShift(window=50, reference=200, direction="both", variance="empirical")
+    assert all(detector.update(value) is None for _ in range(n))
+
+
+def test_a_jump_up_is_a_drift_and_a_fall_is_not_with_direction_up():
+    rng = random.Random(1)
+    up = WindowShift(window=100, reference=500)
+    levels = [up.update(rng.random() < (0.1 if i < 1000 else 0.4)) for i in range(1400)]
+    first = levels.index("drift")
+    assert 1000 <= first < 1100 and "drift" not in levels[:1000]
+    down = WindowShift(window=100, reference=500)
+    assert "drift" not in [down.update(rng.random() < (0.4 if i < 1000 else 0.1)) for i in range(1400)]
+    both = WindowShift(window=100, reference=500, direction="both")
+    assert "drift" in [both.update(rng.random() < (0.4 if i < 1000 else 0.1)) for i in range(1400)]
+
+
+def test_min_effect_keeps_small_but_significant_changes_quiet():
+    rng = random.Random(2)
+    detector = WindowShift(window=1000, reference=5000, threshold=4.0, min_effect=0.05)
+    assert "drift" not in [detector.update(rng.random() < (0.10 if i < 6000 else 0.13)) for i in range(9000)]
+
+
+def test_reset_forgets_the_windows():
+    detector = WindowShift(window=10, reference=20)
+    for _ in range(40):
+        detector.update(1.0)
+    detector.reset()
+    assert (detector.n_recent, detector.n_reference, detector.ready) == (0, 0, False)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(window=1), dict(min_reference=5000), dict(warning_threshold=6.0), dict(min_effect=-1), dict(direction="down"), dict(variance="gamma")],
+)
+def test_bad_detector_settings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        WindowShift(**kwargs)
+
+
+# -- alerts on streams with known changes -----------------------------------------------------------
+
+
+def stream(**kwargs):
+    params = dict(n_instances=6000, n_features=6, n_labels=9, seed=11, n_groups=3) | kwargs
+    return DriftingMultiLabelStream(**params)
+
+
+def test_a_stationary_stream_raises_no_drift():
+    monitor = DriftMonitor(job="t")
+    alerts = run(monitor, stream(n_instances=12000), predict=noisy(0.1))
+    assert drifts(alerts) == []
+
+
+def test_a_prior_drift_on_one_group_is_one_alert_naming_its_labels_soon_after():
+    data = stream(drift_points=[3000], drift_kinds="prior", drift_groups=[[1]])
+    alerts = drifts(run(DriftMonitor(job="t"), data))
+    prior = [alert for alert in alerts if alert.kind == "prior"]
+    assert len(prior) == 1, alerts
+    assert set(prior[0].labels) <= set(data.changes[0].labels) and prior[0].labels
+    assert 3000 <= prior[0].last.index < 3250
+    # The window: the detector's 200 records when the change set it off, up to the alert (50 records gathering more).
+    assert prior[0].last.index - 199 - 50 == prior[0].first.index and prior[0].learner is None
+
+
+def test_a_change_of_every_label_is_one_concept_alert_listing_them():
+    rng = random.Random(5)
+
+    def predict(i, x, y):  # right 95% of the time, then wrong on every label 40% of the time
+        return {label: on != (rng.random() < (0.05 if i < 3000 else 0.4)) for label, on in y.items()}
+
+    alerts = [a for a in drifts(run(DriftMonitor(job="t"), stream(), predict=predict)) if a.kind == "concept"]
+    assert len(alerts) == 1, alerts
+    alert = alerts[0]
+    assert len(alert.labels) >= 7 and alert.learner == "model" and alert.severity == "high"
+    assert alert.model_version == alert.last.index and 3000 <= alert.last.index < 3250
+
+
+def test_a_feature_drift_raises_a_feature_alert_naming_the_inputs():
+    rows = list(stream(n_instances=4000))
+    shifted = [({k: v + (1.5 if i >= 2000 and k == "x2" else 0.0) for k, v in x.items()}, y) for i, (x, y) in enumerate(rows)]
+    alerts = [a for a in drifts(run(DriftMonitor(job="t"), shifted)) if a.kind == "feature"]
+    assert len(alerts) == 1 and alerts[0].detail["features"] == ["x2"] and alerts[0].labels == ()
+    assert 2000 <= alerts[0].last.index < 2250
+
+
+def test_wide_inputs_are_watched_through_a_projection():
+    rng = random.Random(3)
+    monitor = DriftMonitor(job="t", feature_dims=4)
+    alerts = []
+    for i in range(4000):
+        x = {f"e{j}": rng.gauss(0.8 if i >= 2000 and j < 20 else 0.0, 1.0) for j in range(64)}
+        alerts += monitor.observe_inputs(x, StreamPosition(i))
+    assert monitor.sketch.projected
+    feature = drifts(alerts)
+    assert len(feature) == 1 and 2000 <= feature[0].last.index < 2250
+    assert all(name.startswith("proj") for name in feature[0].detail["features"])
+
+
+def test_label_born_dormant_and_revived_are_one_alert_each():
+    data = stream(n_instances=7000, n_labels=6, n_groups=2, drift_points=[2000, 3000, 5500],
+                  drift_kinds=["birth", "death", "prior"], drift_groups=[None, None, [1]], absent_labels=1)
+    rows = list(data)
+    # y0 dies at 3000; bring it back at 6000.
+    rows = [(x, y | {"y0": True}) if i == 6000 else (x, y) for i, (x, y) in enumerate(rows)]
+    alerts = run(DriftMonitor(job="t", dormant_after=500), rows)
+    life = [(a.kind, a.labels, a.last.index) for a in alerts if a.kind.startswith("label_")]
+    born, dormant, revived = (next(a for a in life if a[0] == kind) for kind in ("label_born", "label_dormant", "label_revived"))
+    # (y0 on once at 6000 and never again goes dormant again 500 records later.)
+    assert [a[0] for a in life] == ["label_born", "label_dormant", "label_revived", "label_dormant"], life
+    assert born[1] == ("y5",) and 2000 <= born[2] < 2030
+    assert dormant[1] == ("y0",) and 2950 + 500 <= dormant[2] <= 3000 + 500  # 500 records after its last time on
+    assert revived == ("label_revived", ("y0",), 6000)
+
+
+def test_dormant_by_event_time():
+    life = LabelLifecycle(warmup=1, dormant_after=None, dormant_after_s=60.0)
+    assert life.update(0, {"a", "b"}, ts=0.0) == []
+    assert life.update(1, {"a"}, ts=59.0) == []
+    assert life.update(2, {"a"}, ts=61.0) == [("label_dormant", "b")]
+
+
+# -- hygiene ----------------------------------------------------------------------------------------
+
+
+def test_warning_escalates_into_the_drift_or_expires():
+    data = stream(drift_points=[3000], drift_kinds="prior", drift_groups=[[1]])
+    alerts = run(DriftMonitor(job="t"), data)
+    prior = [a for a in alerts if a.kind == "prior"]
+    warnings = [a for a in prior if a.level == "warning"]
+    drift = next(a for a in prior if a.level == "drift")
+    assert warnings and drift.detail.get("escalates") == warnings[-1].event_id
+    assert warnings[-1].detail["expires_after"] == 500 and warnings[-1].severity == "low"
+
+
+def test_a_lasting_change_is_reported_once():
+    # The error jumps and stays high: one alert, not one per window.
+    data = stream(n_instances=9000)
+    alerts = [a for a in drifts(run(DriftMonitor(job="t"), data, predict=lambda i, x, y: {l: (on if i < 3000 else not on) for l, on in y.items()})) if a.kind == "concept"]
+    assert len(alerts) == 1
+
+
+def test_alerts_name_the_clusters_of_their_labels():
+    monitor = DriftMonitor(job="t")
+    monitor.set_clusters({"y2": "c1", "y3": "c1", "y0": "c0"})
+    data = stream(drift_points=[3000], drift_kinds="prior", drift_groups=[[1]])
+    prior = [a for a in drifts(run(monitor, data)) if a.kind == "prior"]
+    assert prior[0].clusters == ("c1",)
+
+
+# -- identity and state -------------------------------------------------------------------------------
+
+
+def test_event_ids_depend_on_job_detector_labels_and_position_only():
+    position = StreamPosition(5, partition=1, offset=105, record_id="r", ts=1.0)
+    same = StreamPosition(9, partition=1, offset=105)
+    assert event_id("j", "d", ["a", "b"], position) == event_id("j", "d", ["b", "a"], same)
+    assert event_id("j", "d", ["a"], position) != event_id("k", "d", ["a"], position)
+    assert event_id("j", "d", ["a"], position) != event_id("j", "d", ["a"], StreamPosition(5, partition=2, offset=105))
+
+
+def test_a_pickled_monitor_goes_on_with_the_same_alerts_and_ids():
+    rows = list(stream(drift_points=[2500, 4000], drift_kinds=["prior", "features"], drift_groups=[[1], None]))
+    predict = noisy(0.1, seed=3)
+    predictions = [predict(i, x, y) for i, (x, y) in enumerate(rows)]
+    by_index = lambda i, x, y: predictions[i]  # noqa: E731
+    whole = run(DriftMonitor(job="t"), rows, by_index)
+    first = DriftMonitor(job="t")
+    head = run(first, rows[:2600], by_index)
+    restored = pickle.loads(pickle.dumps(first))
+    tail = run(restored, rows[2600:], by_index, start=2600)
+    assert [a.to_dict() for a in head + tail] == [a.to_dict() for a in whole]
+    assert len(drifts(whole)) >= 2
+
+
+def test_alert_to_dict_is_plain_data_with_the_window():
+    alert = run(DriftMonitor(job="t"), list(stream(n_instances=2500, drift_points=[1500], drift_kinds="prior", drift_groups=[[1]])),
+                positions=lambda i: StreamPosition(i, partition=0, offset=1000 + i, record_id=f"r{i}", ts=1.7e9 + i))
+    record = next(a for a in alert if a.level == "drift").to_dict()
+    assert record["window"]["last"]["offset"] == 1000 + record["window"]["last"]["index"]
+    assert record["window"]["first"]["record_id"].startswith("r") and record["job"] == "t"
+    assert set(record) == {"event_id", "level", "kind", "severity", "labels", "learner", "clusters", "window",
+                           "model_version", "detector", "statistic", "job", "detail"}
+    with pytest.raises(ValueError):
+        Alert(**{**next(a for a in alert if a.level == "drift").__getstate__()} if False else dict(
+            event_id="x", level="alarm", kind="prior", severity="low", labels=(), learner=None, clusters=(),
+            first=StreamPosition(0), last=StreamPosition(0), model_version=None, detector="d", statistic={}, job="t"))
