@@ -122,8 +122,10 @@ class KafkaConfig(pydantic.BaseModel):
         How long to wait for the first connection to the cluster.
     commit_timeout_s, flush_timeout_s, admin_timeout_s
         Timeouts of offset commits, producer flushes and topic administration.
-    acks, linger_ms, batch_size, compression_type, max_block_ms
-        Producer settings (``max_block_ms``: longest a send waits for metadata or buffer space).
+    acks, linger_ms, batch_size, compression_type, max_block_ms, max_request_size
+        Producer settings (``max_block_ms``: longest a send waits for metadata or buffer space;
+        ``max_request_size``: the largest message, with key and headers, a producer sends: a
+        job sets it from its :class:`~stream.records.RecordLimits`).
     security_protocol, sasl_mechanism, sasl_username, sasl_password, ssl_cafile
         Security of a real cluster.
 
@@ -163,6 +165,7 @@ class KafkaConfig(pydantic.BaseModel):
     batch_size: int = pydantic.Field(65_536, gt=0)
     compression_type: typing.Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     max_block_ms: int = pydantic.Field(10_000, gt=0)
+    max_request_size: int = pydantic.Field(1_048_576, gt=0)
     security_protocol: typing.Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: typing.Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -226,6 +229,7 @@ class KafkaConfig(pydantic.BaseModel):
                 "batch_size": self.batch_size,
                 "compression_type": self.compression_type,
                 "max_block_ms": self.max_block_ms,
+                "max_request_size": self.max_request_size,
             }
         if role == "admin":
             return common
@@ -392,6 +396,18 @@ class RecordSource:
         """Read every assigned partition from its first message."""
         self._consumer.seek_to_beginning()
 
+    def seek_to_tail(self, count: int, timeout_s: float | None = None) -> None:
+        """Read only the last ``count`` messages (or fewer) of every assigned partition."""
+        timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
+        assigned = list(self._consumer.assignment())
+        try:
+            starts = self._consumer.beginning_offsets(assigned, timeout_ms=int(timeout_s * 1000))
+            ends = self._consumer.end_offsets(assigned, timeout_ms=int(timeout_s * 1000))
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(f"offset lookup did not finish within {timeout_s} s", error) from error
+        for tp in assigned:
+            self._consumer.seek(tp, max(starts[tp], ends[tp] - count))
+
     def seek_to_end(self) -> None:
         """Read only messages produced from now on, on every assigned partition."""
         self._consumer.seek_to_end()
@@ -506,8 +522,13 @@ class RecordSink:
         *,
         key: bytes | str | None = None,
         headers: Headers | None = None,
-    ) -> None:
-        """Queue one message. A mapping is encoded as compact JSON; bytes go as they are."""
+        checked: bool = True,
+    ):
+        """Queue one message. A mapping is encoded as compact JSON; bytes go as they are.
+
+        Returns the delivery future. With ``checked`` false a failed delivery is left to the
+        caller (who inspects the future after :meth:`flush`) instead of raising later.
+        """
         self._raise_failures()
         payload = value if value is None or isinstance(value, bytes) else records.encode_json(value)
         items = headers.items() if isinstance(headers, typing.Mapping) else (headers or ())
@@ -524,7 +545,9 @@ class RecordSink:
             ) from error
         except kafka.errors.KafkaError as error:
             raise ProduceError(f"send to {topic} failed", error) from error
-        future.add_errback(self._on_error)
+        if checked:
+            future.add_errback(self._on_error)
+        return future
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every queued message is acknowledged; raise if one failed or time runs out."""
@@ -550,8 +573,23 @@ class RecordSink:
         self.close()
 
 
+#: Errors of a message too large for the producer or the broker: its dead letter keeps only a head.
+_TOO_LARGE = (kafka.errors.MessageSizeTooLargeError, kafka.errors.RecordListTooLargeError)
+
+
 class DeadLetterSink:
     """Forwards rejected messages to the dead-letter topic, byte for byte, with the reason in headers.
+
+    Nothing here may stop the consumer (a poison pill):
+
+    * a dead letter larger than ``limits.dead_letter_max_bytes``, or one the producer or broker
+      refuses as too large, keeps only the first ``limits.dead_letter_head_bytes`` of its value,
+      with headers ``value.truncated``, ``value.bytes`` (the original size) and ``value.sha256``;
+    * when even that is refused, the message is counted in :attr:`lost`, its position is logged,
+      and the caller commits past it like any other dead letter;
+    * each input position is dead-lettered once: when a restarted job sends its first dead letter,
+      the last ``limits.dead_letter_scan`` dead letters per partition of the topic are read back,
+      and a message whose position (of this consumer group) is among them is not sent again.
 
     Parameters
     ----------
@@ -559,15 +597,26 @@ class DeadLetterSink:
         The producer to send with (shared with the other outputs).
     topic
         The dead-letter topic.
+    limits
+        Sizes of dead letters, and how far back to look for ones already sent.
+    group
+        The consumer group the rejected messages were read by (header ``source.group``).
 
     """
 
-    def __init__(self, sink: RecordSink, topic: str):
+    def __init__(self, sink: RecordSink, topic: str, limits: records.RecordLimits | None = None, group: str | None = None):
         self.sink = sink
         self.topic = topic
+        self.limits = records.DEFAULT_LIMITS if limits is None else limits
+        self.group = sink.config.group_id if group is None else group
+        self.lost = 0
+        # (message, headers, future, whole value sent) of dead letters not yet flushed.
+        self._pending: list[tuple[Message, list, typing.Any, bool]] = []
+        # Positions already dead-lettered (read back lazily, then as sent), oldest first, bounded.
+        self._sent: dict[tuple[str, int, int], None] | None = None
 
-    def send(self, message: Message, error: BaseException, *, reason: str | None = None) -> None:
-        """Dead-letter ``message`` because of ``error``.
+    def send(self, message: Message, error: BaseException, *, reason: str | None = None) -> bool:
+        """Dead-letter ``message`` because of ``error``; ``False`` when its position was dead-lettered before.
 
         ``reason`` defaults to the code of a :class:`~stream.errors.RecordError`; for any other
         error name the failing step (a short fixed word: it becomes a metric label).
@@ -576,6 +625,10 @@ class DeadLetterSink:
             if not isinstance(error, RecordError):
                 raise ValueError(f"give a reason for dead-lettering on {type(error).__name__}")
             reason = error.reason
+        position = (message.topic, message.partition, message.offset)
+        if position in self._already_sent():
+            logger.info("dead letter %s[%d]@%d (%s) was published before", *position, reason)
+            return False
         headers = records.dead_letter_headers(
             reason=reason,
             error_class=type(error).__name__,
@@ -585,11 +638,127 @@ class DeadLetterSink:
             offset=message.offset,
             ts=time.time(),
             source_headers=message.headers,
+            group=self.group,
         )
-        logger.warning(
-            "dead letter %s[%d]@%d: %s (%s)", message.topic, message.partition, message.offset, reason, type(error).__name__
+        logger.warning("dead letter %s[%d]@%d: %s (%s)", *position, reason, type(error).__name__)
+        whole = _size(message.value, message.key, headers) <= self.limits.dead_letter_max_bytes
+        if whole:
+            try:
+                future = self.sink.send(self.topic, message.value, key=message.key, headers=headers, checked=False)
+            except ProduceError as failure:
+                if not isinstance(failure.error, _TOO_LARGE):
+                    raise
+                whole = False
+        if not whole:
+            future = self._send_head(message, headers)
+        self._remember(position)
+        if future is not None:
+            self._pending.append((message, headers, future, whole))
+        return True
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Flush the producer; dead letters refused as too large go again as a head, or are counted lost."""
+        self.sink.flush(timeout_s)
+        while self._pending:
+            pending, self._pending = self._pending, []
+            for message, headers, future, whole in pending:
+                if not future.failed():
+                    continue
+                failure = future.exception
+                if not isinstance(failure, _TOO_LARGE):
+                    raise ProduceError(f"dead letter of {message.topic}[{message.partition}]@{message.offset} failed", failure)
+                if not whole:
+                    self._lose(message, failure)
+                    continue
+                future = self._send_head(message, headers)
+                if future is not None:
+                    self._pending.append((message, headers, future, False))
+            if self._pending:
+                self.sink.flush(timeout_s)
+
+    def _send_head(self, message: Message, headers: list):
+        value = message.value or b""
+        head_headers = [*_cut_headers(headers), *records.truncation_headers(value)]
+        key = None if message.key is None else message.key[: records.DEAD_LETTER_KEY_BYTES]
+        try:
+            return self.sink.send(
+                self.topic, value[: self.limits.dead_letter_head_bytes], key=key, headers=head_headers, checked=False
+            )
+        except ProduceError as failure:
+            if not isinstance(failure.error, _TOO_LARGE):
+                raise
+            self._lose(message, failure.error)
+            return None
+
+    def _lose(self, message: Message, failure: BaseException) -> None:
+        self.lost += 1
+        logger.error(
+            "dead letter of %s[%d]@%d could not be published even cut to its head (%s): skipped",
+            message.topic,
+            message.partition,
+            message.offset,
+            failure,
         )
-        self.sink.send(self.topic, message.value, key=message.key, headers=headers)
+
+    def _already_sent(self) -> dict[tuple[str, int, int], None]:
+        if self._sent is None:
+            self._sent = {}
+            if self.limits.dead_letter_scan:
+                for position in self._read_back():
+                    self._remember(position)
+        return self._sent
+
+    def _remember(self, position: tuple[str, int, int]) -> None:
+        sent = self._already_sent()
+        sent[position] = None
+        if len(sent) > 4 * self.limits.dead_letter_scan:
+            del sent[next(iter(sent))]
+
+    def _read_back(self) -> list[tuple[str, int, int]]:
+        """Positions of this group's dead letters among the last ``dead_letter_scan`` per partition of the topic."""
+        reader = self.sink.config.model_copy(update={"group_id": None})
+        try:
+            partitions = topic_partitions(reader, self.topic)
+        except TopicError:
+            return []
+        source = RecordSource(reader, partitions=partitions)
+        positions = []
+        try:
+            source.seek_to_tail(self.limits.dead_letter_scan)
+            deadline = time.monotonic() + reader.request_timeout_ms / 1000
+            while not source.fetched_to_end(self.topic) and time.monotonic() < deadline:
+                for letter in source.poll_batch(1000, 0.2):
+                    try:
+                        parsed = records.parse_dead_letter(letter.value, letter.key, letter.headers)
+                    except RecordError:
+                        continue  # not one of ours
+                    if parsed.group == self.group:
+                        positions.append((parsed.source_topic, parsed.source_partition, parsed.source_offset))
+        finally:
+            source.close()
+        logger.info("read back %d dead letters of group %s from %s", len(positions), self.group, self.topic)
+        return positions
+
+
+def _size(value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]) -> int:
+    return len(value or b"") + len(key or b"") + sum(len(name) + len(raw) for name, raw in headers)
+
+
+def _cut_headers(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter cut to its head: the rejected message's own headers kept short."""
+    out, kept = [], 0
+    for name, raw in headers:
+        if name.startswith(records.SOURCE_HEADER_PREFIX):
+            kept += 1
+            if kept > _HEAD_SOURCE_HEADERS:
+                continue
+            raw = raw[: records.DEAD_LETTER_SOURCE_HEADER_BYTES]
+        out.append((name, raw))
+    return out
+
+
+#: Source headers a dead letter cut to its head keeps (each cut as well), so that it fits its room.
+_HEAD_SOURCE_HEADERS = 8
 
 
 def _admin(config: KafkaConfig, timeout_s: float) -> KafkaAdminClient:

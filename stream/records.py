@@ -22,12 +22,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
+import hashlib
 import importlib.resources
 import json
 import math
 import typing
 
 import orjson
+import pydantic
 
 from stream.errors import RecordError
 
@@ -39,8 +41,10 @@ __all__ = [
     "Prediction",
     "Record",
     "RecordError",
+    "RecordLimits",
     "dead_letter_headers",
     "encode_json",
+    "truncation_headers",
     "json_schema",
     "parse_dead_letter",
     "parse_drift_alert",
@@ -63,15 +67,108 @@ REASONS = (
     "payload",  # neither or both of features and text
     "features",  # features of the wrong shape or a value that is not a number
     "too_many_features",
+    "too_deep",  # JSON nested deeper than allowed
     "text",  # text empty or not a string
+    "text_too_long",
     "labels",  # labels not a list of distinct non-empty strings
+    "too_many_labels",
+    "label_too_long",
     "ts",  # ts neither epoch seconds nor ISO 8601 with an offset
     "schema",  # an output topic's message (prediction, drift alert) breaks its schema
+    # Refused by the learners, not by the parser:
+    "label_space_full",  # the record brings a new label while the label space is full
+    "feature_space_full",  # the record brings a new feature while the feature space is full
+    "crashed_learner",  # a learner actor died on this record twice in a row
 )
 
 #: Defaults of :func:`parse_record`'s limits. 1 MiB is also Kafka's default maximum message size.
 MAX_RECORD_BYTES = 1 << 20
-MAX_FEATURES = 100_000
+MAX_FEATURES = 10_000
+MAX_LABELS = 100
+MAX_LABEL_CHARS = 200
+MAX_TEXT_CHARS = 100_000
+MAX_JSON_DEPTH = 32
+
+
+class RecordLimits(pydantic.BaseModel):
+    """How much one message, and the stream as a whole, may bring; anything beyond is dead-lettered.
+
+    Parsing (:func:`parse_record`, :func:`parse_label_update`) checks the per-message limits; the
+    learner actors check the two space limits; the dead-letter sink uses the last three.
+
+    Parameters
+    ----------
+    max_record_bytes
+        Largest message value accepted (reason ``oversize``). The producers' request size
+        follows it (see :meth:`producer_request_bytes`).
+    max_labels_per_record
+        Most labels one record or late-label update may turn on (``too_many_labels``).
+    max_label_chars
+        Longest label name, in characters (``label_too_long``).
+    max_features
+        Most features one record may carry (``too_many_features``).
+    max_text_chars
+        Longest text, in characters (``text_too_long``).
+    max_json_depth
+        Deepest nesting of JSON arrays and objects (``too_deep``).
+    max_label_space
+        Most distinct labels a learner actor takes in over the stream; a record that would add
+        one more is refused (``label_space_full``).
+    max_feature_space
+        Most distinct feature names a learner actor learns from over the stream; a record that
+        would add more is refused (``feature_space_full``).
+    dead_letter_max_bytes
+        Largest dead letter (value, key and headers) the dead-letter topic takes; Kafka's default
+        ``max.message.bytes`` is about 1 MiB. A bigger one keeps only the head of its value.
+    dead_letter_head_bytes
+        How much of a value such a dead letter keeps.
+    dead_letter_scan
+        Dead letters read back per partition of the dead-letter topic, when a restarted job sends
+        its first one, to publish no message twice.
+
+    Examples
+    --------
+    >>> limits = RecordLimits(max_labels_per_record=2)
+    >>> parse_record(b'{"id": "r", "text": "x", "labels": ["a", "b", "c"]}', limits=limits)
+    Traceback (most recent call last):
+    ...
+    stream.errors.RecordError: too_many_labels: record 'r': labels has 3 labels, more than the limit of 2
+
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    max_record_bytes: int = pydantic.Field(MAX_RECORD_BYTES, gt=0)
+    max_labels_per_record: int = pydantic.Field(MAX_LABELS, gt=0)
+    max_label_chars: int = pydantic.Field(MAX_LABEL_CHARS, gt=0)
+    max_features: int = pydantic.Field(MAX_FEATURES, gt=0)
+    max_text_chars: int = pydantic.Field(MAX_TEXT_CHARS, gt=0)
+    max_json_depth: int = pydantic.Field(MAX_JSON_DEPTH, ge=2)
+    max_label_space: int = pydantic.Field(10_000, gt=0)
+    max_feature_space: int = pydantic.Field(100_000, gt=0)
+    dead_letter_max_bytes: int = pydantic.Field(1_000_000, ge=4096)
+    dead_letter_head_bytes: int = pydantic.Field(65_536, ge=0)
+    dead_letter_scan: int = pydantic.Field(10_000, ge=0)
+
+    @pydantic.model_validator(mode="after")
+    def _head_fits(self) -> RecordLimits:
+        if self.dead_letter_head_bytes + _DEAD_LETTER_HEADROOM > self.dead_letter_max_bytes:
+            raise ValueError(
+                f"dead_letter_head_bytes ({self.dead_letter_head_bytes}) plus {_DEAD_LETTER_HEADROOM} bytes of "
+                f"headers must fit in dead_letter_max_bytes ({self.dead_letter_max_bytes})"
+            )
+        return self
+
+    def producer_request_bytes(self) -> int:
+        """The request size a job's producers need: the biggest record or dead letter, with headers."""
+        return max(self.max_record_bytes, self.dead_letter_max_bytes) + _DEAD_LETTER_HEADROOM
+
+
+#: Room left for a dead letter's key and headers beside a value's head (the error message is cut
+#: at 1000 characters; a key or source headers beyond the rest of this room are cut as well).
+_DEAD_LETTER_HEADROOM = 16_384
+
+DEFAULT_LIMITS = RecordLimits()
 
 _RECORD_FIELDS = frozenset({"id", "features", "text", "labels", "ts"})
 _LABEL_UPDATE_FIELDS = frozenset({"id", "labels"})
@@ -101,7 +198,7 @@ def _float_sized_int(literal: str) -> int:
     return value
 
 
-def _load_object(value: bytes | None, max_bytes: int | None = None) -> dict:
+def _load_object(value: bytes | None, max_bytes: int | None = None, max_depth: int = MAX_JSON_DEPTH) -> dict:
     if value is None:
         raise RecordError("tombstone", "the message value is null")
     if max_bytes is not None and len(value) > max_bytes:
@@ -109,10 +206,29 @@ def _load_object(value: bytes | None, max_bytes: int | None = None) -> dict:
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as error:
+        if error.msg.startswith("depth limit"):
+            raise RecordError("too_deep", f"JSON nested beyond the parser's limit at column {error.colno}") from None
         _explain_bad_json(value, error)
+    # Nesting needs an opening bracket per level: most values are ruled out without a walk.
+    if value.count(b"[") + value.count(b"{") > max_depth and _depth(obj) > max_depth:
+        raise RecordError("too_deep", f"JSON nested more than {max_depth} levels deep")
     if type(obj) is not dict:
         raise RecordError("not_object", f"expected a JSON object, got {_json_type(obj)}")
     return obj
+
+
+def _depth(obj) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest = 0
+    pending = [(obj, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if type(item) is dict else item if type(item) is list else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children if type(child) in (dict, list))
+    return deepest
 
 
 def _explain_bad_json(value: bytes, error: orjson.JSONDecodeError) -> typing.NoReturn:
@@ -174,12 +290,18 @@ def _finite(value, reason: str, where: str) -> float:
     raise RecordError(reason, f"{where} must be a number, got {_json_type(value)}")
 
 
-def _check_labels(labels, where: str) -> tuple[str, ...]:
+def _check_labels(labels, where: str, max_labels: int | None = None, max_chars: int | None = None) -> tuple[str, ...]:
     if type(labels) is not list:
         raise RecordError("labels", f"{where} must be a list of label names, got {_json_type(labels)}")
+    if max_labels is not None and len(labels) > max_labels:
+        raise RecordError("too_many_labels", f"{where} has {len(labels)} labels, more than the limit of {max_labels}")
     for label in labels:
         if type(label) is not str or not label:
             raise RecordError("labels", f"{where} must hold non-empty strings, got {_json_type(label)} {label!r}")
+        if max_chars is not None and len(label) > max_chars:
+            raise RecordError(
+                "label_too_long", f"{where} holds a label of {len(label)} characters, more than the limit of {max_chars}"
+            )
     if len(set(labels)) != len(labels):
         seen: set[str] = set()
         repeated = sorted({label for label in labels if label in seen or seen.add(label)})
@@ -282,8 +404,9 @@ def parse_record(
     value: bytes | None,
     key: bytes | None = None,
     *,
-    max_bytes: int = MAX_RECORD_BYTES,
-    max_features: int = MAX_FEATURES,
+    max_bytes: int | None = None,
+    max_features: int | None = None,
+    limits: RecordLimits | None = None,
 ) -> Record:
     """Parse and check one message of ``tagstream.records``.
 
@@ -294,9 +417,11 @@ def parse_record(
     key
         The message key; when given it must be the UTF-8 bytes of the record's id.
     max_bytes
-        Largest accepted value size.
+        Largest accepted value size (default: ``limits.max_record_bytes``).
     max_features
-        Largest accepted number of features.
+        Largest accepted number of features (default: ``limits.max_features``).
+    limits
+        Every limit of a message (default: :class:`RecordLimits`' defaults).
 
     Raises
     ------
@@ -313,7 +438,8 @@ def parse_record(
     stream.errors.RecordError: non_finite: JSON number NaN is not finite
 
     """
-    obj = _load_object(value, max_bytes)
+    limits = DEFAULT_LIMITS if limits is None else limits
+    obj = _load_object(value, limits.max_record_bytes if max_bytes is None else max_bytes, limits.max_json_depth)
     _check_fields(obj, _RECORD_FIELDS, "record")
     record_id = _check_id(obj, key)
 
@@ -331,16 +457,22 @@ def parse_record(
                 f"record {record_id!r}: features must be an object or a list, got {_json_type(raw_features)}",
             )
         try:
-            features = _check_features(raw_features, max_features)
+            features = _check_features(raw_features, limits.max_features if max_features is None else max_features)
         except RecordError as error:
             raise RecordError(error.reason, f"record {record_id!r}: {error.message}") from None
     elif type(text) is not str or not text.strip():
         shown = _json_type(text) if type(text) is not str else "blank string"
         raise RecordError("text", f"record {record_id!r}: text must be a non-blank string, got {shown}")
+    elif len(text) > limits.max_text_chars:
+        raise RecordError(
+            "text_too_long", f"record {record_id!r}: text of {len(text)} characters, more than the limit of {limits.max_text_chars}"
+        )
 
     labels = obj.get("labels")
     if labels is not None:
-        labels = _check_labels(labels, f"record {record_id!r}: labels")
+        labels = _check_labels(
+            labels, f"record {record_id!r}: labels", limits.max_labels_per_record, limits.max_label_chars
+        )
 
     ts = obj.get("ts")
     if ts is not None:
@@ -395,14 +527,20 @@ class LabelUpdate:
         return {"id": self.id, "labels": list(self.labels)}
 
 
-def parse_label_update(value: bytes | None, key: bytes | None = None, *, max_bytes: int = MAX_RECORD_BYTES) -> LabelUpdate:
-    """Parse and check one message of ``tagstream.labels`` (same key rule as :func:`parse_record`)."""
-    obj = _load_object(value, max_bytes)
+def parse_label_update(
+    value: bytes | None, key: bytes | None = None, *, limits: RecordLimits | None = None
+) -> LabelUpdate:
+    """Parse and check one message of ``tagstream.labels`` (same key rule and limits as :func:`parse_record`)."""
+    limits = DEFAULT_LIMITS if limits is None else limits
+    obj = _load_object(value, limits.max_record_bytes, limits.max_json_depth)
     _check_fields(obj, _LABEL_UPDATE_FIELDS, "label update")
     record_id = _check_id(obj, key)
     if "labels" not in obj:
         raise RecordError("labels", f"label update {record_id!r} has no labels")
-    return LabelUpdate(id=record_id, labels=_check_labels(obj["labels"], f"label update {record_id!r}: labels"))
+    labels = _check_labels(
+        obj["labels"], f"label update {record_id!r}: labels", limits.max_labels_per_record, limits.max_label_chars
+    )
+    return LabelUpdate(id=record_id, labels=labels)
 
 
 def _require(obj: dict, fields: dict[str, tuple[type, ...]], what: str) -> None:
@@ -597,13 +735,16 @@ def dead_letter_headers(
     offset: int,
     ts: float,
     source_headers: typing.Sequence[tuple[str, bytes | None]] = (),
+    group: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """Headers of a dead letter; its value and key are the rejected message's own bytes.
 
     ``reason`` (a code from :data:`REASONS`, or the name of the failing step for errors that are
     not schema errors), ``error.class``, ``error.message`` (cut at 1000 characters),
     ``source.topic``, ``source.partition``, ``source.offset``, ``ts`` (epoch seconds when it was
-    dead-lettered) and the rejected message's own headers renamed ``source.header.<name>``.
+    dead-lettered), ``source.group`` (the consumer group that read it, when known) and the
+    rejected message's own headers renamed ``source.header.<name>``. A dead letter that keeps only
+    the head of the value adds :func:`truncation_headers`.
 
     Examples
     --------
@@ -621,13 +762,40 @@ def dead_letter_headers(
         ("source.offset", str(offset).encode("ascii")),
         ("ts", repr(float(ts)).encode("ascii")),
     ]
+    if group is not None:
+        headers.append(("source.group", group.encode("utf-8")))
     headers.extend((SOURCE_HEADER_PREFIX + name, value if value is not None else b"") for name, value in source_headers)
     return headers
 
 
+#: A dead letter cut to its head keeps at most this much of the key and of each source header.
+DEAD_LETTER_KEY_BYTES = 1024
+DEAD_LETTER_SOURCE_HEADER_BYTES = 1024
+
+
+def truncation_headers(value: bytes) -> list[tuple[str, bytes]]:
+    """Headers of a dead letter that keeps only the head of ``value``: its size and SHA-256.
+
+    Examples
+    --------
+    >>> truncation_headers(b"abc")[:2]
+    [('value.truncated', b'1'), ('value.bytes', b'3')]
+
+    """
+    return [
+        ("value.truncated", b"1"),
+        ("value.bytes", str(len(value)).encode("ascii")),
+        ("value.sha256", hashlib.sha256(value).hexdigest().encode("ascii")),
+    ]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A message of ``tagstream.deadletter``, decoded."""
+    """A message of ``tagstream.deadletter``, decoded.
+
+    ``group`` is the consumer group that read the rejected message (``None`` when not recorded).
+    ``original_bytes`` and ``sha256`` are set when ``value`` is only the head of the original.
+    """
 
     reason: str
     error_class: str
@@ -639,6 +807,13 @@ class DeadLetter:
     value: bytes | None
     key: bytes | None
     source_headers: tuple[tuple[str, bytes], ...]
+    group: str | None = None
+    original_bytes: int | None = None
+    sha256: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.original_bytes is not None
 
 
 def parse_dead_letter(
@@ -668,8 +843,9 @@ def parse_dead_letter(
         raise RecordError("schema", f"dead letter lacks header(s) {missing}")
     try:
         partition, offset, ts = int(own["source.partition"]), int(own["source.offset"]), float(own["ts"])
-    except ValueError:
-        raise RecordError("schema", "dead letter headers source.partition/source.offset/ts are not numbers") from None
+        original_bytes = int(own["value.bytes"]) if own.get("value.truncated") == "1" else None
+    except (ValueError, KeyError):
+        raise RecordError("schema", "dead letter headers source.partition/source.offset/ts/value.bytes are not numbers") from None
     return DeadLetter(
         reason=own["reason"],
         error_class=own["error.class"],
@@ -681,6 +857,9 @@ def parse_dead_letter(
         value=value,
         key=key,
         source_headers=tuple(source_headers),
+        group=own.get("source.group"),
+        original_bytes=original_bytes,
+        sha256=own.get("value.sha256") if original_bytes is not None else None,
     )
 
 

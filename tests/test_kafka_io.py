@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import time
@@ -29,7 +30,15 @@ from stream.kafka import (
     next_offsets,
     topic_partitions,
 )
-from stream.records import DriftAlert, Prediction, encode_json, parse_dead_letter, parse_label_update, parse_record
+from stream.records import (
+    DriftAlert,
+    Prediction,
+    RecordLimits,
+    encode_json,
+    parse_dead_letter,
+    parse_label_update,
+    parse_record,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -262,6 +271,68 @@ def test_dead_letter_of_another_error_needs_a_reason(kafka_config):
         (letter,) = consume(source, 1)
     decoded = parse_dead_letter(letter.value, letter.key, letter.headers)
     assert (decoded.reason, decoded.error_class, decoded.source_offset) == ("extract", "KeyError", 9)
+
+
+def _dead_letters(config: KafkaConfig, expected: int) -> list:
+    with RecordSource(config.model_copy(update={"group_id": None}), partitions=[(config.topics.deadletter, 0)]) as source:
+        return [parse_dead_letter(m.value, m.key, m.headers) for m in consume(source, expected)]
+
+
+def test_a_dead_letter_beyond_what_the_topic_takes_keeps_its_head_size_and_hash(kafka_config):
+    ensure_topics(kafka_config)
+    value = b'{"id": "big", "text": "' + b"x" * 2_400_000 + b'"}'
+    message = Message(kafka_config.topics.records, 0, 41, b"big", value, (("trace", b"t1"),))
+    limits = RecordLimits(dead_letter_head_bytes=1000)
+    with RecordSink(kafka_config) as sink:
+        dead = DeadLetterSink(sink, kafka_config.topics.deadletter, limits)
+        assert dead.send(message, RecordError("oversize", "too big"))
+        dead.flush()
+        assert dead.lost == 0
+    (letter,) = _dead_letters(kafka_config, 1)
+    assert letter.truncated and letter.original_bytes == len(value)
+    assert letter.sha256 == hashlib.sha256(value).hexdigest()
+    assert letter.value == value[:1000]
+    assert (letter.reason, letter.source_offset, letter.key, letter.source_headers) == ("oversize", 41, b"big", (("trace", b"t1"),))
+    assert letter.group == kafka_config.group_id
+
+
+def test_a_dead_letter_the_producer_refuses_goes_again_as_its_head_or_is_counted_lost(kafka_config):
+    """The topic takes more than this producer sends: the refusal comes from the client, at send."""
+    ensure_topics(kafka_config)
+    small = kafka_config.model_copy(update={"max_request_size": 200_000})
+    value = b"{" + b"z" * 150_000  # not JSON, under the topic's size, over the producer's request size with headers
+    near = Message(kafka_config.topics.records, 0, 7, None, value + b"z" * 60_000)
+    with RecordSink(small) as sink:
+        dead = DeadLetterSink(sink, kafka_config.topics.deadletter, RecordLimits(dead_letter_head_bytes=50_000))
+        assert dead.send(near, RecordError("json", "bad"))
+        dead.flush()
+        assert dead.lost == 0
+        hopeless = DeadLetterSink(sink, kafka_config.topics.deadletter, RecordLimits(dead_letter_head_bytes=300_000))
+        assert hopeless.send(Message(kafka_config.topics.records, 0, 8, None, value * 3), RecordError("json", "bad"))
+        hopeless.flush()  # no error: the consumer commits past it
+        assert hopeless.lost == 1
+    (letter,) = _dead_letters(kafka_config, 1)
+    assert (letter.source_offset, letter.original_bytes, len(letter.value)) == (7, len(near.value), 50_000)
+
+
+def test_each_input_position_is_dead_lettered_once_across_restarts(kafka_config):
+    ensure_topics(kafka_config)
+    records = kafka_config.topics.records
+    messages = [Message(records, 0, offset, None, b"{oops") for offset in range(5)]
+    with RecordSink(kafka_config) as sink:
+        first = DeadLetterSink(sink, kafka_config.topics.deadletter)
+        assert [first.send(m, RecordError("json", "bad")) for m in messages[:3]] == [True] * 3
+        assert not first.send(messages[1], RecordError("json", "bad"))  # rewound within one incarnation
+        first.flush()
+        restarted = DeadLetterSink(sink, kafka_config.topics.deadletter)
+        assert [restarted.send(m, RecordError("json", "bad")) for m in messages] == [False] * 3 + [True] * 2
+        other_group = DeadLetterSink(sink, kafka_config.topics.deadletter, group="another-job")
+        assert other_group.send(messages[0], RecordError("json", "bad"))
+        restarted.flush()
+    letters = _dead_letters(kafka_config, 6)
+    assert sorted((letter.group, letter.source_offset) for letter in letters) == sorted(
+        [(kafka_config.group_id, offset) for offset in range(5)] + [("another-job", 0)]
+    )
 
 
 # -- produce -------------------------------------------------------------------------------------

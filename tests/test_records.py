@@ -18,6 +18,7 @@ from stream.records import (
     Prediction,
     Record,
     RecordError,
+    RecordLimits,
     dead_letter_headers,
     encode_json,
     json_schema,
@@ -327,10 +328,61 @@ def test_encode_json_keeps_what_only_the_standard_encoder_takes():
     assert json.loads(encode_json({1: 2**80, "none": None})) == {"1": 2**80, "none": None}
 
 
-def test_deeply_nested_json_is_a_json_error_not_a_crash():
+def test_deeply_nested_json_is_refused_as_too_deep_not_a_crash():
     with pytest.raises(RecordError) as caught:
         parse_record(b'{"id": "r", "features": ' + b"[" * 100_000 + b"}")
-    assert caught.value.reason == "json"
+    assert caught.value.reason == "too_deep"
+    with pytest.raises(RecordError) as caught:  # valid JSON, within the parser's limit, beyond ours
+        parse_record(b'{"id": "r", "features": ' + b"[" * 40 + b"1" + b"]" * 40 + b"}")
+    assert caught.value.reason == "too_deep"
+    shallow = RecordLimits(max_json_depth=2)
+    assert parse_record(b'{"id": "r", "text": "[[[[[[[[[[[[ not nesting", "labels": ["a"]}', limits=shallow).id == "r"
+    with pytest.raises(RecordError) as caught:
+        parse_record(b'{"id": "r", "features": [[1]]}', limits=shallow)
+    assert caught.value.reason == "too_deep"
+
+
+@pytest.mark.parametrize(
+    "reason, value, limits",
+    [
+        ("too_many_labels", encode_json({"id": "r", "text": "x", "labels": [f"l{i}" for i in range(1500)]}), RecordLimits()),
+        ("too_many_labels", b'{"id": "r", "text": "x", "labels": ["a", "b", "c"]}', RecordLimits(max_labels_per_record=2)),
+        ("label_too_long", encode_json({"id": "r", "text": "x", "labels": ["a" * 201]}), RecordLimits()),
+        ("label_too_long", b'{"id": "r", "text": "x", "labels": ["abcd"]}', RecordLimits(max_label_chars=3)),
+        ("too_many_features", encode_json({"id": "r", "features": {f"f{i}": 1.0 for i in range(10_001)}}), RecordLimits()),
+        ("too_many_features", b'{"id": "r", "features": [1, 2, 3]}', RecordLimits(max_features=2)),
+        ("text_too_long", encode_json({"id": "r", "text": "x" * 100_001}), RecordLimits()),
+        ("text_too_long", b'{"id": "r", "text": "abcd"}', RecordLimits(max_text_chars=3)),
+        ("oversize", b'{"id": "r", "text": "abcd"}', RecordLimits(max_record_bytes=10)),
+    ],
+)
+def test_every_limit_of_a_record_refuses_with_its_own_reason(reason, value, limits):
+    with pytest.raises(RecordError) as caught:
+        parse_record(value, limits=limits)
+    assert caught.value.reason == reason
+    assert reason in REASONS
+
+
+def test_records_at_the_limits_are_accepted():
+    limits = RecordLimits(max_labels_per_record=2, max_label_chars=3, max_features=2, max_text_chars=4)
+    assert parse_record(b'{"id": "r", "text": "abcd", "labels": ["abc", "b"]}', limits=limits).labels == ("abc", "b")
+    assert len(parse_record(b'{"id": "r", "features": [1, 2]}', limits=limits).features) == 2
+
+
+def test_label_updates_follow_the_label_limits():
+    with pytest.raises(RecordError) as caught:
+        parse_label_update(b'{"id": "r", "labels": ["a", "b", "c"]}', limits=RecordLimits(max_labels_per_record=2))
+    assert caught.value.reason == "too_many_labels"
+    with pytest.raises(RecordError) as caught:
+        parse_label_update(b'{"id": "r", "labels": ["abcd"]}', limits=RecordLimits(max_label_chars=3))
+    assert caught.value.reason == "label_too_long"
+
+
+def test_a_dead_letter_head_must_fit_what_the_dead_letter_topic_takes():
+    with pytest.raises(ValueError, match="dead_letter_head_bytes"):
+        RecordLimits(dead_letter_max_bytes=65_536, dead_letter_head_bytes=65_536)
+    limits = RecordLimits(max_record_bytes=2_000_000)
+    assert limits.producer_request_bytes() > 2_000_000
 
 
 def test_lone_surrogates_are_refused():
