@@ -179,6 +179,8 @@ def check_compose(spec: dict, folder: pathlib.Path = DOCKER) -> None:
         assert service.get("deploy", {}).get("resources", {}).get("limits"), f"{name}: no resource limits"
         healthcheck = service.get("healthcheck", {})
         assert healthcheck.get("test") or healthcheck.get("disable"), f"{name}: no healthcheck"
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: port {port} is published on every interface, not 127.0.0.1"
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
@@ -227,7 +229,7 @@ def test_kafka_runs_in_kraft_mode_and_the_job_reaches_its_listener():
     assert advertised["PLAINTEXT"] == (host, int(port)) and host in spec["services"]
     # Other services on the host reach Kafka on the published EXTERNAL listener.
     external_port = advertised["EXTERNAL"][1]
-    assert f"{external_port}:{external_port}" in spec["services"]["kafka"]["ports"]
+    assert f"127.0.0.1:{external_port}:{external_port}" in spec["services"]["kafka"]["ports"]
 
 
 def test_the_job_config_is_mounted_where_the_submitted_driver_reads_it():
@@ -239,9 +241,16 @@ def test_the_job_config_is_mounted_where_the_submitted_driver_reads_it():
     assert mounts[config_path] == "./tagstream-job.toml"
     job = JobConfig.load(DOCKER / "tagstream-job.toml")
     assert job.dashboard_host == "0.0.0.0"  # the live page, published from the head
-    assert f"{job.dashboard_port}:{job.dashboard_port}" in spec["services"]["ray-head"]["ports"]
+    assert f"127.0.0.1:{job.dashboard_port}:{job.dashboard_port}" in spec["services"]["ray-head"]["ports"]
     address = command[command.index("--address") + 1]
-    assert address == "http://ray-head:8265" and "8265:8265" in spec["services"]["ray-head"]["ports"]
+    assert address == "http://ray-head:8265" and "127.0.0.1:8265:8265" in spec["services"]["ray-head"]["ports"]
+
+
+def test_grafana_needs_a_login_with_a_password_the_operator_sets():
+    env = compose()["services"]["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false" and env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    # No default (admin/admin): compose refuses to start until the variable is set.
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
 
 
 def test_prometheus_scrapes_the_driver_on_the_ray_head():
@@ -272,7 +281,7 @@ def test_grafana_is_provisioned_with_the_dashboard():
     dashboard_mount = next(target for target in mounts if target.startswith(provider["options"]["path"] + "/"))
     assert mounts[dashboard_mount] == "../dashboards/grafana/tagstream.json"
     datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())["datasources"][0]
-    assert datasource["url"] == "http://prometheus:9090" and "9090:9090" in spec["services"]["prometheus"]["ports"]
+    assert datasource["url"] == "http://prometheus:9090" and "127.0.0.1:9090:9090" in spec["services"]["prometheus"]["ports"]
 
 
 BROKEN_COMPOSE = {
@@ -285,6 +294,7 @@ BROKEN_COMPOSE = {
         lambda s: s["services"]["prometheus"]["volumes"].append("../dashboards/prometheus/nope.yml:/x:ro"), "nope.yml"
     ),
     "no limits": (lambda s: s["services"]["prometheus"].pop("deploy"), "no resource limits"),
+    "published on every interface": (lambda s: s["services"]["grafana"].update(ports=["3000:3000"]), "every interface"),
 }
 
 
