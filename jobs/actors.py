@@ -29,9 +29,11 @@ from jobs.config import ExtractorConfig
 from jobs.label_join import LabelJoin
 from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, partition_snapshot
 from jobs.features import NumericStandardizer, TextEmbedder
+from jobs.predictions_file import PredictionsFile
 from learners import registry
 from learners.base import MultiLabelClassifier
 from learners.metrics import MetricSuite
+from learners.model_file import ModelFile
 from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, RecordSource, next_offsets
 from stream.records import DriftAlert, LabelUpdate, Prediction, Record, RecordError, parse_label_update, parse_record
 
@@ -398,8 +400,13 @@ class LabelUniverse:
 
     """
 
-    def __init__(self):
-        self._labels: dict[str, None] = {}  # insertion-ordered set
+    def __init__(self, labels: typing.Iterable[str] = ()):
+        self._labels: dict[str, None] = dict.fromkeys(labels)  # insertion-ordered set
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels seen so far, in the order they were first seen."""
+        return list(self._labels)
 
     def target(self, on: typing.Iterable[str]) -> dict[str, bool]:
         on = set(on)
@@ -437,6 +444,9 @@ class LearnerStage(Restartable):
         Checkpoints kept in that folder.
     join_max_records, join_max_age_s
         Bounds of the buffer that joins late labels to their records (see :class:`~jobs.label_join.LabelJoin`).
+    initial
+        A trained learner to start from (``--init-model``) instead of a fresh one, with its label
+        space; ignored when the stage restores a checkpoint of its own.
 
     """
 
@@ -452,6 +462,7 @@ class LearnerStage(Restartable):
         checkpoint_keep: int = 3,
         join_max_records: int = 10_000,
         join_max_age_s: float = 3600.0,
+        initial: ModelFile | None = None,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep)
         self.learners = list(learners)
@@ -469,6 +480,11 @@ class LearnerStage(Restartable):
         # Per input partition, the offset after the last message this stage took in.
         self._offsets: dict[tuple[str, int], int] = {}
         self.restored = self._restore()
+        if initial is not None and initial.learner in self._models and not self.restored:
+            # A trained model to start from (--init-model); a checkpoint of this job wins over it.
+            self._models[initial.learner] = initial.model
+            self._learned[initial.learner] = initial.learned
+            self._universe = LabelUniverse(initial.labels)
         # A stage that checkpoints takes batches only once the driver has read its position: after
         # a restart by Ray the consumers must first be rewound to what this incarnation covers.
         self._aligned = self._store is None
@@ -655,6 +671,8 @@ class PublisherStage(Restartable):
         actor, so a restarted job goes on serving the learner it had chosen.
     checkpoint_keep
         Checkpoints kept in that folder.
+    predictions_file
+        Also append the published predictions to this JSON Lines file (see :mod:`jobs.predictions_file`).
 
     """
 
@@ -667,12 +685,14 @@ class PublisherStage(Restartable):
         champion: ChampionSelector | None = None,
         checkpoint_uri: str | None = None,
         checkpoint_keep: int = 3,
+        predictions_file: str | None = None,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep)
         self.config = config
         self.serving = serving
         self.champion = champion
         self._sink = RecordSink(config)
+        self._file = None if predictions_file is None else PredictionsFile(predictions_file)
         self._scored = 0  # labelled records scored so far: the instance of a switch event
         state = self._load_state(self._learners())
         if state is not None:
@@ -694,6 +714,7 @@ class PublisherStage(Restartable):
         served = next(part for part in scored if serving in part.outputs)
         topics = self.config.topics
         now = time.time()
+        published = []
         for record_id, (labels, scores, version) in zip(served.ids, served.outputs[serving]):
             prediction = Prediction(
                 id=record_id,
@@ -704,7 +725,10 @@ class PublisherStage(Restartable):
                 latency_ms=(now - served.consumed_at) * 1000,
                 ts=now,
             )
-            self._sink.send(topics.predictions, prediction.to_json(), key=record_id)
+            published.append(prediction.to_json())
+            self._sink.send(topics.predictions, published[-1], key=record_id)
+        if self._file is not None:
+            self._file.write(published)
         drift = 0
         for part in scored:
             for event in part.events:
@@ -737,6 +761,8 @@ class PublisherStage(Restartable):
 
     def close(self) -> None:
         self._sink.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def extractor_gpus(device: str, cluster_gpus: float) -> int:

@@ -17,17 +17,17 @@ import uuid
 
 import ray
 import typer
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
 
 from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.config import ConfigError, JobConfig
 from jobs.dashboard import serve_live_page
-from jobs.logging_setup import setup_logging
+from jobs.logging_setup import LogFormat, setup_logging
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
 from jobs.produce import dataset_records, jsonl_records, produce
+from jobs.run_views import LiveProgress, ProgressLog, progress_line, summary_view
 from jobs.telemetry import PipelineMetrics
 from stream.errors import StreamError
 from stream.kafka import ensure_topics
@@ -37,9 +37,6 @@ errors = Console(stderr=True)
 
 #: Dataset replayed by a run on the embedded broker when none is given.
 DEFAULT_DATASET = "yeast"
-
-#: Scores shown live and in the summary, by their name in the learners' metric suites.
-SHOWN_SCORES = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1")
 
 ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
@@ -58,76 +55,6 @@ def uses_embedded_broker(config: JobConfig) -> bool:
 
 def with_bootstrap_servers(config: JobConfig, servers: str) -> JobConfig:
     return config.model_copy(update={"kafka": config.kafka.model_copy(update={"bootstrap_servers": servers})})
-
-
-class LiveProgress:
-    """``on_progress`` callback drawing the running totals and windowed scores with rich."""
-
-    def __init__(self, live: Live, learners: list[str]):
-        self.live = live
-        self.learners = learners
-
-    def __call__(self, summary: Summary, window: dict) -> None:
-        self.live.update(progress_view(summary, window, self.learners))
-
-
-def progress_view(summary: Summary, window: dict, learners: list[str]) -> Group:
-    totals = Table.grid(padding=(0, 2))
-    for _ in range(6):
-        totals.add_column()
-    rate = summary.records_per_s
-    drift = sum(sum(counts.values()) for counts in summary.drift_events.values())
-    totals.add_row(
-        f"records in [bold]{summary.records_in:,}[/bold]",
-        f"[bold]{rate:,.0f}[/bold]/s",
-        f"predictions [bold]{summary.predictions_out:,}[/bold]",
-        f"dead letters [bold]{sum(summary.dead_letters.values()):,}[/bold]",
-        f"drift events [bold]{drift:,}[/bold]",
-        f"batches {summary.batches:,}",
-    )
-    scores = Table(title="windowed scores", title_justify="left", box=None)
-    scores.add_column("learner")
-    for name in SHOWN_SCORES:
-        scores.add_column(name.replace("_", " "), justify="right")
-    for learner in learners:
-        values = window.get(learner, {})
-        scores.add_row(learner, *(f"{values[name]:.4f}" if name in values else "-" for name in SHOWN_SCORES))
-    return Group(totals, scores)
-
-
-def summary_view(summary: Summary) -> Group:
-    totals = Table(title="run", title_justify="left", show_header=False, box=None)
-    totals.add_column()
-    totals.add_column(justify="right")
-    totals.add_row("records in", f"{summary.records_in:,}")
-    totals.add_row("records parsed", f"{summary.records_good:,}")
-    totals.add_row("predictions out", f"{summary.predictions_out:,}")
-    for reason, count in sorted(summary.dead_letters.items()):
-        totals.add_row(f"dead letters: {reason}", f"{count:,}")
-    for learner, counts in summary.drift_events.items():
-        for kind, count in sorted(counts.items()):
-            totals.add_row(f"drift events: {learner} {kind}", f"{count:,}")
-    for outcome, count in summary.label_join.items():
-        if outcome != "joined" or count:
-            totals.add_row(f"late labels: {outcome.replace('_', ' ')}", f"{count:,}")
-    if summary.serving is not None:
-        totals.add_row("serving learner", f"{summary.serving} ({len(summary.champion_switches)} switches)")
-    if summary.checkpoints or summary.recoveries:
-        totals.add_row("checkpoints / recoveries", f"{summary.checkpoints:,} / {summary.recoveries:,}")
-    totals.add_row("seconds", f"{summary.seconds:.1f}")
-    totals.add_row("records/s", f"{summary.records_per_s:,.0f}")
-    learners = Table(title="final scores (cumulative; last window in the w. column)", title_justify="left")
-    learners.add_column("learner")
-    learners.add_column("learned", justify="right")
-    for name in SHOWN_SCORES:
-        learners.add_column(name.replace("_", " "), justify="right")
-    learners.add_column("w. example f1", justify="right")
-    learners.add_column("KiB", justify="right")
-    for learner, result in summary.learners.items():
-        cells = [f"{result['cumulative'].get(name, 0.0):.4f}" for name in SHOWN_SCORES]
-        window_f1 = result["window"].get("example_f1", 0.0)
-        learners.add_row(learner, f"{result['learned']:,}", *cells, f"{window_f1:.4f}", f"{result['model_bytes'] / 1024:,.0f}")
-    return Group(totals, learners)
 
 
 @contextlib.contextmanager
@@ -189,10 +116,19 @@ def run_command(
         str | None, typer.Option(help="Output topic of a replay (default: <predictions topic>.replay).")
     ] = None,
     config_file: ConfigFile = None,
-    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
+    verbose: typing.Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log details to stderr, with Ray's own logs and the actors' output.")
+    ] = False,
+    log_format: typing.Annotated[
+        LogFormat, typer.Option(help="Log lines on stderr as key=value (text) or JSON.")
+    ] = LogFormat.text,
 ) -> None:
-    """Run the streaming pipeline: Kafka -> Ray actors -> learners -> predictions and drift alerts."""
-    setup_logging(verbose)
+    """Run the streaming pipeline: Kafka -> Ray actors -> learners -> predictions and drift alerts.
+
+    On a terminal the progress is redrawn in place; otherwise (a pipe, a file, CI, systemd) a plain
+    ``progress key=value ...`` line is printed every few seconds.
+    """
+    setup_logging(verbose, log_format)
     overrides = {
         "dataset": dataset,
         "learners": learner,
@@ -225,11 +161,11 @@ def run_command(
                 if config.dataset is None:
                     config = config.model_copy(update={"dataset": DEFAULT_DATASET})
                 console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
-            summary = _run(config, stack, label_delay)
+            summary = _run(config, stack, label_delay, quiet_ray=not verbose)
     except (StreamError, BrokerError, PipelineTimeout, OSError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
-    console.print(summary_view(summary))
+    console.print(summary_view(summary, console))
     if config.out_dir is not None:
         config.out_dir.mkdir(parents=True, exist_ok=True)
         path = config.out_dir / "summary.json"
@@ -237,7 +173,7 @@ def run_command(
         console.print(f"summary written to {path}")
 
 
-def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None = None) -> Summary:
+def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None = None, quiet_ray: bool = False) -> Summary:
     ensure_topics(config.kafka)
     expected = None
     if config.replaying:
@@ -248,7 +184,7 @@ def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None
         produced = produce(config.kafka, records_of(config.dataset), limit=config.limit, label_delay=label_delay)
         expected = produced.records + (produced.label_updates if config.labels_topic else 0)
         console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")
-    if init_ray(config):
+    if init_ray(config, quiet=quiet_ray):
         stack.callback(ray.shutdown)
     metrics = PipelineMetrics(config.window)
     port = metrics.serve(config.metrics_host, config.metrics_port)
@@ -257,18 +193,33 @@ def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None
     page = stack.enter_context(serve_live_page(config, metrics))
     console.print(f"live page on [bold]{page.url}[/bold]")
     stop = threading.Event()
-    with graceful_interrupt(stop), Live(console=console, refresh_per_second=4, transient=True) as live:
-        live.update("starting the actors ...")
+    with graceful_interrupt(stop), _progress_display(config, metrics) as on_progress:
         summary = run_pipeline(
             config,
             expected=expected,
             stop=stop,
             metrics=metrics,
-            on_progress=LiveProgress(live, config.learners),
+            on_progress=on_progress,
             on_batch=page.state.observe_batch,
         )
     page.state.finish(summary)
     return summary
+
+
+@contextlib.contextmanager
+def _progress_display(config: JobConfig, metrics: PipelineMetrics):
+    """The run's ``on_progress``: redrawn in place on a terminal, plain periodic lines anywhere else."""
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=4, transient=True) as live:
+            live.update("starting the actors ...")
+            yield LiveProgress(live, config.learners, metrics)
+        return
+
+    def print_line(fields: dict) -> None:
+        console.file.write(progress_line(fields) + "\n")
+        console.file.flush()
+
+    yield ProgressLog(print_line, config.learners, metrics)
 
 
 def config_show(

@@ -143,6 +143,12 @@ class JobConfig(BaseSettings):
     replay_topic
         Topic of a replay's predictions (its drift events go to ``<replay_topic>.drift``);
         default ``<predictions topic>.replay``.
+    predictions_file
+        Also append the published predictions to this JSON Lines file (kept after the embedded
+        broker is gone; written by the publisher actor, on its node).
+    init_model
+        Model file (``tagstream export``) to start its learner from instead of a fresh one; it
+        must be one of ``learners`` and fit the dataset's label space. A checkpoint wins over it.
     extractor
         Feature-extractor settings.
     kafka
@@ -192,6 +198,8 @@ class JobConfig(BaseSettings):
     from_offset: int | None = pydantic.Field(None, ge=0)
     from_time: datetime.datetime | None = None
     replay_topic: str | None = None
+    predictions_file: pathlib.Path | None = None
+    init_model: pathlib.Path | None = None
     extractor: ExtractorConfig = ExtractorConfig()
     kafka: KafkaConfig = KafkaConfig()
 

@@ -1,4 +1,4 @@
-"""Logging for the command line: ``key=value`` lines on stderr, quiet unless asked.
+"""Logging for the command line: ``key=value`` (or JSON) lines on stderr, quiet unless asked.
 
 Only the CLI calls :func:`setup_logging`; every other module just logs to
 ``logging.getLogger(__name__)``.
@@ -6,13 +6,38 @@ Only the CLI calls :func:`setup_logging`; every other module just logs to
 
 from __future__ import annotations
 
+import enum
+import json
 import logging
 import sys
+
+
+class LogFormat(str, enum.Enum):
+    """Formats of the log lines, by their ``--log-format`` name."""
+
+    text = "text"
+    json = "json"
+
+
+LOG_FORMATS = tuple(member.value for member in LogFormat)
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is printed.
 # Libraries (Ray) install record factories that add attributes of their own, so the set is
 # taken from a fresh record at format time, not once at import.
 _FORMATTED = {"message", "asctime"}
+
+
+def record_fields(formatter: logging.Formatter, record: logging.LogRecord) -> dict:
+    """A record's time, level, logger and message, then the fields passed with ``extra=``."""
+    fields = {
+        "time": formatter.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    standard = set(vars(logging.makeLogRecord({}))) | _FORMATTED
+    fields.update((key, value) for key, value in vars(record).items() if key not in standard)
+    return fields
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -27,18 +52,32 @@ class KeyValueFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        standard = set(vars(logging.makeLogRecord({}))) | _FORMATTED
-        fields.update((key, value) for key, value in vars(record).items() if key not in standard)
-        line = " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
+        line = " ".join(f"{key}={_quote(value)}" for key, value in record_fields(self, record).items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object per line, with the same fields as :class:`KeyValueFormatter`.
+
+    A traceback goes into ``exc``, so one record stays one line; values JSON cannot hold are
+    written as their ``str``.
+
+    Examples
+    --------
+    >>> record = logging.makeLogRecord({"name": "jobs.x", "levelname": "INFO", "msg": "run done", "rows": 3})
+    >>> fields = json.loads(JsonFormatter().format(record))
+    >>> {key: fields[key] for key in ("level", "logger", "msg", "rows")}
+    {'level': 'info', 'logger': 'jobs.x', 'msg': 'run done', 'rows': 3}
+
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = record_fields(self, record)
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return json.dumps(fields, default=str)
 
 
 def _quote(value) -> str:
@@ -63,10 +102,15 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Send tagstream's logs to stderr: warnings only, or everything from INFO with ``verbose``."""
+def setup_logging(verbose: bool = False, log_format: str = "text") -> None:
+    """Send tagstream's logs to stderr: warnings only, or everything from INFO with ``verbose``.
+
+    ``log_format`` is ``"text"`` (``key=value`` lines) or ``"json"`` (one JSON object a line).
+    """
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {log_format!r}; choose one of {LOG_FORMATS}")
     handler = _StderrHandler()
-    handler.setFormatter(KeyValueFormatter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else KeyValueFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -26,7 +26,9 @@ import ray
 from jobs.actors import CHAMPION_SWITCH, JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, remote_stages
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
+from jobs.model_export import job_initial_model
 from jobs.telemetry import PipelineMetrics
+from learners.model_file import ModelFile
 from stream.kafka import topic_partitions
 
 logger = logging.getLogger(__name__)
@@ -43,19 +45,22 @@ class PipelineTimeout(TimeoutError):
     """A wait on an actor took longer than ``ray_timeout_s``."""
 
 
-def init_ray(config: JobConfig) -> bool:
+def init_ray(config: JobConfig, quiet: bool = False) -> bool:
     """Connect to Ray unless already connected; returns whether this call started the connection.
 
     ``config.ray_address`` wins; else ``RAY_ADDRESS`` (set inside a Ray job) joins that cluster;
-    else a local Ray with ``config.ray_num_cpus`` CPUs and no dashboard is started.
+    else a local Ray with ``config.ray_num_cpus`` CPUs and no dashboard is started. ``quiet``
+    keeps Ray's own warnings and the actors' output (prefixed lines) out of this process's
+    stderr; they stay in Ray's log files.
     """
     if ray.is_initialized():
         return False
     address = config.ray_address or os.environ.get("RAY_ADDRESS")
+    noise = {"logging_level": logging.ERROR if quiet else logging.WARNING, "log_to_driver": not quiet}
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        ray.init(address=address, **noise)
     else:
-        ray.init(num_cpus=config.ray_num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(num_cpus=config.ray_num_cpus, include_dashboard=False, **noise)
     return True
 
 
@@ -112,7 +117,7 @@ def restartable(config: JobConfig, stage: str, index: int = 0) -> dict:
     return options
 
 
-def start_stages(config: JobConfig) -> Stages:
+def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
     gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
     learners = []
@@ -127,6 +132,7 @@ def start_stages(config: JobConfig) -> Stages:
             config.checkpoint_keep,
             config.join_max_records,
             config.join_max_age_s,
+            initial if initial is not None and initial.learner in group else None,
         )
         learners.append((actor, group))
     champion = None
@@ -144,7 +150,12 @@ def start_stages(config: JobConfig) -> Stages:
         ),
         learners=learners,
         publisher=publisher_cls.options(**restartable(config, "publisher")).remote(
-            config.kafka, config.learners[0], champion, checkpoint_location(config, "publisher"), config.checkpoint_keep
+            config.kafka,
+            config.learners[0],
+            champion,
+            checkpoint_location(config, "publisher"),
+            config.checkpoint_keep,
+            None if config.predictions_file is None else str(config.predictions_file.resolve()),
         ),
     )
     try:
@@ -538,10 +549,12 @@ def run_pipeline(
 
     A bounded run (``config.follow`` false) ends after ``expected`` messages when given, else
     after ``config.idle_timeout_s`` without input. A follow run ends when ``stop`` is set. Either
-    way in-flight batches are finished and committed before the actors stop.
+    way in-flight batches are finished and committed before the actors stop. A model file that
+    does not fit (``config.init_model``) raises before anything starts.
     """
+    initial = job_initial_model(config)
     flow = Flow(config, expected, stop, metrics or PipelineMetrics(config.window), on_progress, on_batch)
-    stages = start_stages(config)
+    stages = start_stages(config, initial)
     flow.start()
     try:
         if config.checkpoint_dir is not None:

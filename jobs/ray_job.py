@@ -6,7 +6,7 @@ creates the topics that are missing, replays the configured dataset into the inp
 there is one, serves ``/metrics`` and runs the pipeline: bounded (ends once the replayed records
 are processed, or after ``idle_timeout_s`` without input) or ``follow`` (until SIGTERM, which is
 what ``ray job stop`` sends). Progress goes to the job's log as ``key=value`` lines, at most every
-:data:`PROGRESS_EVERY_S`, so ``ray job logs`` shows how far the job is.
+:data:`jobs.run_views.PROGRESS_EVERY_S`, so ``ray job logs`` shows how far the job is.
 
 The configuration comes from the file given by ``--config`` (or the ``TAGSTREAM_CONFIG``
 variable), then the ``TAGSTREAM_*`` variables (for example ``TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
@@ -22,7 +22,6 @@ import pathlib
 import signal
 import sys
 import threading
-import time
 import typing
 import uuid
 
@@ -33,18 +32,16 @@ from jobs.broker import BrokerError
 from jobs.cli_run import records_of
 from jobs.config import ConfigError, JobConfig
 from jobs.dashboard import serve_live_page
-from jobs.logging_setup import setup_logging
+from jobs.logging_setup import LogFormat, setup_logging
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
 from jobs.produce import produce
+from jobs.run_views import ProgressLog
 from jobs.telemetry import PipelineMetrics
 from stream.errors import StreamError
 from stream.kafka import ensure_topics
 
 # Named, not __name__: run with `python -m`, this module is "__main__".
 logger = logging.getLogger("jobs.ray_job")
-
-#: Least time between two progress lines in the job log.
-PROGRESS_EVERY_S = 5.0
 
 #: Environment variable naming the config file when ``--config`` is not given.
 CONFIG_ENV = "TAGSTREAM_CONFIG"
@@ -54,59 +51,9 @@ class IncompleteRun(RuntimeError):
     """A bounded run ended (input went idle) before it consumed every replayed record."""
 
 
-class ProgressLog:
-    """``on_progress`` callback of the pipeline that logs one line at most every ``every_s`` seconds.
-
-    The first batch is always logged, so even a short job shows that it started to process.
-
-    Parameters
-    ----------
-    every_s
-        Least time between two lines.
-    clock
-        Monotonic clock, in seconds.
-
-    Examples
-    --------
-    >>> ticks = iter([0.0, 1.0, 6.0])
-    >>> progress = ProgressLog(every_s=5.0, clock=lambda: next(ticks))
-    >>> [progress.due() for _ in range(3)]
-    [True, False, True]
-
-    """
-
-    def __init__(self, every_s: float = PROGRESS_EVERY_S, clock: typing.Callable[[], float] = time.monotonic):
-        self.every_s = every_s
-        self.clock = clock
-        self._last: float | None = None
-
-    def due(self) -> bool:
-        now = self.clock()
-        if self._last is not None and now - self._last < self.every_s:
-            return False
-        self._last = now
-        return True
-
-    def __call__(self, summary: Summary, window: dict) -> None:
-        if not self.due():
-            return
-        scores = {
-            f"{learner}.{name}": round(value, 4)
-            for learner, values in window.items()
-            for name, value in values.items()
-            if name in ("example_f1", "subset_accuracy") and value is not None
-        }
-        logger.info(
-            "progress",
-            extra={
-                "records_in": summary.records_in,
-                "predictions_out": summary.predictions_out,
-                "dead_letters": sum(summary.dead_letters.values()),
-                "batches": summary.batches,
-                "records_per_s": round(summary.records_per_s, 1),
-            }
-            | scores,
-        )
+def log_progress(fields: dict) -> None:
+    """Emit one progress line (``msg=progress`` with the fields) into the job's log."""
+    logger.info("progress", extra=fields)
 
 
 def stop_on_sigterm(stop: threading.Event) -> None:
@@ -156,7 +103,7 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
                 expected=expected,
                 stop=stop,
                 metrics=metrics,
-                on_progress=ProgressLog(),
+                on_progress=ProgressLog(log_progress, config.learners, metrics),
                 on_batch=page.state.observe_batch,
             )
             page.state.finish(summary)
@@ -191,10 +138,15 @@ def main(
         bool | None, typer.Option("--follow/--bounded", help="Keep consuming until stopped, or end with the replay.")
     ] = None,
     out: typing.Annotated[pathlib.Path | None, typer.Option(help="Folder for summary.json.")] = None,
-    quiet: typing.Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only, no progress.")] = False,
+    quiet: typing.Annotated[
+        bool, typer.Option("--quiet", "-q", help="Log warnings only, no progress.")
+    ] = False,
+    log_format: typing.Annotated[
+        LogFormat, typer.Option(help="Log lines as key=value (text) or JSON.")
+    ] = LogFormat.text,
 ) -> None:
     """Run the tagstream pipeline inside a Ray job (or standalone, on a local Ray)."""
-    setup_logging(verbose=not quiet)
+    setup_logging(verbose=not quiet, log_format=log_format)
     overrides = {
         "dataset": dataset,
         "limit": limit,

@@ -86,16 +86,20 @@ class ModelFile:
 
     def check_fits(self, learner: str, kind: str | None = None, labels: typing.Collection[str] | None = None) -> None:
         """Raise :class:`ModelFileError` unless this model can start learner ``learner`` (of class
-        ``kind``, when given) on a stream whose label space is ``labels`` (when known)."""
+        ``kind``, when given) on a stream whose label space is ``labels`` (when known).
+
+        Every label the model knows must be one of the stream's; the stream may have labels the
+        model has not met yet (rare ones), which it learns as they come, like any online learner.
+        """
         if learner != self.learner:
             raise ModelFileError(f"the model file holds a {self.learner!r} learner, not {learner!r}")
         if kind is not None and kind != self.kind:
             raise ModelFileError(f"the model file's {self.learner!r} is a {self.kind}, this catalogue builds a {kind}")
-        if labels is not None and set(labels) != set(self.labels):
-            missing, extra = sorted(set(labels) - set(self.labels)), sorted(set(self.labels) - set(labels))
+        foreign = sorted(set(self.labels) - set(labels)) if labels is not None else []
+        if foreign:
             raise ModelFileError(
-                f"the model was trained on another label space ({len(self.labels)} labels): the stream's labels "
-                f"{_few(missing)} are unknown to it, and its labels {_few(extra)} are not in the stream"
+                f"the model was trained on another label space: its labels {_few(foreign)} are not among the "
+                f"stream's {len(labels)} labels ({_few(sorted(labels))})"
             )
 
 

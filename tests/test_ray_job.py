@@ -87,7 +87,7 @@ def test_request_checks_the_config_with_the_jobs_environment():
 
 def test_progress_log_is_rate_limited_but_always_shows_the_first_batch():
     now = [100.0]
-    progress = ray_job.ProgressLog(every_s=5.0, clock=lambda: now[0])
+    progress = ray_job.ProgressLog(lambda fields: None, ["majority"], every_s=5.0, clock=lambda: now[0])
     seen = []
     for t in (100.0, 101.0, 104.9, 105.0, 111.0):
         now[0] = t
