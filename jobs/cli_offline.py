@@ -23,8 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from jobs.logging_setup import setup_logging
+from jobs.model_export import initial_model
 from jobs.report import HEADLINE, DatasetSummary, write_report
 from learners import registry
+from learners.model_file import ModelFileError
 from learners.evaluate import LearnerResult, Prequential, shuffled
 from stream.datasets import DATASETS, bundled_dir, data_dir, open_dataset
 from stream.errors import ArffError, DatasetMissingError, StreamError, UnknownDatasetError
@@ -214,6 +216,9 @@ def evaluate_command(
     shuffle: typing.Annotated[
         int | None, typer.Option(min=0, metavar="SEED", help="Stream a permutation of the dataset drawn with SEED (default: file order).")
     ] = None,
+    init_model: typing.Annotated[
+        pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
+    ] = None,
     out: OutOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -225,6 +230,8 @@ def evaluate_command(
             raise UsageError(f"no learner given; choose from: {', '.join(registry.LEARNERS)}, or all")
         data = _open(dataset, labels)
         learners = {name: registry.make(name, seed=seed) for name in names}
+        if init_model is not None:
+            learners.update(_initial_learner(init_model, names, data))
         results = _evaluate(data, learners, limit, label_delay, report_every, window, shuffle)
     summary = _summary(data, results)
     title = f"{summary.name}: {summary.instances:,} instances, {summary.features} features, {summary.labels} labels"
@@ -235,6 +242,15 @@ def evaluate_command(
     _print_wide(results_table(results, title))
     files = write_report(_out_dir(out, data), summary, results)
     console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)
+
+
+def _initial_learner(path: pathlib.Path, names: list[str], data) -> dict:
+    """The learner of ``--init-model``, checked against the learners and the dataset's label space."""
+    try:
+        initial = initial_model(path, names, [str(label) for label in data.label_names])
+    except ModelFileError as error:
+        raise UsageError(str(error)) from None
+    return {initial.learner: initial.model}
 
 
 def _has_structure(learner) -> bool:

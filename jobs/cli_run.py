@@ -25,10 +25,12 @@ from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.config import ConfigError, JobConfig
 from jobs.dashboard import serve_live_page
 from jobs.logging_setup import LogFormat, setup_logging
+from jobs.model_export import job_initial_model
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
 from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.run_views import LiveProgress, ProgressLog, progress_line, summary_view
 from jobs.telemetry import PipelineMetrics
+from learners.model_file import ModelFileError
 from stream.errors import StreamError
 from stream.kafka import ensure_topics
 
@@ -115,6 +117,12 @@ def run_command(
     replay_topic: typing.Annotated[
         str | None, typer.Option(help="Output topic of a replay (default: <predictions topic>.replay).")
     ] = None,
+    predictions_file: typing.Annotated[
+        pathlib.Path | None, typer.Option(help="Also append the published predictions to this JSON Lines file.")
+    ] = None,
+    init_model: typing.Annotated[
+        pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
+    ] = None,
     config_file: ConfigFile = None,
     verbose: typing.Annotated[
         bool, typer.Option("--verbose", "-v", help="Log details to stderr, with Ray's own logs and the actors' output.")
@@ -146,6 +154,8 @@ def run_command(
         "from_offset": from_offset,
         "from_time": from_time,
         "replay_topic": replay_topic,
+        "predictions_file": predictions_file,
+        "init_model": init_model,
         "kafka": {"bootstrap_servers": bootstrap_servers},
     }
     try:
@@ -162,6 +172,9 @@ def run_command(
                     config = config.model_copy(update={"dataset": DEFAULT_DATASET})
                 console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
             summary = _run(config, stack, label_delay, quiet_ray=not verbose)
+    except ModelFileError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
     except (StreamError, BrokerError, PipelineTimeout, OSError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
@@ -174,6 +187,7 @@ def run_command(
 
 
 def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None = None, quiet_ray: bool = False) -> Summary:
+    job_initial_model(config)  # a model file that does not fit is refused before the replay
     ensure_topics(config.kafka)
     expected = None
     if config.replaying:
