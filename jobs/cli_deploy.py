@@ -54,6 +54,13 @@ def submit_command(
     env: typing.Annotated[
         list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE for the job's environment (repeatable).")
     ] = None,
+    allow_secret_env: typing.Annotated[
+        bool,
+        typer.Option(
+            "--allow-secret-env",
+            help="Send --env values that look like secrets anyway (every client of the Ray cluster can read them).",
+        ),
+    ] = False,
     submission_id: typing.Annotated[str | None, typer.Option(help="Job id (default: Ray picks one).")] = None,
     wait: typing.Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job's logs until it ends.")] = True,
     timeout: typing.Annotated[
@@ -65,7 +72,12 @@ def submit_command(
     setup_logging(verbose)
     try:
         request = jobs_submit.make_request(
-            working_dir if upload else None, config_file, _parse_env(env or []), args or [], submission_id
+            working_dir if upload else None,
+            config_file,
+            _parse_env(env or []),
+            args or [],
+            submission_id,
+            allow_secret_env=allow_secret_env,
         )
         client = jobs_submit.connect(address)
         job_id = jobs_submit.submit(client, request)

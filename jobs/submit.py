@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import os
 import pathlib
+import re
 import shlex
 import time
 import typing
@@ -85,21 +86,61 @@ class JobRequest:
         return env
 
 
+#: Words of a variable name that say its value is a secret (``TAGSTREAM_KAFKA__SASL_PASSWORD``, ``RAY_AUTH_TOKEN``).
+SECRET_NAME_WORDS = frozenset({"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "CREDENTIAL", "CREDENTIALS", "APIKEY"})
+
+#: Pairs of consecutive words that say the same (``AWS_SECRET_ACCESS_KEY``, ``OPENAI_API_KEY``).
+SECRET_NAME_PAIRS = frozenset({("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY"), ("SECRET", "KEY"), ("SIGNING", "KEY")})
+
+#: Values that carry a secret whatever the name: a URL with a password, a PEM private key.
+SECRET_VALUE = re.compile(r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+def secret_looking(name: str, value: str) -> bool:
+    """Whether an environment variable looks like it carries a secret, by its name or its value.
+
+    >>> secret_looking("TAGSTREAM_KAFKA__SASL_PASSWORD", "x"), secret_looking("AWS_SECRET_ACCESS_KEY", "x")
+    (True, True)
+    >>> secret_looking("TAGSTREAM_CHECKPOINT_DIR", "s3://user:pw@host/bucket"), secret_looking("RAY_AUTH_MODE", "token")
+    (True, False)
+
+    """
+    words = [word for word in re.split(r"[^A-Za-z0-9]+", name.upper()) if word]
+    if SECRET_NAME_WORDS.intersection(words) or SECRET_NAME_PAIRS.intersection(zip(words, words[1:])):
+        return True
+    return SECRET_VALUE.search(value) is not None
+
+
 def make_request(
     working_dir: os.PathLike | str | None,
     config_file: os.PathLike | str | None = None,
     env: typing.Mapping[str, str] | None = None,
     args: typing.Sequence[str] = (),
     submission_id: str | None = None,
+    *,
+    allow_secret_env: bool = False,
 ) -> JobRequest:
-    """A checked :class:`JobRequest`: the working dir holds the entry module, and the config loads.
+    """A checked :class:`JobRequest`: the working dir holds the entry module, the config loads, and
+    no environment variable looks like a secret (unless ``allow_secret_env``).
 
     The config is loaded here with the job's environment variables (not this shell's), so a typo
     fails now rather than on the cluster. ``config_file`` may be given relative to the current
     directory or to ``working_dir``; it must lie inside ``working_dir``. Without a working dir
     the config is a path on the cluster and is not checked here.
+
+    The variables travel in the job's ``runtime_env``, which Ray keeps where every client of the
+    cluster reads it (the dashboard, ``ray job list``): a secret there is a secret shared with all
+    of them. The error names the variable, never its value.
     """
     env = dict(env or {})
+    secrets = sorted(name for name, value in env.items() if secret_looking(name, value))
+    if secrets and not allow_secret_env:
+        raise SubmitError(
+            f"--env {', '.join(secrets)} looks like a secret, and a job's environment is readable by every client of "
+            "the Ray cluster (dashboard, `ray job list`). Give secrets to the job from files or Kubernetes Secrets on "
+            "the nodes (for example sasl_password in a config file only the job reads, or the variable set in the "
+            "Ray containers' environment), or pass --allow-secret-env to send it anyway."
+        )
     if working_dir is None:
         config = None if config_file is None else pathlib.PurePosixPath(config_file).as_posix()
         return JobRequest(None, config, env, tuple(args), submission_id)

@@ -33,8 +33,20 @@ def preview(raw: bytes | None, limit: int = PREVIEW_CHARS) -> str:
     if raw is None:
         return "<null>"
     text = raw[: limit * 4].decode("utf-8", errors="backslashreplace")
-    text = "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+    return printable(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (ANSI escape sequences, carriage
+    returns, backspaces, bidirectional overrides, ...) shown as escapes, rich markup escaped.
+
+    Every string taken from a message goes through it: a producer must not be able to move the
+    cursor, clear the screen or forge lines in an operator's terminal.
+
+    >>> printable("id-1\\x1b[2J\\r[bold]x")
+    'id-1\\\\x1b[2J\\\\r\\\\[bold]x'
+    """
+    return escape("".join(char if char.isprintable() else repr(char)[1:-1] for char in text))
 
 
 def _coordinates(message: Message) -> str:
@@ -43,7 +55,7 @@ def _coordinates(message: Message) -> str:
 
 def _scores(scores: dict[str, float], top: int = 5) -> str:
     best = sorted(scores.items(), key=lambda item: -item[1])[:top]
-    return " ".join(f"{escape(label)}={score:.2f}" for label, score in best)
+    return " ".join(f"{printable(label)}={score:.2f}" for label, score in best)
 
 
 def format_message(kind: TopicKind, message: Message) -> str:
@@ -53,34 +65,34 @@ def format_message(kind: TopicKind, message: Message) -> str:
         if kind == "predictions":
             p = parse_prediction(message.value)
             return (
-                f"{where} [bold]{escape(p.id)}[/bold] -> [green]{escape(', '.join(p.labels)) or '∅'}[/green]"
-                f"  {_scores(p.scores)}  [cyan]{escape(p.learner)}[/cyan] v{p.model_version} {p.latency_ms:.1f} ms"
+                f"{where} [bold]{printable(p.id)}[/bold] -> [green]{printable(', '.join(p.labels)) or '∅'}[/green]"
+                f"  {_scores(p.scores)}  [cyan]{printable(p.learner)}[/cyan] v{p.model_version} {p.latency_ms:.1f} ms"
             )
         if kind == "drift":
             a = parse_drift_alert(message.value)
-            labels = escape(", ".join(a.labels)) if a.labels else "-"
+            labels = printable(", ".join(a.labels)) if a.labels else "-"
             return (
-                f"{where} [yellow]{escape(a.level)} {escape(a.kind)}[/yellow] [cyan]{escape(a.learner)}[/cyan]"
-                f" @{a.instance} node={escape(str(a.node))} labels={labels} {escape(str(a.detail))}"
+                f"{where} [yellow]{printable(a.level)} {printable(a.kind)}[/yellow] [cyan]{printable(a.learner)}[/cyan]"
+                f" @{a.instance} node={printable(str(a.node))} labels={labels} {printable(str(a.detail))}"
             )
         if kind == "deadletter":
             d = parse_dead_letter(message.value, message.key, message.headers)
             return (
-                f"{where} [red]{escape(d.reason)}[/red] {escape(d.error_class)} from "
-                f"{escape(d.source_topic)}[{d.source_partition}]@{d.source_offset}: {escape(d.error_message[:200])}\n"
+                f"{where} [red]{printable(d.reason)}[/red] {printable(d.error_class)} from "
+                f"{printable(d.source_topic)}[{d.source_partition}]@{d.source_offset}: {printable(d.error_message[:200])}\n"
                 f"    key={preview(d.key, 60)} value={preview(d.value)}"
             )
         if kind == "labels":
             u = parse_label_update(message.value, message.key)
-            return f"{where} [bold]{escape(u.id)}[/bold] labels={escape(', '.join(u.labels)) or '∅'}"
+            return f"{where} [bold]{printable(u.id)}[/bold] labels={printable(', '.join(u.labels)) or '∅'}"
         if kind == "records":
             r = parse_record(message.value, message.key)
             payload = f"{len(r.features)} features" if r.features is not None else f"text={preview(r.text.encode(), 80)}"
-            labels = "predict only" if r.labels is None else escape(", ".join(r.labels)) or "∅"
-            return f"{where} [bold]{escape(r.id)}[/bold] {payload} labels={labels}"
+            labels = "predict only" if r.labels is None else printable(", ".join(r.labels)) or "∅"
+            return f"{where} [bold]{printable(r.id)}[/bold] {payload} labels={labels}"
     except RecordError as error:
         # tail is a viewer: a message that breaks its schema is shown, not fatal.
-        return f"{where} [red]unreadable ({escape(error.reason)}): {escape(error.message)}[/red] value={preview(message.value)}"
+        return f"{where} [red]unreadable ({printable(error.reason)}): {printable(error.message)}[/red] value={preview(message.value)}"
     raise ValueError(f"unknown topic kind {kind!r}; one of {TOPIC_KINDS}")
 
 
