@@ -29,6 +29,7 @@ from learners import registry
 from learners.model_file import ModelFileError
 from learners.evaluate import LearnerResult, Prequential, shuffled
 from stream.datasets import DATASETS, bundled_dir, data_dir, open_dataset
+from stream.text import TextDataset, TextFields
 from stream.errors import ArffError, DatasetMissingError, StreamError, UnknownDatasetError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,14 @@ OutOption = typing.Annotated[
     pathlib.Path | None, typer.Option(help="Folder for the output files (default: out/<dataset>).")
 ]
 VerboseOption = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")]
+TextFieldOption = typing.Annotated[str, typer.Option(help="Text datasets (JSONL): the field holding the text.")]
+LabelsFieldOption = typing.Annotated[str, typer.Option(help="Text datasets: the field holding the list of labels.")]
+IdFieldOption = typing.Annotated[str, typer.Option(help="Text datasets: the id field (ids are generated where it is absent).")]
+EmbeddingCacheOption = typing.Annotated[
+    pathlib.Path | None,
+    typer.Option(help="Text datasets: folder of the embedding cache (default: $TAGSTREAM_CACHE_DIR/embeddings or ~/.cache/tagstream/embeddings)."),
+]
+NoCacheOption = typing.Annotated[bool, typer.Option("--no-embedding-cache", help="Text datasets: embed every text, read and write no cache.")]
 
 
 class UsageError(Exception):
@@ -76,9 +85,13 @@ def _errors_to_exit():
         raise typer.Exit(130) from None
 
 
-def _open(dataset: str, labels: int | None):
+def _open(dataset: str, labels: int | None, fields: TextFields = TextFields(), cache=None, limit: int | None = None):
+    """Open ``dataset``; a text dataset is embedded (through the cache ``cache``, a folder or ``None``)."""
+    from jobs.embedding_cache import embedded_dataset
+
     try:
-        return open_dataset(dataset, labels=labels)
+        data = open_dataset(dataset, labels=labels, text_fields=fields)
+        return embedded_dataset(data, cache, limit=limit) if isinstance(data, TextDataset) else data
     except ArffError as error:
         if labels is None and error.line is None:
             raise ArffError(error.file, None, f"{error.reason} (on the command line: --labels N)") from None
@@ -108,7 +121,7 @@ def datasets_command() -> None:
             f"{info.n_features:,}",
             f"{info.n_labels:,}",
             f"{info.cardinality:.3f}",
-            "sparse" if info.sparse else "dense",
+            "text" if info.kind == "text" else "sparse" if info.sparse else "dense",
             where,
         )
     _print_wide(table)
@@ -220,15 +233,27 @@ def evaluate_command(
         pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
     ] = None,
     out: OutOption = None,
+    text_field: TextFieldOption = "text",
+    labels_field: LabelsFieldOption = "labels",
+    id_field: IdFieldOption = "id",
+    embedding_cache: EmbeddingCacheOption = None,
+    no_embedding_cache: NoCacheOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Prequential (test-then-train) evaluation of learners side by side on a dataset stream."""
+    """Prequential (test-then-train) evaluation of learners side by side on a dataset stream.
+
+    Text datasets (JSON Lines of ``{id, text, labels}``) are embedded with the pipeline's text
+    extractor; the embeddings are cached on disk by model and text, so a second run does not
+    embed again.
+    """
     setup_logging(verbose)
     with _errors_to_exit():
         names = registry.expand(learner)
         if not names:
             raise UsageError(f"no learner given; choose from: {', '.join(registry.LEARNERS)}, or all")
-        data = _open(dataset, labels)
+        fields = TextFields(text=text_field, labels=labels_field, id=id_field)
+        cache = None if no_embedding_cache else (embedding_cache or _default_cache_dir())
+        data = _open(dataset, labels, fields, cache, limit)
         learners = {name: registry.make(name, seed=seed) for name in names}
         if init_model is not None:
             learners.update(_initial_learner(init_model, names, data))
@@ -242,6 +267,18 @@ def evaluate_command(
     _print_wide(results_table(results, title))
     files = write_report(_out_dir(out, data), summary, results)
     console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)
+    if hasattr(data, "embedder"):
+        where = "no cache" if data.embedder.cache is None else f"cache {data.embedder.cache.path}"
+        console.print(
+            f"texts embedded: {data.embedder.embedded:,}, from the embedding cache: {data.embedder.cached:,} ({where})",
+            highlight=False, soft_wrap=True,
+        )
+
+
+def _default_cache_dir() -> pathlib.Path:
+    from jobs.embedding_cache import default_cache_dir
+
+    return default_cache_dir()
 
 
 def _initial_learner(path: pathlib.Path, names: list[str], data) -> dict:

@@ -89,6 +89,10 @@ def resolve_model_path(model: str) -> pathlib.Path:
 class TextEmbedder:
     """Sentence embeddings: transformer token states, mean-pooled over real tokens, L2-normalised.
 
+    Texts are tokenised once, sorted by token count and embedded in chunks of similar lengths
+    (so a chunk pads to its own longest text, not to the longest of the whole list), under
+    ``torch.inference_mode``; the rows come back in the order of the input.
+
     Parameters
     ----------
     model
@@ -100,6 +104,14 @@ class TextEmbedder:
         chunks pay: on an H100, 256 short texts per pass gave ~12.5k texts/s against ~7.1k at 64.
     max_length
         Tokens kept per text; longer texts are truncated.
+    num_threads
+        torch CPU threads (intra-op); ``None`` leaves torch's default (one per core). The
+        extractor actor passes its Ray CPU allotment, so that it uses the cores it reserved and
+        no more. torch's thread count is per process: this sets it for the whole process.
+    quantize
+        Run the model's linear layers in int8 (dynamic quantisation) on the CPU: faster, but the
+        embeddings differ from float32 ones (see ``benchmarks/results/text.md`` for the cost in
+        quality). Ignored on a GPU.
 
     Examples
     --------
@@ -116,16 +128,22 @@ class TextEmbedder:
         device: str = "auto",
         batch_size: int = 64,
         max_length: int = 256,
+        num_threads: int | None = None,
+        quantize: bool = False,
     ):
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self.max_length = max_length
+        self.num_threads = num_threads
+        self.quantize = quantize
         self._reset()
 
     def _reset(self):
         if self.batch_size < 1:
             raise FeatureError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise FeatureError(f"num_threads must be >= 1, got {self.num_threads}")
         # Must be set before transformers/huggingface_hub are imported: they read it at import.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
@@ -135,15 +153,26 @@ class TextEmbedder:
         # A progress bar per model load would end up in every actor's log.
         transformers.utils.logging.disable_progress_bar()
         self._device = torch_device(self.device)
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
         self._tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         # float32 whatever the checkpoint stores, so CPU and GPU runs compute the same thing.
         self._model = transformers.AutoModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
         self._model.to(self._device)
         self._model.eval()
+        self._quantized = self.quantize and self._device == "cpu"
+        if self._quantized:
+            from torch.ao.quantization import quantize_dynamic
+
+            self._model = quantize_dynamic(self._model, {torch.nn.Linear}, dtype=torch.qint8)
         self._dim = int(self._model.config.hidden_size)
         self._names = [f"emb{i}" for i in range(self._dim)]
+        self._identity = model_identity(path, self.max_length, self._quantized)
         self._torch = torch
-        logger.info("text model %s loaded on %s (%d dimensions)", path, self._device, self._dim)
+        logger.info(
+            "text model %s loaded on %s (%d dimensions, %d torch threads%s)",
+            path, self._device, self._dim, torch.get_num_threads(), ", int8" if self._quantized else "",
+        )
 
     @property
     def dimensions(self) -> int:
@@ -154,33 +183,57 @@ class TextEmbedder:
         """The device the model actually runs on."""
         return self._device
 
+    @property
+    def identity(self) -> str:
+        """What determines the embeddings: model files, ``max_length`` and quantisation (a hex digest)."""
+        return self._identity
+
     def embed(self, texts: typing.Sequence[str]):
         """Embed ``texts``; returns a float32 numpy array of shape ``(len(texts), dimensions)``."""
         import numpy as np
 
         torch = self._torch
-        chunks = []
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        encoded = self._tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                batch = list(texts[start : start + self.batch_size])
-                tokens = self._tokenizer(
-                    batch,
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self._device)
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                tokens = self._tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt").to(self._device)
                 states = self._model(**tokens).last_hidden_state
                 mask = tokens["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                chunks.append(torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy())
-        if not chunks:
-            return np.zeros((0, self._dim), dtype=np.float32)
-        return np.concatenate(chunks)
+                out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy()
+        return out
 
     def transform(self, texts: typing.Sequence[str]) -> list[dict[str, float]]:
         """Embed ``texts`` as feature dicts ``{"emb0": ..., "emb383": ...}``."""
-        return [dict(zip(self._names, row.tolist())) for row in self.embed(texts)]
+        return self.as_features(self.embed(texts))
+
+    def as_features(self, rows) -> list[dict[str, float]]:
+        """Rows of :meth:`embed` as feature dicts ``{"emb0": ..., "emb383": ...}``."""
+        return [dict(zip(self._names, row.tolist())) for row in rows]
+
+
+def model_identity(path: pathlib.Path, max_length: int, quantized: bool) -> str:
+    """A digest of what makes a model's embeddings: its config and the sizes of its files.
+
+    Two folders holding the same checkpoint get the same identity, so a cache keyed by it is
+    shared between them; retrained weights of the same size but another config or tokenizer
+    change it. Weight files are identified by name and size rather than hashed (hundreds of MB).
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(f"max_length={max_length};int8={quantized};".encode())
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        relative = file.relative_to(path).as_posix()
+        digest.update(f"{relative}:{file.stat().st_size};".encode())
+        if file.suffix in (".json", ".txt") and file.stat().st_size < 4 << 20:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:24]
 
 
 class NumericStandardizer:

@@ -14,17 +14,26 @@ import typing
 from stream.datasets import open_dataset
 from stream.kafka import KafkaConfig, RecordSink
 from stream.records import MAX_RECORD_BYTES, LabelUpdate, Record, RecordError, parse_record
+from stream.text import TextDataset, TextFields
 
 logger = logging.getLogger(__name__)
 
 
-def dataset_records(name_or_path: str, *, id_prefix: str | None = None) -> typing.Iterator[Record]:
-    """The rows of a registered dataset (or any multi-label ARFF file) as records with ids.
+def dataset_records(
+    name_or_path: str, *, id_prefix: str | None = None, text_fields: TextFields | None = None
+) -> typing.Iterator[Record]:
+    """The rows of a registered dataset (or any multi-label ARFF or JSONL text file) as records with ids.
 
-    Ids are ``<prefix>-<row number>`` with the dataset's name as default prefix; the labels are
-    those that are on, in the dataset's label order.
+    ARFF rows become feature records with ids ``<prefix>-<row number>`` (the dataset's name as
+    default prefix) and the labels that are on, in the dataset's label order. Text datasets
+    become text records with their own ids (generated where the file has none), read with
+    ``text_fields``.
     """
-    dataset = open_dataset(name_or_path)
+    dataset = open_dataset(name_or_path, text_fields=text_fields)
+    if isinstance(dataset, TextDataset):
+        for instance in dataset:
+            yield Record(id=instance.id, text=instance.text, labels=instance.labels)
+        return
     prefix = dataset.name if id_prefix is None else id_prefix
     for row, (x, y) in enumerate(dataset):
         yield Record(id=f"{prefix}-{row}", features=x, labels=tuple(label for label, on in y.items() if on))

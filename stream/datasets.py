@@ -39,6 +39,7 @@ import typing
 
 from stream.arff import Instance, iter_instances, read_header
 from stream.errors import DatasetMissingError, DatasetShapeError, UnknownDatasetError
+from stream.text import TextDataset, TextFields, is_text_path
 
 __all__ = ["DATASETS", "Dataset", "DatasetInfo", "bundled_dir", "data_dir", "open_dataset"]
 
@@ -70,6 +71,10 @@ class DatasetInfo:
         Where the data comes from; cite it when you use the set.
     bundled
         Whether the file ships inside the package rather than in the shared folder.
+    kind
+        ``"arff"``, or ``"text"`` for a JSON Lines file of ``{id, text, labels}`` (read by
+        :class:`stream.text.TextDataset`; it has no features until a model embeds the text, so
+        ``n_features`` is 0).
 
     """
 
@@ -81,6 +86,7 @@ class DatasetInfo:
     sparse: bool
     citation: str
     bundled: bool = False
+    kind: typing.Literal["arff", "text"] = "arff"
 
 
 _PSEAAC = (
@@ -218,6 +224,19 @@ DATASETS: dict[str, DatasetInfo] = {
         "human3106.arff.gz", 3106, 440, 14, 1.185, False,
         _PSEAAC + " (HumanPseAAC); original protein data: Shen & Chou, Hum-mPLoc 2.0, 2009",
     ),
+    # Raw text (JSON Lines): shapes from text/README.md of the shared folder.
+    "goemotions": DatasetInfo(
+        "text/goemotions.jsonl.gz", 54263, 0, 28, 1.176, False,
+        "Demszky, Movshovitz-Attias, Ko, Cowen, Nemade & Ravi, \"GoEmotions: a dataset of fine-grained "
+        "emotions\", ACL 2020 (CC BY 4.0)",
+        kind="text",
+    ),
+    "reuters": DatasetInfo(
+        "text/reuters21578_modapte90.jsonl.gz", 10789, 0, 90, 1.236, False,
+        "D. D. Lewis, Reuters-21578 Text Categorization Test Collection, Distribution 1.0 (1997), ModApte "
+        "split with the 90 categories that have training and test stories; research use only",
+        kind="text",
+    ),
 }
 
 
@@ -341,23 +360,41 @@ def _resolve(name: str, info: DatasetInfo) -> pathlib.Path:
     return path
 
 
-def open_dataset(name_or_path: str, labels: int | None = None) -> Dataset:
-    """Open a registered dataset by name, or any multi-label ARFF file by path.
+def open_dataset(
+    name_or_path: str, labels: int | None = None, text_fields: TextFields | None = None
+) -> Dataset | TextDataset:
+    """Open a registered dataset by name, or any multi-label ARFF or JSON Lines text file by path.
 
     Parameters
     ----------
     name_or_path
-        A key of :data:`DATASETS` (any case), or the path of an ``.arff``/``.arff.gz`` file.
+        A key of :data:`DATASETS` (any case), or the path of an ``.arff``/``.arff.gz`` file or of
+        a ``.jsonl``/``.jsonl.gz`` file of labelled texts.
     labels
-        Number of labels, for files that do not declare them; checked against the declaration
-        otherwise.
+        Number of labels, for ARFF files that do not declare them; checked against the
+        declaration otherwise.
+    text_fields
+        Field names of a text dataset (default ``text``, ``labels``, ``id``).
+
+    Returns
+    -------
+    A :class:`Dataset` of ``(x, y)`` pairs, or for text a :class:`stream.text.TextDataset` of
+    :class:`stream.text.TextInstance`.
 
     """
     key = str(name_or_path).lower()
+    fields = text_fields if text_fields is not None else TextFields()
     if key in DATASETS:
         info = DATASETS[key]
+        if info.kind == "text":
+            return TextDataset(
+                _resolve(key, info), name=key, fields=fields, n_instances=info.n_instances,
+                n_labels=info.n_labels, citation=info.citation,
+            )
         return Dataset(_resolve(key, info), labels=labels, name=key, info=info)
     if os.path.isfile(name_or_path):
+        if is_text_path(name_or_path):
+            return TextDataset(name_or_path, fields=fields)
         return Dataset(name_or_path, labels=labels)
     raise UnknownDatasetError(
         f"unknown dataset {name_or_path!r}: not a registered name nor an existing file; "
