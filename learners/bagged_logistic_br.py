@@ -69,7 +69,9 @@ class BaggedLogisticBR:
             logits += (vals.astype(np.float32) @ rows.reshape(len(cols), -1)).reshape(logits.shape)
         return logits
 
-    def learn(self, inst: Instance, rng: np.random.Generator) -> None:
+    def learn(self, inst: Instance, rng: np.random.Generator, judged: np.ndarray | None = None) -> None:
+        """Train every member on ``inst``; with ``judged`` (a bool per label column of ``inst.y``)
+        only the labels judged: the others get no gradient."""
         n_labels = len(inst.y)
         n_features = int(inst.cols.max()) + 1 if len(inst.cols) else 0
         self._weights = grow(self._weights, (n_features, self.n_members, n_labels))
@@ -93,6 +95,8 @@ class BaggedLogisticBR:
         # members that skip this instance); label columns not yet known get a zero gradient.
         grad = (1.0 / (1.0 + np.exp(-logits)) - target) * k[:, None]
         grad[:, n_labels:] = 0.0
+        if judged is not None:
+            grad[:, :n_labels][:, ~judged] = 0.0
         self._intercepts -= self.intercept_lr * grad
         if len(cols):
             rows -= (self.lr * vals)[:, None, None] * grad[None, :, :]

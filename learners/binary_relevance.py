@@ -7,7 +7,7 @@ import zlib
 
 from river import base, compose, ensemble, forest, rules, tree
 
-from learners.base import DriftEvent, Features, Label, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.base import DriftEvent, Features, Label, LabelDict, LabelMask, MultiLabelClassifier, as_label_dict
 from learners.threshold_regressor import ThresholdRegressor
 
 __all__ = ["BinaryRelevance", "member_seed", "seeded_clone"]
@@ -111,6 +111,7 @@ class BinaryRelevance(MultiLabelClassifier):
     an element of a set). It starts fresh, so it has seen only the instances since its label
     appeared; the instances before, on which the label was implicitly off, are not replayed.
     A label that is known but absent from a ``dict`` target is taken as off, as in sparse data.
+    With partial feedback (:meth:`learn_one_masked`) only the members of judged labels learn.
 
     In tagstream an absent feature means 0 (sparse data), but most river classifiers read it as
     missing: a Hoeffding tree never sees the zeros of a bag-of-words feature, so it cannot split
@@ -185,6 +186,12 @@ class BinaryRelevance(MultiLabelClassifier):
         self._members[label] = seeded_clone(self.classifier, seed)
 
     def learn_one(self, x: Features, y: LabelDict | typing.AbstractSet[Label]) -> None:
+        self._learn(x, y, None)
+
+    def learn_one_masked(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask) -> None:
+        self._learn(x, y, None if mask.judges_all else mask)
+
+    def _learn(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask | None) -> None:
         y = as_label_dict(y, known=self._members)
         for label in y:
             if label not in self._members:
@@ -193,12 +200,15 @@ class BinaryRelevance(MultiLabelClassifier):
         if self.absent_as_zero:
             self._zeros.update(dict.fromkeys(x, 0.0))
             x = {**self._zeros, **x}
+        members = self._members.items()
+        if mask is not None:
+            members = [(label, member) for label, member in members if mask.judged(label)]
         if self._probe is None:
-            for label, member in self._members.items():
+            for label, member in members:
                 member.learn_one(x, y.get(label, False))
             return
         probe = self._probe
-        for label, member in self._members.items():
+        for label, member in members:
             before = probe(member)
             member.learn_one(x, y.get(label, False))
             after = probe(member)

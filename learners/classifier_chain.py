@@ -7,7 +7,7 @@ import typing
 
 from river import base, linear_model
 
-from learners.base import Features, Label, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.base import Features, Label, LabelDict, LabelMask, MultiLabelClassifier, as_label_dict
 from learners.binary_relevance import member_seed, seeded_clone
 
 __all__ = ["ClassifierChain"]
@@ -81,6 +81,9 @@ class ClassifierChain(MultiLabelClassifier):
     before learning on the same record so that its labels cannot leak. A label value is a feature
     ``("chain", label)`` that is 1.0 when the label is on and absent (0, as in sparse data) when
     it is off, which keeps long chains over rare labels cheap.
+
+    With partial feedback (:meth:`learn_one_masked`) only the links of judged labels learn; a
+    label not judged passes its predicted value down the chain, as when predicting.
 
     Parameters
     ----------
@@ -160,6 +163,12 @@ class ClassifierChain(MultiLabelClassifier):
         self._links[label] = seeded_clone(self._prototype, seed)
 
     def learn_one(self, x: Features, y: LabelDict | typing.AbstractSet[Label]) -> None:
+        self._learn(x, y, None)
+
+    def learn_one_masked(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask) -> None:
+        self._learn(x, y, None if mask.judges_all else mask)
+
+    def _learn(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask | None) -> None:
         y = as_label_dict(y, known=self._links)
         for label in y:
             if label not in self._links:
@@ -170,8 +179,11 @@ class ClassifierChain(MultiLabelClassifier):
             self._scaler.learn(x)
             x = self._scaler.transform(x)
         for label, link in self._links.items():
-            on = y.get(label, False)
-            link.learn_one(x, on)
+            if mask is None or mask.judged(label):
+                on = y.get(label, False)
+                link.learn_one(x, on)
+            else:
+                on = float(link.predict_proba_one(x).get(True, 0.0)) >= 0.5
             if on:
                 x[_chain_feature(label)] = 1.0
 

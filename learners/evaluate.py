@@ -25,7 +25,7 @@ import tempfile
 import time
 import typing
 
-from learners.base import DriftEvent, Features, LabelDict, MultiLabelClassifier
+from learners.base import DriftEvent, Features, LabelDict, LabelMask, MultiLabelClassifier
 from learners.metrics import MetricSuite
 
 
@@ -175,6 +175,11 @@ class Prequential:
     ----------
     learners
         The learners to evaluate, by name. They are trained in place.
+
+    The stream yields ``(x, y)`` pairs, or ``(x, y, mask)`` triples for partial feedback: with a
+    :class:`~learners.base.LabelMask` every learner learns the judged labels only
+    (``learn_one_masked``; a learner that cannot raises
+    :class:`~learners.base.PartialLabelsUnsupported`) and only the judged labels are scored.
     label_delay
         Number of instances after which an instance's label arrives. ``0`` scores and learns
         each instance right after predicting it.
@@ -253,7 +258,7 @@ class Prequential:
         # has come, so that the last one can be marked final instead of being repeated.
         due: Checkpoint | None = None
         perf_counter = time.perf_counter
-        for x, y in stream:
+        for x, y, *mask in stream:
             if due is not None:
                 yield due
                 due = None
@@ -263,7 +268,7 @@ class Prequential:
                 start = perf_counter()
                 predictions.append(tracked.learner.predict_one(x))
                 tracked.seconds += perf_counter() - start
-            pending.append((x, y, predictions))
+            pending.append((x, y, mask[0] if mask else None, predictions))
             if len(pending) > self.label_delay and self._label_arrives(*pending.popleft()):
                 due = self._checkpoint()
         while pending:
@@ -289,16 +294,19 @@ class Prequential:
                 on_checkpoint(checkpoint)
         return self.results()
 
-    def _label_arrives(self, x: Features, y: LabelDict, predictions: list) -> bool:
+    def _label_arrives(self, x: Features, y: LabelDict, mask: LabelMask | None, predictions: list) -> bool:
         """Score the predictions made for ``x`` and learn from it; say whether a snapshot is due."""
         perf_counter = time.perf_counter
         for tracked, y_pred in zip(self._tracked, predictions):
-            tracked.metrics.update(y, y_pred)
+            tracked.metrics.update(y, y_pred, mask)
         self._scored += 1
         for tracked in self._tracked:
             learner = tracked.learner
             start = perf_counter()
-            learner.learn_one(x, y)
+            if mask is None:
+                learner.learn_one(x, y)
+            else:
+                learner.learn_one_masked(x, y, mask)
             tracked.seconds += perf_counter() - start
             events = learner.pop_events()
             if events:

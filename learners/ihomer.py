@@ -12,7 +12,7 @@ import numpy as np
 from river import drift
 
 from learners import registry
-from learners.base import DriftEvent, Features, Label, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.base import DriftEvent, Features, Label, LabelDict, LabelMask, MultiLabelClassifier, as_label_dict
 from learners.label_clustering import ClusterNode, LabelClusterTree, StructureChange
 
 __all__ = ["IHOMER"]
@@ -150,6 +150,12 @@ class IHOMER(MultiLabelClassifier):
 
     :meth:`describe` gives a JSON-able snapshot (tree, partition, learners, history) and
     :meth:`render_text` draws the tree; :attr:`history` lists the partition changes.
+
+    Partial feedback (:meth:`learn_one_masked`): the label tree, the serving choices, the mentors
+    and the drift monitor count whole label sets, so they learn from fully judged instances only;
+    an instance with labels not judged trains the root learners and each group's learner on its
+    judged labels (they must support partial labels themselves). A label first named by such an
+    instance becomes known with the first fully judged instance that names it.
 
     Parameters
     ----------
@@ -436,6 +442,26 @@ class IHOMER(MultiLabelClassifier):
             reasons.append("drift")
         if reasons or self._pending:
             self._restructure(reasons)
+
+    def learn_one_masked(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask) -> None:
+        if mask.judges_all:
+            self.learn_one(x, y)
+            return
+        y = as_label_dict(y, known=self._labels)
+        known = {label: bool(y.get(label, False)) for label in self._labels}
+        self._n += 1
+        for level, root in zip(self._root_levels, self._roots):
+            root.learn_one_masked(x, dict(known), mask)
+            self._forward(root, level, tuple(self._labels))
+        for group in self._groups:
+            group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
+            self._forward(group.learner, group.group_id, group.labels)
+
+    @property
+    def supports_partial_labels(self) -> bool:
+        base = self.base_learner
+        group_learner = registry.make(base) if isinstance(base, str) else base
+        return all(learner.supports_partial_labels for learner in (*self._roots, group_learner))
 
     def _score_handover(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         mentor_proba: dict[int, dict] = {}

@@ -152,6 +152,8 @@ class ISOUPTree(MultiLabelClassifier):
 
     """
 
+    _partial_labels_reason = "its split criterion and leaf regressors learn whole target vectors"
+
     def __init__(
         self,
         grace_period: int = 200,

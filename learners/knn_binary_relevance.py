@@ -91,6 +91,8 @@ class KNNBinaryRelevance(MultiLabelClassifier):
 
     """
 
+    _partial_labels_reason = "its labels share one window of whole label vectors"
+
     def __init__(self, n_neighbors: int = 5, window_size: int = 1000, p: float = 2, weighted: bool = True):
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
             raise ValueError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}")

@@ -37,6 +37,8 @@ class MajorityLabelset(MultiLabelClassifier):
 
     """
 
+    _partial_labels_reason = "it counts whole label sets"
+
     def __init__(self, seed: int | None = None):
         self.seed = seed
         self._reset()

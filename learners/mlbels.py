@@ -204,6 +204,8 @@ class MLBELS(MultiLabelClassifier):
 
     """
 
+    _partial_labels_reason = "its broad-learning members are solved for whole label vectors"
+
     def __init__(
         self,
         chunk_size: int = 50,

@@ -68,6 +68,10 @@ class MLHAT(MLHT):
       than ``drift_window_threshold`` instances since then, the alternate replaces the subtree if
       its error is lower by more than ``sqrt(2 e (1 - e) ln(2 / switch_significance) (1/n1 + 1/n2))``,
       and is pruned if it is higher by as much.
+    * **Partial feedback** (:meth:`learn_one_masked`). An instance with labels not judged trains
+      the bagged regressions of every leaf it reaches (alternates included) on its judged labels;
+      the kNN label powerset, the split statistics and the drift detectors need whole label
+      vectors and learn from fully judged instances only.
     * **Combined prediction.** Leaves of alternate subtrees that have more than
       ``drift_window_threshold`` weight vote with the main leaf, each weighted by
       ``1 / error^2`` (its running Hamming error).
@@ -266,6 +270,17 @@ class MLHAT(MLHT):
         self._root = self._learn(self._root, inst, weight, "root", errors)
         if self._n_learned % self.memory_estimate_period == 0:
             self._enforce_size_limit()
+
+    def _learn_leaves_masked(self, node, inst: Instance, judged: np.ndarray) -> None:
+        # Every leaf the instance reaches, in the foreground tree and in the alternates, trains its
+        # bagged regressions; the kNN label powerset needs whole label sets and the drift
+        # detectors whole error vectors, so they learn from fully judged instances only.
+        if isinstance(node, Leaf):
+            node.model[1].learn(inst, self._rng, judged)
+            return
+        if node.alternate is not None:
+            self._learn_leaves_masked(node.alternate, inst, judged)
+        self._learn_leaves_masked(node.children[node.branch(inst.x)], inst, judged)
 
     def _subtree_error(self, node, inst: Instance, errors: _Errors) -> float:
         """Hamming error of the subtree's own leaf (alternates aside) on the instance, before learning it."""

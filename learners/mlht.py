@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from learners.bagged_logistic_br import BaggedLogisticBR
-from learners.base import Features, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.base import Features, LabelDict, LabelMask, MultiLabelClassifier, PartialLabelsUnsupported, as_label_dict
 from learners.multilabel_tree import Branch, ColumnIndex, Instance, Leaf
 from learners.pruned_sets import PrunedSets
 from learners.split_criterion import GaussianObservers, decide_split, label_entropy
@@ -35,6 +35,10 @@ class MLHT(MultiLabelClassifier):
 
     ``learn_one(x, y)`` right after ``predict_proba_one(x)`` on the same ``x`` object (the
     prequential loop) reuses the prediction's encoding of ``x``; do not mutate ``x`` in between.
+
+    Partial feedback (:meth:`learn_one_masked`): the split statistics need whole label vectors,
+    so an instance with labels not judged leaves the structure as it is and trains only the leaf
+    it reaches, on its judged labels (``"br"`` leaves; pruned-sets leaves need whole label sets).
 
     Parameters
     ----------
@@ -189,6 +193,32 @@ class MLHT(MultiLabelClassifier):
                 parent.children[slot] = replacement
         if self._n_learned % self.memory_estimate_period == 0:
             self._enforce_size_limit()
+
+    def learn_one_masked(self, x: Features, y: LabelDict, mask: LabelMask) -> None:
+        if mask.judges_all:
+            self.learn_one(x, y)
+            return
+        if self.leaf_model == "ps":
+            raise PartialLabelsUnsupported(type(self).__name__, "pruned-sets leaves learn whole label sets")
+        inst = self._encode_target(x, y)
+        self._n_learned += 1
+        if self._root is None:
+            self._root = self._new_leaf(0)
+        self._learn_leaves_masked(self._root, inst, self._judged_columns(mask))
+
+    @property
+    def supports_partial_labels(self) -> bool:
+        return self.leaf_model != "ps"
+
+    def _judged_columns(self, mask: LabelMask) -> np.ndarray:
+        """A bool per known label column: whether ``mask`` judges that label."""
+        return np.fromiter((mask.judged(label) for label in self._index.label_names), bool, len(self._index.label_names))
+
+    def _learn_leaves_masked(self, node, inst: Instance, judged: np.ndarray) -> None:
+        """Train the leaf model of the leaf ``inst`` reaches on the judged labels; nothing else changes."""
+        while isinstance(node, Branch):
+            node = node.children[node.branch(inst.x)]
+        node.model.learn(inst, self._rng, judged)
 
     def _learn_leaf(self, leaf: Leaf, inst: Instance, weight: float) -> Leaf | Branch:
         """Train the leaf; returns the leaf, or the branch that replaces it after a split."""

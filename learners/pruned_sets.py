@@ -68,6 +68,8 @@ class PrunedSets(MultiLabelClassifier):
 
     """
 
+    _partial_labels_reason = "it learns whole label sets"
+
     def __init__(
         self,
         classifier: river_base.Classifier | None = None,

@@ -56,8 +56,20 @@ class MetricSuite:
         self._cumulative = MultiLabelConfusion()
         self._windowed = MultiLabelConfusion(window=self.window) if self.window is not None else None
 
-    def update(self, y_true: typing.Mapping, y_pred: typing.Mapping) -> None:
-        """Count one instance in the cumulative and the windowed scores."""
+    def update(self, y_true: typing.Mapping, y_pred: typing.Mapping, mask=None) -> None:
+        """Count one instance in the cumulative and the windowed scores.
+
+        With a :class:`~learners.base.LabelMask` only the judged labels are scored: the others
+        are left out of both the truth and the prediction, as if neither named them.
+
+        >>> from learners.base import LabelMask
+        >>> suite = MetricSuite(window=None)
+        >>> suite.update({"a": True, "b": False}, {"a": True, "b": True}, LabelMask(unknown=frozenset({"b"})))
+        >>> suite.get()["subset_accuracy"], suite.get()["micro_f1"]
+        (1.0, 1.0)
+        """
+        if mask is not None and not mask.judges_all:
+            y_true, y_pred = mask.restrict(y_true), mask.restrict(y_pred)
         observation = observe(y_true, y_pred)
         self._cumulative.add(observation)
         if self._windowed is not None:
