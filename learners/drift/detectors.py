@@ -1,6 +1,6 @@
 """Two-window change detectors: a recent window tested against the reference window just before it.
 
-Every detector of the monitor is a :class:`WindowShift`: it keeps the last ``window`` values
+Every detector of the monitor is a window shift: it keeps the last ``window`` values
 (*recent*) and up to ``reference`` values before them (*reference*), and compares their means.
 It signals when the recent mean moved away from the reference mean by more than ``min_effect``
 *and* by more than ``threshold`` standard errors (a warning at ``warning_threshold``). Both
@@ -10,14 +10,16 @@ negligible changes on long streams quiet.
 
 Because the reference slides along just behind the recent window, a stream that changes slowly
 and steadily (a learner's error falling as it learns) is not a change; one that jumps is.
+
+:class:`WindowShiftBank` runs many such detectors over the same records at once with numpy (one
+per label, say), which is what the monitor uses; :class:`WindowShift` is one detector alone.
 """
 
 from __future__ import annotations
 
-import collections
-import math
+import numpy as np
 
-__all__ = ["DIRECTIONS", "VARIANCES", "WindowShift"]
+__all__ = ["DIRECTIONS", "NONE", "VARIANCES", "WARNING", "DRIFT", "WindowShift", "WindowShiftBank"]
 
 #: Which moves of the mean count: up only (an error rate), or both ways (a label's frequency).
 DIRECTIONS = ("up", "both")
@@ -25,9 +27,163 @@ DIRECTIONS = ("up", "both")
 #: How the spread of the values is estimated: ``bernoulli`` for 0/1 values, else from the reference.
 VARIANCES = ("bernoulli", "empirical")
 
+#: Levels a bank returns per detector.
+NONE, WARNING, DRIFT = 0, 1, 2
+_LEVEL_NAMES = {NONE: None, WARNING: "warning", DRIFT: "drift"}
+
+
+class WindowShiftBank:
+    """Many window-shift detectors fed one value each per record, updated together with numpy.
+
+    All share the window sizes; each has its own threshold, minimum effect, direction and variance
+    (see :class:`WindowShift` for what they mean). Detectors may be added at any time (a label
+    first seen) and reset one by one (after a change): a detector only uses values from its last
+    reset or its creation on.
+
+    Parameters
+    ----------
+    window, reference, min_reference
+        As for :class:`WindowShift`, shared by every detector of the bank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bank = WindowShiftBank(window=50, reference=200)
+    >>> bank.add(threshold=4.0, warning_threshold=3.0, min_effect=0.05), bank.add(4.0, 3.0, direction="both")
+    (0, 1)
+    >>> rng = np.random.default_rng(0)
+    >>> levels = [bank.update(rng.random(2) < [0.1, 0.3] if i < 600 else rng.random(2) < [0.1, 0.8]) for i in range(700)]
+    >>> [i for i, level in enumerate(levels) if level[1] == DRIFT][:1], any(level[0] == DRIFT for level in levels)
+    ([621], False)
+
+    """
+
+    def __init__(self, window: int = 200, reference: int = 1000, min_reference: int | None = None):
+        if window < 2 or reference < 2:
+            raise ValueError(f"window and reference must hold at least 2 values, got {window} and {reference}")
+        min_reference = window if min_reference is None else min_reference
+        if not 2 <= min_reference <= reference:
+            raise ValueError(f"min_reference must be between 2 and reference ({reference}), got {min_reference}")
+        self.window = window
+        self.reference = reference
+        self.min_reference = min_reference
+        self._t = 0
+        self._buffer = np.zeros((window + reference, 0))
+        self._start = np.zeros(0, dtype=np.int64)
+        self._recent_sum = np.zeros(0)
+        self._reference_sum = np.zeros(0)
+        self._reference_squares = np.zeros(0)
+        self.threshold = np.zeros(0)
+        self.warning_threshold = np.zeros(0)
+        self.min_effect = np.zeros(0)
+        self.min_effect_sd = np.zeros(0)
+        self.up = np.zeros(0, dtype=bool)
+        self.bernoulli = np.zeros(0, dtype=bool)
+        self.statistic = np.zeros(0)
+        self.effect = np.zeros(0)
+        self.ready = np.zeros(0, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self._start)
+
+    def add(
+        self,
+        threshold: float = 4.0,
+        warning_threshold: float = 3.0,
+        min_effect: float = 0.05,
+        min_effect_sd: float = 0.0,
+        direction: str = "up",
+        variance: str = "bernoulli",
+    ) -> int:
+        """Add a detector, which starts with empty windows; return its index."""
+        if not 0 < warning_threshold <= threshold:
+            raise ValueError(f"need 0 < warning_threshold <= threshold, got {warning_threshold} and {threshold}")
+        if min_effect < 0 or min_effect_sd < 0:
+            raise ValueError(f"min_effect and min_effect_sd must be >= 0, got {min_effect} and {min_effect_sd}")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        if variance not in VARIANCES:
+            raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+        self._buffer = np.concatenate([self._buffer, np.zeros((len(self._buffer), 1))], axis=1)
+        self._start = np.append(self._start, self._t)
+        for name in ("_recent_sum", "_reference_sum", "_reference_squares", "statistic", "effect"):
+            setattr(self, name, np.append(getattr(self, name), 0.0))
+        self.ready = np.append(self.ready, False)
+        self.threshold = np.append(self.threshold, threshold)
+        self.warning_threshold = np.append(self.warning_threshold, warning_threshold)
+        self.min_effect = np.append(self.min_effect, min_effect)
+        self.min_effect_sd = np.append(self.min_effect_sd, min_effect_sd)
+        self.up = np.append(self.up, direction == "up")
+        self.bernoulli = np.append(self.bernoulli, variance == "bernoulli")
+        return len(self._start) - 1
+
+    def reset(self, index) -> None:
+        """Forget the values of the detector(s) at ``index``: their windows fill again from the next record."""
+        self._start[index] = self._t
+        self._recent_sum[index] = self._reference_sum[index] = self._reference_squares[index] = 0.0
+        self.statistic[index] = self.effect[index] = 0.0
+        self.ready[index] = False
+
+    def _counts(self) -> tuple[np.ndarray, np.ndarray]:
+        age = self._t - self._start
+        return np.minimum(age, self.window), np.minimum(np.maximum(age - self.window, 0), self.reference)
+
+    @property
+    def n_recent(self) -> np.ndarray:
+        return self._counts()[0]
+
+    @property
+    def n_reference(self) -> np.ndarray:
+        return self._counts()[1]
+
+    @property
+    def recent_mean(self) -> np.ndarray:
+        n_recent, _ = self._counts()
+        return np.divide(self._recent_sum, n_recent, out=np.zeros(len(self)), where=n_recent > 0)
+
+    @property
+    def reference_mean(self) -> np.ndarray:
+        _, n_reference = self._counts()
+        return np.divide(self._reference_sum, n_reference, out=np.zeros(len(self)), where=n_reference > 0)
+
+    def update(self, values) -> np.ndarray:
+        """Add one value per detector (in index order); return each one's level: NONE, WARNING or DRIFT."""
+        values = np.asarray(values, dtype=float)
+        window, size, t = self.window, self.window + self.reference, self._t
+        slot = t % size
+        age = t + 1 - self._start  # values each detector holds with this one
+        leaving_recent = self._buffer[(t - window) % size] * (age > window)
+        leaving_reference = self._buffer[slot] * (age > size)
+        self._buffer[slot] = values
+        self._t = t + 1
+        self._recent_sum += values - leaving_recent
+        self._reference_sum += leaving_recent - leaving_reference
+        self._reference_squares += leaving_recent * leaving_recent - leaving_reference * leaving_reference
+        n_reference = np.minimum(age - window, self.reference)
+        self.ready = ready = n_reference >= self.min_reference
+        levels = np.zeros(len(values), dtype=np.int8)
+        if not ready.any():
+            self.statistic[:] = self.effect[:] = 0.0
+            return levels
+        n_ref = np.maximum(n_reference, 1)
+        mean_ref = self._reference_sum / n_ref
+        # Half a success and half a failure of prior: a reference of only zeros is not certain.
+        p = (self._reference_sum + 0.5) / (n_ref + 1.0)
+        var = np.where(self.bernoulli, p * (1.0 - p), np.maximum(self._reference_squares / n_ref - mean_ref * mean_ref, 1e-12))
+        self.effect = effect = (self._recent_sum / window - mean_ref) * ready
+        self.statistic = statistic = effect / np.sqrt(var * (1.0 / n_ref + 1.0 / window))
+        up = self.up
+        z = np.where(up, statistic, np.abs(statistic))
+        big = ready & (np.where(up, effect, np.abs(effect)) >= np.maximum(self.min_effect, self.min_effect_sd * np.sqrt(var)))
+        levels[big & (z >= self.warning_threshold)] = WARNING
+        levels[big & (z >= self.threshold)] = DRIFT
+        return levels
+
 
 class WindowShift:
     """Mean of the last ``window`` values against the mean of the ``reference`` values before them.
+
+    One detector of a :class:`WindowShiftBank`, for a single stream of values.
 
     Parameters
     ----------
@@ -43,21 +199,14 @@ class WindowShift:
         Standard errors beyond which a warning is signalled (below ``threshold``).
     min_effect
         Smallest difference of the two means that counts, in the values' own unit.
-    min_effect_sd
-        Smallest difference that counts, in standard deviations of the reference values (for
-        values without a natural unit, such as features); the larger of the two minimums applies.
     direction
         ``"up"``: only increases count; ``"both"``: increases and decreases.
     variance
         ``"bernoulli"`` estimates the variance as ``p (1 - p)`` from the reference mean (0/1
         values); ``"empirical"`` from the reference values themselves.
-
-    Attributes
-    ----------
-    statistic
-        The last tested difference of means in standard errors (signed; 0 while not tested).
-    effect
-        The last tested difference of means, recent minus reference.
+    min_effect_sd
+        Smallest difference that counts, in standard deviations of the reference values (for
+        values without a natural unit, such as features); the larger of the two minimums applies.
 
     Examples
     --------
@@ -92,102 +241,50 @@ class WindowShift:
         variance: str = "bernoulli",
         min_effect_sd: float = 0.0,
     ):
-        if window < 2 or reference < 2:
-            raise ValueError(f"window and reference must hold at least 2 values, got {window} and {reference}")
-        min_reference = window if min_reference is None else min_reference
-        if not 2 <= min_reference <= reference:
-            raise ValueError(f"min_reference must be between 2 and reference ({reference}), got {min_reference}")
-        if not 0 < warning_threshold <= threshold:
-            raise ValueError(f"need 0 < warning_threshold <= threshold, got {warning_threshold} and {threshold}")
-        if min_effect < 0 or min_effect_sd < 0:
-            raise ValueError(f"min_effect and min_effect_sd must be >= 0, got {min_effect} and {min_effect_sd}")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-        if variance not in VARIANCES:
-            raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-        self.window = window
-        self.reference = reference
-        self.min_reference = min_reference
-        self.threshold = threshold
-        self.warning_threshold = warning_threshold
-        self.min_effect = min_effect
-        self.direction = direction
-        self.variance = variance
-        self.min_effect_sd = min_effect_sd
-        self.reset()
+        self._bank = WindowShiftBank(window, reference, min_reference)
+        self._bank.add(threshold, warning_threshold, min_effect, min_effect_sd, direction, variance)
+        self.window, self.reference, self.min_reference = window, reference, self._bank.min_reference
+        self.threshold, self.warning_threshold, self.min_effect = threshold, warning_threshold, min_effect
+        self.direction, self.variance, self.min_effect_sd = direction, variance, min_effect_sd
+
+    def update(self, value: float) -> str | None:
+        """Add one value; return ``"drift"``, ``"warning"`` or ``None`` for the windows as they are now."""
+        return _LEVEL_NAMES[int(self._bank.update([value])[0])]
 
     def reset(self) -> None:
         """Forget every value: the next ``window + min_reference`` values build new windows."""
-        self._recent: collections.deque[float] = collections.deque()
-        self._reference: collections.deque[float] = collections.deque()
-        self._recent_sum = 0.0
-        self._reference_sum = 0.0
-        self._reference_squares = 0.0
-        self.statistic = 0.0
-        self.effect = 0.0
+        self._bank.reset(0)
+
+    @property
+    def statistic(self) -> float:
+        """The last tested difference of means in standard errors (signed; 0 while not tested)."""
+        return float(self._bank.statistic[0])
+
+    @property
+    def effect(self) -> float:
+        """The last tested difference of means, recent minus reference."""
+        return float(self._bank.effect[0])
 
     @property
     def n_recent(self) -> int:
-        return len(self._recent)
+        return int(self._bank.n_recent[0])
 
     @property
     def n_reference(self) -> int:
-        return len(self._reference)
+        return int(self._bank.n_reference[0])
 
     @property
     def recent_mean(self) -> float:
-        return self._recent_sum / len(self._recent) if self._recent else 0.0
+        return float(self._bank.recent_mean[0])
 
     @property
     def reference_mean(self) -> float:
-        return self._reference_sum / len(self._reference) if self._reference else 0.0
+        return float(self._bank.reference_mean[0])
 
     @property
     def ready(self) -> bool:
         """Whether both windows are full enough to be tested."""
-        return len(self._recent) == self.window and len(self._reference) >= self.min_reference
-
-    def update(self, value: float) -> str | None:
-        """Add one value; return ``"drift"``, ``"warning"`` or ``None`` for the windows as they are now."""
-        value = float(value)
-        self._recent.append(value)
-        self._recent_sum += value
-        if len(self._recent) > self.window:
-            moved = self._recent.popleft()
-            self._recent_sum -= moved
-            self._reference.append(moved)
-            self._reference_sum += moved
-            self._reference_squares += moved * moved
-            if len(self._reference) > self.reference:
-                dropped = self._reference.popleft()
-                self._reference_sum -= dropped
-                self._reference_squares -= dropped * dropped
-        if not self.ready:
-            self.statistic = self.effect = 0.0
-            return None
-        return self._test()
-
-    def _test(self) -> str | None:
-        n_ref, n_recent = len(self._reference), len(self._recent)
-        mean_ref = self._reference_sum / n_ref
-        if self.variance == "bernoulli":
-            # Half a success and half a failure of prior: a reference of only zeros is not certain.
-            p = (self._reference_sum + 0.5) / (n_ref + 1.0)
-            var = p * (1.0 - p)
-        else:
-            var = max(self._reference_squares / n_ref - mean_ref * mean_ref, 1e-12)
-        effect = self._recent_sum / n_recent - mean_ref
-        statistic = effect / math.sqrt(var * (1.0 / n_ref + 1.0 / n_recent))
-        self.effect, self.statistic = effect, statistic
-        size = effect if self.direction == "up" else abs(effect)
-        z = statistic if self.direction == "up" else abs(statistic)
-        if size < max(self.min_effect, self.min_effect_sd * math.sqrt(var)):
-            return None
-        if z >= self.threshold:
-            return "drift"
-        if z >= self.warning_threshold:
-            return "warning"
-        return None
+        return bool(self._bank.ready[0])
 
     def __repr__(self) -> str:
         return (

@@ -11,8 +11,10 @@ import dataclasses
 import itertools
 import typing
 
+import numpy as np
+
 from learners.drift.alerts import Alert, StreamPosition, event_id
-from learners.drift.detectors import WindowShift
+from learners.drift.detectors import DRIFT, WindowShiftBank
 from learners.drift.lifecycle import LabelLifecycle
 from learners.drift.sketch import FeatureSketch
 
@@ -25,11 +27,19 @@ CARDINALITY = "cardinality"
 
 @dataclasses.dataclass(slots=True)
 class _Subject:
-    """One detector and what it is about."""
+    """One detector of a family's bank and what it is about.
 
-    detector: WindowShift
+    ``nearby``: the subject is named in an alert when it stands close to its threshold while
+    another detector signals (one label, one input); set-wide subjects (the label set, the
+    cardinality) and pairs are named only when they signal themselves, set-wide ones are
+    restarted with every change of their family.
+    """
+
+    index: int
     labels: tuple[str, ...]
     name: str
+    nearby: bool
+    setwide: bool
     cool_until: int = -1
 
 
@@ -69,35 +79,36 @@ class _Family:
     after it expires the family raises no new warning for ``cooldown`` records.
     """
 
-    def __init__(self, kind: str, name: str, learner: str | None, name_threshold: float, cooldown: int, warning_expiry: int):
+    def __init__(self, kind: str, name: str, learner: str | None, bank: WindowShiftBank, name_threshold: float, cooldown: int):
         self.kind = kind
         self.name = name
         self.learner = learner
+        self.bank = bank
         self.name_threshold = name_threshold
         self.cooldown = cooldown
-        self.warning_expiry = warning_expiry
         self.subjects: dict[str, _Subject] = {}
         self.label_cool_until: dict[str, int] = {}
         self.warning: _Warning | None = None
         self.change: _Change | None = None
         self.quiet_until = -1
 
-    def add(self, key: str, detector: WindowShift, labels: tuple[str, ...] = ()) -> None:
-        self.subjects[key] = _Subject(detector, labels, key)
+    def add(self, key: str, labels: tuple[str, ...] = (), nearby: bool = True, setwide: bool = False, **settings) -> None:
+        self.subjects[key] = _Subject(self.bank.add(**settings), labels, key, nearby, setwide)
 
-    def update(self, values: typing.Iterable[tuple[str, float]], index: int) -> tuple[list[_Subject], list[_Subject]]:
-        """Feed one value per subject; return the subjects signalling drift, and those signalling a warning."""
+    def update(self, values: typing.Mapping[str, float], index: int) -> tuple[list[_Subject], list[_Subject]]:
+        """Feed one value per subject (by key); return the subjects signalling drift, and those signalling a warning."""
+        levels = self.bank.update([values[key] for key in self.subjects])
         drifting, warning = [], []
-        for key, value in values:
-            subject = self.subjects[key]
-            level = subject.detector.update(value)
-            if level is None:
-                continue
+        if not levels.any():
+            return drifting, warning
+        subjects = list(self.subjects.values())
+        for i in np.flatnonzero(levels):
+            subject = subjects[i]
             if self.cooling(subject, index):
-                if level == "drift":
-                    subject.detector.reset()  # the change already reported; build a new reference after it
+                if levels[i] == DRIFT:
+                    self.bank.reset(subject.index)  # the change already reported; build a new reference after it
                 continue
-            (drifting if level == "drift" else warning).append(subject)
+            (drifting if levels[i] == DRIFT else warning).append(subject)
         return drifting, warning
 
     def cooling(self, subject: _Subject, index: int) -> bool:
@@ -105,37 +116,47 @@ class _Family:
         return index < subject.cool_until or any(index < self.label_cool_until.get(l, -1) for l in subject.labels)
 
     def reported(self, subjects: list[_Subject], index: int) -> None:
-        """Restart the reported subjects, and every subject about a reported label, and let them cool down."""
+        """Restart the reported subjects, every subject about a reported label and the set-wide ones; cool down."""
         labels = {label for subject in subjects for label in subject.labels}
         for label in labels:
             self.label_cool_until[label] = index + self.cooldown
         for subject in self.subjects.values():
             if subject in subjects or labels.intersection(subject.labels):
-                subject.detector.reset()
+                self.bank.reset(subject.index)
                 subject.cool_until = index + self.cooldown
-            elif not subject.labels:
-                # The set-wide detectors (label set, cardinality) moved with the change too.
-                subject.detector.reset()
+            elif subject.setwide:
+                self.bank.reset(subject.index)  # the change moved it too
 
     def named(self, drifting: list[_Subject], index: int) -> list[_Subject]:
         """The drifting subjects plus those close behind: one alert names every label the change moved."""
-        chosen = {id(s): s for s in drifting}
-        for subject in self.subjects.values():
-            detector = subject.detector
-            # Only one-label detectors are named by proximity: a pair's co-occurrence follows its labels' frequencies.
-            if id(subject) in chosen or len(subject.labels) != 1 or self.cooling(subject, index) or not detector.ready:
-                continue
-            z = detector.statistic if detector.direction == "up" else abs(detector.statistic)
-            size = detector.effect if detector.direction == "up" else abs(detector.effect)
-            if z >= self.name_threshold and size >= detector.min_effect:
-                chosen[id(subject)] = subject
+        bank = self.bank
+        z = np.where(bank.up, bank.statistic, np.abs(bank.statistic))
+        size = np.where(bank.up, bank.effect, np.abs(bank.effect))
+        close = bank.ready & (z >= self.name_threshold) & (size >= bank.min_effect)
+        chosen = {s.name: s for s in drifting}
+        subjects = list(self.subjects.values())
+        for i in np.flatnonzero(close):
+            subject = subjects[i]
+            if subject.nearby and subject.name not in chosen and not self.cooling(subject, index):
+                chosen[subject.name] = subject
         return list(chosen.values())
+
+    def statistic(self, subject: _Subject) -> dict:
+        bank, i = self.bank, subject.index
+        return {
+            "name": "z",
+            "subject": subject.name,
+            "value": round(float(bank.statistic[i]), 3),
+            "threshold": float(bank.threshold[i]),
+            "reference_mean": round(float(bank.reference_mean[i]), 4),
+            "recent_mean": round(float(bank.recent_mean[i]), 4),
+        }
 
 
 class DriftMonitor:
     """Watches a multi-label stream for changes and raises :class:`~learners.drift.alerts.Alert` records.
 
-    What it watches, each with :class:`~learners.drift.detectors.WindowShift` detectors (a recent
+    What it watches, each with window-shift detectors (:mod:`learners.drift.detectors`: a recent
     window against the reference window before it):
 
     * ``concept``: per learner, the error on each label (one-sided: only a rise) and the mean error
@@ -262,7 +283,7 @@ class DriftMonitor:
         self.clusters: dict[str, str] = {}
         self._concept: dict[str, _Family] = {}
         self._prior = self._family("prior", "prior", None)
-        self._prior.add(CARDINALITY, self._detector(prior_threshold, direction="both", variance="empirical"))
+        self._prior.add(CARDINALITY, nearby=False, setwide=True, **self._settings(prior_threshold, "both", "empirical"))
         self._feature = self._family("feature", "feature", None)
         self._pairs: list[tuple[str, str]] | None = None
         self._pair_labels: list[str] = []
@@ -275,19 +296,17 @@ class DriftMonitor:
     # -- construction helpers -----------------------------------------------------------------------
 
     def _family(self, kind: str, name: str, learner: str | None) -> _Family:
-        return _Family(kind, name, learner, self.name_threshold, self.cooldown, self.warning_expiry)
+        return _Family(kind, name, learner, WindowShiftBank(self.window, self.reference), self.name_threshold, self.cooldown)
 
-    def _detector(self, threshold: float, direction: str = "up", variance: str = "bernoulli", min_effect=None, min_effect_sd=0.0):
-        return WindowShift(
-            window=self.window,
-            reference=self.reference,
-            threshold=threshold,
-            warning_threshold=max(threshold - self.warning_margin, 1e-9),
-            min_effect=self.min_effect if min_effect is None else min_effect,
-            min_effect_sd=min_effect_sd,
-            direction=direction,
-            variance=variance,
-        )
+    def _settings(self, threshold: float, direction: str = "up", variance: str = "bernoulli", min_effect=None, min_effect_sd=0.0) -> dict:
+        return {
+            "threshold": threshold,
+            "warning_threshold": max(threshold - self.warning_margin, 1e-9),
+            "min_effect": self.min_effect if min_effect is None else min_effect,
+            "min_effect_sd": min_effect_sd,
+            "direction": direction,
+            "variance": variance,
+        }
 
     def set_clusters(self, clusters: typing.Mapping[str, str]) -> None:
         """Tell the monitor which cluster each label is in (iHOMER's partition); alerts name them."""
@@ -313,8 +332,8 @@ class DriftMonitor:
         family = self._feature
         if not family.subjects:
             for name, _ in values:
-                family.add(name, self._detector(self.feature_threshold, "both", "empirical", 0.0, self.feature_min_effect_sd))
-        drifting, warning = family.update(values, position.index)
+                family.add(name, **self._settings(self.feature_threshold, "both", "empirical", 0.0, self.feature_min_effect_sd))
+        drifting, warning = family.update(dict(values), position.index)
         return self._decide(family, drifting, warning, position, self._positions, None)
 
     def observe_labels(
@@ -341,31 +360,32 @@ class DriftMonitor:
         prior = self._prior
         for label in known:
             if label not in prior.subjects:
-                prior.add(label, self._detector(self.prior_threshold, direction="both"), (label,))
-        values = [(label, float(label in on)) for label in known]
-        values.append((CARDINALITY, float(len(on))))
+                prior.add(label, (label,), **self._settings(self.prior_threshold, direction="both"))
+        values = {label: float(label in on) for label in known}
+        values[CARDINALITY] = float(len(on))
         if self._pairs is None and self.lifecycle.seen >= self.lifecycle.warmup:
             self._start_pairs()
         if self._pairs:
             # Co-variation against the labels' reference frequencies: a change of one label's
             # frequency alone leaves it unmoved, a change of how the two go together does not.
-            rate = {label: prior.subjects[label].detector.reference_mean for label in self._pair_labels}
-            values.extend(
-                (f"{a}+{b}", ((a in on) - rate[a]) * ((b in on) - rate[b])) for a, b in self._pairs
-            )
+            reference = prior.bank.reference_mean
+            rate = {label: reference[prior.subjects[label].index] for label in self._pair_labels}
+            for a, b in self._pairs:
+                values[f"{a}+{b}"] = ((a in on) - rate[a]) * ((b in on) - rate[b])
         alerts += self._decide(prior, *prior.update(values, index), position, self._labelled_positions, None)
         versions = model_versions or {}
         for learner, predicted in predictions.items():
             family = self._concept.get(learner)
             if family is None:
                 family = self._concept[learner] = self._family("concept", f"concept/{learner}", learner)
-                family.add(LABELSET, self._detector(self.labelset_threshold, variance="empirical", min_effect=self.min_effect / 2))
-            errors = []
+                family.add(LABELSET, nearby=False, setwide=True,
+                           **self._settings(self.labelset_threshold, variance="empirical", min_effect=self.min_effect / 2))
+            errors = {}
             for label in known:
                 if label not in family.subjects:
-                    family.add(label, self._detector(self.concept_threshold), (label,))
-                errors.append((label, float(bool(predicted.get(label, False)) != (label in on))))
-            errors.append((LABELSET, sum(e for _, e in errors) / max(len(errors), 1)))
+                    family.add(label, (label,), **self._settings(self.concept_threshold))
+                errors[label] = float(bool(predicted.get(label, False)) != (label in on))
+            errors[LABELSET] = sum(errors.values()) / max(len(errors), 1)
             drifting, warning = family.update(errors, index)
             alerts += self._decide(family, drifting, warning, position, self._labelled_positions, versions.get(learner))
         return alerts
@@ -375,7 +395,7 @@ class DriftMonitor:
         self._pair_labels = sorted(frequent)
         self._pairs = list(itertools.combinations(self._pair_labels, 2))
         for a, b in self._pairs:
-            self._prior.add(f"{a}+{b}", self._detector(self.pair_threshold, direction="both", variance="empirical"), (a, b))
+            self._prior.add(f"{a}+{b}", (a, b), nearby=False, **self._settings(self.pair_threshold, "both", "empirical"))
 
     def _observe_label_space(self, on: set[str], position: StreamPosition) -> list[Alert]:
         if self._pairs is None:
@@ -387,7 +407,7 @@ class DriftMonitor:
             if kind == "label_dormant":
                 first = dataclasses.replace(position, index=life.last_on, partition=None, offset=None, record_id=None, ts=life.last_on_ts)
             if kind == "label_revived" and label in self._prior.subjects:
-                self._prior.subjects[label].detector.reset()  # its frequency starts again from here
+                self._prior.bank.reset(self._prior.subjects[label].index)  # its frequency starts again from here
             alerts.append(
                 self._alert(
                     "drift", kind, "medium" if kind == "label_dormant" else "low", (label,), None, first, position, position,
@@ -408,18 +428,18 @@ class DriftMonitor:
             if change is None:
                 change = family.change = _Change(index, positions[0], position)
             for subject in drifting:
-                change.add(subject, self._statistic(subject))
+                change.add(subject, family.statistic(subject))
             family.reported(drifting, index)  # quiet from now on: they are part of this change
         if family.change is not None and index >= family.change.opened_at + self.gather:
             return [self._close(family, position, model_version)]
         if family.change is None and warning and family.warning is None and index >= family.quiet_until:
             labels = tuple(sorted({label for s in warning for label in s.labels}))
-            strongest = max(warning, key=lambda s: abs(s.detector.statistic))
+            strongest = max(warning, key=lambda s: abs(family.bank.statistic[s.index]))
             detail = {"expires_after": self.warning_expiry}
             if family.kind == "feature":
                 detail["features"] = sorted(s.name for s in warning)
             alert = self._alert("warning", family.kind, "low", labels, family.learner, positions[0], position, position,
-                                model_version, family.name, self._statistic(strongest), detail)
+                                model_version, family.name, family.statistic(strongest), detail)
             family.warning = _Warning(alert.event_id, labels, index + self.warning_expiry)
             return [alert]
         return []
@@ -445,18 +465,6 @@ class DriftMonitor:
         """Raise the alerts of changes still being gathered (at the end of a stream), as of ``position``."""
         families = [self._prior, self._feature, *self._concept.values()]
         return [self._close(family, position, None) for family in families if family.change is not None]
-
-    @staticmethod
-    def _statistic(subject: _Subject) -> dict:
-        detector = subject.detector
-        return {
-            "name": "z",
-            "subject": subject.name,
-            "value": round(detector.statistic, 3),
-            "threshold": detector.threshold,
-            "reference_mean": round(detector.reference_mean, 4),
-            "recent_mean": round(detector.recent_mean, 4),
-        }
 
     def _alert(self, level, kind, severity, labels, learner, first, trigger, last, model_version, detector, statistic, detail) -> Alert:
         clusters = tuple(sorted({self.clusters[label] for label in labels if label in self.clusters}))
