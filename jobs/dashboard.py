@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import http.server
+import ipaddress
 import json
 import logging
 import mimetypes
@@ -306,10 +307,53 @@ class LiveState:
             return [event for event in self._events if event["id"] > since]
 
 
+#: Sent with every response: the page loads only its own files and talks only to its own origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def allowed_host(header: str | None, bound_host: str) -> bool:
+    """Whether a request's ``Host`` header names this server: ``localhost``, an IP address, or the host it is bound to.
+
+    A web page on another site can make a browser send requests here under a name of its own that
+    resolves to this machine (DNS rebinding); such a name is refused, so that page reads nothing.
+
+    >>> allowed_host("127.0.0.1:9109", "127.0.0.1"), allowed_host("localhost:9109", "0.0.0.0")
+    (True, True)
+    >>> allowed_host("evil.example:9109", "127.0.0.1"), allowed_host(None, "127.0.0.1")
+    (False, False)
+
+    """
+    if not header:
+        return False
+    name = urllib.parse.urlsplit(f"//{header}").hostname or ""
+    if name in ("localhost", bound_host):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
+    def end_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
+
     def do_GET(self) -> None:
+        if not allowed_host(self.headers.get("Host"), self.server.server_address[0]):
+            self.send_error(403, "this Host is not served (use localhost or the address the page is bound to)")
+            return
         url = urllib.parse.urlsplit(self.path)
         if url.path in ("/", "/index.html"):
             self._send_file("index.html")

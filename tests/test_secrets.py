@@ -96,3 +96,33 @@ def test_tail_escapes_control_characters_from_every_field():
         line = format_message(kind, Message("t", 0, 1, None, json.dumps(value).encode()))
         assert not any(ord(char) < 32 or char in "\x7f\u202e" for char in line), repr(line)
         assert "\\x1b" in line
+
+
+def test_live_page_refuses_foreign_hosts_and_sends_csp_and_nosniff():
+    import http.client
+
+    from jobs.dashboard import LivePage, LiveState
+
+    with LivePage(LiveState(["majority"], title="t"), "127.0.0.1", 0) as page:
+        port = page._server.server_address[1]
+
+        def get(path: str, host: str):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.putrequest("GET", path, skip_host=True)
+            connection.putheader("Host", host)
+            connection.endheaders()
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            return response
+
+        for path in ("/", "/api/state", "/static/app.js"):
+            # DNS rebinding: a foreign name that resolves to this machine reads nothing.
+            assert get(path, f"evil.example:{port}").status == 403
+            for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                response = get(path, host)
+                assert response.status == 200
+                assert response.getheader("X-Content-Type-Options") == "nosniff"
+                assert "default-src 'none'" in response.getheader("Content-Security-Policy")
+                assert "frame-ancestors 'none'" in response.getheader("Content-Security-Policy")
+        assert get("/nope", f"localhost:{port}").getheader("X-Content-Type-Options") == "nosniff"
