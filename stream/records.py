@@ -170,8 +170,38 @@ _DEAD_LETTER_HEADROOM = 16_384
 
 DEFAULT_LIMITS = RecordLimits()
 
-_RECORD_FIELDS = frozenset({"id", "features", "text", "labels", "ts"})
-_LABEL_UPDATE_FIELDS = frozenset({"id", "labels"})
+_RECORD_FIELDS = frozenset({"id", "features", "text", "labels", "known", "unknown", "ts"})
+_LABEL_UPDATE_FIELDS = frozenset({"id", "labels", "known", "unknown"})
+
+
+def _check_judged(
+    obj: dict, labels: tuple[str, ...] | None, where: str, limits: RecordLimits
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """``(known, unknown)`` of a message: which labels were judged, for partial feedback.
+
+    ``known`` lists the labels judged (it must include every label that is on), ``unknown`` the
+    labels not judged (none of them on); at most one of the two, and only beside ``labels``.
+    """
+    known, unknown = obj.get("known"), obj.get("unknown")
+    if known is None and unknown is None:
+        return None, None
+    if known is not None and unknown is not None:
+        raise RecordError(
+            "labels", f"{where} has both 'known' and 'unknown'; give the labels judged or those not judged"
+        )
+    if labels is None:
+        raise RecordError("labels", f"{where} has '{'known' if known is not None else 'unknown'}' without 'labels'")
+    if known is not None:
+        known = _check_labels(known, f"{where}: known", limits.max_labels_per_record, limits.max_label_chars)
+        missing = [label for label in labels if label not in known]
+        if missing:
+            raise RecordError("labels", f"{where}: labels {missing} are on but not in 'known'")
+        return known, None
+    unknown = _check_labels(unknown, f"{where}: unknown", limits.max_labels_per_record, limits.max_label_chars)
+    both = [label for label in labels if label in unknown]
+    if both:
+        raise RecordError("labels", f"{where}: labels {both} are both on and 'unknown'")
+    return None, unknown
 
 
 class _NonFiniteToken(ValueError):
@@ -366,12 +396,15 @@ class Record:
         The labels that are on, or ``None`` when the record is to be predicted only.
     ts
         Event time in epoch seconds, if the producer gave one.
+    known, unknown
+        Partial feedback: the labels judged, or the labels not judged (at most one of the two;
+        ``None`` when every label was judged). A judged label not in ``labels`` is off.
 
     Examples
     --------
     >>> record = parse_record(b'{"id": "r1", "features": [0.5, 2], "labels": ["a"]}', key=b"r1")
     >>> record
-    Record(id='r1', features={'f0': 0.5, 'f1': 2.0}, text=None, labels=('a',), ts=None)
+    Record(id='r1', features={'f0': 0.5, 'f1': 2.0}, text=None, labels=('a',), ts=None, known=None, unknown=None)
     >>> encode_json(record.to_json())
     b'{"id":"r1","features":{"f0":0.5,"f1":2.0},"labels":["a"]}'
 
@@ -382,6 +415,8 @@ class Record:
     text: str | None = None
     labels: tuple[str, ...] | None = None
     ts: float | None = None
+    known: tuple[str, ...] | None = None
+    unknown: tuple[str, ...] | None = None
 
     def to_json(self) -> dict:
         out: dict = {"id": self.id}
@@ -391,6 +426,10 @@ class Record:
             out["text"] = self.text
         if self.labels is not None:
             out["labels"] = list(self.labels)
+        if self.known is not None:
+            out["known"] = list(self.known)
+        if self.unknown is not None:
+            out["unknown"] = list(self.unknown)
         if self.ts is not None:
             out["ts"] = self.ts
         return out
@@ -431,7 +470,7 @@ def parse_record(
     Examples
     --------
     >>> parse_record(b'{"id": "7", "text": "rain again", "ts": "2026-01-01T00:00:00Z"}')
-    Record(id='7', features=None, text='rain again', labels=None, ts=1767225600.0)
+    Record(id='7', features=None, text='rain again', labels=None, ts=1767225600.0, known=None, unknown=None)
     >>> parse_record(b'{"id": "7", "features": {"x": NaN}}')
     Traceback (most recent call last):
     ...
@@ -474,13 +513,15 @@ def parse_record(
             labels, f"record {record_id!r}: labels", limits.max_labels_per_record, limits.max_label_chars
         )
 
+    known, unknown = _check_judged(obj, labels, f"record {record_id!r}", limits)
+
     ts = obj.get("ts")
     if ts is not None:
         try:
             ts = _check_ts(ts)
         except RecordError as error:
             raise RecordError("ts", f"record {record_id!r}: {error.message}") from None
-    return Record(id=record_id, features=features, text=text, labels=labels, ts=ts)
+    return Record(id=record_id, features=features, text=text, labels=labels, ts=ts, known=known, unknown=unknown)
 
 
 def encode_json(obj) -> bytes:
@@ -513,18 +554,30 @@ def encode_json(obj) -> bytes:
 class LabelUpdate:
     """The labels of an earlier record, arriving late on ``tagstream.labels``.
 
+    ``known`` / ``unknown`` say which labels were judged, as in :class:`Record`. A second update
+    for a record already learned is a correction.
+
     Examples
     --------
     >>> parse_label_update(b'{"id": "r1", "labels": ["a", "b"]}', key=b"r1")
-    LabelUpdate(id='r1', labels=('a', 'b'))
+    LabelUpdate(id='r1', labels=('a', 'b'), known=None, unknown=None)
+    >>> parse_label_update(b'{"id": "r1", "labels": ["a"], "unknown": ["c"]}').unknown
+    ('c',)
 
     """
 
     id: str
     labels: tuple[str, ...]
+    known: tuple[str, ...] | None = None
+    unknown: tuple[str, ...] | None = None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "labels": list(self.labels)}
+        out: dict = {"id": self.id, "labels": list(self.labels)}
+        if self.known is not None:
+            out["known"] = list(self.known)
+        if self.unknown is not None:
+            out["unknown"] = list(self.unknown)
+        return out
 
 
 def parse_label_update(
@@ -540,7 +593,8 @@ def parse_label_update(
     labels = _check_labels(
         obj["labels"], f"label update {record_id!r}: labels", limits.max_labels_per_record, limits.max_label_chars
     )
-    return LabelUpdate(id=record_id, labels=labels)
+    known, unknown = _check_judged(obj, labels, f"label update {record_id!r}", limits)
+    return LabelUpdate(id=record_id, labels=labels, known=known, unknown=unknown)
 
 
 def _require(obj: dict, fields: dict[str, tuple[type, ...]], what: str) -> None:

@@ -395,3 +395,44 @@ def test_lone_surrogates_are_refused():
 def test_feature_values_of_any_finite_size_are_accepted_as_floats(values):
     record = parse_record(encode_json({"id": "r", "features": values}))
     assert list(record.features.values()) == [float(value) for value in values]
+
+
+@pytest.mark.parametrize("parse, head", [(parse_record, '"id": "r", "features": [1]'), (parse_label_update, '"id": "r"')])
+def test_partial_feedback_names_the_labels_judged_or_those_not_judged(parse, head):
+    known = parse(('{' + head + ', "labels": ["a"], "known": ["a", "b"]}').encode())
+    assert (known.labels, known.known, known.unknown) == (("a",), ("a", "b"), None)
+    unknown = parse(('{' + head + ', "labels": ["a"], "unknown": ["c"]}').encode())
+    assert (unknown.labels, unknown.known, unknown.unknown) == (("a",), None, ("c",))
+    for message in (known, unknown):
+        assert parse(encode_json(message.to_json())) == message
+    schema = json_schema("tagstream.records" if parse is parse_record else "tagstream.labels")
+    jsonschema.validate(known.to_json(), schema)
+    jsonschema.validate(unknown.to_json(), schema)
+
+
+@pytest.mark.parametrize(
+    "fields, complaint",
+    [
+        ('"labels": ["a"], "known": ["a"], "unknown": ["b"]', "both 'known' and 'unknown'"),
+        ('"labels": ["a"], "known": ["b"]', "on but not in 'known'"),
+        ('"labels": ["a"], "unknown": ["a"]', "both on and 'unknown'"),
+        ('"labels": ["a"], "unknown": "b"', "must be a list"),
+        ('"labels": ["a"], "known": ["b", "b"]', "repeats"),
+    ],
+)
+@pytest.mark.parametrize("parse, head", [(parse_record, '"id": "r", "features": [1]'), (parse_label_update, '"id": "r"')])
+def test_malformed_partial_feedback_is_refused(parse, head, fields, complaint):
+    with pytest.raises(RecordError, match=complaint) as caught:
+        parse(("{" + head + ", " + fields + "}").encode())
+    assert caught.value.reason == "labels"
+    if "both 'known'" in complaint:
+        schema = json_schema("tagstream.records" if parse is parse_record else "tagstream.labels")
+        assert not jsonschema.Draft202012Validator(schema).is_valid(json.loads("{" + head + ", " + fields + "}"))
+
+
+def test_partial_feedback_needs_labels():
+    with pytest.raises(RecordError, match="'unknown' without 'labels'"):
+        parse_record(b'{"id": "r", "features": [1], "unknown": ["a"]}')
+    assert not jsonschema.Draft202012Validator(json_schema("tagstream.records")).is_valid(
+        {"id": "r", "features": [1], "unknown": ["a"]}
+    )
