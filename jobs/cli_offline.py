@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobs.html_report import write_html_report
 from jobs.logging_setup import setup_logging
 from jobs.model_export import initial_model
 from jobs.report import HEADLINE, DatasetSummary, write_report
@@ -232,6 +233,9 @@ def evaluate_command(
     init_model: typing.Annotated[
         pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
     ] = None,
+    report: typing.Annotated[
+        pathlib.Path | None, typer.Option(help="Also write a self-contained HTML report (plots and results table) here.")
+    ] = None,
     out: OutOption = None,
     text_field: TextFieldOption = "text",
     labels_field: LabelsFieldOption = "labels",
@@ -265,8 +269,11 @@ def evaluate_command(
     if shuffle is not None:
         title += f", shuffled with seed {shuffle}"
     _print_wide(results_table(results, title))
-    files = write_report(_out_dir(out, data), summary, results)
+    files = write_report(_out_dir(out, data), summary, results, window)
     console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)
+    if report is not None:
+        write_html_report(report, summary, results, window)
+        console.print(f"wrote {report}", highlight=False, soft_wrap=True)
     if hasattr(data, "embedder"):
         where = "no cache" if data.embedder.cache is None else f"cache {data.embedder.cache.path}"
         console.print(

@@ -1,4 +1,5 @@
-"""Files that record a prequential evaluation: ``results.json``, the snapshot curves and a plot.
+"""Files that record a prequential evaluation: ``results.json``, the snapshot curves and a plot
+(an HTML report for sharing is in :mod:`jobs.html_report`).
 
 ``results.json`` has the shape every tool of the project reads::
 
@@ -118,35 +119,73 @@ def write_curves(path: pathlib.Path, results: typing.Mapping[str, LearnerResult]
                 )
 
 
-def plot_curves(path: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult]) -> None:
-    """Cumulative headline scores over the stream, and windowed micro-F1, one line per learner.
+#: Markers, one per learner (with the colour), so that a line hidden under another still shows.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 
-    Drift events are marked in the learner's colour: global ones as dashed vertical lines, local
-    ones (a node, a label, a member) as ticks along the bottom of each panel.
+#: Markers drawn along each curve, at most.
+MARKS_PER_CURVE = 12
+
+#: Score names as the plot and the HTML report title them.
+SCORE_TITLES = {
+    "subset_accuracy": "subset accuracy",
+    "hamming_loss": "Hamming loss (lower is better)",
+    "example_f1": "example-F1",
+    "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1",
+}
+
+
+def learner_styles(names: typing.Iterable[str]) -> dict[str, dict]:
+    """One colour and one marker per learner, in order, distinct for up to 10 x 12 learners.
+
+    >>> styles = learner_styles(["a", "b"])
+    >>> styles["a"], styles["b"]
+    ({'color': 'C0', 'marker': 'o'}, {'color': 'C1', 'marker': 's'})
+
     """
-    panels = [(score, "cumulative") for score in HEADLINE] + [("micro_f1", "window")]
-    figure = Figure(figsize=(15, 8.5), layout="constrained")
-    axes = figure.subplots(2, 3, sharex=True).ravel()
-    colours = [f"C{i % 10}" for i in range(len(results))]
-    for ax, (score, kind) in zip(axes, panels):
-        for colour, (name, result) in zip(colours, results.items()):
-            points = [(s.instances, (s.cumulative if kind == "cumulative" else s.window).get(score)) for s in result.snapshots]
-            points = [(x, y) for x, y in points if y is not None]
-            if points:
-                ax.plot(*zip(*points), color=colour, label=name, linewidth=1.4, marker="." if len(points) < 30 else None)
-            _mark_events(ax, result, colour)
-        ax.set_title(f"{score.replace('_', ' ')} ({kind})", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.set_ylim(-0.02, 1.02)
-    for ax in axes[3:]:
+    return {name: {"color": f"C{i % 10}", "marker": MARKERS[(i + i // 10) % len(MARKERS)]} for i, name in enumerate(names)}
+
+
+def curves_figure(dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult], window: int | None = None) -> Figure:
+    """The headline scores over the stream: windowed on the top row, cumulative on the bottom row.
+
+    Every learner keeps one colour and one marker in every panel, and each panel's y axis is
+    scaled to the values drawn (differences of a few hundredths stay visible). Drift events are
+    marked in the learner's colour: global ones as dashed vertical lines, local ones (a node, a
+    label, a member) as ticks along the bottom of each panel.
+    """
+    styles = learner_styles(results)
+    figure = Figure(figsize=(4.0 * len(HEADLINE), 8.5), layout="constrained")
+    axes = figure.subplots(2, len(HEADLINE), sharex=True)
+    kinds = (("window", f"last {window} instances" if window else "windowed"), ("cumulative", "cumulative"))
+    for row, (kind, caption) in zip(axes, kinds):
+        for ax, score in zip(row, HEADLINE):
+            for name, result in results.items():
+                points = [(s.instances, getattr(s, kind).get(score)) for s in result.snapshots]
+                points = [(x, y) for x, y in points if y is not None]
+                if points:
+                    every = max(1, len(points) // MARKS_PER_CURVE)
+                    ax.plot(*zip(*points), label=name, linewidth=1.4, markersize=5, markevery=every, **styles[name])
+                _mark_events(ax, result, styles[name]["color"])
+            ax.set_title(f"{SCORE_TITLES[score]}, {caption}", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.margins(y=0.08)
+    for ax in axes[-1]:
         ax.set_xlabel("instances scored")
-    axes[0].legend(fontsize=8, loc="best", ncol=2 if len(results) > 6 else 1)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), fontsize=9)
     figure.suptitle(
         f"{dataset.name}: {dataset.instances} instances, {dataset.features} features, {dataset.labels} labels "
         "(dashed: global drift events, ticks: local events)",
         fontsize=11,
     )
-    figure.savefig(path, dpi=110)
+    return figure
+
+
+def plot_curves(path: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult], window: int | None = None) -> None:
+    """Write :func:`curves_figure` as a PNG."""
+    curves_figure(dataset, results, window).savefig(path, dpi=100)
 
 
 def _mark_events(ax, result: LearnerResult, colour: str) -> None:
@@ -159,12 +198,17 @@ def _mark_events(ax, result: LearnerResult, colour: str) -> None:
         ax.plot(local_at, [0.015] * len(local_at), linestyle="none", marker="|", markersize=7, color=colour, alpha=0.6, transform=bottom)
 
 
-def write_report(out_dir: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult]) -> ReportFiles:
-    """Write ``results.json``, ``curves.csv`` and ``curves.png`` into ``out_dir`` (created if needed)."""
+def write_report(
+    out_dir: pathlib.Path, dataset: DatasetSummary, results: typing.Mapping[str, LearnerResult], window: int | None = None
+) -> ReportFiles:
+    """Write ``results.json``, ``curves.csv`` and ``curves.png`` into ``out_dir`` (created if needed).
+
+    ``window`` is the size of the windowed scores' window, for the plot's titles.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(results=out_dir / RESULTS_FILE, curves=out_dir / CURVES_FILE, plot=out_dir / PLOT_FILE)
     write_results(files.results, dataset, results)
     write_curves(files.curves, results)
-    plot_curves(files.plot, dataset, results)
+    plot_curves(files.plot, dataset, results, window)
     logger.info("report written", extra={"out_dir": str(out_dir), "learners": len(results)})
     return files
