@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from jobs import cli_config
 from jobs import cli_deploy
 from jobs import cli_offline
 from jobs import cli_ops
@@ -23,6 +24,7 @@ app = typer.Typer(
 cli_offline.register(app)
 cli_stream.register(app)
 cli_run.register(app)
+cli_config.register(app)
 cli_deploy.register(app)
 cli_ops.register(app)
 

@@ -1,4 +1,4 @@
-"""Commands ``tagstream run`` (the streaming pipeline) and ``tagstream config show``.
+"""Command ``tagstream run``: the streaming pipeline (``config show`` is in :mod:`jobs.cli_config`).
 
 Without ``--bootstrap-servers`` (and no bootstrap servers in the config file or environment),
 ``run`` is self-contained: it starts the embedded broker, a local Ray with two CPUs, replays a
@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.markup import escape
 
 from jobs.broker import BrokerError, EmbeddedBroker
+from jobs.cli_config import uses_embedded_broker
 from jobs.config import ConfigError, JobConfig
 from jobs.dashboard import serve_live_page
 from jobs.logging_setup import LogFormat, setup_logging
@@ -48,11 +49,6 @@ def records_of(dataset: str):
     if dataset.endswith((".jsonl", ".jsonl.gz")):
         return jsonl_records(dataset)
     return dataset_records(dataset)
-
-
-def uses_embedded_broker(config: JobConfig) -> bool:
-    """True when no bootstrap servers were given anywhere (flag, file or environment)."""
-    return "bootstrap_servers" not in config.kafka.model_fields_set
 
 
 def with_bootstrap_servers(config: JobConfig, servers: str) -> JobConfig:
@@ -236,23 +232,6 @@ def _progress_display(config: JobConfig, metrics: PipelineMetrics):
     yield ProgressLog(print_line, config.learners, metrics)
 
 
-def config_show(
-    config_file: ConfigFile = None,
-    bootstrap_servers: typing.Annotated[str | None, typer.Option("--bootstrap-servers", "-b")] = None,
-    learner: typing.Annotated[str | None, typer.Option()] = None,
-) -> None:
-    """Print the effective job config (defaults < file < TAGSTREAM_* variables < flags), secrets masked."""
-    try:
-        config = JobConfig.load(config_file, overrides={"learners": learner, "kafka": {"bootstrap_servers": bootstrap_servers}})
-    except ConfigError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
-        raise typer.Exit(2) from None
-    console.print_json(json.dumps(config.masked()))
-
-
 def register(app: typer.Typer) -> None:
-    """Add ``run`` and ``config show`` to the ``tagstream`` app."""
+    """Add ``run`` to the ``tagstream`` app."""
     app.command("run")(run_command)
-    config_app = typer.Typer(help="Inspect the job configuration.", no_args_is_help=True)
-    config_app.command("show")(config_show)
-    app.add_typer(config_app, name="config")

@@ -3,8 +3,11 @@
 Layers, each overriding the one before: the defaults here, a TOML or YAML file, environment
 variables ``TAGSTREAM_<FIELD>`` (nested fields with ``__``, for example
 ``TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS`` or ``TAGSTREAM_EXTRACTOR__DEVICE``), then command-line
-flags. :meth:`JobConfig.load` applies them in that order; building ``JobConfig(...)`` directly
-reads nothing from the environment.
+flags. :meth:`JobConfig.load` applies them in that order with pydantic-settings' own file and
+environment sources; building ``JobConfig(...)`` directly reads nothing from the environment.
+An invalid value is an error naming the flag, variable or file line that set it; a
+``TAGSTREAM_*`` variable or a file key that is no setting is a warning naming the nearest
+setting (:mod:`jobs.config_layers`).
 
 Example file (TOML)::
 
@@ -21,20 +24,41 @@ Example file (TOML)::
 
 from __future__ import annotations
 
+import contextvars
 import datetime
+import logging
+import os
 import pathlib
-import tomllib
 import typing
 
 import pydantic
-import yaml
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
 
+from jobs import config_layers
 from learners import registry
 from learners.metrics.suite import SCORES
 from stream.kafka import KafkaConfig
 
+logger = logging.getLogger(__name__)
+
 ENV_PREFIX = "TAGSTREAM_"
+
+#: The command-line flag of each setting whose flag is not ``--`` and its name with dashes.
+FLAG_NAMES = {
+    "learners": "--learner",
+    "out_dir": "--out",
+    "checkpoint_every_s": "--checkpoint-every",
+}
+
+# The layers under the flags while JobConfig.load builds a config: the environment, then the file.
+_LOADING: contextvars.ContextVar[tuple] = contextvars.ContextVar("tagstream_config_sources", default=())
 
 
 class ConfigError(ValueError):
@@ -254,8 +278,8 @@ class JobConfig(BaseSettings):
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-        # Only the constructor's arguments: load() layers the file and the environment explicitly.
-        return (init_settings,)
+        # The constructor's arguments (the flags, for load()), then what load() puts under them.
+        return (init_settings, *_LOADING.get())
 
     @classmethod
     def load(
@@ -263,24 +287,68 @@ class JobConfig(BaseSettings):
         path: str | pathlib.Path | None = None,
         overrides: typing.Mapping | None = None,
         environ: typing.Mapping[str, str] | None = None,
+        flag_names: typing.Mapping[str, str] | None = None,
     ) -> JobConfig:
         """The effective config: defaults < file ``path`` < ``TAGSTREAM_*`` variables < ``overrides``.
 
         ``overrides`` (the command-line flags) is a nested dict like the file's; entries that are
-        ``None`` mean "flag not given" and are dropped. ``environ`` defaults to the process's.
+        ``None`` mean "flag not given" and are dropped. ``flag_names`` maps a dotted setting to
+        the flag that sets it, for error messages (default: :data:`FLAG_NAMES`, else ``--`` and
+        the name with dashes).
+        ``environ`` defaults to the process's. Unknown variables and file keys are logged as
+        warnings and ignored; an invalid value raises :class:`ConfigError` naming its origin.
         """
-        layers = [read_file(path) if path is not None else {}]
-        source = EnvSettingsSource(cls) if environ is None else _MappingEnvSource(cls, environ)
-        layers.append(source())
-        layers.append(_drop_none(dict(overrides or {})))
-        merged: dict = {}
-        for layer in layers:
-            merged = _deep_merge(merged, layer)
+        return cls.load_explained(path, overrides, environ, flag_names)[0]
+
+    @classmethod
+    def load_explained(
+        cls,
+        path: str | pathlib.Path | None = None,
+        overrides: typing.Mapping | None = None,
+        environ: typing.Mapping[str, str] | None = None,
+        flag_names: typing.Mapping[str, str] | None = None,
+    ) -> tuple[JobConfig, dict[str, str]]:
+        """:meth:`load`, and where each setting came from, by dotted name: ``{"kafka.group_id": "env TAGSTREAM_KAFKA__GROUP_ID", ...}``."""
+        environ = os.environ if environ is None else environ
+        sources: list = []
+        file_data: dict = {}
+        file_lines: dict = {}
+        if path is not None:
+            path = pathlib.Path(path)
+            try:
+                file_lines = config_layers.file_key_lines(path)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            if path.suffix.lower() == ".toml":
+                file_source = TomlConfigSettingsSource(cls, toml_file=path)
+            else:
+                file_source = YamlConfigSettingsSource(cls, yaml_file=path)
+            file_data = file_source.init_kwargs  # the dict the source hands on: unknown keys are dropped from it
+            sources.append(file_source)
+        layers = config_layers.Layers(
+            known=config_layers.setting_paths(cls),
+            prefix=ENV_PREFIX,
+            flags=_drop_none(dict(overrides or {})),
+            flag_names=FLAG_NAMES if flag_names is None else flag_names,
+            environ=environ,
+            file=path,
+            file_data=file_data,
+            file_lines=file_lines,
+        )
+        unknown = layers.unknown_variables()
+        for warning in [*unknown.values(), *layers.drop_unknown_file_keys()]:
+            logger.warning(warning)
+        known_environ = {name: value for name, value in environ.items() if name not in unknown}
+        sources.insert(0, _MappingEnvSource(cls, known_environ))
+        token = _LOADING.set(tuple(sources))
         try:
-            return cls(**merged)
+            config = cls(**layers.flags)
         except pydantic.ValidationError as error:
-            where = f" (file {path})" if path is not None else ""
-            raise ConfigError(f"invalid configuration{where}:\n{error}") from None
+            raise ConfigError(f"invalid configuration:\n{layers.describe(error, _is_secret)}") from None
+        finally:
+            _LOADING.reset(token)
+        leaves = [p for p, annotation in layers.known.items() if config_layers.model_of(annotation) is None]
+        return config, {config_layers.dotted(p): layers.origin(p) for p in leaves}
 
     def masked(self) -> dict:
         """The config as JSON-able data with secrets replaced by ``**********``."""
@@ -288,7 +356,7 @@ class JobConfig(BaseSettings):
 
 
 class _MappingEnvSource(EnvSettingsSource):
-    """The environment-variable layer read from a given mapping instead of ``os.environ``."""
+    """The environment-variable layer read from a given mapping (the environment less the unknown names)."""
 
     def __init__(self, settings_cls, environ: typing.Mapping[str, str]):
         self._given = dict(environ)
@@ -298,39 +366,10 @@ class _MappingEnvSource(EnvSettingsSource):
         return {name.lower(): value for name, value in self._given.items()}
 
 
-def read_file(path: str | pathlib.Path) -> dict:
-    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            with path.open("rb") as file:
-                data = tomllib.load(file)
-        elif suffix in (".yaml", ".yml"):
-            with path.open(encoding="utf-8") as file:
-                data = yaml.safe_load(file)
-        else:
-            raise ConfigError(f"config file {path}: unknown format {suffix!r}; use .toml, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"config file {path} cannot be parsed: {error}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings, not a {type(data).__name__}")
-    return data
+def _is_secret(path: tuple[str, ...]) -> bool:
+    annotation = config_layers.setting_paths(JobConfig).get(path)
+    return annotation is not None and pydantic.SecretStr in (annotation, *typing.get_args(annotation))
 
 
 def _drop_none(data: dict) -> dict:
     return {key: _drop_none(value) if isinstance(value, dict) else value for key, value in data.items() if value is not None}
-
-
-def _deep_merge(base: dict, top: typing.Mapping) -> dict:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, typing.Mapping) and isinstance(out.get(key), typing.Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
