@@ -23,13 +23,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from jobs.html_report import write_html_report
+from jobs.drift_events import DriftRecorder
 from jobs.logging_setup import setup_logging
 from jobs.model_export import initial_model
 from jobs.report import HEADLINE, DatasetSummary, write_report
 from learners import registry
 from learners.model_file import ModelFileError
+from learners.drift import DriftMonitor
 from learners.evaluate import LearnerResult, Prequential, shuffled
 from stream.datasets import DATASETS, bundled_dir, data_dir, open_dataset
+from stream.synthetic import SYNTHETIC, open_synthetic
 from stream.text import TextDataset, TextFields
 from stream.errors import ArffError, DatasetMissingError, StreamError, UnknownDatasetError
 
@@ -125,6 +128,11 @@ def datasets_command() -> None:
             "text" if info.kind == "text" else "sparse" if info.sparse else "dense",
             where,
         )
+    synthetic = open_synthetic()
+    table.add_row(
+        SYNTHETIC, f"{synthetic.n_instances:,}", f"{synthetic.n_features:,}", f"{synthetic.n_labels:,}", "–", "generated",
+        "[green]built in[/green]: synthetic:kind=...,at=...,seed=... (see README, Datasets)",
+    )
     _print_wide(table)
     console.print(f"shared datasets folder: {data_dir()} (set TAGSTREAM_DATA_DIR to change it)", highlight=False, soft_wrap=True)
 
@@ -187,13 +195,13 @@ def _stream_with_progress(dataset, limit: int | None, shuffle: int | None, progr
         progress.advance(task)
 
 
-def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window, shuffle=None) -> dict[str, LearnerResult]:
-    """Run the evaluation with a progress bar on stderr."""
+def _evaluate(dataset, learners: dict, limit, label_delay, report_every, window, shuffle=None, observer=None) -> dict[str, LearnerResult]:
+    """Run the evaluation with a progress bar on stderr (``observer``: see :class:`~learners.evaluate.Prequential`)."""
     known = [n for n in (dataset.n_instances, limit) if n is not None]
     total = min(known) if known else None
     if report_every is None:
         report_every = max(1, (total or 1000) // DEFAULT_SNAPSHOTS)
-    evaluation = Prequential(learners, label_delay=label_delay, report_every=report_every, window=window)
+    evaluation = Prequential(learners, label_delay=label_delay, report_every=report_every, window=window, observer=observer)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
     with Progress(*columns, console=errors, transient=True) as progress:
         names = ", ".join(learners) if len(learners) <= 3 else f"{len(learners)} learners"
@@ -261,7 +269,8 @@ def evaluate_command(
         learners = {name: registry.make(name, seed=seed) for name in names}
         if init_model is not None:
             learners.update(_initial_learner(init_model, names, data))
-        results = _evaluate(data, learners, limit, label_delay, report_every, window, shuffle)
+        drift = DriftRecorder(DriftMonitor(job=f"evaluate:{data.name}"), learners)
+        results = _evaluate(data, learners, limit, label_delay, report_every, window, shuffle, observer=drift)
     summary = _summary(data, results)
     title = f"{summary.name}: {summary.instances:,} instances, {summary.features} features, {summary.labels} labels"
     if label_delay:
@@ -271,6 +280,9 @@ def evaluate_command(
     _print_wide(results_table(results, title))
     files = write_report(_out_dir(out, data), summary, results, window)
     console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)
+    drift.finish()
+    events = drift.write(_out_dir(out, data) / "events.jsonl")
+    console.print(f"wrote {events} ({len(drift.alerts)} drift alerts)", highlight=False, soft_wrap=True)
     if report is not None:
         write_html_report(report, summary, results, window)
         console.print(f"wrote {report}", highlight=False, soft_wrap=True)

@@ -192,6 +192,11 @@ class Prequential:
         Measure a learner's model size at a snapshot only while the time spent measuring it stays
         below this fraction of the time spent in its own calls; the final snapshot always
         measures it. ``float("inf")`` measures at every snapshot, ``0`` only at the end.
+    observer
+        Called as ``observer(index, x, y, predictions)`` for every instance when its label
+        arrives, before any learner learns it: ``index`` is the instance's 0-based position in
+        the stream, ``predictions`` each learner's prediction by name (how the drift monitor of
+        :mod:`learners.drift` runs beside an evaluation).
 
     Examples
     --------
@@ -227,6 +232,7 @@ class Prequential:
         report_every: int | None = 1000,
         window: int | None = 1000,
         size_budget: float = 0.1,
+        observer: typing.Callable[[int, Features, LabelDict, dict[str, LabelDict]], None] | None = None,
     ):
         if not learners:
             raise ValueError("give at least one learner to evaluate")
@@ -241,6 +247,7 @@ class Prequential:
         self.report_every = report_every
         self.window = window
         self.size_budget = size_budget
+        self.observer = observer
         self._reset()
 
     def _reset(self):
@@ -299,6 +306,8 @@ class Prequential:
         perf_counter = time.perf_counter
         for tracked, y_pred in zip(self._tracked, predictions):
             tracked.metrics.update(y, y_pred, mask)
+        if self.observer is not None:
+            self.observer(self._scored, x, y, {tracked.name: y_pred for tracked, y_pred in zip(self._tracked, predictions)})
         self._scored += 1
         for tracked in self._tracked:
             learner = tracked.learner

@@ -39,6 +39,7 @@ import typing
 
 from stream.arff import Instance, iter_instances, read_header
 from stream.errors import DatasetMissingError, DatasetShapeError, UnknownDatasetError
+from stream.synthetic import is_synthetic, open_synthetic
 from stream.text import TextDataset, TextFields, is_text_path
 
 __all__ = ["DATASETS", "Dataset", "DatasetInfo", "bundled_dir", "data_dir", "open_dataset"]
@@ -382,6 +383,8 @@ def open_dataset(
     :class:`stream.text.TextInstance`.
 
     """
+    if is_synthetic(str(name_or_path)):
+        return open_synthetic(str(name_or_path))  # see stream.synthetic: 'synthetic:kind=...,at=...,seed=...'
     key = str(name_or_path).lower()
     fields = text_fields if text_fields is not None else TextFields()
     if key in DATASETS:
