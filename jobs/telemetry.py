@@ -7,6 +7,13 @@ waits on those batches, feeds them to :class:`PipelineMetrics`. So the metrics a
 per micro-batch, from one process, with no extra remote calls; the HTTP endpoint runs in the
 driver. Model sizes are measured only every few thousand records (it walks the whole model).
 
+Conventions (checked with ``promtool check metrics`` in the tests): what only grows is a counter
+named ``..._total`` (records, predictions, dead letters, drift events, label-join outcomes); levels
+are gauges (lag, in flight, windowed scores, model sizes, waiting labels, and
+``tagstream_serving_learner``, 1 for the learner serving); durations are histograms in seconds
+(end-to-end latency, each stage's time per micro-batch, checkpoints). The driver's own process
+metrics (``process_*``, ``python_*``) are on the same registry.
+
 Label values are bounded: reasons come from a fixed list, learners from the configuration,
 partitions from the topic, and drift kinds from the learners' code (capped anyway, see
 :data:`MAX_LABEL_VALUES`). Nothing is labelled by record or by label name.
@@ -29,6 +36,18 @@ MAX_LABEL_VALUES = 32
 #: End-to-end latency buckets, in seconds (the target is a p99 under 0.25 s).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+#: The pipeline's stages, as the ``stage`` label of ``tagstream_stage_duration_seconds``.
+STAGES = ("consume", "extract", "learn", "publish")
+
+#: Stage-duration buckets, in seconds (a micro-batch of a few hundred records).
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: Checkpoint-duration buckets, in seconds.
+CHECKPOINT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+#: Prefix of the label-join counts that are levels (buffers), not totals.
+WAITING = "waiting_"
+
 #: Windowed scores exported per learner: score name in :class:`learners.metrics.MetricSuite` -> metric.
 WINDOWED_SCORES = ("subset_accuracy", "example_f1", "hamming_loss")
 
@@ -49,6 +68,13 @@ class PipelineMetrics:
     >>> metrics.value("tagstream_records_in_total")
     3.0
     >>> metrics.value("tagstream_dead_letters_total", reason="json")
+    1.0
+    >>> metrics.observe_label_join({"joined": 2, "waiting_records": 5})
+    >>> metrics.observe_label_join({"joined": 3, "waiting_records": 4})
+    >>> metrics.value("tagstream_label_join_total", outcome="joined"), metrics.value("tagstream_label_join_waiting", side="records")
+    (3.0, 4.0)
+    >>> metrics.observe_stage("learn", 0.02)
+    >>> metrics.value("tagstream_stage_duration_seconds_count", stage="learn")
     1.0
 
     """
@@ -105,12 +131,37 @@ class PipelineMetrics:
             "Unix time of the last input offset commit: the checkpoint a restarted job resumes from.",
             registry=r,
         )
-        self.label_join = Gauge(
+        self.label_join = Counter(
             "tagstream_label_join",
-            "Late-label join since the start: joined, expired_records, expired_labels, unmatched_labels, waiting_*.",
+            "Late-label join outcomes: joined, expired_records, expired_labels, unmatched_labels, corrections.",
             ["outcome"],
             registry=r,
         )
+        self.label_join_waiting = Gauge(
+            "tagstream_label_join_waiting", "Records waiting for their labels, and labels for their record.", ["side"], registry=r
+        )
+        self.serving = Gauge(
+            "tagstream_serving_learner", "1 for the learner whose predictions are published, 0 for the others.", ["learner"], registry=r
+        )
+        self.stage_seconds = Histogram(
+            "tagstream_stage_duration_seconds",
+            "Time one micro-batch spent in a stage: consume (poll and parse), extract, learn (one learner actor), publish.",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+        self.checkpoint_seconds = Histogram(
+            "tagstream_checkpoint_duration_seconds",
+            "Time a checkpoint took: batches in flight finished, every stage written, offsets committed.",
+            buckets=CHECKPOINT_BUCKETS,
+            registry=r,
+        )
+        # The driver's own process: CPU, memory, file descriptors, Python's garbage collector.
+        prometheus_client.ProcessCollector(registry=r)
+        prometheus_client.PlatformCollector(registry=r)
+        prometheus_client.GCCollector(registry=r)
+        self._join_totals: dict[str, int] = {}
+        self._learners: set[str] = set()
 
     def observe_consumed(self, records: int, dead_letters: typing.Mapping[str, int]) -> None:
         self.records_in.inc(records)
@@ -135,6 +186,7 @@ class PipelineMetrics:
 
     def observe_learner(self, learner: str, stats: typing.Mapping) -> None:
         """Take one learner's stats as reported by the learner actor (see ``LearnerStage.stats``)."""
+        self._learners.add(learner)
         for name in WINDOWED_SCORES:
             if name in stats["window"]:
                 self.scores[name].labels(learner=learner).set(stats["window"][name])
@@ -146,9 +198,35 @@ class PipelineMetrics:
             self.model_bytes.labels(learner=learner).set(stats["model_bytes"])
 
     def observe_label_join(self, counts: typing.Mapping[str, int]) -> None:
-        """Take the label-join counts of a learner actor (see :meth:`jobs.label_join.LabelJoin.counts`)."""
+        """Take the label-join counts of a learner actor (see :meth:`jobs.label_join.LabelJoin.counts`).
+
+        The counts are totals kept by the actor; the counters grow by what is new since the last
+        call. Every learner actor reports the same totals, so a second report adds nothing; totals
+        that went down (an actor restored from a checkpoint) are the new base.
+        """
         for outcome, count in counts.items():
-            self.label_join.labels(outcome=outcome).set(count)
+            if outcome.startswith(WAITING):
+                self.label_join_waiting.labels(side=outcome[len(WAITING) :]).set(count)
+                continue
+            new = count - self._join_totals.get(outcome, 0)
+            self.label_join.labels(outcome=outcome).inc(max(0, new))  # at 0 from the first report on
+            self._join_totals[outcome] = count
+
+    def observe_serving(self, serving: str) -> None:
+        """Mark ``serving`` as the learner whose predictions are published (the others, seen so far, 0)."""
+        self._learners.add(serving)
+        for learner in self._learners:
+            self.serving.labels(learner=learner).set(1 if learner == serving else 0)
+
+    def observe_stage(self, stage: str, seconds: float | None) -> None:
+        """Time one micro-batch spent in ``stage`` (one of :data:`STAGES`); ``None`` (the stage was skipped) is ignored."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; the stages are {STAGES}")
+        if seconds is not None:
+            self.stage_seconds.labels(stage=stage).observe(seconds)
+
+    def observe_checkpoint(self, seconds: float) -> None:
+        self.checkpoint_seconds.observe(seconds)
 
     def _bounded_kind(self, kind: str) -> str:
         if kind in self._kinds:

@@ -60,10 +60,16 @@ def test_bad_bounds_are_refused(bounds):
         LabelJoin(**bounds)
 
 
-def test_join_counts_are_exported_as_a_gauge():
+def test_join_outcomes_are_exported_as_counters_and_the_buffers_as_gauges():
     from jobs.telemetry import PipelineMetrics
 
     metrics = PipelineMetrics(window=10)
-    metrics.observe_label_join({"joined": 5, "unmatched_labels": 2})
-    assert metrics.value("tagstream_label_join", outcome="joined") == 5
-    assert metrics.value("tagstream_label_join", outcome="unmatched_labels") == 2
+    metrics.observe_label_join({"joined": 5, "unmatched_labels": 2, "waiting_records": 3})
+    metrics.observe_label_join({"joined": 5, "unmatched_labels": 2, "waiting_records": 3})  # a second actor's report
+    metrics.observe_label_join({"joined": 7, "unmatched_labels": 2, "waiting_records": 1})
+    assert metrics.value("tagstream_label_join_total", outcome="joined") == 7
+    assert metrics.value("tagstream_label_join_total", outcome="unmatched_labels") == 2
+    assert metrics.value("tagstream_label_join_waiting", side="records") == 1
+    metrics.observe_label_join({"joined": 4})  # an actor restored from a checkpoint counts from there
+    metrics.observe_label_join({"joined": 6})
+    assert metrics.value("tagstream_label_join_total", outcome="joined") == 9

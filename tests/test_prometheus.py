@@ -44,7 +44,7 @@ def promtool(*args: str, cwd: pathlib.Path | None = None) -> subprocess.Complete
 def test_promtool_accepts_the_alert_rules():
     result = promtool("check", "rules", str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_promtool_accepts_the_config_and_it_scrapes_the_pipeline_and_ray():
@@ -76,6 +76,16 @@ tests:
         values: '0+60x5 300x19'
       - series: 'up{{job="tagstream", instance="tagstream:9108"}}'
         values: '1x10 0x14'
+      - series: 'tagstream_stage_duration_seconds_bucket{{job="j", stage="learn", le="1"}}'
+        values: '0x24'
+      - series: 'tagstream_stage_duration_seconds_bucket{{job="j", stage="learn", le="10"}}'
+        values: '0+10x24'
+      - series: 'tagstream_stage_duration_seconds_bucket{{job="j", stage="learn", le="+Inf"}}'
+        values: '0+10x24'
+      - series: 'tagstream_label_join_total{{job="j", outcome="joined"}}'
+        values: '0+70x24'
+      - series: 'tagstream_label_join_total{{job="j", outcome="expired_records"}}'
+        values: '0+30x24'
     alert_rule_test:
       - eval_time: 1m
         alertname: TagstreamDriftBurst
@@ -130,6 +140,26 @@ tests:
             exp_annotations:
               summary: "j: no offset commit for 7m 0s while records arrive"
               description: "Batches are not being published and committed; a restart would replay everything since."
+      - eval_time: 8m
+        alertname: TagstreamStageSlow
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: TagstreamStageSlow
+        exp_alerts:
+          - exp_labels: {{job: j, stage: learn, severity: warning}}
+            exp_annotations:
+              summary: "j: the learn stage takes 9.9 s per batch (p99)"
+              description: "Compare the stages on the Grafana dashboard; a slow learn stage calls for a faster learner or smaller batches."
+      - eval_time: 8m
+        alertname: TagstreamLateLabelsExpire
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: TagstreamLateLabelsExpire
+        exp_alerts:
+          - exp_labels: {{job: j, severity: warning}}
+            exp_annotations:
+              summary: "j: 30% of the records leave the join buffer without labels"
+              description: "Labels arrive later than join_max_age_s or beyond join_max_records; raise the bounds or check the labels producer."
       - eval_time: 11m
         alertname: TagstreamDown
         exp_alerts: []
@@ -261,8 +291,8 @@ def test_a_real_prometheus_scrapes_a_running_pipeline(ray_local, kafka_config, p
                 assert query(port, expr), f"panel {panel['title']!r}: {expr} found no series"
         # Our alert rules evaluate without error against the real series.
         live.wait_for(
-            lambda: [rule["health"] for group in _get(port, "/api/v1/rules")["data"]["groups"] for rule in group["rules"]] == ["ok"] * 6,
-            "the six alert rules to be evaluated",
+            lambda: [rule["health"] for group in _get(port, "/api/v1/rules")["data"]["groups"] for rule in group["rules"]] == ["ok"] * 8,
+            "the eight alert rules to be evaluated",
         )
     finally:
         live.stop()
