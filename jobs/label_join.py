@@ -4,6 +4,8 @@ Records that came without labels wait in a buffer bounded by count and by age; a
 waiting record releases it (to be scored with the prediction made when it arrived, then learned).
 Labels can also overtake their record (two topics are read side by side), so label updates wait
 in a second buffer with the same bounds. Everything that leaves a buffer unjoined is counted.
+Records already learned are remembered in a third buffer with the same bounds, so that a label
+update for one of them is recognised as a correction.
 
 Age is measured on the stream's own clock (the Kafka timestamps passed in), so a replay of the same
 messages joins the same way.
@@ -38,6 +40,11 @@ class LabelJoin:
     ('a',)
     >>> join.counts()["joined"]
     2
+    >>> join.remember("r1", "what r1 needs to be corrected", ts=4.0)
+    >>> join.correction("r1")
+    'what r1 needs to be corrected'
+    >>> join.counts()["corrections"]
+    1
 
     """
 
@@ -55,9 +62,13 @@ class LabelJoin:
         self._labels: collections.OrderedDict[str, tuple[float, tuple[str, ...]]] = collections.OrderedDict()
         # Ids of records that left unlabelled, to tell a label that came too late from one that matches nothing.
         self._expired_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._counts = collections.Counter(joined=0, expired_records=0, expired_labels=0, unmatched_labels=0)
+        # Records learned, newest last, for corrections: id -> (ts, payload).
+        self._learned: collections.OrderedDict[str, tuple[float, typing.Any]] = collections.OrderedDict()
+        self._counts = collections.Counter(
+            joined=0, expired_records=0, expired_labels=0, unmatched_labels=0, corrections=0
+        )
 
-    def add_record(self, record_id: str, payload: typing.Any, ts: float) -> tuple[str, ...] | None:
+    def add_record(self, record_id: str, payload: typing.Any, ts: float) -> typing.Any | None:
         """A record without labels arrived: its labels if they are already here, else it waits (``None``)."""
         early = self._labels.pop(record_id, None)
         if early is not None:
@@ -68,8 +79,12 @@ class LabelJoin:
         self._evict(ts)
         return None
 
-    def add_label(self, record_id: str, labels: tuple[str, ...], ts: float) -> typing.Any | None:
-        """Labels of ``record_id`` arrived: the waiting record's payload, else ``None`` (late, or waits)."""
+    def add_label(self, record_id: str, labels: typing.Any, ts: float) -> typing.Any | None:
+        """Labels of ``record_id`` arrived: the waiting record's payload, else ``None`` (late, or waits).
+
+        ``labels`` is kept as given (the labels, or the whole label message) and handed back by
+        :meth:`add_record` when the record comes after it.
+        """
         waiting = self._records.pop(record_id, None)
         if waiting is not None:
             self._counts["joined"] += 1
@@ -78,9 +93,23 @@ class LabelJoin:
             self._counts["expired_labels"] += 1
             return None
         self._labels.pop(record_id, None)
-        self._labels[record_id] = (ts, tuple(labels))
+        self._labels[record_id] = (ts, labels)
         self._evict(ts)
         return None
+
+    def remember(self, record_id: str, payload: typing.Any, ts: float) -> None:
+        """Record ``record_id`` has been learned: keep ``payload`` for a correction of its labels."""
+        self._learned.pop(record_id, None)
+        self._learned[record_id] = (ts, payload)
+        self._evict(ts)
+
+    def correction(self, record_id: str) -> typing.Any | None:
+        """The payload remembered for ``record_id`` if it was learned (a correction, counted), else ``None``."""
+        learned = self._learned.get(record_id)
+        if learned is None:
+            return None
+        self._counts["corrections"] += 1
+        return learned[1]
 
     def _evict(self, now: float) -> None:
         oldest = now - self.max_age_s
@@ -93,7 +122,9 @@ class LabelJoin:
         while self._labels and (len(self._labels) > self.max_records or next(iter(self._labels.values()))[0] < oldest):
             self._labels.popitem(last=False)
             self._counts["unmatched_labels"] += 1
+        while self._learned and (len(self._learned) > self.max_records or next(iter(self._learned.values()))[0] < oldest):
+            self._learned.popitem(last=False)
 
     def counts(self) -> dict[str, int]:
-        """Joined pairs; records and labels that left unjoined; records and labels waiting now."""
+        """Joined pairs; records and labels that left unjoined; corrections; records and labels waiting now."""
         return dict(self._counts) | {"waiting_records": len(self._records), "waiting_labels": len(self._labels)}

@@ -14,7 +14,8 @@ def test_labels_join_waiting_records_and_records_join_early_labels():
     assert join.add_label("r2", ("b",), ts=2.0) is None
     assert join.add_record("r2", "p2", ts=3.0) == ("b",)
     assert join.counts() == {
-        "joined": 2, "expired_records": 0, "expired_labels": 0, "unmatched_labels": 0, "waiting_records": 0, "waiting_labels": 0
+        "joined": 2, "expired_records": 0, "expired_labels": 0, "unmatched_labels": 0, "corrections": 0,
+        "waiting_records": 0, "waiting_labels": 0,
     }
 
 
@@ -73,3 +74,23 @@ def test_join_outcomes_are_exported_as_counters_and_the_buffers_as_gauges():
     metrics.observe_label_join({"joined": 4})  # an actor restored from a checkpoint counts from there
     metrics.observe_label_join({"joined": 6})
     assert metrics.value("tagstream_label_join_total", outcome="joined") == 9
+
+
+def test_a_label_for_a_record_already_learned_is_a_correction():
+    join = LabelJoin(max_records=2, max_age_s=100.0)
+    assert join.correction("r1") is None
+    join.remember("r1", "p1", ts=0.0)
+    assert join.correction("r1") == "p1"
+    assert join.correction("r1") == "p1"  # every further label message is another correction
+    assert join.counts()["corrections"] == 2
+
+
+def test_learned_records_are_remembered_within_the_same_bounds():
+    join = LabelJoin(max_records=2, max_age_s=100.0)
+    for i in range(3):
+        join.remember(f"r{i}", f"p{i}", ts=float(i))
+    assert join.correction("r0") is None  # beyond the count
+    assert join.correction("r2") == "p2"
+    join.remember("r3", "p3", ts=500.0)
+    assert join.correction("r2") is None  # beyond the age
+    assert join.counts()["corrections"] == 1
