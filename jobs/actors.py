@@ -31,7 +31,7 @@ from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, parti
 from jobs.features import NumericStandardizer, TextEmbedder
 from jobs.predictions_file import PredictionsFile
 from learners import registry
-from learners.base import MultiLabelClassifier
+from learners.base import LabelMask, MultiLabelClassifier, PartialLabelsUnsupported
 from learners.metrics import MetricSuite
 from learners.model_file import ModelFile
 from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, RecordSource, next_offsets
@@ -408,11 +408,23 @@ class LabelUniverse:
         """The labels seen so far, in the order they were first seen."""
         return list(self._labels)
 
-    def target(self, on: typing.Iterable[str]) -> dict[str, bool]:
+    def target(self, on: typing.Iterable[str], judged_off: typing.Iterable[str] = ()) -> dict[str, bool]:
+        """The full target of a record whose labels ``on`` are on; ``judged_off`` names labels
+        judged off (partial feedback), which join the universe like the labels that are on."""
         on = set(on)
-        for label in sorted(on):
+        for label in sorted(on | set(judged_off)):
             self._labels.setdefault(label, None)
         return {label: label in on for label in self._labels}
+
+
+def label_mask(message) -> LabelMask | None:
+    """The :class:`~learners.base.LabelMask` of a record or label update that says which labels
+    were judged (``known`` / ``unknown``), ``None`` when every label was."""
+    if message.known is not None:
+        return LabelMask(known=frozenset(message.known))
+    if message.unknown is not None:
+        return LabelMask(unknown=frozenset(message.unknown))
+    return None
 
 
 def label_cluster_count(learner: MultiLabelClassifier) -> int | None:
@@ -444,6 +456,10 @@ class LearnerStage(Restartable):
         Checkpoints kept in that folder.
     join_max_records, join_max_age_s
         Bounds of the buffer that joins late labels to their records (see :class:`~jobs.label_join.LabelJoin`).
+        Records learned are remembered within the same bounds: a label update for one of them is
+        a correction, scored apart (the prediction made on arrival against the corrected labels).
+    learn_corrections
+        Teach the learners each correction (learned once more with the corrected labels).
     initial
         A trained learner to start from (``--init-model``) instead of a fresh one, with its label
         space; ignored when the stage restores a checkpoint of its own.
@@ -463,6 +479,7 @@ class LearnerStage(Restartable):
         join_max_records: int = 10_000,
         join_max_age_s: float = 3600.0,
         initial: ModelFile | None = None,
+        learn_corrections: bool = True,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep)
         self.learners = list(learners)
@@ -471,8 +488,13 @@ class LearnerStage(Restartable):
         self.model_size_every = model_size_every
         self.join_max_records = join_max_records
         self.join_max_age_s = join_max_age_s
+        self.learn_corrections = learn_corrections
         self._models = {name: registry.make(name, seed) for name in self.learners}
         self._suites = {name: MetricSuite(window=window) for name in self.learners}
+        # Partial feedback and corrections: the corrected labels against the prediction made on
+        # arrival, and the partial targets a learner could not learn from (it says why once).
+        self._correction_suites = {name: MetricSuite(window=None) for name in self.learners}
+        self._partial_refused = dict.fromkeys(self.learners, 0)
         self._learned = dict.fromkeys(self.learners, 0)
         self._events = {name: collections.Counter() for name in self.learners}
         self._universe = LabelUniverse()
@@ -526,19 +548,25 @@ class LearnerStage(Restartable):
                 predicted_on = tuple(str(l) for l, on in predicted.items() if on)
                 outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
                 predictions[name] = predicted
-            labels = record.labels
-            if labels is None:
-                labels = self._join.add_record(record.id, (x, predictions), ts=batch.origin[i])
-            if labels is not None:
-                self._learn(x, labels, predictions, events)
+            feedback = record if record.labels is not None else None
+            if feedback is None:
+                feedback = self._join.add_record(record.id, (x, predictions), ts=batch.origin[i])
+            if feedback is not None:
+                self._learn(x, feedback, predictions, events)
+                self._join.remember(record.id, (x, predictions), ts=batch.origin[i])
                 scored += 1
         for update, position, ts in batch.updates:
             if self._seen(position):
                 continue
-            waiting = self._join.add_label(update.id, update.labels, ts)
+            learned = self._join.correction(update.id)
+            if learned is not None:
+                self._correct(*learned, update, events)
+                continue
+            waiting = self._join.add_label(update.id, update, ts)
             if waiting is not None:
                 x, predictions = waiting  # scored with the prediction made before the label arrived
-                self._learn(x, update.labels, predictions, events)
+                self._learn(x, update, predictions, events)
+                self._join.remember(update.id, waiting, ts)
                 scored += 1
         window = {name: suite.get_window() for name, suite in self._suites.items()}
         return Scored(ids, origin, batch.consumed_at, outputs, events, scored, window), self.stats(len(ids))
@@ -550,13 +578,40 @@ class LearnerStage(Restartable):
         self._offsets[topic, partition] = offset + 1
         return False
 
-    def _learn(self, x: dict, labels: tuple[str, ...], predictions: dict[str, dict], events: list[dict]) -> None:
-        y = self._universe.target(labels)
-        for name, model in self._models.items():
+    def _learn(self, x: dict, feedback, predictions: dict[str, dict], events: list[dict]) -> None:
+        """Score the predictions made for ``x`` against ``feedback`` (a record or label update:
+        its labels, and which were judged) and teach the learners."""
+        mask = label_mask(feedback)
+        y = self._universe.target(feedback.labels, feedback.known or ())
+        for name in self._models:
             predicted = predictions[name]
-            self._suites[name].update(y, predicted)
-            self._tallies[name].observe(labels, tuple(str(l) for l, on in predicted.items() if on))
-            model.learn_one(x, y)
+            self._suites[name].update(y, predicted, mask)
+            self._tallies[name].observe(feedback.labels, tuple(str(l) for l, on in predicted.items() if on))
+        self._teach(x, y, mask, events)
+
+    def _correct(self, x: dict, predictions: dict[str, dict], update, events: list[dict]) -> None:
+        """A label update for a record already learned: score the prediction made on its arrival
+        against the corrected labels (apart from the other scores) and, if configured, teach them."""
+        mask = label_mask(update)
+        y = self._universe.target(update.labels, update.known or ())
+        for name in self._models:
+            self._correction_suites[name].update(y, predictions[name], mask)
+        if self.learn_corrections:
+            self._teach(x, y, mask, events)
+
+    def _teach(self, x: dict, y: dict[str, bool], mask: LabelMask | None, events: list[dict]) -> None:
+        for name, model in self._models.items():
+            if mask is None:
+                model.learn_one(x, y)
+            else:
+                try:
+                    model.learn_one_masked(x, y, mask)
+                except PartialLabelsUnsupported as refusal:
+                    # Counted in the summary; the job goes on with the learners that can.
+                    if not self._partial_refused[name]:
+                        logger.warning("%s; its partial targets are not learned (counted as partial_refused)", refusal)
+                    self._partial_refused[name] += 1
+                    continue
             self._learned[name] += 1
             for event in model.pop_events():
                 self._events[name][event.level, event.kind] += 1
@@ -571,6 +626,8 @@ class LearnerStage(Restartable):
             "offsets": dict(self._offsets),
             "models": self._models,
             "suites": self._suites,
+            "correction_suites": self._correction_suites,
+            "partial_refused": self._partial_refused,
             "learned": self._learned,
             "universe": self._universe,
             "join": self._join,
@@ -583,6 +640,8 @@ class LearnerStage(Restartable):
         self._offsets = state["offsets"]
         self._models = state["models"]
         self._suites = state["suites"]
+        self._correction_suites = state["correction_suites"]
+        self._partial_refused = state["partial_refused"]
         self._learned = state["learned"]
         self._universe = state["universe"]
         self._join = state["join"]
@@ -644,6 +703,12 @@ class LearnerStage(Restartable):
                 "model_bytes": model.model_bytes,
                 "label_clusters": label_cluster_count(model),
                 "label_join": self._join.counts(),
+                "corrections": {
+                    "scored": self._correction_suites[name].n,
+                    "cumulative": self._correction_suites[name].get(),
+                    "taught": self.learn_corrections,
+                },
+                "partial_refused": self._partial_refused[name],
             }
             for name, model in self._models.items()
         }

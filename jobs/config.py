@@ -154,6 +154,9 @@ class JobConfig(BaseSettings):
     join_max_records, join_max_age_s
         Bounds of the label-join buffer: records waiting for labels (and labels waiting for their
         record), and their age in stream time.
+    learn_corrections
+        Teach the learners a correction (a second label message for a record already learned);
+        corrections are counted and scored apart either way.
     champion_metric
         Windowed score that picks which learner serves the predictions (several learners).
     champion_margin
@@ -216,6 +219,7 @@ class JobConfig(BaseSettings):
     labels_topic: bool = True
     join_max_records: int = pydantic.Field(10_000, gt=0)
     join_max_age_s: float = pydantic.Field(3600.0, gt=0)
+    learn_corrections: bool = True
     champion_metric: str = "micro_f1"
     champion_margin: float = pydantic.Field(0.02, ge=0)
     champion_min_window: int = pydantic.Field(500, gt=0)

@@ -133,6 +133,7 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             config.join_max_records,
             config.join_max_age_s,
             initial if initial is not None and initial.learner in group else None,
+            learn_corrections=config.learn_corrections,
         )
         learners.append((actor, group))
     champion = None
