@@ -376,6 +376,8 @@ class FeatureStage(Restartable):
                 device=self.config.device,
                 batch_size=self.config.batch_size,
                 max_length=self.config.max_length,
+                num_threads=self.config.num_cpus,
+                quantize=self.config.quantize,
             )
         return self._embedder
 

@@ -44,6 +44,7 @@ from pydantic_settings import (
 from jobs import config_layers
 from learners import registry
 from learners.metrics.suite import SCORES
+from stream.datasets import is_text_dataset
 from stream.kafka import KafkaConfig
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ class ConfigError(ValueError):
     """A configuration file or value cannot be used; the message says which and why."""
 
 
+#: The learners of a job that replays a text dataset and names none (numeric data: ``mlhat``).
+TEXT_LEARNERS = ("logistic",)
+
+
 class ExtractorConfig(pydantic.BaseModel):
     """Settings of the feature-extractor actor.
 
@@ -81,6 +86,13 @@ class ExtractorConfig(pydantic.BaseModel):
     standardize
         Standardise numeric features online before the learners. Off by default: the tree
         learners do not need it, and off keeps the learners' input equal to the raw stream.
+    num_cpus
+        CPUs the extractor actor reserves in Ray, and the torch threads it embeds with (Ray
+        would otherwise leave torch one thread). Capped at the cluster's CPUs. The default, 2,
+        gives the embedder both cores of a small machine: it is the slowest stage by far.
+    quantize
+        Embed with int8 dynamic quantisation on the CPU (faster, slightly different embeddings;
+        see ``benchmarks/results/text.md`` for its measured cost in quality). Ignored on a GPU.
 
     """
 
@@ -91,6 +103,8 @@ class ExtractorConfig(pydantic.BaseModel):
     batch_size: int = pydantic.Field(64, gt=0)
     max_length: int = pydantic.Field(256, gt=0)
     standardize: bool = False
+    num_cpus: int = pydantic.Field(2, gt=0)
+    quantize: bool = False
 
 
 class JobConfig(BaseSettings):
@@ -104,7 +118,9 @@ class JobConfig(BaseSettings):
         already in the topic.
     learners
         Learner names from the catalogue, side by side; the first one serves the predictions.
-        A comma-separated string is accepted too.
+        A comma-separated string is accepted too. Default by input kind: :data:`TEXT_LEARNERS`
+        when ``dataset`` is a text dataset (on sentence embeddings the linear model is far
+        ahead, see ``benchmarks/results/text.md``), else ``["mlhat"]``.
     seed
         Seed of every learner.
     limit
@@ -259,6 +275,14 @@ class JobConfig(BaseSettings):
         if len(names) != len(value):
             raise ValueError(f"learners are listed twice: {value}")
         return names
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _default_learners_by_input(cls, data):
+        if isinstance(data, dict) and data.get("learners") is None and data.get("dataset") is not None:
+            if is_text_dataset(str(data["dataset"])):
+                data = {**data, "learners": list(TEXT_LEARNERS)}
+        return data
 
     @pydantic.model_validator(mode="after")
     def _one_replay_start(self) -> JobConfig:

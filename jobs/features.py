@@ -57,6 +57,20 @@ def select_device(requested: str, cuda_available: bool) -> str:
     return requested
 
 
+def extractor_cpus(requested: int, cluster_cpus: float) -> int:
+    """CPUs the extractor actor reserves: ``requested``, capped at the cluster's CPUs (at least 1).
+
+    A request above what the cluster has would leave the actor unschedulable forever.
+
+    Examples
+    --------
+    >>> extractor_cpus(2, cluster_cpus=16), extractor_cpus(4, cluster_cpus=2), extractor_cpus(2, cluster_cpus=0)
+    (2, 2, 1)
+
+    """
+    return max(1, min(int(requested), int(cluster_cpus))) if cluster_cpus >= 1 else 1
+
+
 def torch_device(requested: str) -> str:
     """:func:`select_device` with this process's real CUDA availability."""
     import torch

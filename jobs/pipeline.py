@@ -26,6 +26,7 @@ import ray
 from jobs.actors import CHAMPION_SWITCH, JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, remote_stages
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
+from jobs.features import extractor_cpus
 from jobs.model_export import job_initial_model
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFile
@@ -146,7 +147,11 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             )
             for index in range(config.consumers)
         ],
-        extractor=extractor_cls.options(num_gpus=gpus, **restartable(config, "extractor")).remote(
+        extractor=extractor_cls.options(
+            num_gpus=gpus,
+            num_cpus=extractor_cpus(config.extractor.num_cpus, ray.cluster_resources().get("CPU", 0)),
+            **restartable(config, "extractor"),
+        ).remote(
             config.extractor, checkpoint_location(config, "extractor"), config.checkpoint_keep
         ),
         learners=learners,

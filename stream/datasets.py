@@ -42,7 +42,7 @@ from stream.errors import DatasetMissingError, DatasetShapeError, UnknownDataset
 from stream.synthetic import is_synthetic, open_synthetic
 from stream.text import TextDataset, TextFields, is_text_path
 
-__all__ = ["DATASETS", "Dataset", "DatasetInfo", "bundled_dir", "data_dir", "open_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetInfo", "bundled_dir", "data_dir", "is_text_dataset", "open_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -359,6 +359,17 @@ def _resolve(name: str, info: DatasetInfo) -> pathlib.Path:
             f"{DATA_DIR_VARIABLE} at the folder holding the shared multi-label datasets"
         )
     return path
+
+
+def is_text_dataset(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is a registered text dataset or the path of a JSON Lines file.
+
+    >>> is_text_dataset("goemotions"), is_text_dataset("yeast"), is_text_dataset("my/posts.jsonl.gz")
+    (True, False, True)
+
+    """
+    info = DATASETS.get(str(name_or_path).lower())
+    return info.kind == "text" if info is not None else is_text_path(name_or_path)
 
 
 def open_dataset(
