@@ -4,7 +4,10 @@
 * The kustomizations (base and the overlays dev, gpu) are rendered by :func:`build`, a small
   renderer of the kustomize features the folder uses (resources, ``configMapGenerator``,
   JSON 6902 patches, images, namespace, labels); any other kustomize feature is an error, so the
-  render cannot silently differ from ``kubectl kustomize``.
+  render cannot silently differ from ``kubectl kustomize``, and where kubectl is installed the
+  two renders are compared object by object. (It stays ours rather than ``kubectl kustomize``:
+  Debian's kubectl, 1.20, embeds a kustomize too old for ``labels``, and the current kubectl
+  renders the three kustomizations in 1.35 s against 0.40 s here, with identical objects.)
 * Core objects are validated against the Kubernetes JSON schemas shipped by ``kubernetes-validate``
   (strict: unknown fields are errors). Custom resources are validated against the CRD schemas
   vendored in ``k8s/schemas/``, structurally (an unknown field is an error unless the schema
@@ -22,6 +25,7 @@ import json
 import pathlib
 import re
 import shutil
+import subprocess
 import tempfile
 import tomllib
 
@@ -567,3 +571,17 @@ def test_the_renderer_refuses_what_it_cannot_render(tmp_path):
     gpu.write_text(gpu.read_text().replace("value: gpu", "value: gpus"))
     with pytest.raises(KustomizeError, match="test /spec/workerGroupSpecs/1/groupName failed"):
         build(gpu.parent)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_renderer_agrees_with_kubectl_kustomize(renders, overlay):
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(K8S / overlay)],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+
+    def by_name(objects):
+        return {(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]): obj for obj in objects}
+
+    assert by_name(renders[overlay]) == by_name(doc for doc in yaml.safe_load_all(rendered) if doc is not None)
