@@ -263,6 +263,11 @@ class NumericStandardizer:
     fewer than twice, or with zero variance so far, is only centred (scale 1); a feature never
     seen before maps to 0, as if it were its own mean.
 
+    Why not river's ``preprocessing.StandardScaler``: it maps a value to 0 while the variance is
+    0 (the second value of every feature, constant stretches), where this centres it; on flags
+    that changes 6 of 194 records by up to 619. With this class's rule on top of river's moments
+    the outputs agree to 1.5e-14 but take 1.8x to 2.9x as long (yeast, emotions, flags).
+
     Examples
     --------
     >>> scaler = NumericStandardizer()
