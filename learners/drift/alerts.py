@@ -35,6 +35,8 @@ class StreamPosition:
         0-based index of the record among those the monitor has seen.
     partition, offset
         Source partition and offset of the record, when it came from a partitioned log.
+    topic
+        The log (topic) that partition belongs to, when there is more than one.
     record_id
         The record's id, when it has one.
     ts
@@ -44,6 +46,8 @@ class StreamPosition:
     --------
     >>> StreamPosition(41).key(), StreamPosition(41, partition=0, offset=1041, record_id="r7").key()
     ('i41', 'p0:o1041')
+    >>> StreamPosition(41, partition=0, offset=7, topic="tagstream.labels").key()
+    'tagstream.labels:p0:o7'
 
     """
 
@@ -52,15 +56,18 @@ class StreamPosition:
     offset: int | None = None
     record_id: str | None = None
     ts: float | None = None
+    topic: str | None = None
 
     def key(self) -> str:
-        """What identifies this position across restarts: partition and offset if known, else the index."""
+        """What identifies this position across restarts: (topic,) partition and offset if known, else the index."""
         if self.offset is not None:
-            return f"p{self.partition}:o{self.offset}"
+            where = f"p{self.partition}:o{self.offset}"
+            return where if self.topic is None else f"{self.topic}:{where}"
         return f"i{self.index}"
 
     def to_dict(self) -> dict:
         return {
+            "topic": self.topic,
             "index": self.index,
             "partition": self.partition,
             "offset": self.offset,

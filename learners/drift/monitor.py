@@ -405,7 +405,7 @@ class DriftMonitor:
             life = self.lifecycle.labels[label]
             first = position
             if kind == "label_dormant":
-                first = dataclasses.replace(position, index=life.last_on, partition=None, offset=None, record_id=None, ts=life.last_on_ts)
+                first = StreamPosition(life.last_on, ts=life.last_on_ts)  # only its index and time are kept
             if kind == "label_revived" and label in self._prior.subjects:
                 self._prior.bank.reset(self._prior.subjects[label].index)  # its frequency starts again from here
             alerts.append(
