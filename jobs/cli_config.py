@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs.config import ConfigError, JobConfig
+from jobs.logging_setup import setup_logging
 
 console = Console()
 errors = Console(stderr=True)
@@ -63,6 +64,7 @@ def config_show(
     ] = False,
 ) -> None:
     """Print the effective job config (defaults < file < TAGSTREAM_* variables < flags), where each value came from, secrets masked."""
+    setup_logging()  # unknown variables and file keys are warnings on stderr
     try:
         config, origins = JobConfig.load_explained(
             config_file, overrides={"learners": learner, "kafka": {"bootstrap_servers": bootstrap_servers}}

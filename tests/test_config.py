@@ -278,3 +278,15 @@ def test_config_show_errors_name_the_variable():
     result = CliRunner().invoke(app, ["config", "show"], env={"TAGSTREAM_BATCH_SIZE": "abc"})
     assert result.exit_code == 2
     assert "TAGSTREAM_BATCH_SIZE='abc'" in result.stderr
+
+
+def test_config_show_warns_about_unknown_names_on_stderr(tmp_path):
+    path = tmp_path / "job.toml"
+    path.write_text("batchsize = 50\n")
+    result = CliRunner().invoke(
+        app, ["config", "show", "--json", "--config", str(path)], env={"TAGSTREAM_SEEED": "3", "COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "TAGSTREAM_SEEED is not a tagstream setting and is ignored; did you mean TAGSTREAM_SEED?" in result.stderr
+    assert "line 1: batchsize is not a tagstream setting and is ignored; did you mean batch_size?" in result.stderr
+    assert json.loads(result.stdout)["config"]["batch_size"] == 500

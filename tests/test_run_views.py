@@ -130,6 +130,29 @@ def test_json_log_lines(capsys):
     assert failed["level"] == "error" and "ValueError: bad value" in failed["exc"]
 
 
+def test_the_ray_job_logs_the_same_progress_fields(capsys):
+    from jobs import ray_job
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    lines = []
+    try:
+        setup_logging(verbose=True, log_format="json")
+        progress = ProgressLog(ray_job.log_progress, ["majority"], clock=lambda: 0.0)
+        progress(Summary(records_in=12, predictions_out=10, dead_letters={"json": 2}, active_seconds=2.0), {})
+        ProgressLog(lambda fields: lines.append(progress_line(fields)), ["majority"], clock=lambda: 0.0)(
+            Summary(records_in=12, predictions_out=10, dead_letters={"json": 2}, active_seconds=2.0), {}
+        )
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    logged = json.loads(capsys.readouterr().err)
+    assert logged["msg"] == "progress"
+    plain = dict(item.split("=", 1) for item in lines[0].split()[1:])
+    assert logged["lag"] is None  # JSON's null where the plain line shows "-"
+    assert {key: "-" if logged[key] is None else str(logged[key]) for key in plain} == plain
+
+
 def test_an_unknown_log_format_is_refused():
     with pytest.raises(ValueError, match="unknown log format 'xml'"):
         setup_logging(log_format="xml")
