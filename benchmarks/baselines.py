@@ -321,40 +321,41 @@ def rank_lines(document: dict, columns: list[tuple[str, list[str]]], learners) -
     file_order = [title for title, names in columns if len(names) == 1]
     shuffled_titles = {title.removesuffix(" shuffled") for title, names in columns if len(names) > 1}
     honest = [t for t, names in columns if (len(names) > 1) or t not in shuffled_titles]
-    scored = {
-        learner: {title for title, names in columns if (score := column_score(runs, names, learner, "micro_f1")) and not score[1]}
-        for learner in learners
+    orders = {"file": file_order, "honest": honest}
+    whole = {}  # metric -> learner -> column title -> whole-stream score
+    for metric in METRICS:
+        for learner in learners:
+            for title, names in columns:
+                score = column_score(runs, names, learner, metric)
+                if score is not None and not score[1]:
+                    whole.setdefault(metric, {}).setdefault(learner, {})[title] = score[0]
+    # Per order, a learner is ranked if it has whole-stream scores on at least 80 % of the order's
+    # columns (not one left out for want of runs), over the columns where every ranked learner has one.
+    ranked = {
+        order: [l for l in learners if len(set(titles) & set(whole.get("micro_f1", {}).get(l, {}))) >= 0.8 * len(titles)]
+        for order, titles in orders.items()
     }
-    # A learner with whole-stream scores on fewer than half the columns (one not run yet) is left
-    # out of the ranks rather than shrinking them to the few columns it has.
-    ranked = [learner for learner in learners if len(scored[learner]) * 2 >= len(columns)]
-    left_out = [learner for learner in learners if learner not in ranked]
     lines = [
         "## Average ranks (1 = best)",
         "",
-        "Over the columns where every ranked learner has a whole-stream score (a run cut short by its budget "
-        "leaves its column out). *File order*: every dataset in file order. *Shuffled where sticky*: each "
-        "dataset once, the mean of its shuffles where no-change is above "
-        f"{whole_stream.STICKY} in file order, file order elsewhere."
-        + (f" Not ranked (whole-stream scores on fewer than half the columns): {', '.join(left_out)}." if left_out else ""),
+        "*File order*: every dataset in file order. *Shuffled where sticky*: each dataset once, the mean of its "
+        f"shuffles where no-change is above {whole_stream.STICKY} in file order, file order elsewhere. In each "
+        "order a learner is ranked if it has whole-stream scores on at least 80 % of the datasets, over the "
+        "datasets where every ranked learner has one (a run cut short by its budget, or shuffles not run, leave "
+        "a learner or a dataset out: `-`).",
         "",
         "| learner | " + " | ".join(f"{METRIC_TITLES[m].split(' (')[0]}, {order}" for m in METRICS for order in ("file order", "shuffled where sticky")) + " |",
         "|---|" + "---|" * (2 * len(METRICS)),
     ]
     ranks, counts = {}, {}
     for metric in METRICS:
-        table: dict[str, dict[str, float]] = {}
-        for learner in ranked:
-            for title, names in columns:
-                score = column_score(runs, names, learner, metric)
-                if score is not None and not score[1]:
-                    table.setdefault(learner, {})[title] = score[0]
-        for order, titles in (("file", file_order), ("honest", honest)):
-            ranks[metric, order] = whole_stream.average_ranks(table, BIGGER_IS_BETTER[metric], ranked, titles)
-            counts[metric, order] = sum(all(t in table.get(n, {}) for n in ranked) for t in titles)
-    for learner in ranked:
+        for order, titles in orders.items():
+            names = ranked[order]
+            ranks[metric, order] = whole_stream.average_ranks(whole.get(metric, {}), BIGGER_IS_BETTER[metric], names, titles)
+            counts[metric, order] = sum(all(t in whole.get(metric, {}).get(n, {}) for n in names) for t in titles)
+    for learner in learners:
         cells = [
-            f"{ranks[m, o][learner]:.2f}" if ranks[m, o] else "-" for m in METRICS for o in ("file", "honest")
+            f"{ranks[m, o][learner]:.2f}" if learner in ranks[m, o] else "-" for m in METRICS for o in ("file", "honest")
         ]
         lines.append(f"| {learner} | " + " | ".join(cells) + " |")
     lines.append(

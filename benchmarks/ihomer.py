@@ -1,7 +1,10 @@
 """iHOMER against MLHAT and MLHT: prequential scores over whole dataset streams, iHOMER's configurations.
 
 Each (dataset, configuration) pair is evaluated test-then-train over the whole stream in file
-order (``learners.evaluate.Prequential``, one learner at a time, seed 1). Its final scores go into
+order (``learners.evaluate.Prequential``, one learner at a time, seed 1), and, where the no-change
+baseline's subset accuracy in file order is above 0.3 (a file stored in runs of equal label sets),
+over three seeded shuffles too (``whole_stream``): the tables show file order and the mean of the
+shuffles side by side, and rank on both. Its final scores go into
 ``benchmarks/results/ihomer.json`` as soon as it finishes, so an interrupted run resumes where it
 stopped; a pair recorded with other parameters than the current ones is run again. A pair that
 runs past ``--budget`` seconds of wall time stops reading its stream and is marked as timed out,
@@ -12,6 +15,7 @@ and, when ``benchmarks/results/baselines.json`` exists, the catalogue's baseline
 Configurations:
 
 * ``mlhat`` and ``mlht``: MLHAT and MLHT alone, over all labels (the catalogue's learners);
+* ``no-change``: the label set of the previous instance (what a file sorted by label set rewards);
 * ``mlhat-root-seed``: MLHAT with the seed of iHOMER's first root learner (``ROOT_SEED``);
 * ``ihomer-flat``: iHOMER (the default): one MLHAT per label cluster, and two root learners over
   all labels, an MLHAT and an MLHT; each label comes from whichever candidate did better on it
@@ -28,6 +32,7 @@ Run it from the repository root::
 
     .venv/bin/python benchmarks/ihomer.py --jobs 2
     .venv/bin/python benchmarks/ihomer.py --datasets yeast,scene --configs ihomer-flat --rerun
+    .venv/bin/python benchmarks/ihomer.py --configs no-change,mlhat --file-order-only
     .venv/bin/python benchmarks/ihomer.py --report-only
 """
 
@@ -43,7 +48,6 @@ import sys
 import whole_stream
 from learners import registry
 from learners.ihomer import IHOMER
-from stream.datasets import open_dataset
 
 RESULTS_DIR = pathlib.Path(__file__).parent / "results"
 JSON_PATH = RESULTS_DIR / "ihomer.json"
@@ -70,6 +74,7 @@ METRIC_TITLES = {
 CONFIGS: dict[str, dict | None] = {
     "mlhat": None,
     "mlht": None,
+    "no-change": None,
     "mlhat-root-seed": None,
     "ihomer-flat": {"meta_labels": False},
     "ihomer-oneroot": {"meta_labels": False, "root_base_learner": "mlhat"},
@@ -97,9 +102,10 @@ def parameters(config: str) -> dict:
 
 
 def run_pair(dataset: str, config: str, budget: float) -> dict:
-    """Evaluate one configuration over one whole dataset stream; the JSON entry of the pair."""
-    data = open_dataset(dataset)
-    stream = whole_stream.Budgeted(data, budget)
+    """Evaluate one configuration over one whole stream (a dataset in one order, see
+    ``whole_stream.open_stream``); the JSON entry of the pair."""
+    data, instances = whole_stream.open_stream(dataset)
+    stream = whole_stream.Budgeted(instances, budget)
     learner = build(config)
     result, run = whole_stream.prequential(config, learner, stream, data.n_instances)
     events: dict[str, int] = {}
@@ -135,31 +141,66 @@ def _cell(run: dict | None, metric: str) -> str:
 
 def average_ranks(table: dict[str, dict[str, float]], metric: str, names: list, datasets: list) -> dict[str, float]:
     """Mean rank of each name over the datasets where every name has a score (ties share the mean rank)."""
-    complete = [d for d in datasets if all(d in table.get(name, {}) for name in names)]
-    totals = dict.fromkeys(names, 0.0)
-    for dataset in complete:
-        scores = {name: table[name][dataset] for name in names}
-        ordered = sorted(names, key=lambda n: scores[n], reverse=BIGGER_IS_BETTER[metric])
-        position = 0
-        while position < len(ordered):
-            tied = [n for n in ordered if scores[n] == scores[ordered[position]]]
-            rank = position + (len(tied) + 1) / 2
-            for name in tied:
-                totals[name] += rank
-            position += len(tied)
-    return {name: totals[name] / len(complete) for name in names} if complete else {}
+    return whole_stream.average_ranks(table, BIGGER_IS_BETTER[metric], names, datasets)
 
 
-def render_markdown(document: dict, datasets: list[str], baselines: dict | None) -> str:
-    runs = document["runs"]
+def shuffled_title(dataset: str) -> str:
+    return f"{dataset} shuffled"
+
+
+def rows_of(document: dict, datasets: list[str]) -> list[tuple[str, list[str]]]:
+    """The tables' rows: ``(title, stream names)``, each dataset in file order, then the mean of its
+    shuffles right after it where it is sticky."""
+    rows = []
+    for dataset in datasets:
+        rows.append((dataset, [dataset]))
+        info = document.get("datasets", {}).get(dataset)
+        names = whole_stream.stream_names(dataset, info["no_change_subset_accuracy"]) if info else [dataset]
+        if len(names) > 1:
+            rows.append((shuffled_title(dataset), names[1:]))
+    return rows
+
+
+def row_runs(runs: dict, rows: list[tuple[str, list[str]]], names) -> dict:
+    """The runs as the tables show them, keyed ``<row title>/<name>``: a file-order row's run as it
+    is, a shuffled row's the mean over its shuffles (only once every shuffle has run)."""
+    out = {}
+    for title, streams in rows:
+        for name in names:
+            found = [runs.get(_key(stream, name)) for stream in streams]
+            if len(streams) == 1:
+                if found[0] is not None and "error" not in found[0]:
+                    out[_key(title, name)] = found[0]
+                continue
+            if whole_stream.shuffle_mean(found, METRICS[0]) is None:
+                continue
+            mean = {
+                field: sum(run[field] for run in found) / len(found)
+                for field in (*METRICS, "instances_per_s", "model_bytes")
+            }
+            out[_key(title, name)] = {**mean, "timed_out": any(run["timed_out"] for run in found), "shuffles": len(found)}
+    return out
+
+
+def render_markdown(document: dict, shown: list[str], baselines: dict | None) -> str:
     configs = list(CONFIGS)
+    rows = rows_of(document, shown)
+    runs = row_runs(document["runs"], rows, configs)
+    datasets = [title for title, _ in rows]
+    file_order = [title for title, streams in rows if len(streams) == 1]
+    sticky = {title.removesuffix(" shuffled") for title, streams in rows if len(streams) > 1}
+    honest = [title for title, streams in rows if len(streams) > 1 or title not in sticky]
     lines = [
         "# iHOMER against MLHAT and MLHT: prequential scores over whole streams",
         "",
         "Generated by `benchmarks/ihomer.py` from `ihomer.json`; the discussion at the end is its `NOTES`.",
         "",
-        f"Protocol: test-then-train over the whole stream in file order, seed {SEED}, one learner at a time "
-        f"(`learners.evaluate.Prequential`), scores at the end of the stream (not a tail window). Instances/s "
+        f"Protocol: test-then-train over the whole stream, seed {SEED}, one learner at a time "
+        f"(`learners.evaluate.Prequential`), scores at the end of the stream (not a tail window). Every dataset "
+        f"runs in file order; where the `no-change` baseline scores a subset accuracy above {whole_stream.STICKY} "
+        f"in file order (the file is stored in runs of equal label sets), it also runs in "
+        f"{len(whole_stream.SHUFFLE_SEEDS)} seeded shuffles, and the row `<dataset> shuffled` holds their mean "
+        f"(shown once every shuffle has run). Instances/s "
         f"counts the time inside `predict_one` and `learn_one`. `*` marks a run that ran out of its wall-time "
         f"budget, scored on the instances it reached. Timings come from the shared 2-core development machine "
         f"under other users' load: compare them within a dataset, not across datasets.",
@@ -192,7 +233,7 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         "| dataset | " + " | ".join([*(f"{c} inst/s" for c in configs), *(f"{c} MiB" for c in configs)]) + " |",
         "|---|" + "---|" * (2 * len(configs)),
     ]
-    for dataset in datasets:
+    for dataset in file_order:
         found = [runs.get(_key(dataset, c)) for c in configs]
         speed = ["-" if r is None else f"{r['instances_per_s']:,.0f}{'*' if r['timed_out'] else ''}" for r in found]
         size = ["-" if r is None else f"{r['model_bytes'] / 2**20:.2f}" for r in found]
@@ -208,10 +249,10 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         "| dataset | configuration | groups | labels served by | restructurings | global events |",
         "|---|---|---|---|---|---|",
     ]
-    for dataset in datasets:
+    for dataset in file_order:
         for config in (c for c in configs if CONFIGS[c] is not None):
             run = runs.get(_key(dataset, config))
-            if run is not None:
+            if run is not None and "groups" in run:
                 counts = sorted(run["events"].items())
                 shown = ", ".join(f"{k.split('/')[1]} {v}" for k, v in counts if k.startswith("global/")) or "-"
                 served: dict[str, int] = {}
@@ -227,16 +268,18 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
     lines += [
         "## Average ranks (1 = best)",
         "",
-        "Over the datasets where every configuration has a score.",
+        "Over the datasets where every configuration has a score. *File order*: every dataset in file "
+        "order. *Shuffled where sticky*: each dataset once, the mean of its shuffles where it is sticky.",
         "",
-        "| metric | " + " | ".join(configs) + " | datasets |",
-        "|---|" + "---|" * (len(configs) + 1),
+        "| metric | order | " + " | ".join(configs) + " | datasets |",
+        "|---|---|" + "---|" * (len(configs) + 1),
     ]
     for metric in METRICS:
-        ranks = average_ranks(table[metric], metric, configs, datasets)
-        complete = sum(all(d in table[metric].get(c, {}) for c in configs) for d in datasets)
-        shown = " | ".join(f"{ranks.get(c, float('nan')):.2f}" for c in configs)
-        lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | {shown} | {complete} |")
+        for order, titles in (("file order", file_order), ("shuffled where sticky", honest)):
+            ranks = average_ranks(table[metric], metric, configs, titles)
+            complete = sum(all(d in table[metric].get(c, {}) for c in configs) for d in titles)
+            cells = " | ".join(f"{ranks.get(c, float('nan')):.2f}" for c in configs)
+            lines.append(f"| {METRIC_TITLES[metric].split(' (')[0]} | {order} | {cells} | {complete} |")
     lines.append("")
     lines += [
         "## Each configuration against MLHAT alone (seed 1)",
@@ -251,7 +294,7 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
         cells = []
         for metric in METRICS:
             mine, reference = table[metric].get(config, {}), table[metric].get("mlhat", {})
-            both = [d for d in datasets if d in mine and d in reference]
+            both = [d for d in honest if d in mine and d in reference]
             sign = 1.0 if BIGGER_IS_BETTER[metric] else -1.0
             gains = [sign * (mine[d] - reference[d]) for d in both]
             better, worse = sum(g > 0 for g in gains), sum(g < 0 for g in gains)
@@ -267,7 +310,7 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
     wins = {}
     for metric in METRICS:
         flat, meta = table[metric].get("ihomer-flat", {}), table[metric].get("ihomer-meta", {})
-        both = [d for d in datasets if d in flat and d in meta]
+        both = [d for d in honest if d in flat and d in meta]
         better = sum((flat[d] > meta[d]) if BIGGER_IS_BETTER[metric] else (flat[d] < meta[d]) for d in both)
         worse = sum((flat[d] < meta[d]) if BIGGER_IS_BETTER[metric] else (flat[d] > meta[d]) for d in both)
         wins[metric] = (better, worse, len(both))
@@ -275,43 +318,53 @@ def render_markdown(document: dict, datasets: list[str], baselines: dict | None)
               + "; ".join(f"{METRIC_TITLES[m].split(' (')[0]} {b}/{w}/{n}" for m, (b, w, n) in wins.items()), ""]
 
     if baselines:
-        lines += rank_among_baselines(table, baselines, datasets)
+        lines += rank_among_baselines(table, baselines, rows, file_order, honest)
     lines += [NOTES]
     return "\n".join(lines) + "\n"
 
 
-def rank_among_baselines(table: dict, baselines: dict, datasets: list[str]) -> list[str]:
+def rank_among_baselines(
+    table: dict, baselines: dict, rows: list[tuple[str, list[str]]], file_order: list[str], honest: list[str]
+) -> list[str]:
     """Markdown lines: each iHOMER configuration's average rank among the learners of the baseline
     table (its catalogue ``ihomer`` run left out: it is one of these configurations), and the best
-    of the others."""
+    of the others, in file order and with the sticky datasets shuffled."""
+    learners = sorted({run["learner"] for run in baselines.get("runs", {}).values()} - {"ihomer"})
+    baseline_rows = row_runs(baselines.get("runs", {}), rows, learners)
     scored = {metric: {} for metric in METRICS}
-    for run in baselines.get("runs", {}).values():
-        if "error" not in run and not run["timed_out"] and run["learner"] != "ihomer":
+    for key, run in baseline_rows.items():
+        title, _, learner = key.rpartition("/")
+        if not run["timed_out"]:
             for metric in METRICS:
-                scored[metric].setdefault(run["learner"], {})[run["dataset"]] = run[metric]
-    others = sorted(scored["subset_accuracy"])
+                scored[metric].setdefault(learner, {})[title] = run[metric]
+    # A learner with whole-stream scores on fewer than half the rows (one not run yet) is left out
+    # rather than shrinking the ranks to the few rows it has.
+    others = [n for n in learners if len(scored["subset_accuracy"].get(n, {})) * 2 >= len(file_order)]
     lines = [
         "## Next to the baseline table", "",
         "Each iHOMER configuration ranked on its own among the learners of `baselines.json` (the catalogue's "
         "`ihomer` run left out), over the datasets where all of them have a whole-stream score: a baseline run "
         "cut short by its time budget leaves its dataset out. 1 is best; the baselines' own MLHAT run is "
-        "`mlhat`. Each cell: the configuration's rank, then the best other learner and its rank.", "",
-        "| configuration | datasets | " + " | ".join(METRIC_TITLES[m].split(" (")[0] for m in METRICS) + " |",
-        "|---|---|" + "---|" * len(METRICS),
+        "`mlhat`. Each cell: the configuration's rank, then the best other learner and its rank. Learners not "
+        f"ranked (scores on fewer than half the datasets): {', '.join(sorted(set(learners) - set(others))) or 'none'}.",
+        "",
+        "| configuration | order | datasets | " + " | ".join(METRIC_TITLES[m].split(" (")[0] for m in METRICS) + " |",
+        "|---|---|---|" + "---|" * len(METRICS),
     ]
     for config in (c for c in CONFIGS if CONFIGS[c] is not None):
-        cells, complete = [], 0
-        for metric in METRICS:
-            merged = {**scored[metric], config: table[metric].get(config, {})}
-            names = [config, *others]
-            ranks = average_ranks(merged, metric, names, datasets)
-            complete = sum(all(d in merged.get(n, {}) for n in names) for d in datasets)
-            if not ranks:
-                cells.append("-")
-                continue
-            best = min(others, key=lambda n: ranks[n])
-            cells.append(f"{ranks[config]:.2f} ({best} {ranks[best]:.2f})")
-        lines.append(f"| {config} | {complete} | " + " | ".join(cells) + " |")
+        for order, titles in (("file order", file_order), ("shuffled where sticky", honest)):
+            cells, complete = [], 0
+            for metric in METRICS:
+                merged = {**scored[metric], config: table[metric].get(config, {})}
+                names = [config, *others]
+                ranks = average_ranks(merged, metric, names, titles)
+                complete = sum(all(d in merged.get(n, {}) for n in names) for d in titles)
+                if not ranks:
+                    cells.append("-")
+                    continue
+                best = min(others, key=lambda n: ranks[n])
+                cells.append(f"{ranks[config]:.2f} ({best} {ranks[best]:.2f})")
+            lines.append(f"| {config} | {order} | {complete} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -492,6 +545,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--budget", type=float, default=300.0, help="wall seconds per (dataset, configuration)")
     parser.add_argument("--rerun", action="store_true", help="run the selected pairs again even if recorded")
+    parser.add_argument("--file-order-only", action="store_true", help="skip the shuffles of sticky datasets")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the markdown from the JSON")
     args = parser.parse_args(argv)
 
@@ -501,11 +555,22 @@ def main(argv=None) -> int:
         if config not in CONFIGS:
             parser.error(f"unknown configuration {config!r}; choose from {', '.join(CONFIGS)}")
     document = whole_stream.load(JSON_PATH, {"protocol": {}, "runs": {}})
-    document["protocol"] = {"order": "file", "seed": SEED, "evaluator": "learners.evaluate.Prequential"}
+    document["protocol"] = {
+        "order": "file, and shuffles where sticky", "seed": SEED, "shuffle_seeds": list(whole_stream.SHUFFLE_SEEDS),
+        "sticky_no_change_subset_accuracy": whole_stream.STICKY, "evaluator": "learners.evaluate.Prequential",
+    }
+    document.setdefault("datasets", {})
+    streams = []
+    for dataset in datasets:
+        info = document["datasets"].setdefault(dataset, {})
+        if "no_change_subset_accuracy" not in info:
+            info["no_change_subset_accuracy"] = whole_stream.no_change_subset_accuracy(dataset)
+        names = whole_stream.stream_names(dataset, info["no_change_subset_accuracy"])
+        streams += names[:1] if args.file_order_only else names
     current = {config: parameters(config) for config in CONFIGS}
     pairs = [
         (dataset, config)
-        for dataset in datasets
+        for dataset in streams
         for config in configs
         if args.rerun
         or _key(dataset, config) not in document["runs"]
@@ -526,7 +591,8 @@ def main(argv=None) -> int:
                     f"{run['instances_per_s']:7,.0f}/s  {status} groups {run.get('groups')}",
                     flush=True,
                 )
-    recorded = {run["dataset"] for run in document["runs"].values()}
+    whole_stream.save(document, JSON_PATH)
+    recorded = {whole_stream.parse_order(run["dataset"])[0] for run in document["runs"].values()}
     shown = [d for d in DATASETS if d in recorded] + sorted(recorded - set(DATASETS))
     baselines = json.loads(BASELINES_PATH.read_text()) if BASELINES_PATH.exists() else None
     markdown = RESULTS_DIR / "ihomer.md"
