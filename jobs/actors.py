@@ -506,7 +506,7 @@ class LearnerStage(Restartable):
         self.restored = self._restore()
         if initial is not None and initial.learner in self._models and not self.restored:
             # A trained model to start from (--init-model); a checkpoint of this job wins over it.
-            self._models[initial.learner] = initial.model
+            self._models[initial.learner] = initial.model_copy()
             self._learned[initial.learner] = initial.learned
             self._universe = LabelUniverse(initial.labels)
         # A stage that checkpoints takes batches only once the driver has read its position: after

@@ -113,6 +113,9 @@ def run_command(
     replay_topic: typing.Annotated[
         str | None, typer.Option(help="Output topic of a replay (default: <predictions topic>.replay).")
     ] = None,
+    shadow: typing.Annotated[
+        str | None, typer.Option(help="Shadow learners, comma-separated: scored and reported beside the others, never served.")
+    ] = None,
     predictions_file: typing.Annotated[
         pathlib.Path | None, typer.Option(help="Also append the published predictions to this JSON Lines file.")
     ] = None,
@@ -151,6 +154,7 @@ def run_command(
         "from_time": from_time,
         "replay_topic": replay_topic,
         "predictions_file": predictions_file,
+        "shadow": shadow,
         "init_model": init_model,
         "kafka": {"bootstrap_servers": bootstrap_servers},
     }

@@ -192,6 +192,9 @@ class JobConfig(BaseSettings):
     init_model
         Model file (``tagstream export``) to start its learner from instead of a fresh one; it
         must be one of ``learners`` and fit the dataset's label space. A checkpoint wins over it.
+    shadow
+        Shadow learners: they predict and learn every record beside ``learners`` and are scored and
+        reported, but never serve; the champion selector chooses among ``learners`` only.
     extractor
         Feature-extractor settings.
     kafka
@@ -244,6 +247,7 @@ class JobConfig(BaseSettings):
     replay_topic: str | None = None
     predictions_file: pathlib.Path | None = None
     init_model: pathlib.Path | None = None
+    shadow: typing.Annotated[list[str], NoDecode] = []
     extractor: ExtractorConfig = ExtractorConfig()
     kafka: KafkaConfig = KafkaConfig()
 
@@ -275,6 +279,33 @@ class JobConfig(BaseSettings):
         if len(names) != len(value):
             raise ValueError(f"learners are listed twice: {value}")
         return names
+
+    @pydantic.field_validator("shadow", mode="before")
+    @classmethod
+    def _split_shadow(cls, value):
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @pydantic.field_validator("shadow")
+    @classmethod
+    def _registered_shadow(cls, value: list[str]) -> list[str]:
+        if "all" in value:
+            raise ValueError("name the shadow learners; 'all' is for offline evaluation")
+        try:
+            names = registry.expand(value)
+        except registry.UnknownLearnerError as error:
+            raise ValueError(str(error)) from None
+        if len(names) != len(value):
+            raise ValueError(f"shadow learners are listed twice: {value}")
+        return names
+
+    @pydantic.model_validator(mode="after")
+    def _shadows_never_serve(self) -> JobConfig:
+        both = [name for name in self.shadow if name in self.learners]
+        if both:
+            raise ValueError(f"{both} cannot be both a learner and a shadow (a shadow is never served)")
+        return self
 
     @pydantic.model_validator(mode="before")
     @classmethod

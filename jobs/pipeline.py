@@ -122,7 +122,8 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
     gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
     learners = []
-    for index, group in enumerate(learner_groups(config.learners)):
+    # Shadow learners get actors like the others; only the champion selector leaves them out.
+    for index, group in enumerate(learner_groups([*config.learners, *config.shadow])):
         checkpoints = checkpoint_location(config, f"learner-{index}")
         actor = learner_cls.options(**restartable(config, "learner", index)).remote(
             group,
@@ -314,6 +315,7 @@ class Summary:
     label_join: dict[str, int] = dataclasses.field(default_factory=dict)
     serving: str | None = None
     champion_switches: list[dict] = dataclasses.field(default_factory=list)
+    shadow: list[str] = dataclasses.field(default_factory=list)
     checkpoints: int = 0
     recoveries: int = 0
 
@@ -354,7 +356,7 @@ class Flow:
         self.metrics = metrics
         self.on_progress = on_progress
         self.on_batch = on_batch
-        self.summary = Summary()
+        self.summary = Summary(shadow=list(config.shadow))
         self.window: dict[str, dict] = {}
         self._in_flight: collections.deque[InFlight] = collections.deque()
         self._commits: list = []

@@ -225,14 +225,19 @@ def _wide_scores(summary: Summary) -> Table:
     for header, _ in _score_cells({"learned": 0, "cumulative": {}, "window": {}, "model_bytes": 0}):
         table.add_column(header, justify="right", no_wrap=True)
     for learner, result in summary.learners.items():
-        table.add_row(escape(learner), *(cell for _, cell in _score_cells(result)))
+        table.add_row(_learner_name(summary, learner), *(cell for _, cell in _score_cells(result)))
     return table
+
+
+def _learner_name(summary: Summary, learner: str) -> str:
+    """A learner's name in the final scores; shadow learners (scored, never served) say so."""
+    return escape(learner) + (" (shadow)" if learner in summary.shadow else "")
 
 
 def _stacked_scores(summary: Summary) -> Group:
     blocks: list[RenderableType] = [Text("final scores (cumulative; last window in the w. row)")]
     for learner, result in summary.learners.items():
-        block = Table(title=escape(learner), title_justify="left", title_style="bold", show_header=False, box=None)
+        block = Table(title=_learner_name(summary, learner), title_justify="left", title_style="bold", show_header=False, box=None)
         block.add_column(overflow="fold")
         block.add_column(justify="right", overflow="fold")
         for header, cell in _score_cells(result):

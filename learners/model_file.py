@@ -81,6 +81,15 @@ class ModelFile:
         cls = type(self.model)
         return f"{cls.__module__}:{cls.__qualname__}"
 
+    def model_copy(self) -> MultiLabelClassifier:
+        """A copy of the model to go on learning with.
+
+        A model file handed to a Ray actor arrives through the object store, where numpy arrays
+        are read-only; learning needs arrays of its own. (Protocol 4: protocol 5 would carry the
+        arrays' read-only flag over to the copy.)
+        """
+        return pickle.loads(pickle.dumps(self.model, protocol=4))
+
     def header(self) -> dict:
         return {"learner": self.learner, "class": self.kind, "labels": list(self.labels), "learned": self.learned, "source": self.source}
 
