@@ -460,6 +460,7 @@ class Flow:
         self.summary.predictions_out += ack["predictions"]
         if ack.get("switch") is not None:
             self.summary.champion_switches.append(ack["switch"])
+            self.summary.serving = ack["switch"]["to"]
         self.summary.batches += 1
         self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
         batch_stats: dict[str, dict] = {}
@@ -567,6 +568,8 @@ def run_pipeline(
     try:
         if config.checkpoint_dir is not None:
             rewind_to_checkpoints(stages, config)
+        # Who serves from the start: a publisher restored from a checkpoint may not serve the first learner.
+        flow.summary.serving = _get(stages.publisher.serving_learner.remote(), config.ray_timeout_s, "reading the champion")
         if config.replaying:
             start_replay(stages, config)
         for consumer in flow.polls(stages.consumers):

@@ -51,9 +51,7 @@ def consumer_lag(metrics: PipelineMetrics | None) -> int | None:
 
 
 def serving_learner(summary: Summary, learners: typing.Sequence[str]) -> str:
-    """The learner serving the predictions: the last champion switch's, else the first configured."""
-    if summary.champion_switches:
-        return summary.champion_switches[-1]["to"]
+    """The learner serving the predictions (the pipeline keeps ``summary.serving`` current), else the first configured."""
     return summary.serving or learners[0]
 
 

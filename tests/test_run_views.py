@@ -92,7 +92,7 @@ def test_progress_fields_carry_lag_dead_letters_and_the_serving_learner():
     lines = []
     progress = ProgressLog(lambda fields: lines.append(progress_line(fields)), ["mlhat", "br-ht"], metrics, clock=lambda: 0.0)
     summary = Summary(records_in=900, predictions_out=850, dead_letters={"json": 3, "schema": 1}, active_seconds=3.0)
-    summary.champion_switches.append({"from": "mlhat", "to": "br-ht"})
+    summary.serving = "br-ht"  # after a champion switch
     progress(summary, {"mlhat": {"example_f1": 0.5, "subset_accuracy": 0.1}, "br-ht": {"example_f1": 0.61234}})
     assert lines == [
         "progress records_in=900 records_per_s=300.0 lag=42 dead_letters=4 predictions_out=850 serving=br-ht "
