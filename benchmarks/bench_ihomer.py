@@ -12,7 +12,7 @@ development machine.
 Run it from the repository root::
 
     .venv/bin/python benchmarks/bench_ihomer.py                       # yeast and bibtex
-    .venv/bin/python benchmarks/bench_ihomer.py --datasets enron --learners mlhat,ihomer,ihomer-meta,ihomer-noroot
+    .venv/bin/python benchmarks/bench_ihomer.py --datasets enron --learners mlhat,ihomer,ihomer-noroot
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-LEARNERS = ("mlhat", "mlht", "ihomer", "ihomer-meta", "ihomer-noroot")
+LEARNERS = ("mlhat", "mlht", "ihomer", "ihomer-noroot")
 FRACTIONS = (0.1, 0.5, 1.0)
 
 
@@ -39,7 +39,7 @@ def build(name: str):
 
     if name in ("mlhat", "mlht"):
         return registry.make(name, seed=1)
-    return IHOMER(seed=1, meta_labels=name == "ihomer-meta", root_learner=name != "ihomer-noroot")
+    return IHOMER(seed=1, root_learner=name != "ihomer-noroot")
 
 
 def child(dataset: str, learner_name: str) -> None:

@@ -24,7 +24,6 @@ Configurations:
 * ``ihomer-oneroot``: the same with the MLHAT root only (the default before the MLHT root);
 * ``ihomer-group``: the default with one serving choice for all the labels of a cluster;
 * ``ihomer-noblend``: the same without the blend;
-* ``ihomer-meta``: the default with HOMER-style meta-label gating at the internal nodes;
 * ``ihomer-noroot``: iHOMER without root learners: each cluster's own MLHAT (or its mentor)
   predicts its labels, the predictions concatenated (the specification's model).
 
@@ -76,12 +75,11 @@ CONFIGS: dict[str, dict | None] = {
     "mlht": None,
     "no-change": None,
     "mlhat-root-seed": None,
-    "ihomer-flat": {"meta_labels": False},
-    "ihomer-oneroot": {"meta_labels": False, "root_base_learner": "mlhat"},
-    "ihomer-group": {"meta_labels": False, "serving_unit": "group"},
-    "ihomer-noblend": {"meta_labels": False, "serving_unit": "group", "serving_blend": False},
-    "ihomer-meta": {"meta_labels": True},
-    "ihomer-noroot": {"meta_labels": False, "root_learner": False},
+    "ihomer-flat": {},
+    "ihomer-oneroot": {"root_base_learner": "mlhat"},
+    "ihomer-group": {"serving_unit": "group"},
+    "ihomer-noblend": {"serving_unit": "group", "serving_blend": False},
+    "ihomer-noroot": {"root_learner": False},
 }
 
 
@@ -206,7 +204,7 @@ def render_markdown(document: dict, shown: list[str], baselines: dict | None) ->
         f"under other users' load: compare them within a dataset, not across datasets.",
         "",
         "iHOMER parameters (every iHOMER configuration, besides what its name changes): "
-        + ", ".join(f"`{k}={v}`" for k, v in parameters("ihomer-flat").items() if k not in ("meta_labels", "seed")),
+        + ", ".join(f"`{k}={v}`" for k, v in parameters("ihomer-flat").items() if k != "seed"),
         "",
     ]
     table: dict[str, dict[str, dict[str, float]]] = {m: {} for m in METRICS}
@@ -307,16 +305,6 @@ def render_markdown(document: dict, shown: list[str], baselines: dict | None) ->
             )
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     lines.append("")
-    wins = {}
-    for metric in METRICS:
-        flat, meta = table[metric].get("ihomer-flat", {}), table[metric].get("ihomer-meta", {})
-        both = [d for d in honest if d in flat and d in meta]
-        better = sum((flat[d] > meta[d]) if BIGGER_IS_BETTER[metric] else (flat[d] < meta[d]) for d in both)
-        worse = sum((flat[d] < meta[d]) if BIGGER_IS_BETTER[metric] else (flat[d] > meta[d]) for d in both)
-        wins[metric] = (better, worse, len(both))
-    lines += ["Flat against meta-label gating (datasets where flat is better / worse / compared): "
-              + "; ".join(f"{METRIC_TITLES[m].split(' (')[0]} {b}/{w}/{n}" for m, (b, w, n) in wins.items()), ""]
-
     if baselines:
         lines += rank_among_baselines(table, baselines, rows, file_order, honest)
     lines += [NOTES]
@@ -394,12 +382,6 @@ Two serving rules came with it, each fixing a way the choice wasted what it knew
 - The first choice, after `n_min` instances, replaces the default root without the 10 % margin; the
   margin protects a candidate that earned its place, not a default.
 
-An option, off by default, restarts the roots on a global drift alarm (`root_restart`) and hands
-their labels to the clusters' own MLHATs. MLHT does not adapt to drift, but with MLHAT as the first
-root the serving choice already moves labels away from a stale root. On the synthetic streams
-below, the restart changed subset accuracy by -0.008, 0.000, +0.005 and +0.010, so it did not
-clearly help. A false alarm would throw the roots away for nothing.
-
 No parameter was tuned to these datasets: the window, margin, `n_min` and threshold are the values
 of the previous rounds. The choice of MLHT as the second root is not blind, though. Last round's
 table showed MLHT leading the baselines in micro-F1 on these datasets. So we checked the default on
@@ -465,8 +447,7 @@ accuracy for the default).
   these dense Gaussian features more slowly than MLHAT's bagged ones. iHOMER stays with MLHAT and
   the clusters' learners there. It is within 0.008 of the previous default, either way. It is
   ahead of MLHAT alone except on one run (both kinds of drift, seed 1: 0.503 against 0.515 subset
-  accuracy, 0.852 against 0.845 micro-F1). With `root_restart=True` the four runs score 0.536,
-  0.600, 0.508 and 0.622.
+  accuracy, 0.852 against 0.845 micro-F1).
 
 **The hierarchy without roots** (`ihomer-noroot`, the specification's model): each cluster's
 own MLHAT predicts its labels. Against MLHAT it is worse on subset accuracy on 14 datasets, better
@@ -475,14 +456,14 @@ sparse label sets the clusters carry little co-occurrence structure to make up f
 learners are what turns the partition into a gain: the default beats `ihomer-noroot` on 18/3/2
 datasets (subset accuracy, +0.037).
 
-**Meta-label gating** (`ihomer-meta`, HOMER-style, with the same roots and serving) stays behind
-flat: flat is better on subset accuracy on 17 datasets, worse on 3 (mean +0.028), and better on
-micro-F1 on 22, worse on none. A closed gate turns all labels of a subtree off, whichever
-candidate serves them. This is why the default is flat.
-
-**Counting wrong instances instead of wrong labels** (`serving_error="subset"`, measured in an
-earlier round with one choice per cluster and one root): it changed subset accuracy on 8 datasets
-by at most 0.004 either way (mean +0.0001), so the default counts wrong labels.
+**Options removed** (2026-12-03), each after losing its own benchmark, and with it its code:
+meta-label gating (HOMER-style, `ihomer-meta`: flat was better on subset accuracy on 17 datasets,
+worse on 3, mean +0.028, and better on micro-F1 on 22, worse on none; a closed gate turns all labels
+of a subtree off, whichever candidate serves them); restarting the roots on a global drift alarm
+(on the four synthetic drifting streams above it changed subset accuracy by -0.008, 0.000, +0.005
+and +0.010, and a false alarm throws the roots away); counting wrong instances instead of wrong
+labels in the serving choice (on 8 datasets it changed subset accuracy by at most 0.004 either
+way, mean +0.0001). Their rows in `ihomer.json` are kept as measured; the tables no longer show them.
 
 The paper's released iHOMER numbers come from a short tail window, the reference notebook keeps
 only the top-voted label, and its clustering runs on Pearson correlations. None of that is

@@ -20,7 +20,6 @@ __all__ = ["IHOMER"]
 logger = logging.getLogger(__name__)
 
 #: How a level's mistakes on a group's labels are counted for the serving choice.
-SERVING_ERRORS = ("hamming", "subset")
 
 #: What one serving choice covers: all the labels of a group, or each label on its own.
 SERVING_UNITS = ("group", "label")
@@ -130,23 +129,15 @@ class IHOMER(MultiLabelClassifier):
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
     prediction restarts the tree's statistics, so that the partition is re-estimated on the data
-    after the change; with ``root_restart`` it also restarts the root learners, whose labels go to
-    their groups' own learners until the fresh roots earn them back (the group learners adapt by
-    themselves: replacing a learner whose error rose cost more than it gained on every benchmark
-    stream where the alarm fired). Only groups whose label set changed get a new learner; a new
+    after the change (the roots and the group learners adapt by themselves). Only groups whose label set changed get a new learner; a new
     group starts from the old learner that covered most of its labels, or is mentored by it (see
     ``warm_start``). Every change goes out as a :class:`~learners.base.DriftEvent`: ``split`` and
     ``merge`` of the label tree (with the statistics of the test), ``drift`` (the error monitor),
-    ``root_restart``, ``restructure`` (groups created and removed, and where each new learner came
+    ``restructure`` (groups created and removed, and where each new learner came
     from), ``serving_level`` (a label, or a group's labels, move between the candidates, with each
     one's window error), ``handover`` (a mentor steps back, only without root learners) and the
     learners' own events, re-labelled ``local`` with their group (``root``, ``root:mlht``... for
     the root learners).
-
-    With ``meta_labels=True`` the model is HOMER-like: each internal node of the label tree above a
-    group has a learner of its children's meta-labels ("some label of this child is on"), trained
-    on the instances in which the node's own meta-label is on; a group is predicted only if every
-    node on the way from the root to it is predicted on, otherwise all its labels are predicted off.
 
     :meth:`describe` gives a JSON-able snapshot (tree, partition, learners, history) and
     :meth:`render_text` draws the tree; :attr:`history` lists the partition changes.
@@ -162,8 +153,6 @@ class IHOMER(MultiLabelClassifier):
     base_learner
         The learner of each group: a name in the learner catalogue (built with a seed drawn from
         ``seed``) or a :class:`MultiLabelClassifier` whose fresh clones are used.
-    meta_labels
-        Gate each subtree with meta-label learners at the internal nodes (HOMER style).
     n_min
         Label sets between two rounds of split and merge tests of the label tree.
     delta
@@ -198,7 +187,7 @@ class IHOMER(MultiLabelClassifier):
         Expected number of instances, for the tail guard; ``None`` when the stream is unbounded.
     root_learner
         Keep learners over all labels at the root of the hierarchy (see ``root_base_learner``).
-        No restructuring replaces them (only ``root_restart`` does), and each label is predicted
+        No restructuring replaces them, and each label is predicted
         by whichever candidate, a root, its group's own learner or their blend, has made fewer
         mistakes on it lately (see ``serving_unit``, ``serving_window`` and ``serving_margin``).
         A new group's labels keep the roots that served them until another candidate is
@@ -216,13 +205,6 @@ class IHOMER(MultiLabelClassifier):
         (MLHT's single logistic regression per leaf and label, against MLHAT's bagged ones and
         its kNN label powerset, is the better predictor on some labels of some streams, MLHAT on
         others), and MLHAT first keeps the model safe where MLHT is weak.
-    root_restart
-        When the ADWIN on the Hamming error of the whole prediction signals a rise (see
-        ``drift_delta``), replace every root learner by a fresh one and hand the labels the roots
-        or the blend served to their groups' own learners; the fresh roots win labels back by the
-        serving margin. Off by default: with an adaptive first root (MLHAT) the serving choice
-        already moves labels away from a root that drift left behind, and a false alarm would
-        throw the roots away for nothing. On, a root need not adapt to drift by itself.
     serving_blend
         Let the mean of the (first) root's and the group's own probabilities serve too, as one
         more candidate of each serving choice, scored like the others. Off, the choice is between
@@ -231,11 +213,6 @@ class IHOMER(MultiLabelClassifier):
         ``"label"``: each label has its own serving choice, on its own mistakes, so the labels of
         one group can be served by different candidates (a group's own learner can be better on
         some of its labels only). ``"group"``: one choice for all the labels of a group.
-    serving_error
-        What a group's serving choice counts: ``"hamming"``, the wrong labels of the group, or
-        ``"subset"``, the instances on which a level got any of the group's labels wrong (the
-        group's share of subset accuracy, which a level can lose while it wins on Hamming errors).
-        For one label both count the same.
     serving_window
         Window, in instances, of the exponentially faded counts of wrong labels (fading factor
         ``1 - 1 / serving_window``) that choose the serving level of each group or label.
@@ -277,15 +254,14 @@ class IHOMER(MultiLabelClassifier):
     all labels and aggregates the final prediction to the single top-voted label, and scores a
     short tail window; here there is one learner per cluster, every label is predicted, and the
     evaluators score the whole stream. The label tree differences are listed in
-    :mod:`learners.label_clustering`. The meta-label gating, the warm start and the global ADWIN
-    are not in the released code (the paper leaves them open).
+    :mod:`learners.label_clustering`. The warm start, the root learners and the global ADWIN are
+    not in the released code (the paper leaves them open).
 
     """
 
     def __init__(
         self,
         base_learner: str | MultiLabelClassifier = "mlhat",
-        meta_labels: bool = False,
         n_min: int = 100,
         delta: float = 0.9,
         tau: float = 0.1,
@@ -301,12 +277,10 @@ class IHOMER(MultiLabelClassifier):
             "mlhat",
             "mlht",
         ),
-        root_restart: bool = False,
         serving_window: int = 500,
         serving_margin: float = 0.1,
         serving_blend: bool = True,
         serving_unit: str = "label",
-        serving_error: str = "hamming",
         seed: int | None = None,
     ):
         _check_learner("base_learner", base_learner)
@@ -331,10 +305,7 @@ class IHOMER(MultiLabelClassifier):
             raise ValueError(f"IHOMER: serving_margin must be in [0, 1), got {serving_margin!r}")
         if serving_unit not in SERVING_UNITS:
             raise ValueError(f"IHOMER: serving_unit must be one of {SERVING_UNITS}, got {serving_unit!r}")
-        if serving_error not in SERVING_ERRORS:
-            raise ValueError(f"IHOMER: serving_error must be one of {SERVING_ERRORS}, got {serving_error!r}")
         self.base_learner = base_learner
-        self.meta_labels = meta_labels
         self.n_min = n_min
         self.delta = delta
         self.tau = tau
@@ -347,12 +318,10 @@ class IHOMER(MultiLabelClassifier):
         self.stream_length = stream_length
         self.root_learner = root_learner
         self.root_base_learner = root_base_learner
-        self.root_restart = root_restart
         self.serving_window = serving_window
         self.serving_margin = serving_margin
         self.serving_blend = serving_blend
         self.serving_unit = serving_unit
-        self.serving_error = serving_error
         self.seed = seed
         self._reset()
 
@@ -362,8 +331,6 @@ class IHOMER(MultiLabelClassifier):
         self._labels: dict[Label, None] = {}  # insertion-ordered set of known labels
         self._groups: list[_Group] = []
         self._group_of: dict[Label, _Group] = {}
-        # Meta-label learners: node id -> (instance of the node's split, the node, its learner).
-        self._meta: dict[str, tuple[int, ClusterNode, MultiLabelClassifier]] = {}
         self._n = 0
         self._next_group = 0
         self._pending: list[str] = []  # reasons of restructurings held back by the warm-up guard
@@ -378,13 +345,12 @@ class IHOMER(MultiLabelClassifier):
         self._levels = (SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]) + self._root_levels[1:]
         # Where the roots' columns are among the candidates (a restructuring keeps their records).
         self._root_columns = [self._levels.index(level) for level in self._root_levels]
-        # (x, instance count, root's probabilities, groups' own probabilities, gates) of the last prediction
+        # (x, instance count, roots' probabilities, groups' own probabilities) of the last prediction
         self._level_memo: tuple | None = None
 
     @classmethod
     def _unit_test_params(cls):
         yield {"base_learner": "majority", "n_min": 20, "guard": 10, "root_base_learner": None}
-        yield {"base_learner": "majority", "n_min": 20, "guard": 10, "meta_labels": True, "root_base_learner": None}
         yield {"base_learner": "majority", "n_min": 20, "guard": 10, "root_base_learner": ("majority", "mlht")}
 
     # ------------------------------------------------------------------ public views
@@ -419,7 +385,7 @@ class IHOMER(MultiLabelClassifier):
         if len(self._group_of) < len(self._labels):
             self._adopt_new_labels()
         if levels is not None:
-            self._score_levels(y, *levels[:2])
+            self._score_levels(y, *levels)
         mentored = [group for group in self._groups if group.mentor is not None]
         if mentored:
             self._score_handover(x, y, mentored)
@@ -431,10 +397,6 @@ class IHOMER(MultiLabelClassifier):
             self._forward(group.learner, group.group_id, group.labels)
         if mentored:
             self._teach(x, y, mentored)
-        if self.meta_labels:
-            if changes:
-                self._sync_meta()
-            self._learn_meta(x, y)
         reasons = [change.kind for change in changes]
         for change in changes:
             self._emit_change(change)
@@ -489,8 +451,6 @@ class IHOMER(MultiLabelClassifier):
             truth = np.fromiter((y[label] for label in labels), bool, len(labels))
             wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
-            if self.serving_error == "subset":
-                counts = (counts > 0).astype(float)
             for _, left in self._fade(group.choice, counts[None, :], fading, decide=self.serving_unit == "group"):
                 self._emit_serving(group, group.choice, 0, labels, left)
             if self.serving_unit == "label":
@@ -528,7 +488,6 @@ class IHOMER(MultiLabelClassifier):
             "from": self._levels[left],
             "to": self._levels[choices.serving[row]],
             **self._window_errors(choices, row, len(labels)),
-            "error": self.serving_error,
             "instances": int(choices.scored[row]),
         }
         self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
@@ -558,8 +517,8 @@ class IHOMER(MultiLabelClassifier):
         return [self._levels[i] for i in self._served_columns(group).tolist()]
 
     def _window_errors(self, choices: _Choices, row: int, width: int) -> dict[str, float | None]:
-        """Each candidate's faded error rate on the ``width`` labels of a serving choice (see ``serving_error``)."""
-        scale = choices.weight[row] * (width if self.serving_error == "hamming" else 1)
+        """Each candidate's faded rate of wrong labels on the ``width`` labels of a serving choice."""
+        scale = choices.weight[row] * width
         return {
             f"{level}_error": float(choices.wrong[row, i] / scale) if scale else None
             for i, level in enumerate(self._levels)
@@ -595,21 +554,14 @@ class IHOMER(MultiLabelClassifier):
 
     def _levels_for(
         self, x: Features
-    ) -> tuple[list[dict[Label, float]], dict[str, dict[Label, float]], dict[str, float]]:
-        """Each root's probabilities, each group's own learner's, and the gates. A gated-off group's
-        learner is not asked: its labels are predicted off whichever level serves it, so neither
-        level is scored on it for this instance."""
+    ) -> tuple[list[dict[Label, float]], dict[str, dict[Label, float]]]:
+        """Each root's probabilities and each group's own learner's."""
         if self._level_memo is not None and self._level_memo[0] is x and self._level_memo[1] == self._n:
             return self._level_memo[2:]
-        gates = self._gates(x) if self.meta_labels else {}
         roots = [root.predict_proba_one(x) for root in self._roots]
-        own = {
-            group.group_id: group.learner.predict_proba_one(x)
-            for group in self._groups
-            if not gates or self._gate_of(group.home, gates) >= 0.5
-        }
-        self._level_memo = (x, self._n, roots, own, gates)
-        return roots, own, gates
+        own = {group.group_id: group.learner.predict_proba_one(x) for group in self._groups}
+        self._level_memo = (x, self._n, roots, own)
+        return roots, own
 
     def _adopt_new_labels(self) -> None:
         for label in self._tree.labels:
@@ -685,24 +637,7 @@ class IHOMER(MultiLabelClassifier):
             self._tree.restart_statistics()
             for group in self._groups:
                 group.error_rose = False
-            if self._roots and self.root_restart:
-                self._restart_roots()
         self._rebuild("+".join(dict.fromkeys(reasons)))
-
-    def _restart_roots(self) -> None:
-        """Fresh root learners after a drift of the whole error. Every label a root or the blend
-        served goes to its group's own learner, and every candidate starts from the own learner's
-        faded count of mistakes: the fresh roots have to earn their labels back by the serving margin."""
-        self._roots = [self._fresh_learner(base) for base in self._root_bases()]
-        self._level_memo = None
-        moved = 0
-        for group in self._groups:
-            moved += sum(level != "own" for level in self._served_levels(group))
-            for choices in (group.choice, group.label_choices):
-                choices.wrong[:] = choices.wrong[:, [1]]
-                choices.serving[:] = 1
-        detail = {"learners": [self._learner_name(base) for base in self._root_bases()], "labels_moved_to_own": moved}
-        self._emit(DriftEvent("ihomer", "global", "root_restart", self._n, tuple(self._labels), "root", detail))
 
     def _rebuild(self, reason: str) -> None:
         """Make the groups follow the tree's repaired partition; keep the learners of unchanged groups."""
@@ -748,8 +683,6 @@ class IHOMER(MultiLabelClassifier):
             self._carry_root_records(removed, created)
         self._groups = groups
         self._group_of = {label: group for group in groups for label in group.labels}
-        if self.meta_labels:
-            self._sync_meta()
         if not created and not removed:
             return
         entry = {
@@ -849,85 +782,24 @@ class IHOMER(MultiLabelClassifier):
             return base.clone({"seed": seed})
         return base.clone()
 
-    # ------------------------------------------------------------------ meta-labels (HOMER gating)
-
-    def _sync_meta(self) -> None:
-        """One meta-label learner per internal node above a group's home, kept while its split stands."""
-        homes = {group.home for group in self._groups}
-        meta = {}
-        root = self._tree.root
-        for node in root.walk() if root is not None else ():
-            if node.active or not any(home.startswith(node.node_id + ".") for home in homes):
-                continue
-            split_at = node.split_info["instance"]
-            kept = self._meta.get(node.node_id)
-            learner = kept[2] if kept is not None and kept[0] == split_at else self._fresh_learner()
-            meta[node.node_id] = (split_at, node, learner)
-        self._meta = meta
-
-    def _learn_meta(self, x: Features, y: LabelDict) -> None:
-        relevant = self._tree.relevant_nodes([label for label, on in y.items() if on])
-        for node_id, (_, node, learner) in self._meta.items():
-            if node.parent is not None and node_id not in relevant:
-                continue
-            learner.learn_one(x, {child.node_id: child.node_id in relevant for child in node.children})
-            self._forward(learner, f"meta:{node_id}", ())
-
-    def _gates(self, x: Features) -> dict[str, float]:
-        """Probability that each node with a gate is relevant; under a closed gate the learners
-        are not asked and the nodes below get that gate's value."""
-        root = self._tree.root
-        gates = {root.node_id: 1.0}
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            meta = self._meta.get(node.node_id)
-            if meta is None:
-                continue
-            gate = gates[node.node_id]
-            proba = meta[2].predict_proba_one(x) if gate >= 0.5 else {}
-            for child in node.children:
-                gates[child.node_id] = min(gate, proba.get(child.node_id, 0.0)) if gate >= 0.5 else gate
-                stack.append(child)
-        return gates
-
-    @staticmethod
-    def _gate_of(home: str, gates: dict[str, float]) -> float:
-        node_id = home
-        while node_id not in gates:
-            if "." not in node_id:
-                return 1.0
-            node_id = node_id.rsplit(".", 1)[0]
-        return gates[node_id]
-
     # ------------------------------------------------------------------ prediction
 
     def predict_proba_one(self, x: Features) -> dict[Label, float]:
         """Each group's labels come from the candidate that serves it (the root learner, the group's
-        own or their mean; without a root learner its own or its mentor); a gated-off group reports its gate's
-        probability (an upper bound, below 0.5) for its labels without asking its learner."""
+        own or their mean; without a root learner its own or its mentor)."""
         out: dict[Label, float] = {}
         if self._roots and self._groups:
-            roots, own, gates = self._levels_for(x)
+            roots, own = self._levels_for(x)
             for group in self._groups:
-                gate = self._gate_of(group.home, gates) if gates else 1.0
-                if gate < 0.5:
-                    out.update(dict.fromkeys(group.labels, gate))
-                    continue
                 candidates = self._candidates(group.labels, roots, own[group.group_id])
                 served = candidates[np.arange(len(group.labels)), self._served_columns(group)]
-                out.update(zip(group.labels, np.minimum(served, gate).tolist()))
+                out.update(zip(group.labels, served.tolist()))
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)
             return out
-        gates = self._gates(x) if self.meta_labels and self._groups else {}
         mentor_proba: dict[int, dict] = {}
         for group in self._groups:
-            gate = self._gate_of(group.home, gates) if gates else 1.0
-            if gate < 0.5:
-                out.update(dict.fromkeys(group.labels, gate))
-                continue
             if group.mentor is None:
                 proba = group.learner.predict_proba_one(x)
             else:
@@ -936,7 +808,7 @@ class IHOMER(MultiLabelClassifier):
                     mentor_proba[key] = group.mentor.learner.predict_proba_one(x)
                 proba = mentor_proba[key]
             for label in group.labels:
-                out[label] = min(proba.get(label, 0.0), gate)
+                out[label] = proba.get(label, 0.0)
         for label in self._labels:
             out.setdefault(label, 0.0)
         self._memo = (x, self._n, out)
@@ -959,7 +831,6 @@ class IHOMER(MultiLabelClassifier):
             "instances": self._n,
             "labels": len(self._labels),
             "base_learner": self._learner_name(self.base_learner),
-            "meta_labels": self.meta_labels,
             "min_size": self._tree.min_size,
             "hamming_error": self._error.estimation if self._error is not None else None,
             "root_learners": [
@@ -986,7 +857,6 @@ class IHOMER(MultiLabelClassifier):
                 }
                 for group in self._groups
             ],
-            "meta": [{"node": node, "created_at": split_at} for node, (split_at, _, _) in self._meta.items()],
             "history": self.history,
         }
 
@@ -1008,7 +878,6 @@ class IHOMER(MultiLabelClassifier):
         lines = [
             f"iHOMER: {self._n} instances, {len(self._labels)} labels, {len(self._groups)} groups "
             f"(min size {self._tree.min_size}), base learner {self._learner_name(self.base_learner)}"
-            + (", meta-label gating" if self.meta_labels else "")
             + (
                 f", root learners {', '.join(self._learner_name(base) for base in self._root_bases())} over all labels"
                 if self._roots
