@@ -35,12 +35,22 @@ from learners.base import LabelMask, MultiLabelClassifier, PartialLabelsUnsuppor
 from learners.metrics import MetricSuite
 from learners.model_file import ModelFile
 from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, RecordSource, next_offsets
-from stream.records import DriftAlert, LabelUpdate, Prediction, Record, RecordError, parse_label_update, parse_record
+from stream.records import (
+    DriftAlert,
+    LabelUpdate,
+    Prediction,
+    Record,
+    RecordError,
+    RecordLimits,
+    encode_json,
+    parse_label_update,
+    parse_record,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Version of what a learner stage's checkpoint holds; a checkpoint of another version is refused.
-CHECKPOINT_FORMAT = 2
+#: Version of what a stage's checkpoint holds; a checkpoint of another version is refused.
+CHECKPOINT_FORMAT = 3
 
 #: Kind of the drift-topic event published when another learner starts serving.
 CHAMPION_SWITCH = "champion_switch"
@@ -73,7 +83,9 @@ class PollInfo:
 
     ``partitions`` is 0 until the consumer's group join has finished: until then an empty poll
     does not mean the input is idle. ``texts`` counts the good records that carry text, which
-    only the extractor can turn into features.
+    only the extractor can turn into features. ``first`` holds, per partition, the offset of the
+    batch's first message (with ``offsets``, the range a crash of a learner on it points at).
+    ``lost`` counts dead letters that could not be published at all since the last poll.
     """
 
     consumed: int
@@ -82,6 +94,8 @@ class PollInfo:
     offsets: dict[tuple[str, int], int]
     partitions: int
     texts: int = 0
+    first: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+    lost: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -89,7 +103,9 @@ class Scored:
     """Predictions of a learner actor for one batch.
 
     ``outputs[learner][i]`` is ``(labels predicted on, scores, model version)`` for record ``i``,
-    the model version being the number of records the learner had learned from.
+    the model version being the number of records the learner had learned from. ``refused``
+    holds ``(position, key, value, error)`` of the records and late labels the learner actor
+    refused (label or feature space full); the value is the parsed message encoded again.
     """
 
     ids: list[str]
@@ -99,49 +115,89 @@ class Scored:
     events: list[dict]
     scored: int = 0
     window: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    refused: list[tuple[tuple[str, int, int], bytes, bytes, RecordError]] = dataclasses.field(default_factory=list)
+
+
+class StageRestarted(RuntimeError):
+    """A checkpointing stage was given work before the driver restored it (Ray restarted the actor)."""
+
 
 
 class Restartable:
-    """A stage Ray may restart: each construction of the actor is a new incarnation, which goes on
-    from the stage's newest checkpoint when it has a checkpoint location.
+    """A stage Ray may restart, whose state goes into the job's checkpoints.
 
-    The driver compares incarnations to tell a restarted actor from the one it killed (a kill
-    takes effect asynchronously).
+    Each construction of the actor is a new incarnation. With a checkpoint location, an
+    incarnation takes no work until the driver has called :meth:`restore` (with the epoch every
+    stage holds intact, or ``None`` for a fresh start): restores are all-or-nothing across the
+    stages, and a stage Ray restarted on its own refuses work (:class:`StageRestarted`) rather
+    than go on from a state the others do not share. The driver compares incarnations to tell a
+    restarted actor from the one it killed (a kill takes effect asynchronously).
+
+    Subclasses name their checkpoint's owner (:meth:`_owner`) and say what their state is
+    (:meth:`_state`, :meth:`_apply_state`).
     """
 
     #: What the stage is called in its errors.
     STAGE = "stage"
 
-    def __init__(self, checkpoint_uri: str | None = None, checkpoint_keep: int = 3):
+    def __init__(self, checkpoint_uri: str | None = None, checkpoint_keep: int = 3, checkpoint_key: bytes | None = None):
         self.incarnation = uuid.uuid4().hex
         self.checkpoint_uri = checkpoint_uri
         self.checkpoint_keep = checkpoint_keep
-        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep)
+        self._store = None if checkpoint_uri is None else CheckpointStore(checkpoint_uri, checkpoint_keep, checkpoint_key)
+        self._ready = self._store is None
+        self.restored_epoch: int | None = None
 
     def started_as(self) -> str:
         """This incarnation (a new value each time Ray restarts the actor)."""
         return self.incarnation
 
-    def _load_state(self, owner: list[str]) -> dict | None:
-        """The newest checkpoint of this stage (see :func:`load_checkpoint`); ``None`` without one."""
-        return None if self._store is None else load_checkpoint(self._store, self.checkpoint_uri, owner)
+    def checkpoint_epochs(self) -> tuple[list[int], bool]:
+        """The epochs of this stage's intact checkpoints, and whether there are checkpoint files at all."""
+        if self._store is None:
+            return [], False
+        return self._store.epochs(), self._store.has_files()
 
-    def _save_state(self, owner: list[str], state: dict) -> None:
+    def restore(self, epoch: int | None) -> None:
+        """Go on from this stage's checkpoint of ``epoch`` (``None``: from a fresh state); then take work."""
+        if epoch is not None:
+            self._apply_state(load_checkpoint(self._store, self.checkpoint_uri, self._owner(), epoch))
+            logger.info("%s restored from %s (epoch %d)", self.STAGE, self.checkpoint_uri, epoch)
+        self.restored_epoch = epoch
+        self._ready = True
+
+    def checkpoint(self, epoch: int | None = None) -> None:
+        """Write this stage's state as its checkpoint of ``epoch`` (a restarted, unrestored stage refuses)."""
         if self._store is None:
             raise CheckpointError(f"this {self.STAGE} has no checkpoint location")
-        self._store.save({"format": CHECKPOINT_FORMAT, "owner": owner, **state})
+        self._require_ready()
+        self._store.save({"format": CHECKPOINT_FORMAT, "owner": self._owner(), **self._state()}, epoch)
+
+    def _require_ready(self) -> None:
+        if not self._ready:
+            raise StageRestarted(
+                f"{self.STAGE} restarted (checkpoints in {self.checkpoint_uri}): it takes work only once the "
+                "driver has restored every stage from the same checkpoint"
+            )
+
+    def _owner(self) -> list[str]:
+        raise NotImplementedError
+
+    def _state(self) -> dict:
+        raise NotImplementedError
+
+    def _apply_state(self, state: dict) -> None:
+        raise NotImplementedError
 
 
-def load_checkpoint(store: CheckpointStore, uri: str, owner: list[str]) -> dict | None:
-    """The newest intact checkpoint written by a stage like this one; ``None`` when there is none.
+def load_checkpoint(store: CheckpointStore, uri: str, owner: list[str], epoch: int) -> dict:
+    """The intact checkpoint of ``epoch`` written by a stage like this one.
 
     ``owner`` says whose state a checkpoint holds (a learner stage's or the publisher's learner
     names, the extractor's ``["extractor"]``): a checkpoint of another owner, or of another format,
     is refused rather than half used.
     """
-    state = store.load_latest()
-    if state is None:
-        return None
+    state = store.load(epoch)
     if state.get("format") != CHECKPOINT_FORMAT or state.get("owner") != owner:
         raise CheckpointError(
             f"the checkpoint in {uri} belongs to {state.get('owner')} (format {state.get('format')}), "
@@ -168,18 +224,31 @@ class ConsumerStage:
         Longest a poll waits for the first message.
     labels
         Also read the labels topic (late labels, ``{id, labels}``).
+    limits
+        Limits of a message (see :class:`~stream.records.RecordLimits`) and of its dead letter.
 
     """
 
-    def __init__(self, config: KafkaConfig, batch_size: int, poll_timeout_s: float, labels: bool = False):
+    def __init__(
+        self,
+        config: KafkaConfig,
+        batch_size: int,
+        poll_timeout_s: float,
+        labels: bool = False,
+        limits: RecordLimits | None = None,
+    ):
         self.config = config
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
         self.labels = labels
+        self.limits = RecordLimits() if limits is None else limits
         topics = [config.topics.records, config.topics.labels] if labels else [config.topics.records]
         self._source = RecordSource(config, topics)
         self._sink = RecordSink(config)
-        self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter)
+        self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter, self.limits)
+        self._lost_reported = 0
+        # Positions of records a learner actor died on twice in a row: dead-lettered, never handed out.
+        self._quarantined: set[tuple[str, int, int]] = set()
         self._rewind: dict[tuple[str, int], int] | None = None
         self._rewind_time_ms: int | None = None
         # Records fetched ahead of the labels topic, in stream time (see _align).
@@ -220,7 +289,13 @@ class ConsumerStage:
         self._held_bytes = 0
         return assigned
 
-    def poll(self) -> tuple[Batch, PollInfo]:
+    def poll(self, isolate: dict[tuple[str, int], tuple[int, int]] | None = None) -> tuple[Batch, PollInfo]:
+        """Poll a micro-batch, parse it, dead-letter what is bad.
+
+        ``isolate`` maps input partitions to offset ranges ``[start, end)`` a learner actor died
+        on: a record in one of them comes in a batch of its own, so that a record that kills a
+        learner again is known (see :meth:`quarantine`).
+        """
         messages = self._source.poll_batch(self.batch_size, self.poll_timeout_s)
         if self._rewind is not None:
             # Messages fetched before the seek (a group join just assigned the partition) come again after it.
@@ -228,6 +303,8 @@ class ConsumerStage:
             messages = [m for m in messages if (m.topic, m.partition) not in rewound]
         if self.labels:
             messages = self._align(messages)
+        if isolate:
+            messages = self._isolate(messages, isolate)
         consumed_at = time.time()
         batch = Batch([], [], consumed_at)
         dead: collections.Counter[str] = collections.Counter()
@@ -236,18 +313,59 @@ class ConsumerStage:
             position = (message.topic, message.partition, message.offset)
             try:
                 if message.topic == self.config.topics.records:
-                    batch.records.append(parse_record(message.value, message.key))
+                    if position in self._quarantined:
+                        raise RecordError("crashed_learner", "a learner actor died on this record twice in a row")
+                    batch.records.append(parse_record(message.value, message.key, limits=self.limits))
                     batch.origin.append(ts)
                     batch.positions.append(position)
                 else:
-                    batch.updates.append((parse_label_update(message.value, message.key), position, ts))
+                    batch.updates.append((parse_label_update(message.value, message.key, limits=self.limits), position, ts))
             except RecordError as error:
                 self._dead_letters.send(message, error)
                 dead[error.reason] += 1
         texts = sum(record.text is not None for record in batch.records)
         good = len(batch.records) + len(batch.updates)
-        info = PollInfo(len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts)
+        first: dict[tuple[str, int], int] = {}
+        for message in messages:
+            first.setdefault((message.topic, message.partition), message.offset)
+        lost, self._lost_reported = self._dead_letters.lost - self._lost_reported, self._dead_letters.lost
+        info = PollInfo(
+            len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts, first, lost
+        )
         return batch, info
+
+    def quarantine(self, positions: typing.Iterable[tuple[str, int, int]]) -> None:
+        """Dead-letter the records at ``positions`` (reason ``crashed_learner``) instead of handing them out."""
+        self._quarantined.update(positions)
+
+    def _isolate(self, messages: list[Message], ranges: dict[tuple[str, int], tuple[int, int]]) -> list[Message]:
+        """Cut the batch before the first message in ``ranges``, or to that message alone when it comes first.
+
+        The partitions cut short are read again from their first message left out.
+        """
+        cut = next(
+            (
+                i
+                for i, m in enumerate(messages)
+                if (m.topic, m.partition) in ranges
+                and ranges[m.topic, m.partition][0] <= m.offset < ranges[m.topic, m.partition][1]
+            ),
+            None,
+        )
+        if cut is None:
+            return messages
+        keep = max(cut, 1)
+        resume: dict[tuple[str, int], int] = {}
+        for message in messages[keep:]:
+            resume.setdefault((message.topic, message.partition), message.offset)
+        for (topic, partition), offset in resume.items():
+            self._source.seek(topic, partition, offset)
+        if resume and self._held:
+            # Held records of those partitions come again after the seek.
+            kept = collections.deque(m for m in self._held if (m.topic, m.partition) not in resume)
+            self._held_bytes = sum(len(m.value or b"") for m in kept)
+            self._held = kept
+        return messages[:keep]
 
     def _align(self, messages: list[Message]) -> list[Message]:
         """Hand out records no earlier (in Kafka time) than the labels read so far, or once the labels are caught up.
@@ -297,9 +415,13 @@ class ConsumerStage:
     def _labels_caught_up(self) -> bool:
         return self._source.fetched_to_end(self.config.topics.labels)
 
-    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        self._sink.flush()
+    def commit(self, offsets: dict[tuple[str, int], int]) -> int:
+        """Flush the dead letters, then commit ``offsets``; returns the dead letters lost since the last poll
+        (they are logged; their records are committed past like the others)."""
+        self._dead_letters.flush()
         self._source.commit(offsets)
+        lost, self._lost_reported = self._dead_letters.lost - self._lost_reported, self._dead_letters.lost
+        return lost
 
     def lag(self) -> dict[int, int]:
         """Messages left per input partition (see :meth:`stream.kafka.RecordSource.lag` on accuracy)."""
@@ -307,7 +429,7 @@ class ConsumerStage:
         return {partition: lag for (_, partition), lag in self._source.lag(topic=topic).items()}
 
     def close(self) -> None:
-        self._sink.flush()
+        self._dead_letters.flush()
         self._sink.close()
         self._source.close()
 
@@ -325,35 +447,47 @@ class FeatureStage(Restartable):
         Extractor settings.
     checkpoint_uri
         Folder (path or fsspec URI) of the stage's checkpoints, written with the learners'
-        (:meth:`checkpoint`): the online standardisation's statistics, restored at construction
-        (also when Ray restarts the actor), so that a restarted job transforms records as before.
+        (:meth:`checkpoint`): the online standardisation's statistics, restored with the other
+        stages (:meth:`restore`), so that a restarted job transforms records as before.
     checkpoint_keep
         Checkpoints kept in that folder.
+    checkpoint_key
+        HMAC key that signs the checkpoints, and without which none is read.
 
     """
 
     STAGE = "extractor"
     OWNER = ["extractor"]
 
-    def __init__(self, config: ExtractorConfig, checkpoint_uri: str | None = None, checkpoint_keep: int = 3):
-        super().__init__(checkpoint_uri, checkpoint_keep)
+    def __init__(
+        self,
+        config: ExtractorConfig,
+        checkpoint_uri: str | None = None,
+        checkpoint_keep: int = 3,
+        checkpoint_key: bytes | None = None,
+    ):
+        super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
         self._embedder: TextEmbedder | None = None
         self._scaler = NumericStandardizer() if config.standardize else None
-        state = self._load_state(self.OWNER)
-        if state is not None:
-            if (state["scaler"] is None) != (self._scaler is None):
-                raise CheckpointError(
-                    f"the checkpoint in {checkpoint_uri} was written with standardize={state['scaler'] is not None}, "
-                    f"this job runs standardize={config.standardize}"
-                )
-            self._scaler = state["scaler"]
 
-    def checkpoint(self) -> None:
-        """Write the online standardisation's statistics (``None`` without standardisation)."""
-        self._save_state(self.OWNER, {"scaler": self._scaler})
+    def _owner(self) -> list[str]:
+        return self.OWNER
+
+    def _state(self) -> dict:
+        """The online standardisation's statistics (``None`` without standardisation)."""
+        return {"scaler": self._scaler}
+
+    def _apply_state(self, state: dict) -> None:
+        if (state["scaler"] is None) != (self._scaler is None):
+            raise CheckpointError(
+                f"the checkpoint in {self.checkpoint_uri} was written with standardize={state['scaler'] is not None}, "
+                f"this job runs standardize={self.config.standardize}"
+            )
+        self._scaler = state["scaler"]
 
     def transform(self, batch: Batch) -> Batch:
+        self._require_ready()
         texts = [i for i, record in enumerate(batch.records) if record.text is not None]
         if not texts and self._scaler is None:
             return batch
@@ -382,10 +516,6 @@ class FeatureStage(Restartable):
         return self._embedder
 
 
-class LearnerRestarted(RuntimeError):
-    """A checkpointing learner stage was given a batch before the driver read its restored position."""
-
-
 class LabelUniverse:
     """Turns a record's list of labels that are on into a full ``dict[label, bool]``.
 
@@ -409,6 +539,15 @@ class LabelUniverse:
     def labels(self) -> list[str]:
         """The labels seen so far, in the order they were first seen."""
         return list(self._labels)
+
+    @property
+    def size(self) -> int:
+        """Labels seen so far."""
+        return len(self._labels)
+
+    def unseen(self, labels: typing.Iterable[str]) -> set[str]:
+        """Those of ``labels`` not seen so far."""
+        return {label for label in labels if label not in self._labels}
 
     def target(self, on: typing.Iterable[str], judged_off: typing.Iterable[str] = ()) -> dict[str, bool]:
         """The full target of a record whose labels ``on`` are on; ``judged_off`` names labels
@@ -452,8 +591,8 @@ class LearnerStage(Restartable):
     model_size_every
         Measure model sizes (and label clusters) every this many records.
     checkpoint_uri
-        Folder (path or fsspec URI) of this stage's checkpoints. When set, the stage restores
-        the newest intact checkpoint there at construction (also when Ray restarts the actor).
+        Folder (path or fsspec URI) of this stage's checkpoints. When set, the stage takes
+        batches only once the driver has restored it (:meth:`restore`) and read its position.
     checkpoint_keep
         Checkpoints kept in that folder.
     join_max_records, join_max_age_s
@@ -465,6 +604,12 @@ class LearnerStage(Restartable):
     initial
         A trained learner to start from (``--init-model``) instead of a fresh one, with its label
         space; ignored when the stage restores a checkpoint of its own.
+    limits
+        ``max_label_space`` and ``max_feature_space``: a record (or late label) that would grow
+        the label or feature space beyond them is refused, neither predicted nor learned, and
+        handed back in :attr:`Scored.refused` to be dead-lettered.
+    checkpoint_key
+        HMAC key that signs the checkpoints, and without which none is read.
 
     """
 
@@ -482,8 +627,10 @@ class LearnerStage(Restartable):
         join_max_age_s: float = 3600.0,
         initial: ModelFile | None = None,
         learn_corrections: bool = True,
+        limits: RecordLimits | None = None,
+        checkpoint_key: bytes | None = None,
     ):
-        super().__init__(checkpoint_uri, checkpoint_keep)
+        super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.learners = list(learners)
         self.seed = seed
         self.window = window
@@ -491,6 +638,7 @@ class LearnerStage(Restartable):
         self.join_max_records = join_max_records
         self.join_max_age_s = join_max_age_s
         self.learn_corrections = learn_corrections
+        self.limits = RecordLimits() if limits is None else limits
         self._models = {name: registry.make(name, seed) for name in self.learners}
         self._suites = {name: MetricSuite(window=window) for name in self.learners}
         # Partial feedback and corrections: the corrected labels against the prediction made on
@@ -503,15 +651,14 @@ class LearnerStage(Restartable):
         self._join = LabelJoin(join_max_records, join_max_age_s)
         # Per input partition, the offset after the last message this stage took in.
         self._offsets: dict[tuple[str, int], int] = {}
-        self.restored = self._restore()
-        if initial is not None and initial.learner in self._models and not self.restored:
-            # A trained model to start from (--init-model); a checkpoint of this job wins over it.
+        # Feature names learned from so far (the feature space that max_feature_space bounds).
+        self._features: set[str] = set()
+        self.restored = False
+        if initial is not None and initial.learner in self._models:
+            # A trained model to start from (--init-model); a checkpoint restored later wins over it.
             self._models[initial.learner] = initial.model_copy()
             self._learned[initial.learner] = initial.learned
             self._universe = LabelUniverse(initial.labels)
-        # A stage that checkpoints takes batches only once the driver has read its position: after
-        # a restart by Ray the consumers must first be rewound to what this incarnation covers.
-        self._aligned = self._store is None
         self._since_sized = model_size_every  # size the models after the first batch
         # For the live page: per-label hits of the top labels, events with detail, partition snapshots.
         self._tallies = {name: LabelTally() for name in self.learners}
@@ -526,19 +673,22 @@ class LearnerStage(Restartable):
         """Predict every new record of the batch, learn the labelled and the newly joined ones.
 
         Messages at positions a restored checkpoint already covers are skipped: they were
-        learned before the crash, and learning them again would learn them twice.
+        learned before the crash, and learning them again would learn them twice. Records and
+        late labels beyond the label or feature space (``limits``) are refused.
         """
-        if not self._aligned:
-            raise LearnerRestarted(
-                f"learner stage {self.learners} restarted from {self.checkpoint_uri} at offsets {self._offsets}: "
-                "the consumers must be rewound before it takes batches"
-            )
+        self._require_ready()
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
         ids, origin = [], []
+        refused: list[tuple[tuple[str, int, int], bytes, bytes, RecordError]] = []
         scored = 0
         for i, record in enumerate(batch.records):
             if batch.positions and self._seen(batch.positions[i]):
+                continue
+            refusal = self._beyond_spaces(record.labels or (), record.features)
+            if refusal is not None:
+                position = batch.positions[i] if batch.positions else ("", 0, -1)
+                refused.append((position, record.key, encode_json(record.to_json()), refusal))
                 continue
             ids.append(record.id)
             origin.append(batch.origin[i])
@@ -560,6 +710,10 @@ class LearnerStage(Restartable):
         for update, position, ts in batch.updates:
             if self._seen(position):
                 continue
+            refusal = self._beyond_spaces(update.labels, None)
+            if refusal is not None:
+                refused.append((position, update.id.encode("utf-8"), encode_json(update.to_json()), refusal))
+                continue
             learned = self._join.correction(update.id)
             if learned is not None:
                 self._correct(*learned, update, events)
@@ -571,7 +725,33 @@ class LearnerStage(Restartable):
                 self._join.remember(update.id, waiting, ts)
                 scored += 1
         window = {name: suite.get_window() for name, suite in self._suites.items()}
-        return Scored(ids, origin, batch.consumed_at, outputs, events, scored, window), self.stats(len(ids))
+        result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused)
+        return result, self.stats(len(ids))
+
+    def _beyond_spaces(self, labels: typing.Iterable[str], features: dict | None) -> RecordError | None:
+        """Why a record (or late label) may not be taken in, ``None`` when it may; takes its features in.
+
+        Every record's feature names count (an unlabelled one is learned once its labels come).
+        """
+        new_labels = self._universe.unseen(labels)
+        room = self.limits.max_label_space - self._universe.size
+        if len(new_labels) > room:
+            return RecordError(
+                "label_space_full",
+                f"{len(new_labels)} new label(s) and room for {max(room, 0)} more "
+                f"(max_label_space={self.limits.max_label_space})",
+            )
+        if features is not None:
+            new_features = features.keys() - self._features
+            room = self.limits.max_feature_space - len(self._features)
+            if len(new_features) > room:
+                return RecordError(
+                    "feature_space_full",
+                    f"{len(new_features)} new feature name(s) and room for {max(room, 0)} more "
+                    f"(max_feature_space={self.limits.max_feature_space})",
+                )
+            self._features.update(new_features)
+        return None
 
     def _seen(self, position: tuple[str, int, int]) -> bool:
         topic, partition, offset = position
@@ -623,7 +803,11 @@ class LearnerStage(Restartable):
 
     # -- checkpoints --------------------------------------------------------------------------------
 
+    def _owner(self) -> list[str]:
+        return self.learners
+
     def _state(self) -> dict:
+        """The models, metrics, label and feature spaces, join buffer and offsets taken in."""
         return {
             "offsets": dict(self._offsets),
             "models": self._models,
@@ -632,13 +816,11 @@ class LearnerStage(Restartable):
             "partial_refused": self._partial_refused,
             "learned": self._learned,
             "universe": self._universe,
+            "features": self._features,
             "join": self._join,
         }
 
-    def _restore(self) -> bool:
-        state = self._load_state(self.learners)
-        if state is None:
-            return False
+    def _apply_state(self, state: dict) -> None:
         self._offsets = state["offsets"]
         self._models = state["models"]
         self._suites = state["suites"]
@@ -646,21 +828,13 @@ class LearnerStage(Restartable):
         self._partial_refused = state["partial_refused"]
         self._learned = state["learned"]
         self._universe = state["universe"]
+        self._features = state["features"]
         self._join = state["join"]
+        self.restored = True
         logger.info("restored %s at offsets %s (%s learned)", self.checkpoint_uri, self._offsets, self._learned)
-        return True
-
-    def checkpoint(self) -> dict[tuple[str, int], int]:
-        """Write the models, metrics, label space, join buffer and offsets; returns the offsets covered."""
-        self._save_state(self.learners, self._state())
-        return dict(self._offsets)
 
     def position(self) -> dict[tuple[str, int], int]:
-        """Per input partition, the offset after the last message taken in (restored ones included).
-
-        Reading it is how the driver acknowledges a (re)started stage: it takes batches from then on.
-        """
-        self._aligned = True
+        """Per input partition, the offset after the last message taken in (restored ones included)."""
         return dict(self._offsets)
 
     def stats(self, processed: int = 0) -> dict:
@@ -734,12 +908,16 @@ class PublisherStage(Restartable):
         drift topic as global ``champion_switch`` events.
     checkpoint_uri
         Folder (path or fsspec URI) of the selector's checkpoints, written with the learners'
-        (:meth:`checkpoint`); the newest is restored at construction, also when Ray restarts the
-        actor, so a restarted job goes on serving the learner it had chosen.
+        (:meth:`checkpoint`) and restored with them (:meth:`restore`), so a restarted job goes on
+        serving the learner it had chosen.
     checkpoint_keep
         Checkpoints kept in that folder.
     predictions_file
         Also append the published predictions to this JSON Lines file (see :mod:`jobs.predictions_file`).
+    limits
+        Sizes of the dead letters of records the learner actors refused.
+    checkpoint_key
+        HMAC key that signs the checkpoints, and without which none is read.
 
     """
 
@@ -753,30 +931,39 @@ class PublisherStage(Restartable):
         checkpoint_uri: str | None = None,
         checkpoint_keep: int = 3,
         predictions_file: str | None = None,
+        limits: RecordLimits | None = None,
+        checkpoint_key: bytes | None = None,
     ):
-        super().__init__(checkpoint_uri, checkpoint_keep)
+        super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
         self.serving = serving
         self.champion = champion
         self._sink = RecordSink(config)
         self._file = None if predictions_file is None else PredictionsFile(predictions_file)
+        self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter, limits)
         self._scored = 0  # labelled records scored so far: the instance of a switch event
-        state = self._load_state(self._learners())
-        if state is not None:
-            self._scored = state["scored"]
-            if self.champion is not None:
-                self.champion.restore(state["champion"])
 
     def _learners(self) -> list[str]:
         return [self.serving] if self.champion is None else self.champion.learners
 
-    def checkpoint(self) -> None:
-        """Write the champion selector's state and the count of scored records."""
-        champion = None if self.champion is None else self.champion.state()
-        self._save_state(self._learners(), {"champion": champion, "scored": self._scored})
+    def _owner(self) -> list[str]:
+        return self._learners()
+
+    def _state(self) -> dict:
+        """The champion selector's state and the count of scored records."""
+        return {"champion": None if self.champion is None else self.champion.state(), "scored": self._scored}
+
+    def _apply_state(self, state: dict) -> None:
+        self._scored = state["scored"]
+        if self.champion is not None:
+            self.champion.restore(state["champion"])
 
     def publish(self, *scored: Scored) -> dict:
-        """Publish the outputs of one batch; ``scored`` holds one part per learner actor."""
+        """Publish the outputs of one batch; ``scored`` holds one part per learner actor.
+
+        The records the learner actors refused (each refuses the same ones) are dead-lettered.
+        """
+        self._require_ready()
         serving = self.serving if self.champion is None else self.champion.serving
         served = next(part for part in scored if serving in part.outputs)
         topics = self.config.topics
@@ -813,10 +1000,15 @@ class PublisherStage(Restartable):
             alert = DriftAlert.from_event(event, ts=now)
             self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
             logger.info("champion switch: %s", switch)
-        self._sink.flush()
+        refused: collections.Counter[str] = collections.Counter()
+        for (topic, partition, offset), key, value, error in served.refused:
+            self._dead_letters.send(Message(topic, partition, offset, key, value), error)
+            refused[error.reason] += 1
+        self._dead_letters.flush()
         acknowledged = time.time()
         return {
             "predictions": len(served.ids),
+            "dead_letters": dict(refused),
             "drift": drift,
             "switch": switch,
             "switch_event": event,

@@ -23,11 +23,12 @@ from rich.markup import escape
 
 from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.cli_config import uses_embedded_broker
+from jobs.checkpoint import CheckpointError
 from jobs.config import ConfigError, JobConfig
 from jobs.dashboard import serve_live_page
 from jobs.logging_setup import LogFormat, setup_logging
 from jobs.model_export import job_initial_model
-from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
+from jobs.pipeline import PipelineTimeout, RecoveryBudgetExceeded, Summary, init_ray, run_pipeline
 from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.run_views import LiveProgress, ProgressLog, progress_line, summary_view
 from jobs.telemetry import PipelineMetrics
@@ -98,6 +99,12 @@ def run_command(
         typer.Option(help="Checkpoint folder or fsspec URI; a run restores from it (pickles: trusted locations only)."),
     ] = None,
     checkpoint_every: typing.Annotated[float | None, typer.Option(min=0.001, help="Seconds between checkpoints.")] = None,
+    fresh: typing.Annotated[
+        bool | None, typer.Option("--fresh", help="Start from fresh models when no checkpoint is intact in every stage.")
+    ] = None,
+    no_checkpoints: typing.Annotated[
+        bool, typer.Option("--no-checkpoints", help="Follow without checkpoints (models are lost on restart).")
+    ] = False,
     label_delay: typing.Annotated[
         int | None, typer.Option(min=0, help="Replay labels to the labels topic this many records after their features.")
     ] = None,
@@ -149,6 +156,8 @@ def run_command(
         "batch_size": batch_size,
         "checkpoint_dir": checkpoint_dir,
         "checkpoint_every_s": checkpoint_every,
+        "fresh": fresh,
+        "state_dir": "" if no_checkpoints else None,
         "champion_metric": champion_metric,
         "from_offset": from_offset,
         "from_time": from_time,
@@ -175,7 +184,7 @@ def run_command(
     except ModelFileError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
-    except (StreamError, BrokerError, PipelineTimeout, OSError) as error:
+    except (StreamError, BrokerError, PipelineTimeout, CheckpointError, RecoveryBudgetExceeded, OSError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     console.print(summary_view(summary, console))

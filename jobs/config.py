@@ -46,6 +46,7 @@ from learners import registry
 from learners.metrics.suite import SCORES
 from stream.datasets import is_text_dataset
 from stream.kafka import KafkaConfig
+from stream.records import RecordLimits
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +196,24 @@ class JobConfig(BaseSettings):
     shadow
         Shadow learners: they predict and learn every record beside ``learners`` and are scored and
         reported, but never serve; the champion selector chooses among ``learners`` only.
+    limits
+        How much one message and the stream may bring (:class:`~stream.records.RecordLimits`:
+        ``max_record_bytes``, ``max_labels_per_record``, ``max_label_chars``, ``max_features``,
+        ``max_text_chars``, ``max_json_depth``, ``max_label_space``, ``max_feature_space``, and
+        the sizes of dead letters); what is beyond goes to the dead letters.
+    state_dir
+        Where a follow run checkpoints when ``checkpoint_dir`` is not set (in ``<state_dir>/<group
+        id>``); ``None`` or ``""`` (``--no-checkpoints``) runs without checkpoints, with a warning
+        that models are lost on restart.
+    fresh
+        Start from fresh models when the checkpoints are unusable (none intact in every stage),
+        instead of refusing to start.
+    checkpoint_key, checkpoint_key_file
+        HMAC key that signs the checkpoints (the file's contents win): a job with a key reads only
+        checkpoints signed with it and refuses unsigned or foreign ones.
+    max_recoveries, recovery_window_s
+        The recovery budget: a job whose actors fail more than ``max_recoveries`` times within
+        ``recovery_window_s`` seconds gives up; fewer failures are recovered from its checkpoints.
     extractor
         Feature-extractor settings.
     kafka
@@ -248,6 +267,14 @@ class JobConfig(BaseSettings):
     predictions_file: pathlib.Path | None = None
     init_model: pathlib.Path | None = None
     shadow: typing.Annotated[list[str], NoDecode] = []
+    # Limits, checkpoints by default, signed checkpoints, the recovery budget (issue 14).
+    limits: RecordLimits = RecordLimits()
+    state_dir: str | None = "~/.tagstream/state"
+    fresh: bool = False
+    checkpoint_key: pydantic.SecretStr | None = None
+    checkpoint_key_file: str | None = None
+    max_recoveries: int = pydantic.Field(5, ge=0)
+    recovery_window_s: float = pydantic.Field(600.0, gt=0)
     extractor: ExtractorConfig = ExtractorConfig()
     kafka: KafkaConfig = KafkaConfig()
 

@@ -23,27 +23,29 @@ import typing
 
 import ray
 
-from jobs.actors import CHAMPION_SWITCH, JOIN_STATS, LearnerRestarted, PollInfo, extractor_gpus, remote_stages
+from jobs.actors import CHAMPION_SWITCH, JOIN_STATS, PollInfo, StageRestarted, extractor_gpus, remote_stages
+from jobs.checkpoint import CheckpointError, read_key
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.features import extractor_cpus
 from jobs.model_export import job_initial_model
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFile
-from stream.kafka import topic_partitions
+from stream.kafka import KafkaConfig, topic_partitions
 
 logger = logging.getLogger(__name__)
 
 #: How often the driver samples the consumers' lag.
 LAG_EVERY_S = 5.0
 
-#: Restarts Ray grants each actor of a job that checkpoints (a learner restores itself from its
-#: checkpoint; the other stages hold no state a checkpoint covers) and recoveries the driver makes.
-MAX_RESTARTS = 3
 
 
 class PipelineTimeout(TimeoutError):
     """A wait on an actor took longer than ``ray_timeout_s``."""
+
+
+class RecoveryBudgetExceeded(RuntimeError):
+    """Actors failed more often than ``max_recoveries`` per ``recovery_window_s``: the job gives up."""
 
 
 def init_ray(config: JobConfig, quiet: bool = False) -> bool:
@@ -82,6 +84,10 @@ class Stages:
         standardisation) and the publisher (the champion)."""
         return [*(actor for actor, _ in self.learners), self.extractor, self.publisher]
 
+    def checkpointed_names(self) -> list[str]:
+        """The stage folders of :meth:`checkpointed`, in the same order."""
+        return [*(f"learner-{index}" for index in range(len(self.learners))), "extractor", "publisher"]
+
 
 def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
     """Which learners share a learner actor: one actor per learner, so side-by-side learners run in parallel.
@@ -111,15 +117,46 @@ def checkpoint_location(config: JobConfig, stage: str) -> str | None:
 
 
 def restartable(config: JobConfig, stage: str, index: int = 0) -> dict:
-    """Ray options of a stage's actor: its name and, when the job checkpoints, restarts by Ray."""
+    """Ray options of a stage's actor: its name and, when the job checkpoints, restarts by Ray.
+
+    Ray restarts the actor as often as it dies; how often the job may recover is the driver's
+    rate budget (``max_recoveries`` per ``recovery_window_s``), not a lifetime count.
+    """
     options = {"name": actor_name(config, stage, index)}
     if config.checkpoint_dir is not None:
-        options["max_restarts"] = MAX_RESTARTS
+        options["max_restarts"] = -1
     return options
+
+
+def with_default_checkpoints(config: JobConfig) -> JobConfig:
+    """The config a run goes with: a follow run without ``checkpoint_dir`` checkpoints into ``state_dir``.
+
+    A follow run without either (``state_dir`` unset or empty) runs without checkpoints, which is
+    logged as a warning: its models are lost on every restart.
+    """
+    if not config.follow or config.checkpoint_dir is not None or config.replaying:
+        return config
+    if not config.state_dir:
+        logger.warning(
+            "running without checkpoints: the learned models are lost whenever the job restarts "
+            "(set checkpoint_dir, or leave state_dir at its default)"
+        )
+        return config
+    location = f"{os.path.expanduser(config.state_dir).rstrip('/')}/{config.kafka.group_id}"
+    logger.warning("checkpoints in %s (the default of a follow run; set checkpoint_dir to choose)", location)
+    return config.model_copy(update={"checkpoint_dir": location})
+
+
+def job_limits(config: JobConfig) -> tuple[KafkaConfig, bytes | None]:
+    """The Kafka settings of the job's actors (producers sized for its limits) and the checkpoint key."""
+    request = max(config.kafka.max_request_size, config.limits.producer_request_bytes())
+    key = read_key(config.checkpoint_key_file, None if config.checkpoint_key is None else config.checkpoint_key.get_secret_value())
+    return config.kafka.model_copy(update={"max_request_size": request}), key
 
 
 def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
+    kafka, key = job_limits(config)
     gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
     learners = []
     # Shadow learners get actors like the others; only the champion selector leaves them out.
@@ -136,6 +173,8 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             config.join_max_age_s,
             initial if initial is not None and initial.learner in group else None,
             learn_corrections=config.learn_corrections,
+            limits=config.limits,
+            checkpoint_key=key,
         )
         learners.append((actor, group))
     champion = None
@@ -144,7 +183,7 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     stages = Stages(
         consumers=[
             consumer_cls.options(**restartable(config, "consumer", index)).remote(
-                config.kafka, config.batch_size, config.poll_timeout_s, config.labels_topic
+                kafka, config.batch_size, config.poll_timeout_s, config.labels_topic, config.limits
             )
             for index in range(config.consumers)
         ],
@@ -153,16 +192,18 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             num_cpus=extractor_cpus(config.extractor.num_cpus, ray.cluster_resources().get("CPU", 0)),
             **restartable(config, "extractor"),
         ).remote(
-            config.extractor, checkpoint_location(config, "extractor"), config.checkpoint_keep
+            config.extractor, checkpoint_location(config, "extractor"), config.checkpoint_keep, key
         ),
         learners=learners,
         publisher=publisher_cls.options(**restartable(config, "publisher")).remote(
-            config.kafka,
+            kafka,
             config.learners[0],
             champion,
             checkpoint_location(config, "publisher"),
             config.checkpoint_keep,
             None if config.predictions_file is None else str(config.predictions_file.resolve()),
+            limits=config.limits,
+            checkpoint_key=key,
         ),
     )
     try:
@@ -174,8 +215,40 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     return stages
 
 
-def restart_from_checkpoints(stages: Stages, config: JobConfig) -> None:
-    """Restart every stage that checkpoints (each restores its newest checkpoint), once the consumers answer.
+def restore_stages(stages: Stages, config: JobConfig) -> tuple[int | None, int]:
+    """Restore every stage that checkpoints from the newest epoch all of them hold intact (all or nothing).
+
+    Returns that epoch (``None``: fresh state) and the next epoch to write. With no checkpoint
+    files at all the stages start fresh; with files but no epoch intact in every stage the job
+    refuses to start (:class:`~jobs.checkpoint.CheckpointError`) unless ``config.fresh`` is set,
+    instead of silently starting from zero or mixing one stage's older state with another's newer.
+    """
+    actors = stages.checkpointed()
+    found = _get([actor.checkpoint_epochs.remote() for actor in actors], config.ray_timeout_s, "listing checkpoints")
+    common = set.intersection(*(set(epochs) for epochs, _ in found))
+    written = [epoch for epochs, _ in found for epoch in epochs]
+    next_epoch = max(written, default=0) + 1
+    if common:
+        epoch = max(common)
+    elif not any(has_files for _, has_files in found):
+        epoch = None
+    elif config.fresh:
+        logger.warning("fresh start: the checkpoints in %s are not used (none is intact in every stage)", config.checkpoint_dir)
+        epoch = None
+    else:
+        intact = ", ".join(f"{name}: {epochs or 'none'}" for name, (epochs, _) in zip(stages.checkpointed_names(), found))
+        raise CheckpointError(
+            f"no checkpoint in {config.checkpoint_dir} is intact in every stage (intact epochs by stage: {intact}); "
+            "refusing to start from fresh models. Repair or move the checkpoints, or run with --fresh to start from zero."
+        )
+    _get([actor.restore.remote(epoch) for actor in actors], config.ray_timeout_s, "restoring checkpoints")
+    if epoch is not None:
+        logger.info("restored every stage from checkpoint epoch %d", epoch)
+    return epoch, next_epoch
+
+
+def restart_from_checkpoints(stages: Stages, config: JobConfig, epoch: int | None) -> None:
+    """Restart every stage that checkpoints from the checkpoint of ``epoch``, once the consumers answer.
 
     All of them restart, not only one that died, so that they all go on from the same checkpoint
     and the records read again are transformed, predicted and published again as the first time.
@@ -193,6 +266,7 @@ def restart_from_checkpoints(stages: Stages, config: JobConfig) -> None:
     for actor, killed in zip(restarted, before):
         while _answer(actor.started_as, deadline) == killed:
             time.sleep(0.1)
+    _get([actor.restore.remote(epoch) for actor in restarted], config.ray_timeout_s, "restoring checkpoints")
 
 
 def _answer(method, deadline: float):
@@ -257,9 +331,12 @@ def _get(refs, timeout_s: float, what: str):
 # -- the steps ------------------------------------------------------------------------------------
 
 
-def consume_and_parse(consumer, timeout_s: float):
-    """Poll one micro-batch; the batch stays in the object store, the driver reads only its PollInfo."""
-    batch_ref, info_ref = consumer.poll.options(num_returns=2).remote()
+def consume_and_parse(consumer, timeout_s: float, isolate: dict | None = None):
+    """Poll one micro-batch; the batch stays in the object store, the driver reads only its PollInfo.
+
+    Records in the ``isolate`` ranges come one per batch (a learner actor died on one of them).
+    """
+    batch_ref, info_ref = consumer.poll.options(num_returns=2).remote(isolate or None)
     return batch_ref, _get(info_ref, timeout_s, "polling the input topic")
 
 
@@ -318,6 +395,9 @@ class Summary:
     shadow: list[str] = dataclasses.field(default_factory=list)
     checkpoints: int = 0
     recoveries: int = 0
+    dead_letters_lost: int = 0
+    #: Input partitions whose records are read one per batch just now, after a failure (0 normally).
+    isolating: int = 0
 
     @property
     def records_per_s(self) -> float:
@@ -364,6 +444,14 @@ class Flow:
         self._checkpointing = config.checkpoint_dir is not None
         self._uncommitted: dict[int, tuple[typing.Any, dict]] = {}
         self._checkpointed_at = time.monotonic()
+        # The checkpoint epoch every stage holds (None: fresh) and the next one to write.
+        self.epoch: int | None = None
+        self.next_epoch = 1
+        self._recovered_at: collections.deque[float] = collections.deque()
+        # Input ranges a learner actor died on: their records go one per batch until passed.
+        self._isolate: dict[tuple[str, int], tuple[int, int]] = {}
+        # Records a learner actor died on twice in a row: the consumers dead-letter them.
+        self.quarantined: set[tuple[str, int, int]] = set()
         self.start()
 
     def start(self) -> None:
@@ -414,6 +502,12 @@ class Flow:
                     f"within {self.config.ray_timeout_s} s"
                 )
             self._last_input = now
+        self.summary.dead_letters_lost += info.lost
+        for coordinates, end in info.offsets.items():
+            isolated = self._isolate.get(coordinates)
+            if isolated is not None and end >= isolated[1]:
+                del self._isolate[coordinates]
+        self.summary.isolating = len(self._isolate)
         if info.consumed:
             if self._first_input is None:
                 self._first_input = now
@@ -427,10 +521,19 @@ class Flow:
             self._last_lag = now
             self.metrics.observe_lag(_get(consumer.lag.remote(), self.config.ray_timeout_s, "reading consumer lag"))
 
+    def isolating(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """The input ranges whose records go one per batch (see :meth:`failed`)."""
+        return dict(self._isolate)
+
     def submit(self, entry: InFlight) -> None:
-        """Track a submitted batch; wait for the oldest while the in-flight bound is reached."""
+        """Track a submitted batch; wait for the oldest while the in-flight bound is reached.
+
+        While records are isolated, a batch is finished before the next is polled, so that a
+        learner that dies again dies on one known record.
+        """
         self._in_flight.append(entry)
-        while len(self._in_flight) >= self.config.max_in_flight:
+        bound = 1 if self._isolate else self.config.max_in_flight
+        while len(self._in_flight) >= bound:
             self._retire(block=True)
         self.retire_ready()
         self.metrics.observe_batch(entry.info.consumed, len(self._in_flight))
@@ -458,6 +561,10 @@ class Flow:
             self._commits.append(commit(head.consumer, head.info.offsets))
             self._check_commits(wait=False)
         self.summary.predictions_out += ack["predictions"]
+        if ack.get("dead_letters"):
+            for reason, count in ack["dead_letters"].items():
+                self.summary.dead_letters[reason] = self.summary.dead_letters.get(reason, 0) + count
+            self.metrics.observe_consumed(0, ack["dead_letters"])
         if ack.get("switch") is not None:
             self.summary.champion_switches.append(ack["switch"])
             self.summary.serving = ack["switch"]["to"]
@@ -495,7 +602,7 @@ class Flow:
         done, self._commits = ray.wait(self._commits, num_returns=len(self._commits), timeout=timeout)
         if wait and self._commits:
             raise PipelineTimeout(f"offset commits did not finish within {timeout} s")
-        ray.get(done)  # raises the commit's error, if any
+        self.summary.dead_letters_lost += sum(ray.get(done))  # raises the commit's error, if any
         if done:
             self.metrics.observe_commit()
 
@@ -506,12 +613,14 @@ class Flow:
         """Finish the batches in flight, checkpoint every stage that has state, then commit what they cover.
 
         Waiting for the batches in flight makes the checkpoint cover exactly the published
-        batches, so a restart neither loses a prediction nor learns a record twice.
+        batches, so a restart neither loses a prediction nor learns a record twice. Every stage
+        writes the same epoch; only once all have written it is it the one a recovery goes back to.
         """
         while self._in_flight:
             self._retire(block=True)
-        writes = [actor.checkpoint.remote() for actor in stages.checkpointed()]
+        writes = [actor.checkpoint.remote(self.next_epoch) for actor in stages.checkpointed()]
         _get(writes, self.config.ray_timeout_s, "writing checkpoints")
+        self.epoch, self.next_epoch = self.next_epoch, self.next_epoch + 1
         self._checkpointed_at = time.monotonic()
         self.summary.checkpoints += 1
         for consumer, offsets in self._uncommitted.values():
@@ -519,6 +628,44 @@ class Flow:
                 self._commits.append(commit(consumer, offsets))
         self._uncommitted.clear()
         self._check_commits(wait=True)
+
+    def failed(self, error: BaseException) -> None:
+        """Account for an actor's failure before recovering from it.
+
+        Raises :class:`RecoveryBudgetExceeded` when this would be more than ``max_recoveries``
+        within ``recovery_window_s``. Otherwise the records of the batches in flight are isolated
+        (polled one per batch) until they are passed; when the batch that failed was already one
+        isolated record, the actor died on that record twice in a row and it is quarantined: the
+        consumers dead-letter it (``crashed_learner``) instead of handing it out a third time.
+        """
+        now = time.monotonic()
+        while self._recovered_at and now - self._recovered_at[0] > self.config.recovery_window_s:
+            self._recovered_at.popleft()
+        if len(self._recovered_at) >= self.config.max_recoveries:
+            raise RecoveryBudgetExceeded(
+                f"{len(self._recovered_at) + 1} actor failures within {self.config.recovery_window_s} s, more than "
+                f"max_recoveries={self.config.max_recoveries}; the last: {error}"
+            ) from error
+        self._recovered_at.append(now)
+        records = self.config.kafka.topics.records
+        head = self._in_flight[0] if self._in_flight else None
+        if head is not None and self._isolate and head.info.consumed == 1 and head.info.good == 1:
+            ((topic, partition), offset), = head.info.first.items()
+            if topic == records:
+                self.quarantined.add((topic, partition, offset))
+                logger.error(
+                    "a learner actor died twice in a row on %s[%d]@%d: it goes to the dead letters (crashed_learner)",
+                    topic, partition, offset,
+                )  # fmt: skip
+                return
+        for entry in self._in_flight:
+            for coordinates, start in entry.info.first.items():
+                if coordinates[0] != records:
+                    continue
+                end = entry.info.offsets[coordinates]
+                low, high = self._isolate.get(coordinates, (start, end))
+                self._isolate[coordinates] = (min(low, start), max(high, end))
+        self.summary.isolating = len(self._isolate)
 
     def abandon_in_flight(self) -> None:
         """Forget the batches in flight and the uncommitted offsets (a learner actor died: they are read again)."""
@@ -545,6 +692,16 @@ class Flow:
         self.metrics.observe_batch(0, 0)
 
 
+def _recoverable(error: BaseException) -> bool:
+    """An actor died, a restarted stage refused work, or a learner raised on a batch: a recovery mends it.
+
+    Any other error raised inside an actor (Kafka, our own code outside the learners) ends the run.
+    """
+    if isinstance(error, (ray.exceptions.RayActorError, StageRestarted)):
+        return True
+    return str(getattr(error, "function_name", "")).startswith("LearnerStage.")
+
+
 def run_pipeline(
     config: JobConfig,
     *,
@@ -562,11 +719,13 @@ def run_pipeline(
     does not fit (``config.init_model``) raises before anything starts.
     """
     initial = job_initial_model(config)
+    config = with_default_checkpoints(config)
     flow = Flow(config, expected, stop, metrics or PipelineMetrics(config.window), on_progress, on_batch)
     stages = start_stages(config, initial)
     flow.start()
     try:
         if config.checkpoint_dir is not None:
+            flow.epoch, flow.next_epoch = restore_stages(stages, config)
             rewind_to_checkpoints(stages, config)
         # Who serves from the start: a publisher restored from a checkpoint may not serve the first learner.
         flow.summary.serving = _get(stages.publisher.serving_learner.remote(), config.ray_timeout_s, "reading the champion")
@@ -574,7 +733,7 @@ def run_pipeline(
             start_replay(stages, config)
         for consumer in flow.polls(stages.consumers):
             try:
-                batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s)
+                batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s, flow.isolating())
                 flow.consumed(consumer, info)
                 if not info.consumed:
                     flow.retire_ready()  # an idle follow run still publishes its progress and commits
@@ -585,12 +744,15 @@ def run_pipeline(
                 flow.submit(InFlight(consumer, info, stats_refs, ack_ref))
                 if flow.checkpoint_due():
                     flow.checkpoint(stages)
-            except (ray.exceptions.RayActorError, LearnerRestarted) as error:
-                if config.checkpoint_dir is None or flow.summary.recoveries >= MAX_RESTARTS:
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError, StageRestarted) as error:
+                if config.checkpoint_dir is None or not _recoverable(error):
                     raise
+                flow.failed(error)
                 logger.warning("an actor failed (%s): restarting the stages from their checkpoints", error)
                 flow.abandon_in_flight()
-                restart_from_checkpoints(stages, config)
+                restart_from_checkpoints(stages, config, flow.epoch)
+                if flow.quarantined:
+                    _get([c.quarantine.remote(flow.quarantined) for c in stages.consumers], config.ray_timeout_s, "quarantining")
                 rewind_to_checkpoints(stages, config)
                 flow.recovered()
         flow.drain()

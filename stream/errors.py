@@ -64,6 +64,10 @@ class RecordError(StreamError, ValueError):
         self.reason = reason
         self.message = message
 
+    def __reduce__(self):
+        # Sent between Ray actors: rebuild it from its two parts, not from the joined text.
+        return type(self), (self.reason, self.message)
+
 
 class KafkaClientError(StreamError):
     """A Kafka operation failed. Wraps the client's error, if there is one.

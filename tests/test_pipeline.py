@@ -191,11 +191,13 @@ def test_a_restarted_publisher_serves_the_champion_it_had_chosen(kafka_config, t
         return Scored(["r"], [time.time()], time.time(), {learner: [((), {}, 0)]}, [], scored, {learner: window})
 
     first = publisher()
+    first.restore(None)
     assert first.publish(batch("a", False, 10), batch("b", True, 10))["switch"]["to"] == "b"
     first.publish(batch("a", True, 4), batch("b", False, 4))  # 4 scored since the switch: no switch back yet
-    first.checkpoint()
+    first.checkpoint(epoch=1)
     first.close()
     restarted = publisher()
+    restarted.restore(1)
     assert restarted.serving_learner() == "b"
     switch = restarted.publish(batch("a", True, 6), batch("b", False, 6))["switch"]  # 10 since the switch
     restarted.close()
@@ -204,7 +206,7 @@ def test_a_restarted_publisher_serves_the_champion_it_had_chosen(kafka_config, t
     (_, back) = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift, 2)]
     assert back["instance"] == 20
     with pytest.raises(CheckpointError, match="belongs to"):
-        PublisherStage(kafka_config, "a", ChampionSelector(["a", "c"]), uri)
+        PublisherStage(kafka_config, "a", ChampionSelector(["a", "c"]), uri).restore(1)
 
 
 def test_consumer_stage_dead_letters_and_commits_only_when_told(kafka_config):
@@ -392,11 +394,11 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_are_predicted(ray_lo
 
 
 @pytest.mark.integration
-def test_follow_run_stops_gracefully_when_asked(ray_local, kafka_config):
+def test_follow_run_stops_gracefully_when_asked(ray_local, kafka_config, tmp_path):
     ensure_topics(kafka_config, partitions=1)
     records = list(itertools.islice(dataset_records("flags"), 100))
     produce(kafka_config, records)
-    config = job_config(kafka_config, learners=["majority"], follow=True, batch_size=20)
+    config = job_config(kafka_config, learners=["majority"], follow=True, batch_size=20, state_dir=str(tmp_path))
     stop = threading.Event()
     seen = []
 
@@ -409,6 +411,9 @@ def test_follow_run_stops_gracefully_when_asked(ray_local, kafka_config):
     assert summary.predictions_out == 100
     assert seen == sorted(seen)
     assert committed(kafka_config, kafka_config.topics.records) == 100
+    # A follow run checkpoints by default, under the state folder.
+    assert summary.checkpoints >= 1
+    assert list((tmp_path / kafka_config.group_id / "learner-0").glob("ckpt-*.bin"))
 
 
 @pytest.mark.integration
