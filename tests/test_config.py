@@ -290,3 +290,10 @@ def test_config_show_warns_about_unknown_names_on_stderr(tmp_path):
     assert "TAGSTREAM_SEEED is not a tagstream setting and is ignored; did you mean TAGSTREAM_SEED?" in result.stderr
     assert "line 1: batchsize is not a tagstream setting and is ignored; did you mean batch_size?" in result.stderr
     assert json.loads(result.stdout)["config"]["batch_size"] == 500
+
+
+def test_run_refuses_an_invalid_variable_naming_it_before_starting_anything():
+    result = CliRunner().invoke(app, ["run", "--learner", "majority"], env={"TAGSTREAM_BATCH_SIZE": "abc"})
+    assert result.exit_code == 2
+    assert "TAGSTREAM_BATCH_SIZE='abc' (batch_size)" in result.stderr
+    assert "embedded broker" not in result.output
