@@ -58,6 +58,9 @@ CHAMPION_SWITCH = "champion_switch"
 #: Key of the label-join counts in a learner stage's stats (beside the learners' names).
 JOIN_STATS = "_label_join"
 
+#: Key of a learner stage's stats holding the seconds its batch spent in the extractor and in it.
+STAGE_TIMES = "_stage_seconds"
+
 
 @dataclasses.dataclass(slots=True)
 class Batch:
@@ -75,6 +78,7 @@ class Batch:
     consumed_at: float
     positions: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
     updates: list[tuple[LabelUpdate, tuple[str, int, int], float]] = dataclasses.field(default_factory=list)
+    extract_s: float | None = None  # seconds the extractor spent on it (None: it did not go through it)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -488,6 +492,7 @@ class FeatureStage(Restartable):
 
     def transform(self, batch: Batch) -> Batch:
         self._require_ready()
+        started = time.perf_counter()
         texts = [i for i, record in enumerate(batch.records) if record.text is not None]
         if not texts and self._scaler is None:
             return batch
@@ -501,7 +506,7 @@ class FeatureStage(Restartable):
             for i, record in enumerate(records):
                 if i not in embedded_at:
                     records[i] = dataclasses.replace(record, features=self._scaler.learn_transform_one(record.features))
-        return dataclasses.replace(batch, records=records)
+        return dataclasses.replace(batch, records=records, extract_s=time.perf_counter() - started)
 
     def _text_embedder(self) -> TextEmbedder:
         if self._embedder is None:
@@ -659,6 +664,7 @@ class LearnerStage(Restartable):
             self._models[initial.learner] = initial.model_copy()
             self._learned[initial.learner] = initial.learned
             self._universe = LabelUniverse(initial.labels)
+        self._timing: tuple[float, float | None] | None = None  # the batch in process: started, extract seconds
         self._since_sized = model_size_every  # size the models after the first batch
         # For the live page: per-label hits of the top labels, events with detail, partition snapshots.
         self._tallies = {name: LabelTally() for name in self.learners}
@@ -677,6 +683,7 @@ class LearnerStage(Restartable):
         late labels beyond the label or feature space (``limits``) are refused.
         """
         self._require_ready()
+        self._timing = (time.perf_counter(), batch.extract_s)
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
         ids, origin = [], []
@@ -866,6 +873,10 @@ class LearnerStage(Restartable):
             self._events[name].clear()
             self._recent_events[name] = []
         out[JOIN_STATS] = self._join.counts()
+        if self._timing is not None:
+            started, extract_s = self._timing
+            out[STAGE_TIMES] = {"learn": time.perf_counter() - started, "extract": extract_s}
+            self._timing = None
         return out
 
     def summary(self) -> dict:
@@ -964,6 +975,7 @@ class PublisherStage(Restartable):
         The records the learner actors refused (each refuses the same ones) are dead-lettered.
         """
         self._require_ready()
+        started = time.perf_counter()
         serving = self.serving if self.champion is None else self.champion.serving
         served = next(part for part in scored if serving in part.outputs)
         topics = self.config.topics
@@ -1012,6 +1024,8 @@ class PublisherStage(Restartable):
             "drift": drift,
             "switch": switch,
             "switch_event": event,
+            "serving": serving,
+            "publish_s": time.perf_counter() - started,
             "latencies_s": [acknowledged - origin for origin in served.origin],
         }
 

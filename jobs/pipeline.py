@@ -25,6 +25,7 @@ import ray
 
 from jobs.actors import CHAMPION_SWITCH, JOIN_STATS, PollInfo, StageRestarted, extractor_gpus, remote_stages
 from jobs.checkpoint import CheckpointError, read_key
+from jobs.actors import STAGE_TIMES
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.features import extractor_cpus
@@ -570,9 +571,13 @@ class Flow:
             self.summary.serving = ack["switch"]["to"]
         self.summary.batches += 1
         self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
+        self.metrics.observe_stage("publish", ack["publish_s"])
+        self.metrics.observe_serving(ack["serving"])
         batch_stats: dict[str, dict] = {}
         for stats in _get(head.stats_refs, self.config.ray_timeout_s, "reading learner stats"):
             join_counts = stats.pop(JOIN_STATS)
+            for stage, seconds in stats.pop(STAGE_TIMES, {}).items():
+                self.metrics.observe_stage(stage, seconds)
             self.metrics.observe_label_join(join_counts)
             self.summary.label_join = join_counts
             switch = ack.get("switch")
@@ -616,6 +621,7 @@ class Flow:
         batches, so a restart neither loses a prediction nor learns a record twice. Every stage
         writes the same epoch; only once all have written it is it the one a recovery goes back to.
         """
+        started = time.monotonic()
         while self._in_flight:
             self._retire(block=True)
         writes = [actor.checkpoint.remote(self.next_epoch) for actor in stages.checkpointed()]
@@ -628,6 +634,7 @@ class Flow:
                 self._commits.append(commit(consumer, offsets))
         self._uncommitted.clear()
         self._check_commits(wait=True)
+        self.metrics.observe_checkpoint(time.monotonic() - started)
 
     def failed(self, error: BaseException) -> None:
         """Account for an actor's failure before recovering from it.

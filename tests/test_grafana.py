@@ -23,7 +23,7 @@ PROMQL_WORDS = {
     "sum", "max", "min", "avg", "by", "without", "on", "and", "or", "unless", "offset", "bool",
     "rate", "increase", "histogram_quantile", "max_over_time", "time", "label_values",
 }
-LABEL_NAMES = {"job", "learner", "level", "kind", "reason", "le", "partition", "instance"}
+LABEL_NAMES = {"job", "learner", "level", "kind", "reason", "le", "partition", "instance", "stage", "outcome", "side"}
 
 
 def load_generator():
@@ -43,6 +43,11 @@ def exported_metric_names() -> set[str]:
     metrics.observe_commit()
     window = {"subset_accuracy": 0.5, "example_f1": 0.5, "hamming_loss": 0.1}
     metrics.observe_learner("ihomer", {"window": window, "events": {("global", "drift"): 1}, "label_clusters": 3, "model_bytes": 10})
+    metrics.observe_label_join({"joined": 2, "expired_records": 0, "waiting_records": 1})
+    metrics.observe_serving("ihomer")
+    for stage in ("consume", "extract", "learn", "publish"):
+        metrics.observe_stage(stage, 0.01)
+    metrics.observe_checkpoint(0.5)
     text = prometheus_client.generate_latest(metrics.registry).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
@@ -109,6 +114,12 @@ def test_dashboard_has_the_panels_operators_asked_for(dashboard):
         "Label clusters",
         "Dead letters",
         "Checkpoint age",
+        "Time per batch by stage (p99)",
+        "Checkpoint duration (p99)",
+        "Serving learner",
+        "Late labels",
+        "Driver CPU",
+        "Driver memory",
     }
     latency = next(panel for panel in dashboard["panels"] if panel["title"] == "End-to-end latency")
     assert [target["expr"].split(",")[0] for target in latency["targets"]] == ["histogram_quantile(0.5", "histogram_quantile(0.99"]

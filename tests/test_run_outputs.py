@@ -15,6 +15,7 @@ from jobs.config import JobConfig
 from jobs.model_export import export_model
 from jobs.produce import dataset_records, produce
 from jobs.run_views import summary_view
+from jobs.telemetry import PipelineMetrics
 from learners.model_file import save
 from stream.kafka import ensure_topics
 from stream.records import parse_prediction
@@ -63,9 +64,15 @@ def test_shadow_learners_are_scored_and_reported_but_never_served(ray_local, kaf
     ensure_topics(kafka_config, partitions=1)
     produce(kafka_config, YEAST)
     config = job_config(kafka_config, learners=["majority", "br-nb"], shadow=["mlht"], champion_min_window=50, champion_margin=0.0)
-    summary = pipeline.run_pipeline(config, expected=len(YEAST))
+    metrics = PipelineMetrics(config.window)
+    summary = pipeline.run_pipeline(config, expected=len(YEAST), metrics=metrics)
 
     assert summary.shadow == ["mlht"]
+    assert metrics.value("tagstream_serving_learner", learner="mlht") == 0
+    assert metrics.value("tagstream_serving_learner", learner=summary.serving) == 1
+    assert metrics.value("tagstream_stage_duration_seconds_count", stage="publish") == summary.batches
+    assert metrics.value("tagstream_stage_duration_seconds_count", stage="learn") == 3 * summary.batches  # one per learner actor
+    assert metrics.value("tagstream_stage_duration_seconds_count", stage="extract") is None  # numeric, not standardised
     assert set(summary.learners) == {"majority", "br-nb", "mlht"}
     assert summary.learners["mlht"]["learned"] == len(YEAST)
     # The shadow is the best of the three here, and still never serves.
@@ -95,8 +102,10 @@ def test_a_run_keeps_its_predictions_and_a_model_the_next_run_starts_from(ray_lo
     config = job_config(
         kafka_config, learners=["mlht"], checkpoint_dir=str(tmp_path / "ckpt"), predictions_file=predictions_file, dataset="yeast"
     )
-    summary = pipeline.run_pipeline(config, expected=400)
+    metrics = PipelineMetrics(config.window)
+    summary = pipeline.run_pipeline(config, expected=400, metrics=metrics)
     assert summary.predictions_out == 400
+    assert metrics.value("tagstream_checkpoint_duration_seconds_count") == summary.checkpoints >= 1
 
     kept = [json.loads(line) for line in predictions_file.read_text().splitlines()]
     on_topic = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, 400)]

@@ -68,3 +68,18 @@ def test_stages_are_a_fixed_set_and_a_skipped_stage_is_not_observed():
     assert metrics.value("tagstream_stage_duration_seconds_count", stage="extract") is None
     with pytest.raises(ValueError, match="unknown stage 'parse'"):
         metrics.observe_stage("parse", 0.1)
+
+
+def test_the_extractor_and_the_learner_stage_time_their_batch():
+    from jobs.actors import JOIN_STATS, STAGE_TIMES, Batch, FeatureStage, LearnerStage
+    from jobs.config import ExtractorConfig
+    from stream.records import Record
+
+    batch = Batch([Record(id="r1", features={"a": 1.0}, labels=("x",)), Record(id="r2", features={"a": 3.0})], [0.0, 0.0], 0.0)
+    assert batch.extract_s is None
+    extracted = FeatureStage(ExtractorConfig(standardize=True)).transform(batch)
+    assert extracted.extract_s > 0
+    _, stats = LearnerStage(["majority"], seed=1, window=10, model_size_every=1).process(extracted)
+    times = stats.pop(STAGE_TIMES)
+    assert times["extract"] == extracted.extract_s and times["learn"] > 0
+    assert set(stats) == {"majority", JOIN_STATS}  # the rest: the learner stats and the join counts

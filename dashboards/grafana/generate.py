@@ -139,6 +139,65 @@ def panels() -> list[dict]:
                 "Approximate in-memory size of each learner (sampled).",
             ),
         ],
+        [
+            panel(
+                "Time per batch by stage (p99)",
+                "timeseries",
+                [
+                    (
+                        f"histogram_quantile(0.99, sum by (stage, le) (rate(tagstream_stage_duration_seconds_bucket{{{JOB}}}[$__rate_interval])))",
+                        "{{stage}}",
+                    )
+                ],
+                "s",
+                "Time one micro-batch spends in each stage: consume (poll and parse), extract, learn (per learner actor), publish.",
+            ),
+            panel(
+                "Checkpoint duration (p99)",
+                "timeseries",
+                [
+                    (
+                        f"histogram_quantile(0.99, sum by (job, le) (rate(tagstream_checkpoint_duration_seconds_bucket{{{JOB}}}[$__rate_interval])))",
+                        "{{job}}",
+                    )
+                ],
+                "s",
+                "Time a checkpoint takes: batches in flight finished, every stage written, offsets committed.",
+            ),
+            panel(
+                "Serving learner",
+                "state-timeline",
+                [(f"tagstream_serving_learner{{{JOB_LEARNER}}} == 1", "{{learner}} ({{job}})")],
+                "short",
+                "Which learner's predictions are published (champion/challenger); shadow learners never serve.",
+            ),
+        ],
+        [
+            panel(
+                "Late labels",
+                "timeseries",
+                [
+                    (f"sum by (outcome) (increase(tagstream_label_join_total{{{JOB}}}[$__rate_interval]))", "{{outcome}}"),
+                    (f"sum by (side) (tagstream_label_join_waiting{{{JOB}}})", "waiting {{side}}"),
+                ],
+                "short",
+                "Records joined with labels that came later, expired or unmatched, and what waits in the join buffer.",
+            ),
+            panel(
+                "Driver CPU",
+                "timeseries",
+                [(f"rate(process_cpu_seconds_total{{{JOB}}}[$__rate_interval])", "{{job}}")],
+                "percentunit",
+                "CPU used by the driver process (the actors' processes are in Ray's own metrics).",
+            ),
+            panel(
+                "Driver memory",
+                "timeseries",
+                [(f"process_resident_memory_bytes{{{JOB}}}", "{{job}}")],
+                "bytes",
+                "Resident memory of the driver process.",
+            ),
+        ],
     ]
     out, panel_id = [], 1
     for row, row_panels in enumerate(rows):
@@ -172,7 +231,7 @@ def dashboard() -> dict:
     return {
         "uid": UID,
         "title": "tagstream pipeline",
-        "description": "Throughput, lag, latency, windowed quality, drift and label clusters of tagstream jobs.",
+        "description": "Throughput, lag, latency, windowed quality, drift, label clusters, stage times, late labels and the serving learner of tagstream jobs.",
         "tags": ["tagstream"],
         "editable": True,
         "schemaVersion": 39,
