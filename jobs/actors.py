@@ -100,6 +100,7 @@ class PollInfo:
     texts: int = 0
     first: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
     lost: int = 0
+    seconds: float = 0.0  # the poll's time: waiting for messages, parsing, dead-lettering
 
 
 @dataclasses.dataclass(slots=True)
@@ -300,6 +301,7 @@ class ConsumerStage:
         on: a record in one of them comes in a batch of its own, so that a record that kills a
         learner again is known (see :meth:`quarantine`).
         """
+        started = time.perf_counter()
         messages = self._source.poll_batch(self.batch_size, self.poll_timeout_s)
         if self._rewind is not None:
             # Messages fetched before the seek (a group join just assigned the partition) come again after it.
@@ -334,7 +336,8 @@ class ConsumerStage:
             first.setdefault((message.topic, message.partition), message.offset)
         lost, self._lost_reported = self._dead_letters.lost - self._lost_reported, self._dead_letters.lost
         info = PollInfo(
-            len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts, first, lost
+            len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts, first, lost,
+            seconds=time.perf_counter() - started,
         )
         return batch, info
 

@@ -518,6 +518,7 @@ class Flow:
             for reason, count in info.dead_letters.items():
                 self.summary.dead_letters[reason] = self.summary.dead_letters.get(reason, 0) + count
             self.metrics.observe_consumed(info.consumed, info.dead_letters)
+            self.metrics.observe_stage("consume", info.seconds)
         if self._joined and now - self._last_lag >= LAG_EVERY_S:
             self._last_lag = now
             self.metrics.observe_lag(_get(consumer.lag.remote(), self.config.ray_timeout_s, "reading consumer lag"))

@@ -71,6 +71,7 @@ def test_shadow_learners_are_scored_and_reported_but_never_served(ray_local, kaf
     assert metrics.value("tagstream_serving_learner", learner="mlht") == 0
     assert metrics.value("tagstream_serving_learner", learner=summary.serving) == 1
     assert metrics.value("tagstream_stage_duration_seconds_count", stage="publish") == summary.batches
+    assert metrics.value("tagstream_stage_duration_seconds_count", stage="consume") >= summary.batches
     assert metrics.value("tagstream_stage_duration_seconds_count", stage="learn") == 3 * summary.batches  # one per learner actor
     assert metrics.value("tagstream_stage_duration_seconds_count", stage="extract") is None  # numeric, not standardised
     assert set(summary.learners) == {"majority", "br-nb", "mlht"}
