@@ -57,6 +57,7 @@ FLAG_NAMES = {
     "learners": "--learner",
     "out_dir": "--out",
     "checkpoint_every_s": "--checkpoint-every",
+    "state_dir": "--no-checkpoints",
 }
 
 # The layers under the flags while JobConfig.load builds a config: the environment, then the file.
