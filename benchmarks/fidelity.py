@@ -161,13 +161,14 @@ def main(argv=None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs the reference")
     parser.add_argument("--pythonpath", action="append", default=[], help="extra import folder for the reference")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the markdown from the JSON")
+    parser.add_argument("--results", type=pathlib.Path, default=JSON_PATH, help="the JSON file (the markdown goes beside it)")
     parser.add_argument("--child", metavar="DATASET", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
         print(json.dumps(run_reference(args.child, args.limit, args.budget)))
         return 0
-    document = whole_stream.load(JSON_PATH, {"runs": {}})
+    document = whole_stream.load(args.results, {"runs": {}})
     if not args.report_only:
         if args.reference is None:
             parser.error("--reference DIR is required (a checkout of larasneves/iHomer)")
@@ -194,10 +195,10 @@ def main(argv=None) -> int:
                     f"micro-F1 reference {reference['scores']['micro_f1']:.4f} ours {ours['scores']['micro_f1']:.4f}",
                     flush=True,
                 )
-            whole_stream.save(document, JSON_PATH)
-    markdown = RESULTS_DIR / "fidelity.md"
+            whole_stream.save(document, args.results)
+    markdown = args.results.with_suffix(".md")
     markdown.write_text(render_markdown(document))
-    print(f"wrote {JSON_PATH} and {markdown}")
+    print(f"wrote {args.results} and {markdown}")
     return 0
 
 
