@@ -22,6 +22,8 @@ Configurations:
   lately: a root, its cluster's own MLHAT, or the mean of the MLHAT root's and the own MLHAT's
   probabilities (the blend);
 * ``ihomer-oneroot``: the same with the MLHAT root only (the default before the MLHT root);
+* ``ihomer-psroot``: the default with a third root, pruned sets over all labels (a label-set
+  learner, the family that leads the shuffled sticky datasets), one more candidate of each label's choice;
 * ``ihomer-group``: the default with one serving choice for all the labels of a cluster;
 * ``ihomer-noblend``: the same without the blend;
 * ``ihomer-noroot``: iHOMER without root learners: each cluster's own MLHAT (or its mentor)
@@ -77,6 +79,7 @@ CONFIGS: dict[str, dict | None] = {
     "mlhat-root-seed": None,
     "ihomer-flat": {},
     "ihomer-oneroot": {"root_base_learner": "mlhat"},
+    "ihomer-psroot": {"root_base_learner": ("mlhat", "mlht", "ps")},
     "ihomer-group": {"serving_unit": "group"},
     "ihomer-noblend": {"serving_unit": "group", "serving_blend": False},
     "ihomer-noroot": {"root_learner": False},
