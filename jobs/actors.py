@@ -27,6 +27,7 @@ from jobs.champion import ChampionSelector
 from jobs.checkpoint import CheckpointError, CheckpointStore
 from jobs.config import ExtractorConfig
 from jobs.label_join import LabelJoin
+from jobs.outage import commit_until_done, flush_until_delivered, offsets_past_end
 from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, partition_snapshot
 from jobs.features import NumericStandardizer, TextEmbedder
 from jobs.predictions_file import PredictionsFile
@@ -79,6 +80,9 @@ class Batch:
     positions: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
     updates: list[tuple[LabelUpdate, tuple[str, int, int], float]] = dataclasses.field(default_factory=list)
     extract_s: float | None = None  # seconds the extractor spent on it (None: it did not go through it)
+    # Partitions found read past their log's end and moved (to this offset) by the policy: the
+    # learners take the new log's offsets from there instead of skipping them as seen.
+    moved: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class PollInfo:
     first: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
     lost: int = 0
     seconds: float = 0.0  # the poll's time: waiting for messages, parsing, dead-lettering
+    offset_gaps: int = 0  # partitions found read past their log's end (jobs.outage.offsets_past_end)
 
 
 @dataclasses.dataclass(slots=True)
@@ -261,6 +266,9 @@ class ConsumerStage:
         self._labels_seen_ts = float("-inf")
         self._held_bytes = 0
         self._warned_overflow = False
+        # Partitions moved by the offsets_out_of_range policy, not yet told to the learners, and their count.
+        self._moved: dict[tuple[str, int], int] = {}
+        self._gaps = 0
 
     def rewind(self, offsets: dict[tuple[str, int], int]) -> None:
         """Read on from the offsets a restored checkpoint covers, as soon as partitions are assigned.
@@ -307,12 +315,20 @@ class ConsumerStage:
             # Messages fetched before the seek (a group join just assigned the partition) come again after it.
             rewound = self._apply_rewind()
             messages = [m for m in messages if (m.topic, m.partition) not in rewound]
+        moved = offsets_past_end(self._source, self._sink, self.config)
+        if moved:
+            # Read again from where the policy put them; the learners hear of it with the next batch.
+            messages = [m for m in messages if (m.topic, m.partition) not in moved]
+            self._moved |= moved
+            self._gaps += len(moved)
         if self.labels:
             messages = self._align(messages)
         if isolate:
             messages = self._isolate(messages, isolate)
         consumed_at = time.time()
         batch = Batch([], [], consumed_at)
+        if messages and self._moved:
+            batch.moved, self._moved = self._moved, {}
         dead: collections.Counter[str] = collections.Counter()
         for message in messages:
             ts = message.timestamp_ms / 1000 if message.timestamp_ms is not None else consumed_at
@@ -339,6 +355,8 @@ class ConsumerStage:
             len(messages), good, dict(dead), next_offsets(messages), len(self._source.assignment()), texts, first, lost,
             seconds=time.perf_counter() - started,
         )
+        if self._gaps:
+            info, self._gaps = dataclasses.replace(info, offset_gaps=self._gaps), 0
         return batch, info
 
     def quarantine(self, positions: typing.Iterable[tuple[str, int, int]]) -> None:
@@ -425,8 +443,9 @@ class ConsumerStage:
     def commit(self, offsets: dict[tuple[str, int], int]) -> int:
         """Flush the dead letters, then commit ``offsets``; returns the dead letters lost since the last poll
         (they are logged; their records are committed past like the others)."""
-        self._dead_letters.flush()
-        self._source.commit(offsets)
+        # While the broker is down these wait for it (jobs.outage); the driver knows why they take long.
+        flush_until_delivered(self._dead_letters, "sending dead letters")
+        commit_until_done(lambda: self._source.commit(offsets), "committing offsets")
         lost, self._lost_reported = self._dead_letters.lost - self._lost_reported, self._dead_letters.lost
         return lost
 
@@ -609,15 +628,15 @@ class LearnerStage(Restartable):
         a correction, scored apart (the prediction made on arrival against the corrected labels).
     learn_corrections
         Teach the learners each correction (learned once more with the corrected labels).
-    initial
-        A trained learner to start from (``--init-model``) instead of a fresh one, with its label
-        space; ignored when the stage restores a checkpoint of its own.
     limits
         ``max_label_space`` and ``max_feature_space``: a record (or late label) that would grow
         the label or feature space beyond them is refused, neither predicted nor learned, and
         handed back in :attr:`Scored.refused` to be dead-lettered.
     checkpoint_key
         HMAC key that signs the checkpoints, and without which none is read.
+    initial
+        A trained learner to start from (``--init-model``) instead of a fresh one, with its label
+        space; ignored when the stage restores a checkpoint of its own.
 
     """
 
@@ -686,6 +705,7 @@ class LearnerStage(Restartable):
         late labels beyond the label or feature space (``limits``) are refused.
         """
         self._require_ready()
+        self._offsets.update(batch.moved)  # a new log (jobs.outage.offsets_past_end): its offsets start again
         self._timing = (time.perf_counter(), batch.extract_s)
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
@@ -695,7 +715,7 @@ class LearnerStage(Restartable):
         for i, record in enumerate(batch.records):
             if batch.positions and self._seen(batch.positions[i]):
                 continue
-            refusal = self._beyond_spaces(record.labels or (), record.features)
+            refusal = self._beyond_spaces((*(record.labels or ()), *(record.known or ())), record.features)
             if refusal is not None:
                 position = batch.positions[i] if batch.positions else ("", 0, -1)
                 refused.append((position, record.key, encode_json(record.to_json()), refusal))
@@ -720,7 +740,7 @@ class LearnerStage(Restartable):
         for update, position, ts in batch.updates:
             if self._seen(position):
                 continue
-            refusal = self._beyond_spaces(update.labels, None)
+            refusal = self._beyond_spaces((*update.labels, *(update.known or ())), None)
             if refusal is not None:
                 refused.append((position, update.id.encode("utf-8"), encode_json(update.to_json()), refusal))
                 continue
@@ -926,12 +946,12 @@ class PublisherStage(Restartable):
         serving the learner it had chosen.
     checkpoint_keep
         Checkpoints kept in that folder.
-    predictions_file
-        Also append the published predictions to this JSON Lines file (see :mod:`jobs.predictions_file`).
     limits
         Sizes of the dead letters of records the learner actors refused.
     checkpoint_key
         HMAC key that signs the checkpoints, and without which none is read.
+    predictions_file
+        Also append the published predictions to this JSON Lines file (see :mod:`jobs.predictions_file`).
 
     """
 
@@ -953,8 +973,8 @@ class PublisherStage(Restartable):
         self.serving = serving
         self.champion = champion
         self._sink = RecordSink(config)
-        self._file = None if predictions_file is None else PredictionsFile(predictions_file)
         self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter, limits)
+        self._file = None if predictions_file is None else PredictionsFile(predictions_file)
         self._scored = 0  # labelled records scored so far: the instance of a switch event
 
     def _learners(self) -> list[str]:
@@ -1019,7 +1039,7 @@ class PublisherStage(Restartable):
         for (topic, partition, offset), key, value, error in served.refused:
             self._dead_letters.send(Message(topic, partition, offset, key, value), error)
             refused[error.reason] += 1
-        self._dead_letters.flush()
+        flush_until_delivered(self._dead_letters, "publishing predictions")
         acknowledged = time.time()
         return {
             "predictions": len(served.ids),

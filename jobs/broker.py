@@ -75,6 +75,9 @@ def _check_free(host: str, port: int) -> None:
     # tansu binds with SO_REUSEPORT: on a taken port it would start anyway and share the
     # connections with whatever listens there.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR: connections of a broker stopped a moment ago (TIME_WAIT) do not make the
+        # port taken; a socket listening there still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -136,10 +139,12 @@ class EmbeddedBroker:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> EmbeddedBroker:
+        return self._start_on(self.port if self.port is not None else free_port(self.host))
+
+    def _start_on(self, port: int) -> EmbeddedBroker:
         if self._process is not None:
             raise BrokerError("the broker was already started")
         binary = pathlib.Path(self.binary) if self.binary is not None else find_tansu()
-        port = self.port if self.port is not None else free_port(self.host)
         _check_free(self.host, port)
         url = f"tcp://{self.host}:{port}"
         # A file, not a pipe: nobody reads the output while the broker runs, and a full pipe would stall it.
@@ -225,6 +230,7 @@ class EmbeddedBroker:
         atexit.unregister(self.stop)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a paused broker handles no other signal
             # tansu exits at once on SIGINT, but on SIGTERM waits about 5 s for open client connections.
             process.send_signal(signal.SIGINT)
             try:
@@ -235,6 +241,28 @@ class EmbeddedBroker:
                 process.wait(timeout=self.stop_timeout_s)
         self._port = None
         self._close_log()
+
+    def restart(self, down_s: float = 0.0) -> EmbeddedBroker:
+        """Stop the broker, wait ``down_s`` seconds (an outage: connections are refused), and start a
+        new one on the same port: clients reconnect to an empty broker (no topics, records or
+        committed offsets), as after a restart of a broker that keeps them in memory."""
+        port = self._port
+        if port is None:
+            raise BrokerError("the broker is not running")
+        self.stop()
+        time.sleep(down_s)
+        return self._start_on(port)
+
+    def pause(self) -> None:
+        """Stall the broker (SIGSTOP): it keeps its connections and data but answers nothing until :meth:`resume`."""
+        if not self.running():
+            raise BrokerError("the broker is not running")
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a stalled broker go on (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def _close_log(self) -> None:
         if self._log is not None:

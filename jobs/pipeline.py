@@ -30,8 +30,10 @@ from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.features import extractor_cpus
 from jobs.model_export import job_initial_model
+from jobs.outage import BrokerWatch
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFile
+from stream.errors import KafkaClientError
 from stream.kafka import KafkaConfig, topic_partitions
 
 logger = logging.getLogger(__name__)
@@ -332,12 +334,16 @@ def _get(refs, timeout_s: float, what: str):
 # -- the steps ------------------------------------------------------------------------------------
 
 
-def consume_and_parse(consumer, timeout_s: float, isolate: dict | None = None):
+def consume_and_parse(consumer, timeout_s: float, isolate: dict | None = None, broker: BrokerWatch | None = None):
     """Poll one micro-batch; the batch stays in the object store, the driver reads only its PollInfo.
 
     Records in the ``isolate`` ranges come one per batch (a learner actor died on one of them).
+    With ``broker``, time the broker does not answer does not count towards ``timeout_s`` (a poll
+    may wait for it to take a dead letter or an alert).
     """
     batch_ref, info_ref = consumer.poll.options(num_returns=2).remote(isolate or None)
+    if broker is not None and broker.wait([info_ref], timeout_s, "polling the input topic"):
+        raise PipelineTimeout(f"polling the input topic took longer than {timeout_s} s")
     return batch_ref, _get(info_ref, timeout_s, "polling the input topic")
 
 
@@ -399,6 +405,9 @@ class Summary:
     dead_letters_lost: int = 0
     #: Input partitions whose records are read one per batch just now, after a failure (0 normally).
     isolating: int = 0
+    broker_outages: int = 0  # times the broker stopped answering (broker_unavailable), and for how long
+    broker_unavailable_s: float = 0.0
+    offset_gaps: int = 0  # partitions read past their log's end and moved by kafka.offsets_out_of_range
 
     @property
     def records_per_s(self) -> float:
@@ -438,6 +447,7 @@ class Flow:
         self.on_progress = on_progress
         self.on_batch = on_batch
         self.summary = Summary(shadow=list(config.shadow))
+        self.broker = BrokerWatch(config.kafka, getattr(metrics, "registry", None))
         self.window: dict[str, dict] = {}
         self._in_flight: collections.deque[InFlight] = collections.deque()
         self._commits: list = []
@@ -519,9 +529,18 @@ class Flow:
                 self.summary.dead_letters[reason] = self.summary.dead_letters.get(reason, 0) + count
             self.metrics.observe_consumed(info.consumed, info.dead_letters)
             self.metrics.observe_stage("consume", info.seconds)
+        if info.offset_gaps:
+            self.summary.offset_gaps += info.offset_gaps
+            self.broker.gap(info.offset_gaps)
         if self._joined and now - self._last_lag >= LAG_EVERY_S:
             self._last_lag = now
-            self.metrics.observe_lag(_get(consumer.lag.remote(), self.config.ray_timeout_s, "reading consumer lag"))
+            try:
+                lag = _get(consumer.lag.remote(), self.config.ray_timeout_s, "reading consumer lag")
+            except (KafkaClientError, PipelineTimeout):
+                # A gauge is not worth ending the job for: the broker may be down (jobs.outage).
+                self.broker.check("sampling the consumer lag")
+            else:
+                self.metrics.observe_lag(lag)
 
     def isolating(self) -> dict[tuple[str, int], tuple[int, int]]:
         """The input ranges whose records go one per batch (see :meth:`failed`)."""
@@ -548,11 +567,11 @@ class Flow:
     def _retire(self, block: bool) -> bool:
         """Commit the oldest batch if it is acknowledged (waiting for it when ``block``)."""
         head = self._in_flight[0]
-        timeout = self.config.ray_timeout_s if block else 0
-        ready, _ = ray.wait([head.ack_ref], num_returns=1, timeout=timeout)
-        if not ready:
-            if block:
-                raise PipelineTimeout(f"a batch was not published within {timeout} s")
+        if block:
+            # Time the broker does not answer does not count (jobs.outage): the publisher waits for it.
+            if self.broker.wait([head.ack_ref], self.config.ray_timeout_s, "publishing a batch"):
+                raise PipelineTimeout(f"a batch was not published within {self.config.ray_timeout_s} s")
+        elif not ray.wait([head.ack_ref], num_returns=1, timeout=0)[0]:
             return False
         ack = _get(head.ack_ref, self.config.ray_timeout_s, "reading a publish acknowledgement")
         self._in_flight.popleft()
@@ -604,10 +623,9 @@ class Flow:
         return True
 
     def _check_commits(self, wait: bool) -> None:
-        timeout = self.config.ray_timeout_s if wait else 0
-        done, self._commits = ray.wait(self._commits, num_returns=len(self._commits), timeout=timeout)
-        if wait and self._commits:
-            raise PipelineTimeout(f"offset commits did not finish within {timeout} s")
+        if wait and self.broker.wait(self._commits, self.config.ray_timeout_s, "committing offsets"):
+            raise PipelineTimeout(f"offset commits did not finish within {self.config.ray_timeout_s} s")
+        done, self._commits = ray.wait(self._commits, num_returns=len(self._commits), timeout=0)
         self.summary.dead_letters_lost += sum(ray.get(done))  # raises the commit's error, if any
         if done:
             self.metrics.observe_commit()
@@ -697,6 +715,7 @@ class Flow:
         self.summary.seconds = now - self._started
         if self._first_input is not None:
             self.summary.active_seconds = now - self._first_input
+        self.summary.broker_outages, self.summary.broker_unavailable_s = self.broker.outages, self.broker.unavailable_s
         self.metrics.observe_batch(0, 0)
 
 
@@ -707,7 +726,9 @@ def _recoverable(error: BaseException) -> bool:
     """
     if isinstance(error, (ray.exceptions.RayActorError, StageRestarted)):
         return True
-    return str(getattr(error, "function_name", "")).startswith("LearnerStage.")
+    # A learner's error reaches the driver wrapped in the task that took its output (the publisher);
+    # Ray keeps the failing task's name only in the text of the error.
+    return isinstance(error, ray.exceptions.RayTaskError) and "ray::LearnerStage." in str(error)
 
 
 def run_pipeline(
@@ -741,7 +762,7 @@ def run_pipeline(
             start_replay(stages, config)
         for consumer in flow.polls(stages.consumers):
             try:
-                batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s, flow.isolating())
+                batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s, flow.isolating(), flow.broker)
                 flow.consumed(consumer, info)
                 if not info.consumed:
                     flow.retire_ready()  # an idle follow run still publishes its progress and commits

@@ -122,6 +122,18 @@ class KafkaConfig(pydantic.BaseModel):
         How long to wait for the first connection to the cluster.
     commit_timeout_s, flush_timeout_s, admin_timeout_s
         Timeouts of offset commits, producer flushes and topic administration.
+    offsets_out_of_range
+        What a consumer does with a partition it reads past the end of its log (truncated,
+        recreated, another cluster): ``fail`` (stop), or go on from the ``earliest`` or ``latest``
+        offset; an alert is published either way (see :func:`jobs.outage.offsets_past_end`).
+    idempotent_producer
+        Kafka's idempotent producer (no duplicates when a send is retried). Off by default: its
+        producer id lives in the broker's state, and a broker that lost it (an in-memory broker
+        restarted, a recreated cluster) refuses every later send (``UnknownProducerIdError``); the
+        predictions are at-least-once anyway (deduplicate by key).
+    delivery_timeout_ms
+        How long the producer keeps trying to deliver a message (a day: a broker outage must not
+        lose predictions; the job waits for the broker meanwhile, see :mod:`jobs.outage`).
     acks, linger_ms, batch_size, compression_type, max_block_ms, max_request_size
         Producer settings (``max_block_ms``: longest a send waits for metadata or buffer space;
         ``max_request_size``: the largest message, with key and headers, a producer sends: a
@@ -165,6 +177,9 @@ class KafkaConfig(pydantic.BaseModel):
     batch_size: int = pydantic.Field(65_536, gt=0)
     compression_type: typing.Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     max_block_ms: int = pydantic.Field(10_000, gt=0)
+    delivery_timeout_ms: int = pydantic.Field(86_400_000, gt=0)
+    idempotent_producer: bool = False
+    offsets_out_of_range: typing.Literal["fail", "earliest", "latest"] = "fail"
     max_request_size: int = pydantic.Field(1_048_576, gt=0)
     security_protocol: typing.Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: typing.Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -229,6 +244,8 @@ class KafkaConfig(pydantic.BaseModel):
                 "batch_size": self.batch_size,
                 "compression_type": self.compression_type,
                 "max_block_ms": self.max_block_ms,
+                "delivery_timeout_ms": self.delivery_timeout_ms,
+                "enable_idempotence": self.idempotent_producer,
                 "max_request_size": self.max_request_size,
             }
         if role == "admin":
@@ -309,6 +326,7 @@ class RecordSource:
         self.topics = None if topics is None else list(topics)
         self.partitions = None if partitions is None else list(partitions)
         self._consumer = _connect(kafka.KafkaConsumer, "consumer", config, "consumer")
+        self._topic_ids: dict = {}  # topic -> id when first read (see out_of_range)
         if self.topics is not None:
             self._consumer.subscribe(self.topics)
         else:
@@ -428,6 +446,40 @@ class RecordSource:
                     return False
         return True
 
+    def out_of_range(self) -> dict[Partition, tuple[int, int | None, str]]:
+        """Assigned partitions whose position no longer means anything in their log:
+        ``{(topic, partition): (position, end, why)}``, ``why`` being ``"past_end"`` or ``"recreated"``.
+
+        No request is sent. ``past_end``: the position lies beyond the end reported by the last
+        fetch response (a fetch past the end returns no record and the log's true end): the log is
+        shorter than this consumer expects (truncated, recreated, another cluster's). ``recreated``:
+        the cluster's metadata gives the topic another id than when this consumer first read it
+        (deleted and created again, or a broker that keeps topics in memory restarted), whatever the
+        positions; ``end`` is then the reported end if known. The ids seen are updated, so a
+        recreation is reported once.
+        """
+        out: dict[Partition, tuple[int, int | None, str]] = {}
+        assigned = self._consumer.assignment()
+        cluster = self._consumer._client.cluster  # kafka-python keeps topic ids only there
+        for topic in {tp.topic for tp in assigned}:
+            topic_id = cluster.topic_id(topic)
+            if topic_id is None:
+                continue
+            known = self._topic_ids.setdefault(topic, topic_id)
+            if known != topic_id:
+                self._topic_ids[topic] = topic_id
+                for tp in assigned:
+                    if tp.topic == topic:
+                        out[topic, tp.partition] = (self._consumer.position(tp), self._consumer.highwater(tp), "recreated")
+        for tp in assigned:
+            end = self._consumer.highwater(tp)
+            if end is None or (tp.topic, tp.partition) in out:
+                continue
+            position = self._consumer.position(tp)
+            if position is not None and position > end:
+                out[tp.topic, tp.partition] = (position, end, "past_end")
+        return out
+
     def offsets_for_time(self, timestamp_ms: int, timeout_s: float | None = None) -> dict[Partition, int]:
         """Per assigned partition, the first offset with a timestamp at or after ``timestamp_ms`` (else the end)."""
         timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
@@ -440,6 +492,15 @@ class RecordSource:
         except kafka.errors.KafkaTimeoutError as error:
             raise KafkaTimeout(f"offset lookup by time did not finish within {timeout_s} s", error) from error
         return {(tp.topic, tp.partition): found[tp].offset if found.get(tp) is not None else ends[tp] for tp in assigned}
+
+    def end_offset(self, topic: str, partition: int, timeout_s: float | None = None) -> int:
+        """The end of one partition's log as ``end_offsets`` reports it (low on the embedded broker, see :meth:`lag`)."""
+        timeout_s = self.config.request_timeout_ms / 1000 if timeout_s is None else timeout_s
+        tp = TopicPartition(topic, partition)
+        try:
+            return self._consumer.end_offsets([tp], timeout_ms=int(timeout_s * 1000))[tp]
+        except kafka.errors.KafkaTimeoutError as error:
+            raise KafkaTimeout(f"reading the end of {topic}[{partition}] did not finish within {timeout_s} s", error) from error
 
     def lag(self, timeout_s: float | None = None, topic: str | None = None) -> dict[Partition, int]:
         """Messages left to read per assigned partition (of ``topic`` only, when given): end offset minus position.
