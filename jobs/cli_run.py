@@ -25,12 +25,13 @@ from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.cli_config import uses_embedded_broker
 from jobs.checkpoint import CheckpointError
 from jobs.config import ConfigError, JobConfig
-from jobs.dashboard import serve_live_page
+from jobs.dashboard import LivePage
 from jobs.logging_setup import LogFormat, setup_logging
 from jobs.model_export import job_initial_model
 from jobs.pipeline import PipelineTimeout, RecoveryBudgetExceeded, Summary, init_ray, run_pipeline
 from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.run_views import LiveProgress, ProgressLog, progress_line, summary_view
+from jobs.startup import check_dataset, serve_endpoints
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFileError
 from stream.errors import StreamError
@@ -41,6 +42,9 @@ errors = Console(stderr=True)
 
 #: Dataset replayed by a run on the embedded broker when none is given.
 DEFAULT_DATASET = "yeast"
+
+#: How a user of ``run`` changes each port (see :func:`jobs.startup.serve_endpoints`).
+PORT_FLAGS = {"metrics_port": "--metrics-port", "dashboard_port": "--dashboard-port"}
 
 ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
@@ -58,19 +62,25 @@ def with_bootstrap_servers(config: JobConfig, servers: str) -> JobConfig:
 
 @contextlib.contextmanager
 def graceful_interrupt(stop: threading.Event):
-    """First Ctrl-C: stop polling, finish the batches in flight and commit. A second one aborts."""
+    """First Ctrl-C or SIGTERM: stop polling, finish the batches in flight, checkpoint, commit and
+    write the summary. A second one aborts.
+
+    SIGTERM is what ``docker stop``, systemd and Kubernetes send; a run stopped by it ends like
+    one whose input ended.
+    """
 
     def handle(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        errors.print("stopping: finishing the batches in flight (Ctrl-C again to abort)")
+        errors.print(f"stopping on {signal.Signals(signum).name}: finishing the batches in flight (again to abort)")
 
-    previous = signal.signal(signal.SIGINT, handle)
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_command(
@@ -174,18 +184,29 @@ def run_command(
         raise typer.Exit(2) from None
     try:
         with contextlib.ExitStack() as stack:
+            stop = threading.Event()
+            stack.enter_context(graceful_interrupt(stop))
+            # Checked before anything has a side effect: the dataset, then the ports (held from now on).
+            if uses_embedded_broker(config) and config.dataset is None:
+                config = config.model_copy(update={"dataset": DEFAULT_DATASET})
+            if config.dataset is not None and not config.replaying:
+                check_dataset(records_of(config.dataset))
+            metrics = PipelineMetrics(config.window)
+            endpoints = serve_endpoints(config, metrics, stack, settings=PORT_FLAGS)
+            console.print(f"metrics on [bold]{endpoints.metrics_url}[/bold]")
+            console.print(f"live page on [bold]{endpoints.page.url}[/bold]")
             if uses_embedded_broker(config):
                 broker = stack.enter_context(EmbeddedBroker())
                 config = with_bootstrap_servers(config, broker.bootstrap_servers)
-                if config.dataset is None:
-                    config = config.model_copy(update={"dataset": DEFAULT_DATASET})
                 console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
-            summary = _run(config, stack, label_delay, quiet_ray=not verbose)
+            summary = _run(config, stack, stop, metrics, endpoints.page, label_delay, quiet_ray=not verbose)
     except ModelFileError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
     except (StreamError, BrokerError, PipelineTimeout, CheckpointError, RecoveryBudgetExceeded, OSError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        # An actor's error (offsets out of range, ...) comes wrapped with its remote traceback: its message only.
+        reason = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
+        errors.print(f"[red]error:[/red] {escape(str(reason))}", highlight=False)
         raise typer.Exit(1) from None
     console.print(summary_view(summary, console))
     if config.out_dir is not None:
@@ -195,7 +216,15 @@ def run_command(
         console.print(f"summary written to {path}")
 
 
-def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None = None, quiet_ray: bool = False) -> Summary:
+def _run(
+    config: JobConfig,
+    stack: contextlib.ExitStack,
+    stop: threading.Event,
+    metrics: PipelineMetrics,
+    page: LivePage,
+    label_delay: int | None = None,
+    quiet_ray: bool = False,
+) -> Summary:
     job_initial_model(config)  # a model file that does not fit is refused before the replay
     ensure_topics(config.kafka)
     expected = None
@@ -209,14 +238,9 @@ def _run(config: JobConfig, stack: contextlib.ExitStack, label_delay: int | None
         console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")
     if init_ray(config, quiet=quiet_ray):
         stack.callback(ray.shutdown)
-    metrics = PipelineMetrics(config.window)
-    port = metrics.serve(config.metrics_host, config.metrics_port)
-    stack.callback(metrics.close)
-    console.print(f"metrics on [bold]http://{config.metrics_host}:{port}/metrics[/bold]")
-    page = stack.enter_context(serve_live_page(config, metrics))
-    console.print(f"live page on [bold]{page.url}[/bold]")
-    stop = threading.Event()
-    with graceful_interrupt(stop), _progress_display(config, metrics) as on_progress:
+        # A local Ray installs its own SIGTERM handler in this process (it aborts): ours again.
+        stack.enter_context(graceful_interrupt(stop))
+    with _progress_display(config, metrics) as on_progress:
         summary = run_pipeline(
             config,
             expected=expected,

@@ -16,6 +16,7 @@ the run ended normally and 1 with a one-line reason otherwise, so the job ends S
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pathlib
@@ -31,10 +32,10 @@ import typer
 from jobs.broker import BrokerError
 from jobs.cli_run import records_of
 from jobs.config import ConfigError, JobConfig
-from jobs.dashboard import serve_live_page
 from jobs.logging_setup import LogFormat, setup_logging
 from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
 from jobs.produce import produce
+from jobs.startup import check_dataset, serve_endpoints
 from jobs.run_views import ProgressLog
 from jobs.telemetry import PipelineMetrics
 from stream.errors import StreamError
@@ -42,6 +43,12 @@ from stream.kafka import ensure_topics
 
 # Named, not __name__: run with `python -m`, this module is "__main__".
 logger = logging.getLogger("jobs.ray_job")
+
+#: How the user of a Ray job changes each port (see :func:`jobs.startup.serve_endpoints`).
+PORT_SETTINGS = {
+    "metrics_port": "metrics_port in the config file or TAGSTREAM_METRICS_PORT",
+    "dashboard_port": "dashboard_port in the config file or TAGSTREAM_DASHBOARD_PORT",
+}
 
 #: Environment variable naming the config file when ``--config`` is not given.
 CONFIG_ENV = "TAGSTREAM_CONFIG"
@@ -67,10 +74,19 @@ def stop_on_sigterm(stop: threading.Event) -> None:
 
 
 def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
-    """Topics, replay, metrics endpoint and the pipeline, on the Ray cluster this process belongs to."""
-    started_ray = init_ray(config)
-    metrics = PipelineMetrics(config.window)
-    try:
+    """Topics, replay, metrics endpoint and the pipeline, on the Ray cluster this process belongs to.
+
+    The dataset and the ports are checked (the ports held) before Ray, topics or a replay.
+    """
+    with contextlib.ExitStack() as stack:
+        if config.dataset is not None and not config.replaying:
+            check_dataset(records_of(config.dataset))
+        metrics = PipelineMetrics(config.window)
+        endpoints = serve_endpoints(config, metrics, stack, settings=PORT_SETTINGS)
+        if init_ray(config):
+            stack.callback(ray.shutdown)
+            if stop is not None:
+                stop_on_sigterm(stop)  # a local Ray installs its own SIGTERM handler (it aborts)
         ensure_topics(config.kafka)
         expected = None
         if config.replaying:
@@ -83,40 +99,34 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
                 "replayed the dataset",
                 extra={"dataset": config.dataset, "records": produced.records, "topic": config.kafka.topics.records},
             )
-        port = metrics.serve(config.metrics_host, config.metrics_port)
-        with serve_live_page(config, metrics) as page:
-            logger.info(
-                "pipeline starting",
-                extra={
-                    "learners": ",".join(config.learners),
-                    "bootstrap_servers": config.kafka.bootstrap_servers,
-                    "input": config.kafka.topics.records,
-                    "predictions": config.kafka.topics.predictions,
-                    "metrics_port": port,
-                    "live_page": page.url,
-                    "expected": expected,
-                    "follow": config.follow,
-                },
-            )
-            summary = run_pipeline(
-                config,
-                expected=expected,
-                stop=stop,
-                metrics=metrics,
-                on_progress=ProgressLog(log_progress, config.learners, metrics),
-                on_batch=page.state.observe_batch,
-            )
-            page.state.finish(summary)
+        logger.info(
+            "pipeline starting",
+            extra={
+                "learners": ",".join(config.learners),
+                "bootstrap_servers": config.kafka.bootstrap_servers,
+                "input": config.kafka.topics.records,
+                "predictions": config.kafka.topics.predictions,
+                "metrics_port": endpoints.metrics_port,
+                "live_page": endpoints.page.url,
+                "expected": expected,
+                "follow": config.follow,
+            },
+        )
+        summary = run_pipeline(
+            config,
+            expected=expected,
+            stop=stop,
+            metrics=metrics,
+            on_progress=ProgressLog(log_progress, config.learners, metrics),
+            on_batch=endpoints.page.state.observe_batch,
+        )
+        endpoints.page.state.finish(summary)
         stopped = stop is not None and stop.is_set()
         if expected is not None and summary.records_in < expected and not stopped:
             raise IncompleteRun(
                 f"the run consumed {summary.records_in} of the {expected} replayed records before its input went "
                 f"idle for {config.idle_timeout_s} s (idle_timeout_s)"
             )
-    finally:
-        metrics.close()
-        if started_ray:
-            ray.shutdown()
     if config.out_dir is not None:
         config.out_dir.mkdir(parents=True, exist_ok=True)
         (config.out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -161,7 +171,8 @@ def main(
         config = JobConfig.load(config_file, overrides=overrides)
         summary = run_job(config, stop)
     except (ConfigError, StreamError, BrokerError, PipelineTimeout, IncompleteRun, OSError) as error:
-        logger.error("job failed: %s", error)
+        # An actor's error (offsets out of range, ...) comes wrapped with its remote traceback: its message only.
+        logger.error("job failed: %s", error.cause if isinstance(error, ray.exceptions.RayTaskError) else error)
         raise typer.Exit(1) from None
     logger.info(
         "job done",

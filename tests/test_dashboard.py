@@ -323,11 +323,11 @@ def test_live_state_follows_a_running_pipeline(ray_local, kafka_config):
 def test_tagstream_run_prints_the_live_page_and_feeds_it(ray_local, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from jobs import cli_run
+    from jobs import startup
     from jobs.cli import app
 
     pages = []
-    monkeypatch.setattr(cli_run, "serve_live_page", lambda config, metrics: pages.append(serve_live_page(config, metrics)) or pages[-1])
+    monkeypatch.setattr(startup, "serve_live_page", lambda config, metrics: pages.append(serve_live_page(config, metrics)) or pages[-1])
     result = CliRunner().invoke(
         app, ["run", "--learner", "ihomer", "--limit", "300", "--metrics-port", "0", "--dashboard-port", "0", "--out", str(tmp_path)]
     )
