@@ -74,7 +74,9 @@ class _Family:
     When a detector signals a drift, the family gathers the change for ``gather`` records: every
     detector that signals in that time is part of it. Then one alert names the labels of all of
     them and of every other detector that stands at ``name_threshold`` or more; those detectors
-    restart and keep quiet for ``cooldown`` records, so the same change is not reported twice. A warning is raised once,
+    restart, and the family keeps quiet for ``cooldown`` records (its detectors restart when they
+    signal in that time), so the same change, or its ripples in the learners' error, is not
+    reported twice. A warning is raised once,
     escalates into the next drift of the family, or expires after ``warning_expiry`` records;
     after it expires the family raises no new warning for ``cooldown`` records.
     """
@@ -91,6 +93,7 @@ class _Family:
         self.warning: _Warning | None = None
         self.change: _Change | None = None
         self.quiet_until = -1
+        self.cool_until = -1  # the whole family keeps quiet after an alert: a change moves its inputs together
 
     def add(self, key: str, labels: tuple[str, ...] = (), nearby: bool = True, setwide: bool = False, **settings) -> None:
         self.subjects[key] = _Subject(self.bank.add(**settings), labels, key, nearby, setwide)
@@ -113,7 +116,9 @@ class _Family:
 
     def cooling(self, subject: _Subject, index: int) -> bool:
         """Whether the subject, or a label it is about, was reported less than ``cooldown`` records ago."""
-        return index < subject.cool_until or any(index < self.label_cool_until.get(l, -1) for l in subject.labels)
+        if index < self.cool_until or index < subject.cool_until:
+            return True
+        return any(index < self.label_cool_until.get(l, -1) for l in subject.labels)
 
     def reported(self, subjects: list[_Subject], index: int) -> None:
         """Restart the reported subjects, every subject about a reported label and the set-wide ones; cool down."""
@@ -169,7 +174,7 @@ class DriftMonitor:
       ``label_dormant``, ``label_revived``.
 
     Hygiene: within a kind (and learner), a change that moves many labels at once is one alert
-    naming them all; labels just reported keep quiet for ``cooldown`` records; a warning is raised
+    naming them all; after it the kind (for that learner) keeps quiet for ``cooldown`` records; a warning is raised
     once, then either escalates (the next drift names it in ``detail["escalates"]``) or expires.
     Every alert has a stable id from the job, the detector and the record's position, so the same
     records replayed after a restore from a checkpoint raise the same ids. The monitor pickles.
@@ -180,6 +185,10 @@ class DriftMonitor:
         Name of the job or evaluation, part of every event id.
     window, reference
         Sizes of the recent and reference windows of every detector, in records.
+    min_reference
+        Records the reference window must hold before a detector tests (all of ``reference`` when
+        ``None``): a fresh detector (at the start, after a change) speaks later but is steadier,
+        which keeps the learners' own early ups and downs from being taken for drift.
     concept_threshold, labelset_threshold, prior_threshold, pair_threshold, feature_threshold
         Standard errors beyond which each kind of detector signals a drift (per label error, mean
         error over the labels, a label's frequency and the cardinality, a pair's co-occurrence, an
@@ -222,15 +231,15 @@ class DriftMonitor:
     ...     alerts += monitor.update({"x": rng.random()}, {"a": a, "b": b}, {"model": predicted},
     ...                              StreamPosition(i), model_versions={"model": i})
     >>> [(alert.level, alert.kind, alert.labels, alert.learner, alert.last.index) for alert in alerts]  # doctest: +NORMALIZE_WHITESPACE
-    [('warning', 'prior', ('b',), None, 1542), ('warning', 'concept', ('b',), 'model', 1542),
-     ('drift', 'prior', ('b',), None, 1599), ('drift', 'concept', ('b',), 'model', 1599)]
+    [('warning', 'prior', ('b',), None, 1542), ('warning', 'concept', ('b',), 'model', 1549),
+     ('drift', 'prior', ('b',), None, 1599), ('drift', 'concept', ('b',), 'model', 1610)]
 
-    Each drift was set off at record 1,549 and gathered for 50 more records. It escalates the
+    Each drift is raised 50 records after the record that set it off (more labels may join it). It escalates the
     warning before it, and names its window and the model version:
 
     >>> drift = alerts[3]
     >>> drift.detail["escalates"] == alerts[1].event_id, drift.first.index, drift.model_version, drift.detector
-    (True, 1350, 1599, 'concept/model')
+    (True, 1361, 1610, 'concept/model')
 
     """
 
@@ -239,13 +248,14 @@ class DriftMonitor:
         job: str = "tagstream",
         window: int = 200,
         reference: int = 1000,
-        concept_threshold: float = 5.0,
-        labelset_threshold: float = 5.0,
+        min_reference: int | None = None,
+        concept_threshold: float = 6.0,
+        labelset_threshold: float = 6.0,
         prior_threshold: float = 5.0,
         pair_threshold: float = 5.5,
         feature_threshold: float = 5.5,
         warning_margin: float = 1.0,
-        name_threshold: float = 3.0,
+        name_threshold: float = 4.0,
         min_effect: float = 0.05,
         feature_min_effect_sd: float = 0.25,
         cooldown: int = 1000,
@@ -265,6 +275,7 @@ class DriftMonitor:
         self.job = job
         self.window = window
         self.reference = reference
+        self.min_reference = min_reference
         self.concept_threshold = concept_threshold
         self.labelset_threshold = labelset_threshold
         self.prior_threshold = prior_threshold
@@ -296,7 +307,7 @@ class DriftMonitor:
     # -- construction helpers -----------------------------------------------------------------------
 
     def _family(self, kind: str, name: str, learner: str | None) -> _Family:
-        return _Family(kind, name, learner, WindowShiftBank(self.window, self.reference), self.name_threshold, self.cooldown)
+        return _Family(kind, name, learner, WindowShiftBank(self.window, self.reference, self.reference if self.min_reference is None else self.min_reference), self.name_threshold, self.cooldown)
 
     def _settings(self, threshold: float, direction: str = "up", variance: str = "bernoulli", min_effect=None, min_effect_sd=0.0) -> dict:
         return {
@@ -449,6 +460,7 @@ class DriftMonitor:
         change, family.change = family.change, None
         subjects = family.named(list(change.subjects.values()), position.index)
         family.reported([s for s in subjects if s.name not in change.subjects], position.index)
+        family.cool_until = position.index + self.cooldown
         labels = tuple(sorted({label for s in subjects for label in s.labels}))
         detail = {"signalled": sorted(change.subjects)}
         if family.kind == "feature":
