@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from jobs.checkpoint import CheckpointError
+from jobs.checkpoint import CheckpointError, read_key
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
 from jobs.model_export import export_model
@@ -215,17 +215,28 @@ def deadletters_replay(
 
 
 def export_command(
-    checkpoint_dir: typing.Annotated[str, typer.Option(help="The job's checkpoint folder or fsspec URI.")],
     output: typing.Annotated[pathlib.Path, typer.Option("--output", "-o", help="Model file to write.")],
+    checkpoint_dir: typing.Annotated[
+        str | None, typer.Option(help="The job's checkpoint folder or fsspec URI (default: the job config's).")
+    ] = None,
     learner: typing.Annotated[
         str | None, typer.Option(help="Which learner of the job (default: the one serving at the last checkpoint).")
     ] = None,
+    config_file: ConfigFile = None,
     verbose: Verbose = False,
 ) -> None:
-    """Write a job's trained learner from its newest checkpoint into a model file (for learners.load and --init-model)."""
+    """Write a job's trained learner from its newest checkpoint into a model file (for learners.load and --init-model).
+
+    The job's configuration (``--config``, ``TAGSTREAM_*``) gives the checkpoint folder when
+    ``--checkpoint-dir`` does not, and the key of signed checkpoints (``checkpoint_key[_file]``).
+    """
     setup_logging(verbose)
     with _errors_to_exit():
-        exported = export_model(checkpoint_dir, learner)
+        config = JobConfig.load(config_file, overrides={"checkpoint_dir": checkpoint_dir})
+        if config.checkpoint_dir is None:
+            raise ConfigError("no checkpoint folder: pass --checkpoint-dir DIR (or set checkpoint_dir in --config)")
+        secret = None if config.checkpoint_key is None else config.checkpoint_key.get_secret_value()
+        exported = export_model(config.checkpoint_dir, learner, read_key(config.checkpoint_key_file, secret))
         output.parent.mkdir(parents=True, exist_ok=True)
         save(exported, output)
     console.print(

@@ -20,25 +20,30 @@ from learners.model_file import ModelFile, ModelFileError, read
 from stream.datasets import open_dataset
 
 
-def _stores(checkpoint_dir: str) -> tuple[list[CheckpointStore], CheckpointStore | None]:
+def _stores(checkpoint_dir: str, key: bytes | None) -> tuple[list[CheckpointStore], CheckpointStore | None]:
     fs, root = fsspec.core.url_to_fs(checkpoint_dir)
     if not fs.isdir(root):
         raise CheckpointError(f"checkpoint folder {checkpoint_dir} does not exist")
     names = sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False))
     base = checkpoint_dir.rstrip("/")
-    learners = [CheckpointStore(f"{base}/{name}") for name in names if name.startswith("learner-")]
-    publisher = CheckpointStore(f"{base}/publisher") if "publisher" in names else None
+    learners = [CheckpointStore(f"{base}/{name}", key=key) for name in names if name.startswith("learner-")]
+    publisher = CheckpointStore(f"{base}/publisher", key=key) if "publisher" in names else None
     if not learners:
         raise CheckpointError(f"{checkpoint_dir} holds no learner checkpoints (learner-<i>/ folders)")
     return learners, publisher
 
 
-def export_model(checkpoint_dir: str, learner: str | None = None) -> ModelFile:
-    """The learner ``learner`` (default: the serving one) of the newest checkpoints in ``checkpoint_dir``."""
-    stores, publisher = _stores(checkpoint_dir)
+def export_model(checkpoint_dir: str, learner: str | None = None, key: bytes | None = None) -> ModelFile:
+    """The learner ``learner`` (default: the serving one) of the newest checkpoints in ``checkpoint_dir``.
+
+    ``key`` is the job's checkpoint key when it signs its checkpoints: then only checkpoints signed
+    with it are read.
+    """
+    stores, publisher = _stores(checkpoint_dir, key)
     states = [state for state in (store.load_latest() for store in stores) if state is not None]
     if not states:
-        raise CheckpointError(f"{checkpoint_dir} holds no intact learner checkpoint")
+        signed = " signed with the job's key" if key is not None else ""
+        raise CheckpointError(f"{checkpoint_dir} holds no intact learner checkpoint{signed}")
     available = [name for state in states for name in state["models"]]
     if learner is None:
         learner = _serving(publisher) or available[0]

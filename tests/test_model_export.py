@@ -161,3 +161,28 @@ def test_the_publisher_keeps_exactly_the_published_predictions_in_the_file(kafka
     on_topic = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, 4)]
     assert lines == on_topic
     assert [line["id"] for line in lines] == ["r0", "r1", "r2", "r3"]
+
+
+def test_signed_checkpoints_are_exported_only_with_the_jobs_key(tmp_path, monkeypatch):
+    stage = LearnerStage(["br-nb"], seed=3, window=50, model_size_every=10**6)
+    stage.process(positioned(YEAST[:100], 0))
+    CheckpointStore(str(tmp_path / "ckpt" / "learner-0"), key=b"s3cret").save(
+        {"format": CHECKPOINT_FORMAT, "owner": ["br-nb"], **stage._state()}
+    )
+    assert export_model(str(tmp_path / "ckpt"), key=b"s3cret").learned == 100
+    with pytest.raises(CheckpointError, match="no intact learner checkpoint signed with the job's key"):
+        export_model(str(tmp_path / "ckpt"), key=b"other")
+
+    app = typer.Typer()
+    cli_ops.register(app)
+    monkeypatch.setenv("TAGSTREAM_CHECKPOINT_DIR", str(tmp_path / "ckpt"))
+    monkeypatch.setenv("TAGSTREAM_CHECKPOINT_KEY", "s3cret")
+    signed = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "model.pkl")])
+    assert signed.exit_code == 0, signed.output
+    monkeypatch.setenv("TAGSTREAM_CHECKPOINT_KEY", "wrong")
+    refused = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "model.pkl")])
+    assert refused.exit_code == 1 and "signed with the job's key" in refused.output
+    monkeypatch.delenv("TAGSTREAM_CHECKPOINT_DIR")
+    monkeypatch.delenv("TAGSTREAM_CHECKPOINT_KEY")
+    nowhere = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "model.pkl")])
+    assert nowhere.exit_code == 2 and "no checkpoint folder" in nowhere.output
