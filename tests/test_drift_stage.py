@@ -109,3 +109,20 @@ def test_a_failing_alertmanager_is_logged_and_counted_not_raised(alertmanager, c
     assert unreachable.send(alerts, ts=1.7e9) == 0 and unreachable.failed == len(alerts)
     with pytest.raises(ValueError):
         AlertmanagerSink("alertmanager:9093")
+
+
+def test_alerts_follow_the_drift_topic_schema_and_learner_events_the_model_events_one():
+    import jsonschema
+
+    from learners.base import DriftEvent
+    from stream.records import json_schema
+
+    alerts = feed(StageMonitor("job", DriftConfig()), rows())
+    drift_schema = json_schema("tagstream.drift")
+    assert drift_schema["$id"].endswith(":2") and alerts
+    for alert in alerts:
+        jsonschema.validate(alert | {"ts": 1.7e9}, drift_schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(alerts[0] | {"ts": 1.7e9, "level": "global"}, drift_schema)
+    event = DriftEvent("mlhat", "local", "split", 120, labels=("a",), node="root/0").to_dict() | {"ts": 1.7e9}
+    jsonschema.validate(event, json_schema("tagstream.model-events"))
