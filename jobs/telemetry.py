@@ -128,9 +128,12 @@ class PipelineMetrics:
         self.model_bytes = Gauge("tagstream_model_bytes", "Approximate model size in memory (sampled).", ["learner"], registry=r)
         self.last_commit = Gauge(
             "tagstream_last_commit_timestamp_seconds",
-            "Unix time of the last input offset commit: the checkpoint a restarted job resumes from.",
+            "Unix time of the last input offset commit (the job's start before the first): what a restart resumes from.",
             registry=r,
         )
+        # A job resumes from the committed offsets it started from: at 0 until its first commit
+        # (30 s with checkpoints), the checkpoint age would read decades and alert on every start.
+        self.last_commit.set_to_current_time()
         self.label_join = Counter(
             "tagstream_label_join",
             "Late-label join outcomes: joined, expired_records, expired_labels, unmatched_labels, corrections.",

@@ -83,3 +83,11 @@ def test_the_extractor_and_the_learner_stage_time_their_batch():
     times = stats.pop(STAGE_TIMES)
     assert times["extract"] == extracted.extract_s and times["learn"] > 0
     assert set(stats) == {"majority", JOIN_STATS}  # the rest: the learner stats and the join counts
+
+
+def test_checkpoint_age_counts_from_the_start_until_the_first_commit():
+    import time
+
+    before = time.time()
+    metrics = PipelineMetrics(window=10)
+    assert before <= metrics.value("tagstream_last_commit_timestamp_seconds") <= time.time()
