@@ -65,6 +65,7 @@ CRD_SCHEMAS = {
     ("kafka.strimzi.io/v1beta2", "Kafka"): "kafka.strimzi.io_v1beta2_kafka.json",
     ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): "kafka.strimzi.io_v1beta2_kafkanodepool.json",
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "kafka.strimzi.io_v1beta2_kafkatopic.json",
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): "kafka.strimzi.io_v1beta2_kafkauser.json",
     ("ray.io/v1", "RayCluster"): "ray.io_v1_raycluster.json",
     ("ray.io/v1", "RayJob"): "ray.io_v1_rayjob.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_v1_podmonitor.json",
@@ -340,6 +341,8 @@ def job_config(objects: list[dict]) -> JobConfig:
     raycluster = one(objects, "RayCluster")
     head = raycluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     env = {item["name"]: item["value"] for item in head.get("env", []) if "value" in item}
+    # Values from Secrets exist only in the cluster: a stand-in, so that the config validates.
+    env |= {item["name"]: "from-a-secret" for item in head.get("env", []) if "valueFrom" in item}
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / "job.toml"
         path.write_text(config_map["data"]["job.toml"])
@@ -402,14 +405,69 @@ def test_topics_are_the_codes_topics(renders, overlay):
 def test_the_job_reaches_kafka_through_the_strimzi_bootstrap_service(renders, overlay):
     objects = renders[overlay]
     kafka = one(objects, "Kafka")
-    host, _, port = job_config(objects).kafka.bootstrap_servers.partition(":")
+    config = job_config(objects).kafka
+    host, _, port = config.bootstrap_servers.partition(":")
     assert host == f"{kafka['metadata']['name']}-kafka-bootstrap"
-    plain = [listener for listener in kafka["spec"]["kafka"]["listeners"] if not listener["tls"]]
-    assert int(port) in {listener["port"] for listener in plain}
+    (listener,) = [listener for listener in kafka["spec"]["kafka"]["listeners"] if listener["port"] == int(port)]
+    assert listener["tls"] and listener["authentication"] == {"type": "scram-sha-512"}
+    assert (config.security_protocol, config.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
     assert kafka["metadata"]["annotations"] == {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"}
     assert {"controller", "broker"} <= {
         role for pool in objects if pool["kind"] == "KafkaNodePool" for role in pool["spec"]["roles"]
     }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_is_closed_by_default_tls_scram_acls_and_only_the_jobs_pods(renders, overlay):
+    objects = renders[overlay]
+    kafka, raycluster = one(objects, "Kafka"), one(objects, "RayCluster")
+    # Every listener: TLS, authenticated, admitting only the pods of the job's Ray cluster.
+    for listener in kafka["spec"]["kafka"]["listeners"]:
+        assert listener["tls"] and listener["authentication"]["type"] == "scram-sha-512", listener["name"]
+        assert listener["networkPolicyPeers"] == [{"podSelector": {"matchLabels": {"ray.io/cluster": raycluster["metadata"]["name"]}}}]
+    assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    config = job_config(objects).kafka
+    user = one(objects, "KafkaUser", config.sasl_username)
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+    acls = user["spec"]["authorization"]["acls"]
+    topics = {acl["resource"]["name"]: set(acl["operations"]) for acl in acls if acl["resource"]["type"] == "topic"
+              and acl["resource"]["patternType"] == "literal"}  # fmt: skip
+    assert topics == {
+        config.topics.records: {"Read", "Describe"},
+        config.topics.labels: {"Read", "Describe"},
+        config.topics.predictions: {"Write", "Describe"},
+        config.topics.drift: {"Write", "Describe"},
+        config.topics.deadletter: {"Write", "Describe"},
+    }
+    for acl in acls:
+        resource = acl["resource"]
+        assert resource["type"] in {"topic", "group"} and resource["name"].startswith(config.group_id), acl
+        assert "All" not in acl["operations"] and acl.get("type", "allow") == "allow"
+    groups = {acl["resource"]["name"] for acl in acls if acl["resource"]["type"] == "group"}
+    assert config.group_id in groups
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_secrets_come_from_kubernetes_secrets_never_from_manifests_or_runtime_env(renders, overlay):
+    objects = renders[overlay]
+    kafka, raycluster, rayjob = one(objects, "Kafka"), one(objects, "RayCluster"), one(objects, "RayJob")
+    config = job_config(objects)
+    head = raycluster["spec"]["headGroupSpec"]["template"]["spec"]
+    password = next(item for item in head["containers"][0]["env"] if item["name"] == "TAGSTREAM_KAFKA__SASL_PASSWORD")
+    # The Secret the User Operator writes for the KafkaUser, under its name.
+    assert password == {"name": "TAGSTREAM_KAFKA__SASL_PASSWORD",
+                        "valueFrom": {"secretKeyRef": {"name": config.kafka.sasl_username, "key": "password"}}}  # fmt: skip
+    assert "sasl_password" not in one(objects, "ConfigMap", "tagstream-job-config")["data"]["job.toml"]
+    assert "runtimeEnvYAML" not in rayjob["spec"]
+    # Every pod that runs Kafka clients (head: the driver; workers: consumers, publisher) has the CA.
+    ca_dir = str(pathlib.PurePosixPath(config.kafka.ssl_cafile).parent)
+    pods = [head] + [group["template"]["spec"] for group in raycluster["spec"]["workerGroupSpecs"]]
+    for pod in pods:
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == ca_dir)
+        volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+        assert volume["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
+        assert {item["path"] for item in volume["secret"]["items"]} == {pathlib.PurePosixPath(config.kafka.ssl_cafile).name}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -522,6 +580,10 @@ BREAKAGES = {
     ),
     "replicas above maxReplicas": ("RayCluster", lambda o: o["spec"]["workerGroupSpecs"][0].update(replicas=99)),
     "policy with an unknown field": ("NetworkPolicy", lambda o: o["spec"].update(podSelectr={})),
+    "ACL with an unknown operation": (
+        "KafkaUser", lambda o: o["spec"]["authorization"]["acls"][0].update(operations=["Read", "Consume"])
+    ),
+    "KafkaUser with an unknown authentication": ("KafkaUser", lambda o: o["spec"].update(authentication={"type": "plain"})),
 }  # fmt: skip
 
 
@@ -539,6 +601,8 @@ CAUGHT_BY = {
     "container without limits": "no limits",
     "replicas above maxReplicas": "outside [minReplicas, maxReplicas]",
     "policy with an unknown field": "'podSelectr' was unexpected",
+    "ACL with an unknown operation": "'Consume' is not one of",
+    "KafkaUser with an unknown authentication": "'plain' is not one of",
 }
 
 
