@@ -233,6 +233,9 @@ def test_consumer_stage_dead_letters_and_commits_only_when_told(kafka_config):
 
 
 def test_metrics_endpoint_serves_the_dedicated_registry():
+    import prometheus_client
+
+    elsewhere = prometheus_client.Counter(f"global_only_{time.monotonic_ns()}", "On the global registry only.")
     metrics = PipelineMetrics(window=100)
     port = metrics.serve("127.0.0.1", 0)
     try:
@@ -255,7 +258,8 @@ def test_metrics_endpoint_serves_the_dedicated_registry():
     assert 'tagstream_drift_events_total{kind="drift",learner="mlhat",level="local"} 2.0' in text
     assert 'tagstream_model_bytes{learner="mlhat"} 1234.0' in text
     assert "tagstream_label_clusters{" not in text.replace("# HELP tagstream_label_clusters", "")
-    assert "python_gc" not in text  # not the global registry
+    assert elsewhere._name not in text  # not the global registry
+    assert "process_resident_memory_bytes" in text  # the driver's process metrics are on ours
 
 
 def test_drift_kinds_are_capped():
