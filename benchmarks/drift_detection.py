@@ -12,8 +12,8 @@ pass, on the same error streams:
 
 Streams: seeded synthetic ones (``stream.synthetic``) with 4 drifts each, abrupt and gradual, in
 the features, the label priors, the label dependencies, recurring, and labels born and dying;
-stationary synthetic streams (false alarms); real datasets (yeast, scene) with an injected drift: from a
-known position, the two most frequent labels swap values, and so do the next two.
+stationary synthetic streams (false alarms); real datasets (yeast, scene), shuffled, with an injected
+drift: from a known position, the two most frequent labels swap values, and so do the next two.
 
 Measures, per detector and learner: share of drifts detected (an alarm within ``--horizon``
 records of the change's start, before the next change), median and 90th-percentile delay (from the
@@ -48,6 +48,7 @@ from river import drift as river_drift  # noqa: E402
 
 from learners import registry  # noqa: E402
 from learners.drift import DriftMonitor, StreamPosition  # noqa: E402
+from learners.evaluate import shuffled  # noqa: E402
 from stream.datasets import open_dataset  # noqa: E402
 from stream.synthetic import DriftingMultiLabelStream  # noqa: E402
 
@@ -109,14 +110,15 @@ def stationary(seed: int, n: int = 10_000) -> list[Scenario]:
     ]
 
 
-def injected(name: str, at: int) -> Scenario:
-    """A real dataset whose two most frequent labels swap values from ``at`` on, and so do the next two."""
-    rows = list(open_dataset(name))
+def injected(name: str, at: int, seed: int) -> Scenario:
+    """A real dataset, shuffled with ``seed`` (several files are sorted by label set, which is a drift
+    of its own), whose two most frequent labels swap values from ``at`` on, and so do the next two."""
+    rows = list(shuffled(open_dataset(name), seed))
     frequency = {label: sum(y[label] for _, y in rows[:at]) for label in rows[0][1]}
     top = sorted(frequency, key=lambda label: (-frequency[label], str(label)))[:4]
     swap = {top[0]: top[1], top[1]: top[0], top[2]: top[3], top[3]: top[2]}
     drifted = [(x, y if i < at else {label: y[swap.get(label, label)] for label in y}) for i, (x, y) in enumerate(rows)]
-    return Scenario(f"{name}, labels {', '.join(map(str, top))} swapped from {at}", drifted,
+    return Scenario(f"{name} shuffled (seed {seed}), labels {', '.join(map(str, top))} swapped from {at}", drifted,
                     [Change(at, "permutation", "abrupt", frozenset(map(str, top)))])
 
 
@@ -271,7 +273,7 @@ def main() -> None:
     started = time.time()
     groups = {"synthetic drifts": synthetic(seed, args.length), "stationary": stationary(seed)}
     if not args.no_real:
-        groups["real, injected"] = [injected("yeast", 1400), injected("scene", 1400)]
+        groups["real, injected"] = [injected("yeast", 1400, seed), injected("scene", 1400, seed)]
     results: dict[str, list] = {}
     for group, scenarios in groups.items():
         for scenario in scenarios:
