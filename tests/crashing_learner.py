@@ -16,13 +16,18 @@ NAME = "crash-on-mark"
 #: A record whose features hold this name (with a non-zero value) kills the learner actor.
 MARK = "crash"
 
+#: A record whose features hold this name makes the learner raise (a bug in a learner).
+RAISE_MARK = "fail"
+
 
 class CrashOnMark(MajorityLabelset):
-    """The majority label set, except that learning a marked record ends the process at once."""
+    """The majority label set, except that learning a marked record ends the process (or raises)."""
 
     def learn_one(self, x, y):
         if x.get(MARK):
             os._exit(3)  # like a segfault or the OOM killer: no exception, no cleanup
+        if x.get(RAISE_MARK):
+            raise RuntimeError("this learner cannot learn a marked record")
         super().learn_one(x, y)
 
 

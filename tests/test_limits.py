@@ -140,10 +140,12 @@ def test_every_kind_of_bad_message_is_one_dead_letter_and_the_run_goes_on(ray_lo
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_local, kafka_config, tmp_path):
+@pytest.mark.parametrize("mark", [crashing_learner.MARK, crashing_learner.RAISE_MARK])
+def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_local, kafka_config, tmp_path, mark):
+    """Whether the learner's process dies on the record or the learner raises on it."""
     ensure_topics(kafka_config, partitions=1)
     records = good_records(60)
-    fatal = Record("fatal", features={"a": 1.0, crashing_learner.MARK: 1.0}, labels=("l0",))
+    fatal = Record("fatal", features={"a": 1.0, mark: 1.0}, labels=("l0",))
     produce(kafka_config, records[:25] + [fatal] + records[25:])
     config = job(
         kafka_config,
