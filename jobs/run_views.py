@@ -203,6 +203,10 @@ def _totals_table(summary: Summary) -> Table:
         totals.add_row("serving learner", f"{escape(summary.serving)} ({len(summary.champion_switches)} switches)")
     if summary.checkpoints or summary.recoveries:
         totals.add_row("checkpoints / recoveries", f"{summary.checkpoints:,} / {summary.recoveries:,}")
+    if summary.broker_outages:
+        totals.add_row("broker unavailable", f"{summary.broker_outages:,} times, {summary.broker_unavailable_s:,.0f} s")
+    if summary.offset_gaps:
+        totals.add_row("offsets out of range", f"{summary.offset_gaps:,} partitions (kafka.offsets_out_of_range)")
     totals.add_row("seconds", f"{summary.seconds:.1f}")
     totals.add_row("records/s", f"{summary.records_per_s:,.0f}")
     return totals

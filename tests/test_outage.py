@@ -249,3 +249,19 @@ def test_restored_offsets_past_the_log_end_stop_the_job_by_default(ray_local, ka
     assert f"{kafka_config.topics.records}[0] at 60" in message and "kafka.offsets_out_of_range" in message
     (alert,) = _out_of_range_alerts(kafka_config)
     assert alert["detail"]["position"] == 60 and alert["detail"]["policy"] == "fail"
+
+
+def test_the_run_summary_shows_outages_and_offset_gaps():
+    from rich.console import Console
+
+    from jobs.pipeline import Summary
+    from jobs.run_views import summary_view
+
+    console = Console(width=160, record=True)
+    console.print(summary_view(Summary(broker_outages=2, broker_unavailable_s=121.4, offset_gaps=1), console))
+    text = console.export_text()
+    assert "broker unavailable" in text and "2 times, 121 s" in text
+    assert "offsets out of range" in text and "1 partitions" in text
+    quiet = Console(width=160, record=True)
+    quiet.print(summary_view(Summary(), quiet))
+    assert "broker unavailable" not in quiet.export_text() and "offsets out of range" not in quiet.export_text()
