@@ -74,3 +74,12 @@ def test_a_bad_synthetic_spec_is_a_usage_error(runner, tmp_path):
 def test_datasets_lists_the_synthetic_stream(runner):
     result = runner.invoke(app, ["datasets"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "synthetic" in result.output
+
+
+def test_run_and_produce_replay_a_synthetic_spec_as_records():
+    from jobs.produce import dataset_records
+
+    records = list(dataset_records("synthetic:kind=birth,at=30,n=60,labels=4,groups=2,seed=1"))
+    assert len(records) == 60 and records[0].id == "synthetic-0"
+    assert all("y3" not in (r.labels or ()) for r in records[:30])  # the label born at 30
+    assert any("y3" in (r.labels or ()) for r in records[30:])
