@@ -24,36 +24,52 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # tanh form: no overflow warnings for large |z|
 
 
-def best_f1_thresholds(scores: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the score cut that maximises F1 over the valid entries, and that F1.
+def micro_f1_thresholds(
+    scores: np.ndarray, truth: np.ndarray, valid: np.ndarray, current: np.ndarray, sweeps: int = 2
+) -> np.ndarray:
+    """Per-label thresholds (one per row) that maximise the micro-F1 of all rows together.
 
-    Predicting the top ``k`` scores of a row as positive gives ``F1 = 2 TP_k / (k + P)``; the
-    cut is placed halfway between the ``k``-th and the next score.
+    Each sweep gives every label, at once, the cut that maximises the pooled
+    ``F1 = 2 TP / (predicted + positives)`` over the valid entries while the other labels keep
+    their thresholds of the sweep before (starting from ``current``). A label may also be
+    switched off (threshold at the top) when predicting none of its entries scores best. Unlike
+    a cut tuned to a label's own F1, this never floods the answers with a rare label's false
+    positives to catch its few true ones.
 
     Examples
     --------
-    >>> scores = np.array([[0.9, 0.8, 0.3, 0.2]])
-    >>> truth = np.array([[True, True, False, False]])
-    >>> cut, f1 = best_f1_thresholds(scores, truth, np.ones_like(truth))
-    >>> round(float(cut[0]), 2), float(f1[0])
-    (0.55, 1.0)
+    >>> scores = np.array([[0.9, 0.8, 0.3, 0.2], [0.6, 0.1, 0.05, 0.5]])
+    >>> truth = np.array([[True, True, False, False], [False, False, True, False]])
+    >>> cuts = micro_f1_thresholds(scores, truth, np.ones_like(truth), np.full(2, 0.5))
+    >>> [round(float(c), 2) for c in cuts]
+    [0.55, 1.0]
 
     """
+    n, width = scores.shape
     masked = np.where(valid, scores, -np.inf)
     order = np.argsort(-masked, axis=1, kind="stable")
     ranked = np.take_along_axis(masked, order, axis=1)
     hits = np.take_along_axis(truth & valid, order, axis=1)
-    true_positives = np.cumsum(hits, axis=1)
-    positives = true_positives[:, -1:]
-    predicted = np.arange(1, scores.shape[1] + 1)
-    f1 = 2.0 * true_positives / (predicted + positives)
-    f1[~np.isfinite(ranked)] = -1.0
-    best = np.argmax(f1, axis=1)
-    rows = np.arange(scores.shape[0])
-    above = ranked[rows, best]
-    nxt = np.minimum(best + 1, scores.shape[1] - 1)
-    below = np.where(np.isfinite(ranked[rows, nxt]) & (nxt > best), ranked[rows, nxt], above - 1e-6)
-    return (above + below) / 2.0, f1[rows, best]
+    true_positives = np.cumsum(hits, axis=1)  # of the label, predicting its top k
+    predicted = np.arange(1, width + 1)
+    positives = (truth & valid).sum()
+    rows = np.arange(n)
+    following = np.minimum(np.arange(width) + 1, width - 1)
+    thresholds = np.asarray(current, dtype=float)
+    for _ in range(sweeps):
+        on = valid & (scores >= thresholds[:, None])
+        own_tp, own_predicted = (on & truth).sum(axis=1), on.sum(axis=1)
+        other_tp, other_predicted = own_tp.sum() - own_tp, own_predicted.sum() - own_predicted
+        f1 = 2.0 * (other_tp[:, None] + true_positives) / np.maximum(other_predicted[:, None] + predicted + positives, 1)
+        f1[~np.isfinite(ranked)] = -1.0
+        switched_off = 2.0 * other_tp / np.maximum(other_predicted + positives, 1)
+        best = np.argmax(f1, axis=1)
+        above = ranked[rows, best]
+        nxt = following[best]
+        below = np.where((nxt > best) & np.isfinite(ranked[rows, nxt]), ranked[rows, nxt], above - 1e-6)
+        cut = np.where(f1[rows, best] > switched_off, (above + below) / 2.0, 1.0)
+        thresholds = np.clip(cut, _THRESHOLD_FLOOR, 1.0 - _THRESHOLD_FLOOR)
+    return thresholds
 
 
 class OnlineLogistic(MultiLabelClassifier):
@@ -62,9 +78,10 @@ class OnlineLogistic(MultiLabelClassifier):
     Every label has its own logistic model over the same features; all of them are updated at
     once per instance (one matrix-vector product). The step size adapts per weight (AdaGrad),
     features are scaled online by the largest magnitude seen so far (absent features stay 0, so
-    sparse inputs stay sparse), and each label's decision threshold is chosen every
-    ``threshold_every`` instances to maximise that label's F1 over the last ``threshold_window``
-    prequential scores (scores made before the instance was learned).
+    sparse inputs stay sparse), and the labels' decision thresholds are chosen every
+    ``threshold_every`` instances to maximise the micro-F1 over the last ``threshold_window``
+    prequential scores (scores made before the instance was learned), one threshold per label
+    (:func:`micro_f1_thresholds`).
 
     ``predict_proba_one`` returns the model's probability mapped monotonically so that the
     label's tuned threshold sits at 0.5 (linear on each side): thresholding at 0.5, as
@@ -80,8 +97,6 @@ class OnlineLogistic(MultiLabelClassifier):
         Prequential scores kept per label to tune its threshold.
     threshold_every
         Instances between two threshold updates.
-    min_positives
-        Positives a label needs in the window before its threshold is tuned (0.5 until then).
     max_empty_rate
         While fewer than this fraction of the targets so far had no label on, an instance for
         which no label reaches its threshold gets the label with the highest rescaled score:
@@ -108,7 +123,6 @@ class OnlineLogistic(MultiLabelClassifier):
         l2: float = 0.0,
         threshold_window: int = 1000,
         threshold_every: int = 50,
-        min_positives: int = 5,
         max_empty_rate: float = 0.05,
         seed: int | None = None,
     ):
@@ -124,7 +138,6 @@ class OnlineLogistic(MultiLabelClassifier):
         self.l2 = l2
         self.threshold_window = threshold_window
         self.threshold_every = threshold_every
-        self.min_positives = min_positives
         self.max_empty_rate = max_empty_rate
         self.seed = seed
         self._reset()
@@ -310,12 +323,9 @@ class OnlineLogistic(MultiLabelClassifier):
 
     def _tune_thresholds(self) -> None:
         n = len(self._labels)
-        truth = self._window_truth[:n]
-        valid = self._window_valid[:n]
-        positives = (truth & valid).sum(axis=1)
-        cut, _ = best_f1_thresholds(self._window_scores[:n].astype(float), truth, valid)
-        tuned = positives >= max(self.min_positives, 1)
-        self._thresholds[:n] = np.where(tuned, np.clip(cut, _THRESHOLD_FLOOR, 1.0 - _THRESHOLD_FLOOR), 0.5)
+        self._thresholds[:n] = micro_f1_thresholds(
+            self._window_scores[:n].astype(float), self._window_truth[:n], self._window_valid[:n], self._thresholds[:n]
+        )
 
     @property
     def thresholds(self) -> dict[Label, float]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from learners.ihomer import IHOMER
-from learners.logistic import LogisticChain, OnlineLogistic, best_f1_thresholds
+from learners.logistic import LogisticChain, OnlineLogistic, micro_f1_thresholds
 from learners.metrics import MetricSuite
 
 from helpers import assert_predicting_keeps_state, assert_resumes_identically
@@ -28,18 +28,36 @@ def _embedding_stream(n: int, seed: int = 3, dims: int = 16, rare: float = 0.08)
     return stream
 
 
-def test_best_f1_thresholds_match_a_brute_force_search():
+def _micro_f1(scores, truth, valid, thresholds):
+    on = valid & (scores >= thresholds[:, None])
+    return 2 * (on & truth).sum() / max(on.sum() + (truth & valid).sum(), 1)
+
+
+def test_each_threshold_is_the_best_for_the_micro_f1_given_the_others():
     rng = np.random.default_rng(0)
-    scores = rng.random((6, 40))
-    truth = rng.random((6, 40)) < scores  # informative scores
-    valid = rng.random((6, 40)) < 0.9
-    cut, f1 = best_f1_thresholds(scores, truth, valid)
-    for row in range(6):
-        s, t = scores[row][valid[row]], truth[row][valid[row]]
-        best = max(2 * (t & (s >= c)).sum() / ((s >= c).sum() + t.sum()) for c in s)
-        assert f1[row] == pytest.approx(best)
-        predicted = s >= cut[row]
-        assert 2 * (t & predicted).sum() / (predicted.sum() + t.sum()) == pytest.approx(best)
+    scores = rng.random((5, 60))
+    truth = rng.random((5, 60)) < scores**3  # informative, some labels rare
+    valid = rng.random((5, 60)) < 0.9
+    current = rng.uniform(0.2, 0.8, size=5)
+    cuts = micro_f1_thresholds(scores, truth, valid, current, sweeps=1)
+    for label in range(5):
+        candidates = [*scores[label][valid[label]], 1.0]  # every cut, and switched off
+        def with_cut(c):
+            t = current.copy()
+            t[label] = c
+            return _micro_f1(scores, truth, valid, t)
+        best = max(with_cut(c) for c in candidates)
+        assert with_cut(cuts[label]) == pytest.approx(best)
+
+
+def test_more_sweeps_never_lower_the_window_micro_f1_much_and_beat_one_half():
+    rng = np.random.default_rng(4)
+    scores = rng.random((8, 200))
+    truth = rng.random((8, 200)) < scores**4
+    valid = np.ones_like(truth)
+    start = np.full(8, 0.5)
+    tuned = micro_f1_thresholds(scores, truth, valid, start, sweeps=3)
+    assert _micro_f1(scores, truth, valid, tuned) > _micro_f1(scores, truth, valid, start)
 
 
 def test_learns_a_linear_stream_and_tunes_a_rare_label_below_one_half():
@@ -77,14 +95,15 @@ def test_an_empty_answer_is_filled_only_while_empty_targets_are_rare():
         model.learn_one(x, y)
     assert any(model.predict_one({"a": 1.0}).values())
 
-    # 'x' is on 3 times in 200: too few positives to tune, so it stays below its 0.5 threshold.
-    mostly_empty = [({"a": float(i % 3)}, {"x": i in (10, 90, 150)}) for i in range(200)]
+    # A third of the targets are empty (a = 1): an empty answer there is right, not filled.
+    third_empty = [({"a": float(i % 3)}, {"x": i % 3 == 0, "y": i % 3 == 2}) for i in range(600)]
     model, filling = OnlineLogistic(), OnlineLogistic(max_empty_rate=1.0)
-    for x, y in mostly_empty:
+    for x, y in third_empty:
         model.learn_one(x, y)
         filling.learn_one(x, y)
-    assert model.predict_one({"a": 1.0}) == {"x": False}
-    assert filling.predict_one({"a": 1.0}) == {"x": True}
+    assert model.predict_one({"a": 1.0}) == {"x": False, "y": False}
+    assert sum(filling.predict_one({"a": 1.0}).values()) == 1
+    assert model.predict_one({"a": 0.0}) == {"x": True, "y": False}
     assert not OnlineLogistic(max_empty_rate=0.0)._fill_empty()
 
 
