@@ -31,6 +31,7 @@ from jobs.config import JobConfig
 from jobs.features import extractor_cpus
 from jobs.model_export import job_initial_model
 from jobs.outage import BrokerWatch
+from jobs.startup import loopback_ray
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFile
 from stream.errors import KafkaClientError
@@ -55,7 +56,8 @@ def init_ray(config: JobConfig, quiet: bool = False) -> bool:
     """Connect to Ray unless already connected; returns whether this call started the connection.
 
     ``config.ray_address`` wins; else ``RAY_ADDRESS`` (set inside a Ray job) joins that cluster;
-    else a local Ray with ``config.ray_num_cpus`` CPUs and no dashboard is started. ``quiet``
+    else a local Ray with ``config.ray_num_cpus`` CPUs and no dashboard is started, listening on
+    127.0.0.1 only (:func:`jobs.startup.loopback_ray`). ``quiet``
     keeps Ray's own warnings and the actors' output (prefixed lines) out of this process's
     stderr; they stay in Ray's log files.
     """
@@ -66,7 +68,8 @@ def init_ray(config: JobConfig, quiet: bool = False) -> bool:
     if address:
         ray.init(address=address, **noise)
     else:
-        ray.init(num_cpus=config.ray_num_cpus, include_dashboard=False, **noise)
+        with loopback_ray():  # a Ray of this job alone: on 127.0.0.1 only
+            ray.init(num_cpus=config.ray_num_cpus, include_dashboard=False, **noise)
     return True
 
 

@@ -78,3 +78,22 @@ def serve_endpoints(config, metrics: PipelineMetrics, stack: contextlib.ExitStac
         raise _port_taken("live page", config.dashboard_host, config.dashboard_port, settings["dashboard_port"], error) from None
     return Endpoints(config.metrics_host, port, page)
 
+
+
+@contextlib.contextmanager
+def loopback_ray():
+    """Make a local Ray started inside the block listen on 127.0.0.1 only.
+
+    Ray binds its servers (GCS, raylet, workers) to the node's address, which it takes from the
+    network interface unless told the machine is not part of a cluster; a Ray started by
+    ``tagstream run`` for itself has no other node, so nothing outside the machine needs to reach
+    it. (The switch is the one Ray reads on macOS and Windows; it is set back afterwards.)
+    """
+    from ray._private import ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -151,3 +152,41 @@ def _predictions_out(lines: list[str]) -> float:
         return 0
     match = re.search(r"^tagstream_predictions_out_total (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0
+
+
+LISTENERS_OF_LOCAL_RAY = r"""
+import json, os, re, shutil, subprocess, ray
+from jobs.config import JobConfig
+from jobs.pipeline import init_ray
+
+init_ray(JobConfig(ray_num_cpus=1))
+ray.get(ray.remote(lambda: 1).remote())  # a worker is up too
+gcs = ray.get_runtime_context().gcs_address
+port = gcs.rsplit(":", 1)[1]
+ours = set()
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        continue
+    if re.search(rf"(gcs[-_]address=[^ ]*:{port}|gcs_server_port={port})\b", cmdline):
+        ours.add(pid)
+listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
+addresses = [line.split()[3] for line in listening if any(f"pid={pid}," in line for pid in ours)]
+print(json.dumps({"gcs": gcs, "processes": len(ours), "addresses": addresses}))
+ray.shutdown()
+"""
+
+
+@pytest.mark.integration
+def test_the_local_ray_of_a_run_listens_on_loopback_only():
+    if shutil.which("ss") is None:
+        pytest.skip("ss (iproute2) is needed to list listening sockets")
+    completed = subprocess.run([sys.executable, "-c", LISTENERS_OF_LOCAL_RAY], capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert found["gcs"].startswith("127.0.0.1:")
+    assert found["processes"] >= 2 and found["addresses"], found  # the GCS and the raylet at least
+    for address in found["addresses"]:
+        host = address.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
+        assert host in ("127.0.0.1", "::1"), found
