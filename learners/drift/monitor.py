@@ -7,14 +7,13 @@ predicted, never a learner's inside. See :class:`DriftMonitor`.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import typing
 
-import numpy as np
 
 from learners.drift.alerts import Alert, StreamPosition, event_id
-from learners.drift.detectors import DRIFT, WindowShiftBank
+from learners.drift.detectors import WindowShiftBank
+from learners.drift.family import Change, Family, PendingWarning
 from learners.drift.lifecycle import LabelLifecycle
 from learners.drift.sketch import FeatureSketch
 
@@ -23,139 +22,6 @@ __all__ = ["DriftMonitor"]
 #: Subjects of a family that are not one label (the whole label set, the cardinality).
 LABELSET = "labelset"
 CARDINALITY = "cardinality"
-
-
-@dataclasses.dataclass(slots=True)
-class _Subject:
-    """One detector of a family's bank and what it is about.
-
-    ``nearby``: the subject is named in an alert when it stands close to its threshold while
-    another detector signals (one label, one input); set-wide subjects (the label set, the
-    cardinality) and pairs are named only when they signal themselves, set-wide ones are
-    restarted with every change of their family.
-    """
-
-    index: int
-    labels: tuple[str, ...]
-    name: str
-    nearby: bool
-    setwide: bool
-    cool_until: int = -1
-
-
-@dataclasses.dataclass(slots=True)
-class _Warning:
-    event_id: str
-    labels: tuple[str, ...]
-    expires_at: int
-
-
-@dataclasses.dataclass(slots=True)
-class _Change:
-    """A change being gathered: the detectors that signalled it since ``opened_at``."""
-
-    opened_at: int
-    first: StreamPosition
-    trigger: StreamPosition
-    subjects: dict[str, _Subject] = dataclasses.field(default_factory=dict)
-    statistic: dict = dataclasses.field(default_factory=dict)
-    ratio: float = 0.0
-
-    def add(self, subject: _Subject, statistic: dict) -> None:
-        self.subjects[subject.name] = subject
-        ratio = abs(statistic["value"]) / statistic["threshold"]
-        if ratio > self.ratio:
-            self.statistic, self.ratio = statistic, ratio
-
-
-class _Family:
-    """The detectors of one kind of change (and one learner, for errors); one alert per change.
-
-    When a detector signals a drift, the family gathers the change for ``gather`` records: every
-    detector that signals in that time is part of it. Then one alert names the labels of all of
-    them and of every other detector that stands at ``name_threshold`` or more; those detectors
-    restart, and the family keeps quiet for ``cooldown`` records (its detectors restart when they
-    signal in that time), so the same change, or its ripples in the learners' error, is not
-    reported twice. A warning is raised once,
-    escalates into the next drift of the family, or expires after ``warning_expiry`` records;
-    after it expires the family raises no new warning for ``cooldown`` records.
-    """
-
-    def __init__(self, kind: str, name: str, learner: str | None, bank: WindowShiftBank, name_threshold: float, cooldown: int):
-        self.kind = kind
-        self.name = name
-        self.learner = learner
-        self.bank = bank
-        self.name_threshold = name_threshold
-        self.cooldown = cooldown
-        self.subjects: dict[str, _Subject] = {}
-        self.label_cool_until: dict[str, int] = {}
-        self.warning: _Warning | None = None
-        self.change: _Change | None = None
-        self.quiet_until = -1
-        self.cool_until = -1  # the whole family keeps quiet after an alert: a change moves its inputs together
-
-    def add(self, key: str, labels: tuple[str, ...] = (), nearby: bool = True, setwide: bool = False, **settings) -> None:
-        self.subjects[key] = _Subject(self.bank.add(**settings), labels, key, nearby, setwide)
-
-    def update(self, values: typing.Mapping[str, float], index: int) -> tuple[list[_Subject], list[_Subject]]:
-        """Feed one value per subject (by key); return the subjects signalling drift, and those signalling a warning."""
-        levels = self.bank.update([values[key] for key in self.subjects])
-        drifting, warning = [], []
-        if not levels.any():
-            return drifting, warning
-        subjects = list(self.subjects.values())
-        for i in np.flatnonzero(levels):
-            subject = subjects[i]
-            if self.cooling(subject, index):
-                if levels[i] == DRIFT:
-                    self.bank.reset(subject.index)  # the change already reported; build a new reference after it
-                continue
-            (drifting if levels[i] == DRIFT else warning).append(subject)
-        return drifting, warning
-
-    def cooling(self, subject: _Subject, index: int) -> bool:
-        """Whether the subject, or a label it is about, was reported less than ``cooldown`` records ago."""
-        if index < self.cool_until or index < subject.cool_until:
-            return True
-        return any(index < self.label_cool_until.get(l, -1) for l in subject.labels)
-
-    def reported(self, subjects: list[_Subject], index: int) -> None:
-        """Restart the reported subjects, every subject about a reported label and the set-wide ones; cool down."""
-        labels = {label for subject in subjects for label in subject.labels}
-        for label in labels:
-            self.label_cool_until[label] = index + self.cooldown
-        for subject in self.subjects.values():
-            if subject in subjects or labels.intersection(subject.labels):
-                self.bank.reset(subject.index)
-                subject.cool_until = index + self.cooldown
-            elif subject.setwide:
-                self.bank.reset(subject.index)  # the change moved it too
-
-    def named(self, drifting: list[_Subject], index: int) -> list[_Subject]:
-        """The drifting subjects plus those close behind: one alert names every label the change moved."""
-        bank = self.bank
-        z = np.where(bank.up, bank.statistic, np.abs(bank.statistic))
-        size = np.where(bank.up, bank.effect, np.abs(bank.effect))
-        close = bank.ready & (z >= self.name_threshold) & (size >= bank.min_effect)
-        chosen = {s.name: s for s in drifting}
-        subjects = list(self.subjects.values())
-        for i in np.flatnonzero(close):
-            subject = subjects[i]
-            if subject.nearby and subject.name not in chosen and not self.cooling(subject, index):
-                chosen[subject.name] = subject
-        return list(chosen.values())
-
-    def statistic(self, subject: _Subject) -> dict:
-        bank, i = self.bank, subject.index
-        return {
-            "name": "z",
-            "subject": subject.name,
-            "value": round(float(bank.statistic[i]), 3),
-            "threshold": float(bank.threshold[i]),
-            "reference_mean": round(float(bank.reference_mean[i]), 4),
-            "recent_mean": round(float(bank.recent_mean[i]), 4),
-        }
 
 
 class DriftMonitor:
@@ -292,7 +158,7 @@ class DriftMonitor:
         self.lifecycle = LabelLifecycle(warmup, dormant_after, dormant_factor, dormant_after_s)
         self.sketch = FeatureSketch(max_raw_features, feature_dims, seed)
         self.clusters: dict[str, str] = {}
-        self._concept: dict[str, _Family] = {}
+        self._concept: dict[str, Family] = {}
         self._prior = self._family("prior", "prior", None)
         self._prior.add(CARDINALITY, nearby=False, setwide=True, **self._settings(prior_threshold, "both", "empirical"))
         self._feature = self._family("feature", "feature", None)
@@ -306,8 +172,8 @@ class DriftMonitor:
 
     # -- construction helpers -----------------------------------------------------------------------
 
-    def _family(self, kind: str, name: str, learner: str | None) -> _Family:
-        return _Family(kind, name, learner, WindowShiftBank(self.window, self.reference, self.reference if self.min_reference is None else self.min_reference), self.name_threshold, self.cooldown)
+    def _family(self, kind: str, name: str, learner: str | None) -> Family:
+        return Family(kind, name, learner, WindowShiftBank(self.window, self.reference, self.reference if self.min_reference is None else self.min_reference), self.name_threshold, self.cooldown)
 
     def _settings(self, threshold: float, direction: str = "up", variance: str = "bernoulli", min_effect=None, min_effect_sd=0.0) -> dict:
         return {
@@ -437,7 +303,7 @@ class DriftMonitor:
         if drifting:
             change = family.change
             if change is None:
-                change = family.change = _Change(index, positions[0], position)
+                change = family.change = Change(index, positions[0], position)
             for subject in drifting:
                 change.add(subject, family.statistic(subject))
             family.reported(drifting, index)  # quiet from now on: they are part of this change
@@ -451,11 +317,11 @@ class DriftMonitor:
                 detail["features"] = sorted(s.name for s in warning)
             alert = self._alert("warning", family.kind, "low", labels, family.learner, positions[0], position, position,
                                 model_version, family.name, family.statistic(strongest), detail)
-            family.warning = _Warning(alert.event_id, labels, index + self.warning_expiry)
+            family.warning = PendingWarning(alert.event_id, labels, index + self.warning_expiry)
             return [alert]
         return []
 
-    def _close(self, family: _Family, position: StreamPosition, model_version: int | None) -> Alert:
+    def _close(self, family: Family, position: StreamPosition, model_version: int | None) -> Alert:
         """The one alert of a change: every subject that signalled it, and those close behind now."""
         change, family.change = family.change, None
         subjects = family.named(list(change.subjects.values()), position.index)
