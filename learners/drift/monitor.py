@@ -10,7 +10,6 @@ import collections
 import itertools
 import typing
 
-
 from learners.drift.alerts import Alert, StreamPosition, event_id
 from learners.drift.detectors import WindowShiftBank
 from learners.drift.family import Change, Family, PendingWarning
