@@ -27,6 +27,7 @@ import dataclasses
 import gzip
 import itertools
 import json
+import logging
 import os
 import pathlib
 import typing
@@ -34,6 +35,8 @@ import typing
 from stream.errors import DatasetShapeError, StreamError
 
 __all__ = ["TextDataset", "TextDatasetError", "TextFields", "TextInstance", "is_text_path"]
+
+logger = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".jsonl", ".jsonl.gz")
 
@@ -153,7 +156,10 @@ class TextDataset:
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
             fail(f"field {self.fields.labels!r} must be a list of label strings (use --labels-field to name another field)")
         if len(set(labels)) != len(labels):
-            fail(f"field {self.fields.labels!r} lists a label twice: {labels}")
+            # Seen in the wild (Reuters-21578 has a story tagged corn twice): the label set is
+            # still clear, so keep each label once and say so rather than refuse the dataset.
+            logger.warning("%s:%d: field %r lists a label twice, kept once: %s", self.path, lineno, self.fields.labels, labels)
+            labels = list(dict.fromkeys(labels))
         if self.fields.id in obj:
             record_id = obj[self.fields.id]
             if isinstance(record_id, bool) or not isinstance(record_id, (str, int)) or record_id == "":

@@ -44,7 +44,6 @@ def test_field_mapping_and_generated_ids(tmp_path):
         ("[1, 2]", "must be a JSON object"),
         ('{"text": "  ", "labels": []}', "non-blank string"),
         ('{"text": "a", "labels": "x"}', "list of label strings"),
-        ('{"text": "a", "labels": ["x", "x"]}', "twice"),
         ('{"text": "a", "labels": [], "id": true}', "non-empty string or an integer"),
     ],
 )
@@ -52,6 +51,12 @@ def test_a_bad_line_names_the_file_the_line_and_the_reason(tmp_path, line, reaso
     path = write_jsonl(tmp_path / "bad.jsonl", [{"text": "fine", "labels": []}, line])
     with pytest.raises(TextDatasetError, match=rf"bad.jsonl:2: .*{reason}"):
         list(open_dataset(str(path)))
+
+
+def test_a_label_listed_twice_is_kept_once_with_a_warning(tmp_path, caplog):
+    path = write_jsonl(tmp_path / "dup.jsonl", [{"text": "a", "labels": ["x", "y", "x"]}])
+    assert [i.labels for i in open_dataset(str(path))] == [("x", "y")]
+    assert "dup.jsonl:1" in caplog.text and "twice" in caplog.text
 
 
 def test_a_missing_file_is_an_error(tmp_path):
