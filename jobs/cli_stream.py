@@ -19,6 +19,7 @@ from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.tail import TOPIC_KINDS, tail
 from stream.errors import StreamError
 from stream.kafka import KafkaConfig, ensure_topics
+from stream.text import TextFields
 
 console = Console()
 errors = Console(stderr=True)
@@ -76,7 +77,8 @@ def broker_command(
 
 def produce_command(
     dataset: typing.Annotated[
-        str | None, typer.Option(help="Registered dataset name or path of a multi-label ARFF file.")
+        str | None,
+        typer.Option(help="Registered dataset name, or path of a multi-label ARFF file or a JSONL text dataset (see --text-field)."),
     ] = None,
     file: typing.Annotated[
         pathlib.Path | None, typer.Option(help="JSON Lines file of records (.jsonl or .jsonl.gz).")
@@ -89,6 +91,9 @@ def produce_command(
     ] = None,
     topic: typing.Annotated[str | None, typer.Option(help="Input topic (default from the config).")] = None,
     partitions: typing.Annotated[int, typer.Option(min=1, help="Partitions of topics that must be created.")] = 1,
+    text_field: typing.Annotated[str, typer.Option(help="Text datasets (--dataset): the field holding the text.")] = "text",
+    labels_field: typing.Annotated[str, typer.Option(help="Text datasets: the field holding the list of labels.")] = "labels",
+    id_field: typing.Annotated[str, typer.Option(help="Text datasets: the id field (generated where absent).")] = "id",
     bootstrap_servers: BootstrapServers = None,
     config_file: ConfigFile = None,
     verbose: Verbose = False,
@@ -101,7 +106,8 @@ def produce_command(
         config = _kafka_config(config_file, bootstrap_servers, {"records": topic})
         needed = [config.topics.records] + ([config.topics.labels] if label_delay is not None else [])
         ensure_topics(config, needed, partitions=partitions)
-        records = dataset_records(dataset) if dataset is not None else jsonl_records(file)
+        fields = TextFields(text=text_field, labels=labels_field, id=id_field)
+        records = dataset_records(dataset, text_fields=fields) if dataset is not None else jsonl_records(file)
         stats = produce(config, records, rate=rate, limit=limit, label_delay=label_delay)
     labels = f" and {stats.label_updates} label updates to {config.topics.labels}" if label_delay is not None else ""
     console.print(

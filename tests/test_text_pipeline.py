@@ -77,3 +77,25 @@ def test_goemotions_runs_through_the_pipeline_with_the_text_default(ray_local, k
     assert {p.learner for p in predictions} == {"logistic"}
     assert summary.learners["logistic"]["learned"] == 300
     assert sum(bool(p.labels) for p in predictions) >= 290  # every GoEmotions text has a label
+
+
+@pytest.mark.integration
+def test_produce_maps_the_fields_of_a_text_file(kafka_config, tmp_path):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from jobs import cli_stream
+
+    path = tmp_path / "posts.jsonl"
+    path.write_text("".join(json.dumps({"body": f"post number {i}", "tags": ["t"]}) + "\n" for i in range(3)))
+    app = typer.Typer()
+    cli_stream.register(app)
+    result = CliRunner().invoke(app, [
+        "produce", "--dataset", str(path), "--text-field", "body", "--labels-field", "tags",
+        "-b", kafka_config.bootstrap_servers, "--topic", kafka_config.topics.records,
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    values = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.records, 3)]
+    assert values == [{"id": f"posts-{i}", "text": f"post number {i}", "labels": ["t"]} for i in range(3)]
