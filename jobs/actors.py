@@ -29,6 +29,7 @@ from jobs.config import ExtractorConfig
 from jobs.label_join import LabelJoin
 from jobs.outage import commit_until_done, flush_until_delivered, offsets_past_end
 from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, partition_snapshot
+from jobs.drift_stage import DriftConfig, StageMonitor
 from jobs.features import NumericStandardizer, TextEmbedder
 from jobs.predictions_file import PredictionsFile
 from learners import registry
@@ -126,6 +127,7 @@ class Scored:
     scored: int = 0
     window: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     refused: list[tuple[tuple[str, int, int], bytes, bytes, RecordError]] = dataclasses.field(default_factory=list)
+    alerts: list[dict] = dataclasses.field(default_factory=list)  # the drift monitor's (jobs.drift_stage)
 
 
 class StageRestarted(RuntimeError):
@@ -637,6 +639,10 @@ class LearnerStage(Restartable):
     initial
         A trained learner to start from (``--init-model``) instead of a fresh one, with its label
         space; ignored when the stage restores a checkpoint of its own.
+    drift, job
+        Settings of the drift monitor that watches the records, labels and predictions beside the
+        learners (:class:`~jobs.drift_stage.StageMonitor`; ``None`` or disabled: none), and the
+        job's name in its event ids. It is checkpointed with the learners.
 
     """
 
@@ -656,9 +662,12 @@ class LearnerStage(Restartable):
         learn_corrections: bool = True,
         limits: RecordLimits | None = None,
         checkpoint_key: bytes | None = None,
+        drift: DriftConfig | None = None,
+        job: str = "tagstream",
     ):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.learners = list(learners)
+        self._drift = StageMonitor(job, drift) if drift is not None and drift.enabled else None
         self.seed = seed
         self.window = window
         self.model_size_every = model_size_every
@@ -709,6 +718,7 @@ class LearnerStage(Restartable):
         self._timing = (time.perf_counter(), batch.extract_s)
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
+        alerts: list[dict] = []
         ids, origin = [], []
         refused: list[tuple[tuple[str, int, int], bytes, bytes, RecordError]] = []
         scored = 0
@@ -730,11 +740,15 @@ class LearnerStage(Restartable):
                 predicted_on = tuple(str(l) for l, on in predicted.items() if on)
                 outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
                 predictions[name] = predicted
+            where = batch.positions[i] if batch.positions else None
+            if self._drift is not None:
+                alerts += self._drift.record(x, where, record.id, batch.origin[i])
             feedback = record if record.labels is not None else None
             if feedback is None:
                 feedback = self._join.add_record(record.id, (x, predictions), ts=batch.origin[i])
             if feedback is not None:
                 self._learn(x, feedback, predictions, events)
+                alerts += self._drift_labelled(feedback, predictions, where, record.id, batch.origin[i])
                 self._join.remember(record.id, (x, predictions), ts=batch.origin[i])
                 scored += 1
         for update, position, ts in batch.updates:
@@ -752,10 +766,11 @@ class LearnerStage(Restartable):
             if waiting is not None:
                 x, predictions = waiting  # scored with the prediction made before the label arrived
                 self._learn(x, update, predictions, events)
+                alerts += self._drift_labelled(update, predictions, position, update.id, ts)
                 self._join.remember(update.id, waiting, ts)
                 scored += 1
         window = {name: suite.get_window() for name, suite in self._suites.items()}
-        result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused)
+        result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused, alerts)
         return result, self.stats(len(ids))
 
     def _beyond_spaces(self, labels: typing.Iterable[str], features: dict | None) -> RecordError | None:
@@ -800,6 +815,13 @@ class LearnerStage(Restartable):
             self._suites[name].update(y, predicted, mask)
             self._tallies[name].observe(feedback.labels, tuple(str(l) for l, on in predicted.items() if on))
         self._teach(x, y, mask, events)
+
+    def _drift_labelled(self, feedback, predictions, where, record_id: str, ts: float) -> list[dict]:
+        """The drift monitor's alerts for a record just learned (its labels, the predictions made on arrival)."""
+        if self._drift is None:
+            return []
+        self._drift.clusters_from(self._models, 1)
+        return self._drift.labelled(feedback.labels, predictions, where, record_id, ts, dict(self._learned))
 
     def _correct(self, x: dict, predictions: dict[str, dict], update, events: list[dict]) -> None:
         """A label update for a record already learned: score the prediction made on its arrival
@@ -848,6 +870,7 @@ class LearnerStage(Restartable):
             "universe": self._universe,
             "features": self._features,
             "join": self._join,
+            "drift": self._drift,
         }
 
     def _apply_state(self, state: dict) -> None:
@@ -860,6 +883,7 @@ class LearnerStage(Restartable):
         self._universe = state["universe"]
         self._features = state["features"]
         self._join = state["join"]
+        self._drift = state.get("drift", self._drift)
         self.restored = True
         logger.info("restored %s at offsets %s (%s learned)", self.checkpoint_uri, self._offsets, self._learned)
 
@@ -1024,6 +1048,12 @@ class PublisherStage(Restartable):
                 alert = DriftAlert.from_event(event, ts=now)
                 self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
                 drift += 1
+        # Each learner actor runs a drift monitor on the same records: their alerts about the data
+        # carry the same event ids, and go out once.
+        alerts = {alert["event_id"]: alert for part in scored for alert in part.alerts}
+        for event_id, alert in alerts.items():
+            self._sink.send(topics.drift, alert | {"ts": now}, key=event_id)
+        drift += len(alerts)
         switch = event = None
         self._scored += served.scored
         if self.champion is not None:

@@ -42,6 +42,7 @@ from pydantic_settings import (
 )
 
 from jobs import config_layers
+from jobs.drift_stage import DriftConfig
 from learners import registry
 from learners.metrics.suite import SCORES
 from stream.datasets import is_text_dataset
@@ -217,6 +218,8 @@ class JobConfig(BaseSettings):
         ``recovery_window_s`` seconds gives up; fewer failures are recovered from its checkpoints.
     extractor
         Feature-extractor settings.
+    drift
+        The drift monitor beside the learners (:class:`~jobs.drift_stage.DriftConfig`).
     kafka
         Kafka connection, topics and clients.
 
@@ -277,6 +280,7 @@ class JobConfig(BaseSettings):
     max_recoveries: int = pydantic.Field(5, ge=0)
     recovery_window_s: float = pydantic.Field(600.0, gt=0)
     extractor: ExtractorConfig = ExtractorConfig()
+    drift: DriftConfig = DriftConfig()
     kafka: KafkaConfig = KafkaConfig()
 
     @pydantic.field_validator("learners", mode="before")

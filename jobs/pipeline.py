@@ -181,6 +181,8 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             learn_corrections=config.learn_corrections,
             limits=config.limits,
             checkpoint_key=key,
+            drift=config.drift,
+            job=config.kafka.group_id or "tagstream",
         )
         learners.append((actor, group))
     champion = None

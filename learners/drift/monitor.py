@@ -287,7 +287,8 @@ class DriftMonitor:
             alerts.append(
                 self._alert(
                     "drift", kind, "medium" if kind == "label_dormant" else "low", (label,), None, first, position, position,
-                    None, f"labels/{kind}/{label}", {"name": "records_since_on", "value": position.index - life.last_on}, {},
+                    None, f"labels/{kind}/{label}", {"name": "records_since_on", "value": position.index - life.last_on,
+                     "threshold": self.lifecycle.dormant_after if kind == "label_dormant" else None}, {},
                 )
             )
         return alerts

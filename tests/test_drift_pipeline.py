@@ -1,0 +1,99 @@
+"""Drift alerts from the streaming job: the learner stage's monitor, then end to end on the real broker and Ray."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jsonschema
+import pytest
+
+from jobs import pipeline
+from jobs.actors import Batch, LearnerStage
+from jobs.config import JobConfig
+from jobs.drift_stage import DriftConfig
+from jobs.produce import produce
+from stream.kafka import ensure_topics
+from stream.records import Record, json_schema
+from stream.synthetic import DriftingMultiLabelStream
+
+from helpers import read_topic
+
+SWAP_AT, BORN_AT, FADES_AT, N = 1500, 1800, 2000, 2600
+TOPIC = "tagstream.records"
+
+
+def drifting_records() -> list[Record]:
+    """Six independent labels, each on 30% of the time; from SWAP_AT on y0 and y3 swap values (the
+    concept of both changes, their frequencies, co-occurrences and the inputs do not); ``fresh`` is
+    first on at BORN_AT; ``fading`` is on every fifth record until FADES_AT and never after."""
+    stream = DriftingMultiLabelStream(N, 6, 6, seed=5, n_groups=2, on_rate=0.3, off_rate=0.3)
+    records = []
+    for i, (x, y) in enumerate(stream):
+        if i >= SWAP_AT:
+            y = y | {"y0": y["y3"], "y3": y["y0"]}
+        labels = [label for label, on in y.items() if on]
+        if i >= BORN_AT and i % 10 == 0:
+            labels.append("fresh")
+        if i < FADES_AT and i % 5 == 0:
+            labels.append("fading")
+        records.append(Record(f"r{i}", features=x, labels=tuple(labels)))
+    return records
+
+
+def test_the_learner_stage_runs_the_monitor_and_checkpoints_it():
+    stage = LearnerStage(["majority"], seed=1, window=100, model_size_every=1000, drift=DriftConfig(dormant_after=300))
+    records = drifting_records()
+    alerts = []
+    for start in range(0, N, 100):
+        chunk = records[start : start + 100]
+        batch = Batch(chunk, [1.7e9 + start + k for k in range(len(chunk))], time.time(),
+                      positions=[(TOPIC, 0, start + k) for k in range(len(chunk))])
+        scored, _ = stage.process(batch)
+        alerts += scored.alerts
+    born = [a for a in alerts if a["kind"] == "label_born"]
+    assert [(a["labels"], a["window"]["last"]["offset"]) for a in born] == [(["fresh"], BORN_AT)]
+    assert [a["labels"] for a in alerts if a["kind"] == "label_dormant"] == [["fading"]]
+    assert stage._state()["drift"] is stage._drift
+    schema = json_schema("tagstream.drift")
+    for alert in alerts:
+        jsonschema.validate(json.loads(json.dumps(alert | {"ts": 1.7e9})), schema)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_drift_in_the_input_topic_gives_one_alert_naming_labels_and_offsets(ray_local, kafka_config):
+    ensure_topics(kafka_config, partitions=1)
+    produced = produce(kafka_config, drifting_records())
+    assert produced.records == N
+    config = JobConfig(kafka=kafka_config, learners=["mlhat"], window=500, idle_timeout_s=20.0, seed=3,
+                       batch_size=200, drift={"dormant_after": 300})
+    summary = pipeline.run_pipeline(config, expected=N)
+    assert summary.predictions_out == N
+    messages = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift)]
+    alerts = [m for m in messages if "event_id" in m]  # the learners' own events are there too (schema version 1)
+    schema = json_schema("tagstream.drift")
+    for alert in alerts:
+        jsonschema.validate(alert, schema)
+    drifts = [a for a in alerts if a["level"] == "drift" and a["kind"] in ("concept", "prior", "feature")]
+    # The stationary part raises nothing; the swap one concept alert, within 250 records, naming
+    # swapped labels only (y3's error rises more slowly than y0's: the alert names y0).
+    assert not [a for a in drifts if a["window"]["last"]["offset"] < SWAP_AT], drifts
+    swap = [a for a in drifts if SWAP_AT <= a["window"]["last"]["offset"] < FADES_AT]
+    assert len(swap) == 1, swap
+    alert = swap[0]
+    assert alert["kind"] == "concept" and alert["learner"] == "mlhat" and alert["labels"] and set(alert["labels"]) <= {"y0", "y3"}
+    assert alert["window"]["last"]["offset"] < SWAP_AT + 250 and alert["window"]["last"]["topic"] == kafka_config.topics.records
+    assert alert["window"]["first"]["record_id"] == f"r{alert['window']['first']['offset']}"
+    assert [a["labels"] for a in alerts if a["kind"] == "label_born"] == [["fresh"]]
+    assert [a["labels"] for a in alerts if a["kind"] == "label_dormant"] == [["fading"]]
+    assert len({a["event_id"] for a in alerts}) == len(alerts)
