@@ -147,7 +147,42 @@ def render_markdown(document: dict) -> str:
 #: What the runs showed; rewrite it when the numbers change.
 NOTES = """## Discussion
 
-Divergences found are listed here with their fix, or as open where they are not fixed yet.
+Run on 2026-12-03 against a snapshot of larasneves/iHomer at 745e2a6, with river 0.26.1 and numpy
+2.4 (the reference asks for river >= 0.15; it also imports pandas, installed beside it for the
+child process only), on the shared 2-core machine under heavy load (load average 14-20): the
+reference got 600 s of wall time per dataset.
+
+- **flags**: identical to four decimals. In 194 instances neither tree splits (grace period 200),
+  so both predict with the root leaf's label-combination kNN (4 neighbours, window 170, inverse
+  distance votes): that model and its use agree.
+- **yeast** (2,417 instances), **birds** (645) and **scene** (2,407): within the bound (gaps
+  -0.003 / +0.001, +0.005 / +0.001 and +0.000 / +0.000 in subset accuracy / micro-F1).
+- **emotions**: ours is below the reference by 0.012 subset accuracy and 0.018 micro-F1. Over
+  seeds 0-7 ours ranges 0.154-0.164 / 0.461-0.471, so the reference (0.169 / 0.486) is outside our
+  seed-to-seed spread: a systematic divergence, which appears once the trees split. Checked and
+  ruled out: the warning detector (`warning_delta` 0.5 and 0.99 change nothing: no alternate tree
+  grows on emotions), the combined prediction (off: no change), and the tree's bagging weights
+  (drawing them exactly as the reference does, Python's `random` with Knuth's method and its seed
+  0, gave 0.160 / 0.465: the gap stays, so that change was not kept). Turning the bagging weights
+  off gives 0.167 / 0.481. **Open**; the next suspect is the split search (our Gaussian observers
+  re-implement river's `GaussianSplitter` per label and value; candidate thresholds or the merit
+  of the multi-label split may differ).
+- **chd49**: ours is above the reference by 0.011 subset accuracy and 0.008 micro-F1 (just outside
+  the bound on subset accuracy). **Open**.
+- **water-quality**: ours is below by 0.028 subset accuracy and 0.037 micro-F1, the largest gap.
+  Its leaves pass the 750 instances from which the bagged logistic regressions predict (label
+  entropy permitting), where our leaf model (one weight array per leaf, SGD on the log loss) and
+  the reference's (river's `BaggingClassifier` of its own `LogisticRegression`, with a bagging seed
+  drawn at import time) differ the most. **Open**.
+
+- **medical** (sparse, 1,449 features): ours is below by 0.028 subset accuracy and 0.023 micro-F1.
+  **Open**; one suspect specific to sparse data is how an absent feature is read (ours: 0 in the
+  observers and in the leaf models; river's splitters and the reference's kNN only see the
+  features present in each instance).
+
+So the target (within 0.01 everywhere the reference runs) is not met: flags, yeast, birds and
+scene are within it; emotions, chd49, water-quality and medical are not. The harness makes each suspect cheap to test: change one thing in
+`learners/mlhat.py`, rerun `--datasets emotions,water-quality`, compare.
 """
 
 
@@ -161,6 +196,9 @@ def main(argv=None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs the reference")
     parser.add_argument("--pythonpath", action="append", default=[], help="extra import folder for the reference")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the markdown from the JSON")
+    parser.add_argument(
+        "--ours-only", action="store_true", help="run only our side again, against the reference runs recorded"
+    )
     parser.add_argument("--results", type=pathlib.Path, default=JSON_PATH, help="the JSON file (the markdown goes beside it)")
     parser.add_argument("--child", metavar="DATASET", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -169,7 +207,14 @@ def main(argv=None) -> int:
         print(json.dumps(run_reference(args.child, args.limit, args.budget)))
         return 0
     document = whole_stream.load(args.results, {"runs": {}})
-    if not args.report_only:
+    if args.ours_only:
+        for dataset, run in document["runs"].items():
+            if "error" not in run:
+                run["ours"] = run_ours(dataset, run["reference"]["instances"])
+                run["commit"] = whole_stream.head_commit()
+                print(f"{dataset}: ours {run['ours']['scores']['subset_accuracy']:.4f} {run['ours']['scores']['micro_f1']:.4f}")
+        whole_stream.save(document, args.results)
+    elif not args.report_only:
         if args.reference is None:
             parser.error("--reference DIR is required (a checkout of larasneves/iHomer)")
         code = reference_code(args.reference)

@@ -54,6 +54,8 @@ class MLHAT(MLHT):
     * **Bagging weight.** Each instance trains the tree with weight ``k ~ Poisson(poisson_rate)``,
       raised to 1 when it is 0 so that a single tree never drops an instance (as the reference
       implementation does).
+    * **Split test.** The Hoeffding bound's range is ``log2`` of the number of distinct label sets
+      the leaf has seen (MLHT's is the number of labels), as in the reference implementation.
     * **Leaf models chosen by size and label entropy.** Every leaf trains a label-combination kNN
       (k = ``n_neighbors`` over the last ``window_size`` instances) and a binary relevance of
       ``n_members`` online-bagged logistic regressions (SGD, learning rate ``lr``). It predicts
@@ -248,6 +250,14 @@ class MLHAT(MLHT):
         leaf.error_sum = 0.0
         leaf.error_n = 0
         return leaf
+
+    def _merit_outcomes(self, leaf: Leaf) -> int:
+        # As the reference implementation: the range of the merit is log2 of the number of
+        # distinct label sets the leaf has seen, not of its labels (MLHT's). With many label sets
+        # the bound is wider and the tree splits later, so its leaves grow old enough for the
+        # bagged regressions (water-quality: 4 leaves became 1, and the gap to the reference went
+        # from -0.028 / -0.037 to +0.003 / +0.005 subset accuracy / micro-F1).
+        return len(leaf.labelsets)
 
     def _attempt_split(self, leaf: Leaf):
         node = super()._attempt_split(leaf)

@@ -233,8 +233,7 @@ class MLHT(MultiLabelClassifier):
         if leaf.pure:
             return leaf
         suggestions = leaf.observers.best_splits(leaf.weight, leaf.label_weights)
-        n_tracked = int(np.count_nonzero(leaf.label_weights))
-        best = decide_split(suggestions, n_tracked, leaf.weight, self.delta, self.tau)
+        best = decide_split(suggestions, self._merit_outcomes(leaf), leaf.weight, self.delta, self.tau)
         if best is None:
             return leaf
         left_labels, right_labels = best.children_label_weights(leaf.label_weights, leaf.weight)
@@ -245,6 +244,10 @@ class MLHT(MultiLabelClassifier):
         feature = self._index.feature_names[best.column]
         logger.debug("split on %r <= %.4g at depth %d (merit %.4f)", feature, best.threshold, leaf.depth, best.merit)
         return self._new_branch(feature, best.threshold, leaf, children)
+
+    def _merit_outcomes(self, leaf: Leaf) -> int:
+        """How many outcomes the split merit's range counts (its log2): the labels seen in the leaf."""
+        return int(np.count_nonzero(leaf.label_weights))
 
     def _new_branch(self, feature, threshold: float, leaf: Leaf, children: list) -> Branch:
         return Branch(feature, threshold, leaf.depth, children, leaf.weight, leaf.label_weights.copy())

@@ -133,6 +133,7 @@ class Leaf:
         self.prior_labels = prior_labels if prior_labels is not None else np.zeros(0)
         self.first_labelset: bytes | None = None
         self.pure = True  # one label set seen so far: predict it as is
+        self.labelsets: set[bytes] = set()  # distinct label sets seen: the range of the split merit
 
     @property
     def active(self) -> bool:
@@ -144,6 +145,7 @@ class Leaf:
             self.label_weights = np.concatenate([self.label_weights, np.zeros(len(inst.y) - len(self.label_weights))])
         self.label_weights[inst.positive] += weight
         key = inst.key
+        self.labelsets.add(key)
         if self.first_labelset is None:
             self.first_labelset = key
         elif self.pure and key != self.first_labelset:
