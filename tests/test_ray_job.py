@@ -29,6 +29,7 @@ from jobs import ray_job
 from jobs import submit as jobs_submit
 from jobs.broker import free_port
 from jobs.config import ConfigError
+from stream.errors import TopicError
 from stream.kafka import KafkaConfig
 from stream.records import parse_prediction
 
@@ -250,8 +251,18 @@ def _wait_terminal(head: Head, job_id: str) -> str:
     return status
 
 
-def _predictions(kafka_config: KafkaConfig, count: int) -> list:
-    return [parse_prediction(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, count)]
+def _predictions(kafka_config: KafkaConfig, count: int, timeout_s: float = 120.0) -> list:
+    """The first ``count`` predictions; a job still starting may not have created its topics yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            messages = read_topic(kafka_config, kafka_config.topics.predictions, count, timeout_s=timeout_s)
+        except TopicError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+            continue
+        return [parse_prediction(m.value) for m in messages]
 
 
 @pytest.mark.slow
