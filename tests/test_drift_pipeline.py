@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import jsonschema
@@ -97,3 +98,42 @@ def test_a_drift_in_the_input_topic_gives_one_alert_naming_labels_and_offsets(ra
     assert [a["labels"] for a in alerts if a["kind"] == "label_born"] == [["fresh"]]
     assert [a["labels"] for a in alerts if a["kind"] == "label_dormant"] == [["fading"]]
     assert len({a["event_id"] for a in alerts}) == len(alerts)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_killed_learner_actor_restored_from_its_checkpoint_raises_no_new_alert_id(ray_local, kafka_config, tmp_path):
+    import ray
+
+    records = drifting_records()
+    # What an uninterrupted learner stage raises, in process: the ids the topic may hold, and no other.
+    stage = LearnerStage(["mlhat"], seed=3, window=500, model_size_every=1000, drift=DriftConfig(dormant_after=300),
+                         job=kafka_config.group_id)  # the job's name is part of every id
+    expected = set()
+    for start in range(0, N, 200):
+        chunk = records[start : start + 200]
+        batch = Batch(chunk, [0.0] * len(chunk), time.time(),
+                      positions=[(kafka_config.topics.records, 0, start + k) for k in range(len(chunk))])
+        expected |= {alert["event_id"] for alert in stage.process(batch)[0].alerts}
+    assert expected
+
+    ensure_topics(kafka_config, partitions=1)
+    producer = threading.Thread(target=produce, args=(kafka_config, records), kwargs={"rate": 400.0})
+    producer.start()
+    config = JobConfig(kafka=kafka_config, learners=["mlhat"], seed=3, batch_size=40, max_in_flight=3, window=500,
+                       idle_timeout_s=4.0, checkpoint_dir=str(tmp_path), checkpoint_every_s=0.3, drift={"dormant_after": 300})
+    killed = []
+
+    def kill_after_the_swap_alert(summary, window):
+        if not killed and summary.checkpoints >= 1 and summary.records_in >= 1750:
+            killed.append(summary.records_in)
+            ray.kill(ray.get_actor(pipeline.actor_name(config, "learner")), no_restart=False)
+
+    try:
+        summary = pipeline.run_pipeline(config, on_progress=kill_after_the_swap_alert)
+    finally:
+        producer.join()
+    assert killed and killed[0] < N and summary.recoveries == 1
+    published = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift)]
+    ids = [alert["event_id"] for alert in published if "event_id" in alert]
+    assert set(ids) == expected  # republished copies keep their ids; nothing new
