@@ -30,6 +30,7 @@ from jobs.label_join import LabelJoin
 from jobs.outage import commit_until_done, flush_until_delivered, offsets_past_end
 from jobs.dashboard import EVENTS_PER_BATCH, SNAPSHOT_EVERY_S, LabelTally, partition_snapshot
 from jobs.drift_stage import DriftConfig, StageMonitor
+from jobs.webhook import AlertmanagerSink
 from jobs.features import NumericStandardizer, TextEmbedder
 from jobs.predictions_file import PredictionsFile
 from learners import registry
@@ -976,6 +977,9 @@ class PublisherStage(Restartable):
         HMAC key that signs the checkpoints, and without which none is read.
     predictions_file
         Also append the published predictions to this JSON Lines file (see :mod:`jobs.predictions_file`).
+    alertmanager_url
+        Also POST the drift monitor's drift-level alerts to this Alertmanager, once they are on
+        the drift topic (see :mod:`jobs.webhook`).
 
     """
 
@@ -991,10 +995,12 @@ class PublisherStage(Restartable):
         predictions_file: str | None = None,
         limits: RecordLimits | None = None,
         checkpoint_key: bytes | None = None,
+        alertmanager_url: str | None = None,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
         self.serving = serving
+        self._alertmanager = None if alertmanager_url is None else AlertmanagerSink(alertmanager_url)
         self.champion = champion
         self._sink = RecordSink(config)
         self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter, limits)
@@ -1070,6 +1076,8 @@ class PublisherStage(Restartable):
             self._dead_letters.send(Message(topic, partition, offset, key, value), error)
             refused[error.reason] += 1
         flush_until_delivered(self._dead_letters, "publishing predictions")
+        if self._alertmanager is not None and alerts:
+            self._alertmanager.send(alerts.values(), now)  # a copy replayed after a recovery merges in Alertmanager
         acknowledged = time.time()
         return {
             "predictions": len(served.ids),

@@ -50,6 +50,9 @@ class DriftConfig(pydantic.BaseModel):
     dormant_after: int | None = pydantic.Field(1000, ge=1, description="Records without a label before it is dormant.")
     dormant_after_s: float | None = pydantic.Field(None, gt=0, description="Seconds of event time without a label before it is dormant.")
     seed: int = 0
+    alertmanager_url: str | None = pydantic.Field(
+        None, description="POST drift-level alerts to this Alertmanager (http(s)://host:9093) too."
+    )
 
     def monitor_settings(self) -> dict:
         """The keyword arguments of :class:`~learners.drift.DriftMonitor` this config stands for."""

@@ -212,6 +212,7 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             None if config.predictions_file is None else str(config.predictions_file.resolve()),
             limits=config.limits,
             checkpoint_key=key,
+            alertmanager_url=config.drift.alertmanager_url,
         ),
     )
     try:

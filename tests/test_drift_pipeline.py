@@ -137,3 +137,45 @@ def test_a_killed_learner_actor_restored_from_its_checkpoint_raises_no_new_alert
     published = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift)]
     ids = [alert["event_id"] for alert in published if "event_id" in alert]
     assert set(ids) == expected  # republished copies keep their ids; nothing new
+
+
+def test_the_publisher_sends_monitor_alerts_once_and_posts_drifts_to_alertmanager(kafka_config):
+    import http.server
+
+    from jobs.actors import PublisherStage, Scored
+
+    received = []
+
+    class Alertmanager(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the http.server API)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Alertmanager)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ensure_topics(kafka_config, partitions=1)
+    stage = LearnerStage(["majority"], seed=1, window=100, model_size_every=1000, drift=DriftConfig(dormant_after=300))
+    records = drifting_records()
+    alerts = []
+    for start in range(0, N, 200):
+        chunk = records[start : start + 200]
+        batch = Batch(chunk, [0.0] * len(chunk), time.time(), positions=[(TOPIC, 0, start + k) for k in range(len(chunk))])
+        alerts += stage.process(batch)[0].alerts
+    publisher = PublisherStage(kafka_config, "majority", alertmanager_url=f"http://127.0.0.1:{server.server_port}")
+    publisher.restore(None)
+    try:
+        part = Scored([], [], time.time(), {"majority": []}, [], alerts=alerts)
+        twin = Scored([], [], time.time(), {"other": []}, [], alerts=alerts)  # a second learner actor's copy
+        assert publisher.publish(part, twin)["drift"] == len(alerts)
+    finally:
+        publisher.close()
+        server.shutdown()
+        server.server_close()
+    on_topic = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift, len(alerts))]
+    assert [a["event_id"] for a in on_topic] == [a["event_id"] for a in alerts] and all("ts" in a for a in on_topic)
+    (posted,) = received
+    assert {a["labels"]["event_id"] for a in posted} == {a["event_id"] for a in alerts if a["level"] == "drift"}
