@@ -1083,6 +1083,7 @@ class PublisherStage(Restartable):
             "predictions": len(served.ids),
             "dead_letters": dict(refused),
             "drift": drift,
+            "drift_alerts": dict(collections.Counter(f"{a['level']}/{a['kind']}" for a in alerts.values())),
             "switch": switch,
             "switch_event": event,
             "serving": serving,

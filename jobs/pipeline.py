@@ -599,6 +599,7 @@ class Flow:
         self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
         self.metrics.observe_stage("publish", ack["publish_s"])
         self.metrics.observe_serving(ack["serving"])
+        self.metrics.observe_drift_alerts(ack.get("drift_alerts", {}))
         batch_stats: dict[str, dict] = {}
         for stats in _get(head.stats_refs, self.config.ray_timeout_s, "reading learner stats"):
             join_counts = stats.pop(JOIN_STATS)

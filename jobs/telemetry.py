@@ -122,6 +122,13 @@ class PipelineMetrics:
         self.drift_events = Counter(
             "tagstream_drift_events", "Drift events emitted by the learners, by level and kind.", ["learner", "level", "kind"], registry=r
         )
+        self.drift_alerts = Counter(
+            "tagstream_drift_alerts",
+            "Alerts of the drift monitor beside the learners (tagstream.drift), by level and kind; "
+            "the learners' own structural events are tagstream_drift_events.",
+            ["level", "kind"],
+            registry=r,
+        )
         self.label_clusters = Gauge(
             "tagstream_label_clusters", "Label clusters of learners that partition the label space.", ["learner"], registry=r
         )
@@ -183,6 +190,12 @@ class PipelineMetrics:
         self.predictions_out.inc(predictions)
         for latency in latencies_s:
             self.latency.observe(latency)
+
+    def observe_drift_alerts(self, counts: typing.Mapping[str, int]) -> None:
+        """Count the drift monitor's alerts one acknowledgement published (``"level/kind" -> n``)."""
+        for key, count in counts.items():
+            level, kind = key.split("/", 1)
+            self.drift_alerts.labels(level=level, kind=kind).inc(count)
 
     def observe_commit(self) -> None:
         self.last_commit.set_to_current_time()

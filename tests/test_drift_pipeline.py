@@ -170,7 +170,9 @@ def test_the_publisher_sends_monitor_alerts_once_and_posts_drifts_to_alertmanage
     try:
         part = Scored([], [], time.time(), {"majority": []}, [], alerts=alerts)
         twin = Scored([], [], time.time(), {"other": []}, [], alerts=alerts)  # a second learner actor's copy
-        assert publisher.publish(part, twin)["drift"] == len(alerts)
+        ack = publisher.publish(part, twin)
+        assert ack["drift"] == len(alerts) and sum(ack["drift_alerts"].values()) == len(alerts)
+        assert ack["drift_alerts"]["drift/label_born"] == 1
     finally:
         publisher.close()
         server.shutdown()
@@ -179,3 +181,14 @@ def test_the_publisher_sends_monitor_alerts_once_and_posts_drifts_to_alertmanage
     assert [a["event_id"] for a in on_topic] == [a["event_id"] for a in alerts] and all("ts" in a for a in on_topic)
     (posted,) = received
     assert {a["labels"]["event_id"] for a in posted} == {a["event_id"] for a in alerts if a["level"] == "drift"}
+
+
+def test_prometheus_counts_the_monitors_alerts_by_level_and_kind_apart_from_learner_events():
+    from jobs.telemetry import PipelineMetrics
+
+    metrics = PipelineMetrics(500)
+    metrics.observe_drift_alerts({"drift/concept": 2, "warning/prior": 1})
+    metrics.observe_drift_alerts({"drift/concept": 1})
+    assert metrics.value("tagstream_drift_alerts_total", level="drift", kind="concept") == 3
+    assert metrics.value("tagstream_drift_alerts_total", level="warning", kind="prior") == 1
+    assert metrics.value("tagstream_drift_events_total", learner="mlhat", level="global", kind="drift") is None
