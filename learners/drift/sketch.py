@@ -55,6 +55,8 @@ class FeatureSketch:
         self._projected: bool | None = None
         self._vectors: dict[str, np.ndarray] = {}
         self._names = tuple(f"proj{d}" for d in range(dims))
+        self._last_names: tuple | None = None
+        self._last_matrix = np.zeros((0, dims))
 
     @property
     def projected(self) -> bool | None:
@@ -70,11 +72,13 @@ class FeatureSketch:
         if not self._projected:
             values = {str(name): value for name, value in x.items()}
             return [(name, float(values.get(name, 0.0))) for name in self._raw]
-        total = np.zeros(self.dims)
-        for name, value in x.items():
-            if value:
-                total += value * self._vector(str(name))
-        return list(zip(self._names, total.tolist()))
+        names = tuple(x)
+        if names != self._last_names:
+            # Dense records repeat the same names in the same order: their vectors are stacked once.
+            self._last_names = names
+            self._last_matrix = np.stack([self._vector(str(name)) for name in names]) if names else np.zeros((0, self.dims))
+        values = np.fromiter(x.values(), dtype=float, count=len(names))
+        return list(zip(self._names, (values @ self._last_matrix).tolist()))
 
     def _vector(self, name: str) -> np.ndarray:
         vector = self._vectors.get(name)
