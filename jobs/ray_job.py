@@ -11,7 +11,10 @@ what ``ray job stop`` sends). Progress goes to the job's log as ``key=value`` li
 The configuration comes from the file given by ``--config`` (or the ``TAGSTREAM_CONFIG``
 variable), then the ``TAGSTREAM_*`` variables (for example ``TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
 passed with the job's ``runtime_env`` ``env_vars``), then the flags. The exit status is 0 when
-the run ended normally and 1 with a one-line reason otherwise, so the job ends SUCCEEDED or FAILED.
+the run ended normally and 1 with a one-line reason otherwise (``job failed: ...``, never a
+traceback), so the job ends SUCCEEDED or FAILED: among others when no checkpoint is intact in
+every stage, when the checkpoints are unsigned or signed with another key than the job's, and when
+actors fail faster than the recovery budget (``max_recoveries`` within ``recovery_window_s``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ import ray
 import typer
 
 from jobs.broker import BrokerError
+from jobs.checkpoint import CheckpointError
 from jobs.cli_run import records_of
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import LogFormat, setup_logging
-from jobs.pipeline import PipelineTimeout, Summary, init_ray, run_pipeline
+from jobs.pipeline import PipelineTimeout, RecoveryBudgetExceeded, Summary, init_ray, run_pipeline
 from jobs.produce import produce
 from jobs.startup import check_dataset, serve_endpoints
 from jobs.run_views import ProgressLog
 from jobs.telemetry import PipelineMetrics
+from learners.model_file import ModelFileError
 from stream.errors import StreamError
 from stream.kafka import ensure_topics
 
@@ -56,6 +61,38 @@ CONFIG_ENV = "TAGSTREAM_CONFIG"
 
 class IncompleteRun(RuntimeError):
     """A bounded run ended (input went idle) before it consumed every replayed record."""
+
+
+#: Errors that end the job with exit 1 and their one-line reason: what the operator must act on
+#: (configuration, Kafka, checkpoints, the recovery budget, ports, files), as in ``tagstream run``.
+FATAL_ERRORS = (
+    ConfigError,
+    StreamError,
+    BrokerError,
+    PipelineTimeout,
+    CheckpointError,
+    RecoveryBudgetExceeded,
+    ModelFileError,
+    IncompleteRun,
+    OSError,
+)
+
+
+def failure_reason(error: BaseException) -> str:
+    """The reason a job failed, on one line.
+
+    An actor's error comes wrapped with its remote traceback: its own message only. A message
+    that quotes another error over several lines (the recovery budget names the last actor
+    failure, whose text lists the actor's id, pid, node ...) keeps its first line.
+
+    Examples
+    --------
+    >>> failure_reason(RecoveryBudgetExceeded("2 actor failures; the last: The actor died.\\n\\tpid: 7"))
+    '2 actor failures; the last: The actor died.'
+    """
+    reason = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
+    lines = str(reason).strip().splitlines()
+    return lines[0] if lines else type(reason).__name__
 
 
 def log_progress(fields: dict) -> None:
@@ -170,9 +207,8 @@ def main(
     try:
         config = JobConfig.load(config_file, overrides=overrides)
         summary = run_job(config, stop)
-    except (ConfigError, StreamError, BrokerError, PipelineTimeout, IncompleteRun, OSError) as error:
-        # An actor's error (offsets out of range, ...) comes wrapped with its remote traceback: its message only.
-        logger.error("job failed: %s", error.cause if isinstance(error, ray.exceptions.RayTaskError) else error)
+    except FATAL_ERRORS as error:
+        logger.error("job failed: %s", failure_reason(error))
         raise typer.Exit(1) from None
     logger.info(
         "job done",

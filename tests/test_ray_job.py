@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import secrets
@@ -25,10 +26,15 @@ import uuid
 
 import pytest
 
+import crashing_learner
+import typer
 from jobs import ray_job
 from jobs import submit as jobs_submit
 from jobs.broker import free_port
+from jobs.checkpoint import CheckpointStore
 from jobs.config import ConfigError
+from jobs.produce import produce
+from stream.records import Record
 from stream.errors import TopicError
 from stream.kafka import KafkaConfig
 from stream.records import parse_prediction
@@ -36,6 +42,7 @@ from stream.records import parse_prediction
 from helpers import kafka_env, read_topic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+TESTS = pathlib.Path(__file__).resolve().parent
 BIN = pathlib.Path(sys.executable).parent
 JOB_CONFIG = "docker/tagstream-job.toml"
 HEAD_START_TIMEOUT_S = 120.0
@@ -94,6 +101,122 @@ def test_progress_log_is_rate_limited_but_always_shows_the_first_batch():
         now[0] = t
         seen.append(progress.due())
     assert seen == [True, False, False, True, True]
+
+
+# -- failures end the job with one line, not a traceback ----------------------------------------------
+
+
+def _checkpoint_job_env(kafka_config: KafkaConfig, checkpoints: pathlib.Path, **settings: str) -> dict[str, str]:
+    """A bounded job (it ends on its own if the failure did not happen) on this test's broker, checkpointing."""
+    return kafka_env(kafka_config) | {
+        "TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
+        "TAGSTREAM_METRICS_HOST": "127.0.0.1",
+        "TAGSTREAM_METRICS_PORT": "0",
+        "TAGSTREAM_DASHBOARD_HOST": "127.0.0.1",
+        "TAGSTREAM_DASHBOARD_PORT": "0",
+        "TAGSTREAM_LEARNERS": "majority",
+        "TAGSTREAM_BATCH_SIZE": "5",
+        "TAGSTREAM_IDLE_TIMEOUT_S": "20",
+        "TAGSTREAM_CHECKPOINT_DIR": str(checkpoints),
+        "TAGSTREAM_CHECKPOINT_EVERY_S": "0.2",
+        **{f"TAGSTREAM_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+def _assert_one_line_failure(output: str, reason: str) -> None:
+    failures = [line for line in output.splitlines() if "job failed" in line]
+    assert len(failures) == 1 and reason in failures[0], output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_job_without_an_intact_checkpoint_exits_1_with_one_line(kafka_config, tmp_path):
+    """The whole entrypoint, as Ray runs it (here on a local Ray of its own): exit 1, one line, no traceback."""
+    checkpoints = tmp_path / "ckpt"
+    for stage in ("learner-0", "extractor", "publisher"):
+        (checkpoints / stage).mkdir(parents=True)
+        (checkpoints / stage / "ckpt-000000000001.bin").write_bytes(b"not a checkpoint\n")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("RAY_", "TAGSTREAM_"))}
+    env |= _checkpoint_job_env(kafka_config, checkpoints) | {"RAY_USAGE_STATS_ENABLED": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "jobs.ray_job", "--bounded"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-3000:]
+    _assert_one_line_failure(result.stderr, "is intact in every stage")
+    assert "--fresh" in result.stderr
+    assert '{"summary"' not in result.stdout
+
+
+@pytest.fixture(scope="module")
+def ray_in_process():
+    """A local Ray in this process, its workers able to build the crashing learner of the tests."""
+    import ray
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env={"worker_process_setup_hook": "crashing_learner.install"},
+    )
+    crashing_learner.install()
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def entrypoint(monkeypatch, capsys):
+    """``ray_job.main`` called in this process with ``TAGSTREAM_*`` variables; returns its exit code and stderr.
+
+    ``main`` sets up the root logger and a SIGTERM handler: both are put back afterwards.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+
+    def run(env: dict[str, str]) -> tuple[int, str]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        try:
+            ray_job.main(follow=False)
+        except typer.Exit as exit_:
+            return exit_.exit_code, capsys.readouterr().err
+        return 0, capsys.readouterr().err
+
+    yield run
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    signal.signal(signal.SIGTERM, sigterm)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_job_with_a_key_refuses_foreign_checkpoints_with_one_line(ray_in_process, entrypoint, kafka_config, tmp_path):
+    checkpoints = tmp_path / "ckpt"
+    for stage in ("learner-0", "extractor", "publisher"):  # a whole epoch, signed with another key
+        CheckpointStore(str(checkpoints / stage), key=b"theirs").save({"step": 1}, epoch=1)
+    key = tmp_path / "checkpoint.key"
+    key.write_text("9b1e-our-key-7c0d\n")
+    code, stderr = entrypoint(_checkpoint_job_env(kafka_config, checkpoints, checkpoint_key_file=str(key)))
+    assert code == 1
+    _assert_one_line_failure(stderr, "is intact in every stage")
+    assert "signature does not match this job's key" in stderr  # the warning that says why, per stage
+    assert "9b1e-our-key-7c0d" not in stderr  # the key itself is never printed
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_job_past_its_recovery_budget_exits_1_with_one_line(ray_in_process, entrypoint, kafka_config, tmp_path):
+    records = [Record(f"r{i}", features={"a": float(i)}, labels=("x",)) for i in range(10)]
+    records.append(Record("bomb", features={"a": 1.0, crashing_learner.MARK: 1.0}, labels=("x",)))
+    produce(kafka_config, records)
+    env = _checkpoint_job_env(kafka_config, tmp_path / "ckpt", max_recoveries="0")
+    code, stderr = entrypoint(env | {"TAGSTREAM_LEARNERS": crashing_learner.NAME})
+    assert code == 1
+    _assert_one_line_failure(stderr, "1 actor failures within 600.0 s, more than max_recoveries=0; the last:")
 
 
 # -- a real local cluster -------------------------------------------------------------------------
