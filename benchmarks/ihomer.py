@@ -387,9 +387,10 @@ not the default, until that is measured. A serving rule tried and dropped: movin
 choice from the first instances once the excess of faded mistakes passes a sign test (z = 2)
 instead of waiting `n_min` instances. Against the default it changed subset accuracy / micro-F1 by
 +0.021 / +0.004 on flags, -0.005 / +0.014 on virusgo, -0.034 / -0.021 on chd49, 0.000 / 0.000 on
-emotions and -0.005 / -0.009 on birds, so it was not kept. All runs here predate the MLHAT
-split-test fix of the same day (`results/fidelity.md`: the range counts a leaf's label sets), which
-changes every MLHAT, and so every iHOMER, row: they are to be rerun.
+emotions and -0.005 / -0.009 on birds, so it was not kept. The MLHAT split-test fix of the same day
+(`results/fidelity.md`: the range counts a leaf's label sets) changes every MLHAT and iHOMER row:
+`mlhat` was rerun after it on every stream; the iHOMER configurations and `mlhat-root-seed` here
+predate it and are to be rerun.
 
 **What changed: a second root learner, of another kind.** iHOMER keeps one MLHAT per label
 cluster and, above them, root learners over all labels, which no restructuring touches. Until
