@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 import uuid
 
+import hypothesis
 import pytest
 
 from jobs.broker import EmbeddedBroker
 from stream.kafka import KafkaConfig, TopicNames
+
+# Tests never assert wall-clock time: Hypothesis' per-example deadline fails healthy tests on a
+# loaded machine, so it is off for the whole suite.
+hypothesis.settings.register_profile("tagstream", deadline=None)
+hypothesis.settings.load_profile("tagstream")
 
 
 @pytest.fixture(scope="session")

@@ -151,7 +151,8 @@ def test_partition_snapshot_only_for_learners_that_partition_their_labels():
     assert partition_snapshot(registry.make("majority", seed=1)) is None
 
 
-def test_learner_stage_stats_carry_events_with_detail_label_counts_and_a_partition_snapshot():
+def test_learner_stage_stats_carry_events_with_detail_label_counts_and_a_partition_snapshot(monkeypatch):
+    monkeypatch.setattr("jobs.actors.SNAPSHOT_EVERY_S", 3600.0)  # the second batch is always within the interval
     stage = LearnerStage(["ihomer", "majority"], seed=1, window=50, model_size_every=1000)
     records = synthetic_records(n=400, drift_points=(200,))
     _, first = stage.process(Batch(records[:200], [0.0] * 200, 0.0))
