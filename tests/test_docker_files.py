@@ -187,6 +187,9 @@ def check_compose(spec: dict, folder: pathlib.Path = DOCKER) -> None:
                 assert (folder / source).exists(), f"{name}: mounts {source}, which does not exist"
             else:
                 assert source in spec.get("volumes", {}), f"{name}: volume {source} is not declared"
+        for secret in service.get("secrets", []):
+            source = secret if isinstance(secret, str) else secret["source"]
+            assert source in spec.get("secrets", {}), f"{name}: secret {source} is not declared"
 
 
 def test_compose_validates_against_the_compose_specification():
@@ -284,6 +287,58 @@ def test_grafana_is_provisioned_with_the_dashboard():
     assert datasource["url"] == "http://prometheus:9090" and "127.0.0.1:9090:9090" in spec["services"]["prometheus"]["ports"]
 
 
+def secret_paths(service: dict) -> dict[str, str]:
+    """Where each compose secret of ``service`` is mounted: ``/run/secrets/<target or name>``."""
+    paths = {}
+    for secret in service.get("secrets", []):
+        source, target = (secret, secret) if isinstance(secret, str) else (secret["source"], secret.get("target", secret["source"]))
+        paths[source] = target if target.startswith("/") else f"/run/secrets/{target}"
+    return paths
+
+
+def named_volume_under(service: dict, spec: dict, path: str) -> tuple[str, str] | None:
+    """The declared named volume ``service`` mounts at ``path`` or a folder above it: ``(volume, mount point)``."""
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source in spec.get("volumes", {}) and (path == target or path.startswith(target.rstrip("/") + "/")):
+            return source, target
+    return None
+
+
+def test_checkpoints_go_to_one_volume_mounted_at_the_same_path_on_every_ray_node():
+    spec = compose()
+    job = JobConfig.load(DOCKER / "tagstream-job.toml")
+    assert job.follow and job.checkpoint_dir, "the stack's follow job must checkpoint somewhere every node reads"
+    # The driver runs on the head; the learner, extractor and publisher actors, which write the
+    # checkpoints and restore from them, wherever Ray places them: the same volume on every node.
+    mounts = {name: named_volume_under(spec["services"][name], spec, job.checkpoint_dir) for name in ("ray-head", "ray-worker")}
+    assert None not in mounts.values(), f"{job.checkpoint_dir} is not on a named volume of every Ray node: {mounts}"
+    assert len(set(mounts.values())) == 1, f"the Ray nodes mount different volumes or paths there: {mounts}"
+    (volume, mount_point), = set(mounts.values())
+    # A new named volume takes the owner of the image's folder: the mount point must be uid 1000's.
+    for name in DOCKERFILES:
+        runs = " ".join(args for op, args in stages((DOCKER / name).read_text())[-1] if op == "RUN")
+        assert f"mkdir -p {mount_point}" in runs, f"{name} does not create {mount_point}"
+        owned = re.search(r"chown -R 1000:1000 (\S+)", runs)
+        assert owned and (mount_point + "/").startswith(owned.group(1).rstrip("/") + "/"), f"{name}: {mount_point} is not uid 1000's"
+
+
+def test_checkpoints_are_signed_with_a_key_from_a_compose_secret():
+    spec = compose()
+    job = JobConfig.load(DOCKER / "tagstream-job.toml")
+    assert job.checkpoint_key is None, "the key itself is never in the job config"
+    # The driver (on the head) reads the key file and hands the key to the actors it starts.
+    mounted = secret_paths(spec["services"]["ray-head"])
+    secret = next((name for name, path in mounted.items() if path == job.checkpoint_key_file), None)
+    assert secret is not None, f"checkpoint_key_file {job.checkpoint_key_file} is no secret of ray-head: {mounted}"
+    # From the operator's environment at `up`, never a file or a value in the repository.
+    assert set(spec["secrets"][secret]) == {"environment"}, spec["secrets"][secret]
+    variable = spec["secrets"][secret]["environment"]
+    assert f"export {variable}=" in (DOCKER / "compose.yaml").read_text(), f"the header does not say to set {variable}"
+    for name, service in spec["services"].items():
+        assert secret not in secret_paths(service) or name == "ray-head", f"{name} needs no checkpoint key"
+
+
 BROKEN_COMPOSE = {
     "unknown service key": (lambda s: s["services"]["kafka"].update(imagee="apache/kafka:4.1.0"), "schema"),
     "depends on a missing service": (
@@ -295,6 +350,7 @@ BROKEN_COMPOSE = {
     ),
     "no limits": (lambda s: s["services"]["prometheus"].pop("deploy"), "no resource limits"),
     "published on every interface": (lambda s: s["services"]["grafana"].update(ports=["3000:3000"]), "every interface"),
+    "undeclared secret": (lambda s: s.pop("secrets"), "secret checkpoint-key is not declared"),
 }
 
 

@@ -371,7 +371,7 @@ def test_every_rendered_object_validates(renders, overlay):
     objects = renders[overlay]
     kinds = {obj["kind"] for obj in objects}
     assert {"Namespace", "ConfigMap", "NetworkPolicy", "Kafka", "KafkaNodePool", "KafkaTopic", "RayCluster", "RayJob",
-            "PodMonitor"} <= kinds  # fmt: skip
+            "PodMonitor", "PersistentVolumeClaim"} <= kinds  # fmt: skip
     validate(objects)
     assert all(obj["metadata"].get("namespace") == "tagstream" for obj in objects if obj["kind"] != "Namespace")
 
@@ -518,6 +518,84 @@ def test_images_are_the_projects_at_its_version_and_pods_run_as_non_root(renders
     for obj in objects:
         for _, template in pod_templates(obj):
             assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def _mounted_volume(pod: dict, path: str) -> tuple[dict, dict] | None:
+    """The first container's mount at ``path`` or a folder above it, and its volume: ``(mount, volume)``."""
+    for mount in pod["containers"][0].get("volumeMounts", []):
+        if path == mount["mountPath"] or path.startswith(mount["mountPath"].rstrip("/") + "/"):
+            return mount, next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    return None
+
+
+def check_checkpoints(objects: list[dict], overlay: str) -> None:
+    """Raise ``AssertionError`` unless the job checkpoints to one claim every Ray pod mounts at the same
+    path, signed with a key from a Secret mounted as a file on the head."""
+    raycluster = one(objects, "RayCluster")
+    config = job_config(objects)
+    assert config.follow and config.checkpoint_dir, "the follow job must checkpoint where every Ray pod reads"
+    head = raycluster["spec"]["headGroupSpec"]["template"]["spec"]
+    pods = {"head": head} | {group["groupName"]: group["template"]["spec"] for group in raycluster["spec"]["workerGroupSpecs"]}
+    mounts = {}
+    for name, pod in pods.items():
+        found = _mounted_volume(pod, config.checkpoint_dir)
+        assert found is not None, f"{name} pods do not mount {config.checkpoint_dir}"
+        mount, volume = found
+        assert "persistentVolumeClaim" in volume and not mount.get("readOnly"), f"{name}: {volume} is no writable claim"
+        mounts[name] = (volume["persistentVolumeClaim"]["claimName"], mount["mountPath"])
+    assert len(set(mounts.values())) == 1, f"the Ray pods mount different claims or paths: {mounts}"
+    (claim_name, _), = set(mounts.values())
+    claim = one(objects, "PersistentVolumeClaim", claim_name)
+    # Pods on several nodes need ReadWriteMany; the dev overlay is one node, where ReadWriteOnce is shared.
+    shared = "ReadWriteOnce" if overlay == "overlays/dev" else "ReadWriteMany"
+    assert claim["spec"]["accessModes"] == [shared], f"{claim_name}: {claim['spec']['accessModes']}, not [{shared}]"
+    # The key: never in the config or a manifest; a Secret the operator creates, a file on the head.
+    assert config.checkpoint_key is None and config.checkpoint_key_file, "the checkpoints are not signed from a file"
+    assert not any(obj["kind"] == "Secret" for obj in objects), "a Secret with its value in the manifests"
+    found = _mounted_volume(head, config.checkpoint_key_file)
+    assert found is not None, f"the head does not mount {config.checkpoint_key_file}"
+    mount, volume = found
+    assert "secret" in volume and mount.get("readOnly"), f"{config.checkpoint_key_file} is not a read-only Secret: {volume}"
+    relative = str(pathlib.PurePosixPath(config.checkpoint_key_file).relative_to(mount["mountPath"]))
+    assert relative in {item["path"] for item in volume["secret"].get("items", [])}, f"the Secret has no item {relative}"
+    for name, pod in pods.items():
+        assert name == "head" or _mounted_volume(pod, config.checkpoint_key_file) is None, f"{name} pods need no key"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_checkpoints_are_on_one_claim_every_ray_pod_mounts_and_signed_with_a_secret_key(renders, overlay):
+    check_checkpoints(renders[overlay], overlay)
+
+
+CHECKPOINT_BREAKAGES = {
+    "a worker group without the checkpoint volume": (
+        lambda o: o["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["volumeMounts"].pop(),
+        "cpu pods do not mount /var/lib/tagstream/checkpoints",
+    ),
+    "a worker group mounting it elsewhere": (
+        lambda o: o["spec"]["workerGroupSpecs"][1]["template"]["spec"]["containers"][0]["volumeMounts"][-1].update(
+            mountPath="/var/lib/tagstream"
+        ),
+        "different claims or paths",
+    ),
+    "the key from the environment": (
+        lambda o: _head(o)["volumeMounts"].pop(), "the head does not mount /etc/tagstream-checkpoint-key/key"
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(CHECKPOINT_BREAKAGES))
+def test_a_stack_whose_ray_pods_cannot_share_or_sign_checkpoints_fails(renders, breakage):
+    change, message = CHECKPOINT_BREAKAGES[breakage]
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        check_checkpoints(_break(renders["base"], "RayCluster", change), "base")
+
+
+def test_a_claim_only_one_node_can_write_fails_outside_the_dev_overlay(renders):
+    broken = copy.deepcopy(renders["base"])
+    one(broken, "PersistentVolumeClaim")["spec"]["accessModes"] = ["ReadWriteOnce"]
+    with pytest.raises(AssertionError, match=re.escape("not [ReadWriteMany]")):
+        check_checkpoints(broken, "base")
 
 
 def test_grafana_dashboard_config_map_carries_the_dashboard(renders):

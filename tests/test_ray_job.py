@@ -333,9 +333,17 @@ def _wait_for_job_api(process, address: str, env: dict, log: pathlib.Path) -> No
     pytest.fail(f"the Ray job API at {address} did not answer within {HEAD_START_TIMEOUT_S} s")
 
 
-def _job_env(kafka_config: KafkaConfig) -> dict[str, str]:
-    """The job's configuration through TAGSTREAM_* variables, over the file: this test's broker and topics."""
+def _job_env(kafka_config: KafkaConfig, state: pathlib.Path) -> dict[str, str]:
+    """The job's configuration through TAGSTREAM_* variables, over the file: this test's broker and topics.
+
+    The file's checkpoint location and key file are the compose stack's (a volume, a compose
+    secret): here a folder and a key file in ``state`` instead, as on any machine outside the stack.
+    """
+    key = state / "checkpoint.key"
+    key.write_text(secrets.token_hex(16) + "\n")
     return kafka_env(kafka_config) | {
+        "TAGSTREAM_CHECKPOINT_DIR": str(state / "checkpoints"),
+        "TAGSTREAM_CHECKPOINT_KEY_FILE": str(key),
         "TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka_config.bootstrap_servers,
         "TAGSTREAM_METRICS_HOST": "127.0.0.1",
         "TAGSTREAM_METRICS_PORT": "0",
@@ -390,7 +398,7 @@ def _predictions(kafka_config: KafkaConfig, count: int, timeout_s: float = 120.0
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_ray_job_submit_runs_a_bounded_job_to_success(head, kafka_config):
+def test_ray_job_submit_runs_a_bounded_job_to_success(head, kafka_config, tmp_path):
     job_id = f"tagstream-test-{uuid.uuid4().hex[:8]}"
     result = _ray(
         head,
@@ -403,7 +411,7 @@ def test_ray_job_submit_runs_a_bounded_job_to_success(head, kafka_config):
         "--submission-id",
         job_id,
         "--runtime-env-json",
-        json.dumps({"env_vars": _job_env(kafka_config)}),
+        json.dumps({"env_vars": _job_env(kafka_config, tmp_path)}),
         "--no-wait",
         "--",
         "python",
@@ -434,8 +442,8 @@ def test_ray_job_submit_runs_a_bounded_job_to_success(head, kafka_config):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_tagstream_submit_follows_the_job_to_success(head, kafka_config):
-    env_flags = [flag for name, value in _job_env(kafka_config).items() for flag in ("--env", f"{name}={value}")]
+def test_tagstream_submit_follows_the_job_to_success(head, kafka_config, tmp_path):
+    env_flags = [flag for name, value in _job_env(kafka_config, tmp_path).items() for flag in ("--env", f"{name}={value}")]
     result = subprocess.run(
         [str(BIN / "tagstream"), "submit", "--address", head.address, "--config", JOB_CONFIG, *env_flags,
          "--timeout", str(JOB_TIMEOUT_S), "--", "--dataset", "yeast", "--limit", "120", "--bounded"],
@@ -449,8 +457,8 @@ def test_tagstream_submit_follows_the_job_to_success(head, kafka_config):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_tagstream_submit_exits_1_when_the_job_fails(head, kafka_config):
-    env = _job_env(kafka_config) | {
+def test_tagstream_submit_exits_1_when_the_job_fails(head, kafka_config, tmp_path):
+    env = _job_env(kafka_config, tmp_path) | {
         # Nothing listens there: the job cannot create its topics and must end FAILED, not hang.
         "TAGSTREAM_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "TAGSTREAM_KAFKA__CONNECT_TIMEOUT_S": "2",
@@ -469,9 +477,9 @@ def test_tagstream_submit_exits_1_when_the_job_fails(head, kafka_config):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_a_follow_job_outlives_the_wait_and_stops_gracefully(head, kafka_config):
+def test_a_follow_job_outlives_the_wait_and_stops_gracefully(head, kafka_config, tmp_path):
     job_id = f"tagstream-follow-{uuid.uuid4().hex[:8]}"
-    env_flags = [flag for name, value in _job_env(kafka_config).items() for flag in ("--env", f"{name}={value}")]
+    env_flags = [flag for name, value in _job_env(kafka_config, tmp_path).items() for flag in ("--env", f"{name}={value}")]
     result = subprocess.run(
         [str(BIN / "tagstream"), "submit", "--address", head.address, "--config", JOB_CONFIG, *env_flags,
          "--submission-id", job_id, "--timeout", "5", "--", "--limit", "50", "--follow"],
