@@ -560,8 +560,11 @@ class Flow:
         """
         self._in_flight.append(entry)
         bound = 1 if self._isolate else self.config.max_in_flight
-        while len(self._in_flight) >= bound:
-            self._retire(block=True)
+        if len(self._in_flight) >= bound:
+            while len(self._in_flight) >= bound:
+                self._retire(block=True)
+            # Time spent waiting on our own stages (a slow extractor, say) is not idle input.
+            self._last_input = time.monotonic()
         self.retire_ready()
         self.metrics.observe_batch(entry.info.consumed, len(self._in_flight))
 

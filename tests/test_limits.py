@@ -165,6 +165,22 @@ def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_local, kafk
     assert set(prediction_ids(kafka_config, 60)) >= {record.id for record in records}
 
 
+@pytest.mark.integration
+def test_a_bounded_run_waiting_on_a_slow_stage_is_not_idle(ray_local, kafka_config):
+    """Batches that each take longer than the idle timeout still all arrive: the time the driver
+    waits on its own stages (backpressure) is not idle input."""
+    ensure_topics(kafka_config, partitions=1)
+    records = [
+        Record(f"s{i}", features={"a": 1.0, crashing_learner.SLOW_MARK: 1.5 if i % 10 == 0 else 0.0}, labels=("l0",))
+        for i in range(50)
+    ]
+    produce(kafka_config, records)
+    config = job(kafka_config, learners=[crashing_learner.NAME], batch_size=10, max_in_flight=1, idle_timeout_s=1.0)
+    summary = pipeline.run_pipeline(config, expected=50)
+    assert summary.records_in == 50
+    assert summary.learners[crashing_learner.NAME]["learned"] == 50
+
+
 # -- checkpoints -------------------------------------------------------------------------------------
 
 
