@@ -39,8 +39,8 @@ from learners.metrics import MetricSuite
 from learners.model_file import ModelFile
 from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, RecordSource, next_offsets
 from stream.records import (
-    DriftAlert,
     LabelUpdate,
+    ModelEvent,
     Prediction,
     Record,
     RecordError,
@@ -958,13 +958,13 @@ class PublisherStage(Restartable):
     Parameters
     ----------
     config
-        Kafka settings (predictions and drift topics).
+        Kafka settings (predictions, drift and model-events topics).
     serving
         The learner whose predictions go to the predictions topic (while no champion selector
         has chosen another).
     champion
         Selector of the serving learner among those side by side; switches are published on the
-        drift topic as global ``champion_switch`` events.
+        model-events topic as global ``champion_switch`` events.
     checkpoint_uri
         Folder (path or fsspec URI) of the selector's checkpoints, written with the learners'
         (:meth:`checkpoint`) and restored with them (:meth:`restore`), so a restarted job goes on
@@ -1048,18 +1048,19 @@ class PublisherStage(Restartable):
             self._sink.send(topics.predictions, published[-1], key=record_id)
         if self._file is not None:
             self._file.write(published)
-        drift = 0
+        # The learners' own events (splits, merges, serving changes, ...) are structural bookkeeping:
+        # they go to the model-events topic, so the drift topic carries only the monitor's alerts.
+        model_events = 0
         for part in scored:
             for event in part.events:
-                alert = DriftAlert.from_event(event, ts=now)
-                self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
-                drift += 1
+                model_event = ModelEvent.from_event(event, ts=now)
+                self._sink.send(topics.model_events, model_event.to_json(), key=model_event.learner)
+                model_events += 1
         # Each learner actor runs a drift monitor on the same records: their alerts about the data
         # carry the same event ids, and go out once.
         alerts = {alert["event_id"]: alert for part in scored for alert in part.alerts}
         for event_id, alert in alerts.items():
             self._sink.send(topics.drift, alert | {"ts": now}, key=event_id)
-        drift += len(alerts)
         switch = event = None
         self._scored += served.scored
         if self.champion is not None:
@@ -1068,8 +1069,9 @@ class PublisherStage(Restartable):
         if switch is not None:
             event = {"learner": switch["to"], "level": "global", "kind": CHAMPION_SWITCH, "labels": [], "node": None}
             event |= {"instance": self._scored, "detail": switch}
-            alert = DriftAlert.from_event(event, ts=now)
-            self._sink.send(topics.drift, alert.to_json(), key=alert.learner)
+            model_event = ModelEvent.from_event(event, ts=now)
+            self._sink.send(topics.model_events, model_event.to_json(), key=model_event.learner)
+            model_events += 1
             logger.info("champion switch: %s", switch)
         refused: collections.Counter[str] = collections.Counter()
         for (topic, partition, offset), key, value, error in served.refused:
@@ -1082,7 +1084,8 @@ class PublisherStage(Restartable):
         return {
             "predictions": len(served.ids),
             "dead_letters": dict(refused),
-            "drift": drift,
+            "drift": len(alerts),
+            "model_events": model_events,
             "drift_alerts": dict(collections.Counter(f"{a['level']}/{a['kind']}" for a in alerts.values())),
             "switch": switch,
             "switch_event": event,

@@ -230,7 +230,8 @@ def _run(
     expected = None
     if config.replaying:
         config = config.for_replay(uuid.uuid4().hex[:8])
-        ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift])
+        outputs = config.kafka.topics
+        ensure_topics(config.kafka, [outputs.predictions, outputs.drift, outputs.model_events])
         console.print(f"replaying into [bold]{config.kafka.topics.predictions}[/bold]")
     elif config.dataset is not None:
         produced = produce(config.kafka, records_of(config.dataset), limit=config.limit, label_delay=label_delay)

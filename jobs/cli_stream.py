@@ -134,7 +134,7 @@ def tail_command(
     if kind not in TOPIC_KINDS:
         raise typer.BadParameter(f"{kind!r} is not one of {', '.join(TOPIC_KINDS)}", param_hint="KIND")
     with _errors_to_exit():
-        config = _kafka_config(config_file, bootstrap_servers, {kind: topic})
+        config = _kafka_config(config_file, bootstrap_servers, {kind.replace("-", "_"): topic})
         try:
             tail(config, kind, console=console, from_beginning=from_beginning, limit=limit, idle_timeout_s=idle_timeout)
         except KeyboardInterrupt:

@@ -187,7 +187,8 @@ class JobConfig(BaseSettings):
         labels topic from its start) or from this time (every topic), with fresh learners, a
         group of its own and no checkpoints, into ``replay_topic``. At most one of the two.
     replay_topic
-        Topic of a replay's predictions (its drift events go to ``<replay_topic>.drift``);
+        Topic of a replay's predictions (its drift alerts go to ``<replay_topic>.drift``, its
+        model events to ``<replay_topic>.model-events``);
         default ``<predictions topic>.replay``.
     predictions_file
         Also append the published predictions to this JSON Lines file (kept after the embedded
@@ -363,7 +364,8 @@ class JobConfig(BaseSettings):
         """The config a replay runs with: its own group (``tag``), output topics, no checkpoints or labels-free state."""
         topics = self.kafka.topics
         predictions = self.replay_topic or f"{topics.predictions}.replay"
-        replay_topics = topics.model_copy(update={"predictions": predictions, "drift": f"{predictions}.drift"})
+        outputs = {"predictions": predictions, "drift": f"{predictions}.drift", "model_events": f"{predictions}.model-events"}
+        replay_topics = topics.model_copy(update=outputs)
         kafka = self.kafka.model_copy(update={"group_id": f"{self.kafka.group_id}.replay-{tag}", "topics": replay_topics})
         return self.model_copy(update={"kafka": kafka, "checkpoint_dir": None, "follow": False})
 

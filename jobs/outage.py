@@ -231,7 +231,7 @@ class OffsetsOutOfRange(KafkaClientError):
     """A partition is read at an offset past the end of its log, and the policy says to stop."""
 
 
-#: Kind of the alert published on the drift topic when a partition is read past its log's end.
+#: Kind of the event published on the model-events topic when a partition is read past its log's end.
 OFFSETS_OUT_OF_RANGE = "offsets_out_of_range"
 
 
@@ -243,7 +243,7 @@ def offsets_past_end(source, sink, config: KafkaConfig) -> dict[tuple[str, int],
     topic recreated (a broker that keeps topics in memory restarted), or the offsets came from
     another cluster: reading on from the old position would skip the new log's records silently
     (see :meth:`stream.kafka.RecordSource.out_of_range`). Each such partition is logged and
-    published as an ``offsets_out_of_range`` alert on the drift topic (``detail``: topic,
+    published as an ``offsets_out_of_range`` event on the model-events topic (``detail``: topic,
     partition, position, log end, why, policy); then, by ``config.offsets_out_of_range``:
 
     * ``fail`` (default) raises :class:`OffsetsOutOfRange`: the job stops, nothing is skipped;
@@ -273,7 +273,7 @@ def offsets_past_end(source, sink, config: KafkaConfig) -> dict[tuple[str, int],
         detail = {"topic": topic, "partition": partition, "position": position, "log_end": end, "why": why, "policy": policy}
         alert = {"learner": "tagstream", "level": "global", "kind": OFFSETS_OUT_OF_RANGE, "labels": [], "node": None,
                  "instance": 0, "ts": now, "detail": detail}  # fmt: skip
-        sink.send(config.topics.drift, alert, key="tagstream")
+        sink.send(config.topics.model_events, alert, key="tagstream")  # the job's own event, not a drift alert
     flush_until_delivered(sink, "publishing the offsets_out_of_range alert")
     if policy == "fail":
         where = ", ".join(

@@ -128,7 +128,8 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
         expected = None
         if config.replaying:
             config = config.for_replay(uuid.uuid4().hex[:8])
-            ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift])
+            outputs = config.kafka.topics
+            ensure_topics(config.kafka, [outputs.predictions, outputs.drift, outputs.model_events])
         elif config.dataset is not None:
             produced = produce(config.kafka, records_of(config.dataset), limit=config.limit)
             expected = produced.records

@@ -14,12 +14,13 @@ from stream.records import (
     parse_dead_letter,
     parse_drift_alert,
     parse_label_update,
+    parse_model_event,
     parse_prediction,
     parse_record,
 )
 
-TOPIC_KINDS = ("predictions", "drift", "deadletter", "records", "labels")
-TopicKind = typing.Literal["predictions", "drift", "deadletter", "records", "labels"]
+TOPIC_KINDS = ("predictions", "drift", "model-events", "deadletter", "records", "labels")
+TopicKind = typing.Literal["predictions", "drift", "model-events", "deadletter", "records", "labels"]
 
 PREVIEW_CHARS = 120
 
@@ -71,9 +72,18 @@ def format_message(kind: TopicKind, message: Message) -> str:
         if kind == "drift":
             a = parse_drift_alert(message.value)
             labels = printable(", ".join(a.labels)) if a.labels else "-"
+            learner = f" [cyan]{printable(a.learner)}[/cyan]" if a.learner is not None else ""
             return (
-                f"{where} [yellow]{printable(a.level)} {printable(a.kind)}[/yellow] [cyan]{printable(a.learner)}[/cyan]"
-                f" @{a.instance} node={printable(str(a.node))} labels={labels} {printable(str(a.detail))}"
+                f"{where} [yellow]{printable(a.level)} {printable(a.kind)}[/yellow] {printable(a.severity)}{learner}"
+                f" records {a.first_index}..{a.last_index} labels={labels} {printable(a.detector)}"
+                f" [dim]{printable(a.event_id)}[/dim]"
+            )
+        if kind == "model-events":
+            e = parse_model_event(message.value)
+            labels = printable(", ".join(e.labels)) if e.labels else "-"
+            return (
+                f"{where} [yellow]{printable(e.level)} {printable(e.kind)}[/yellow] [cyan]{printable(e.learner)}[/cyan]"
+                f" @{e.instance} node={printable(str(e.node))} labels={labels} {printable(str(e.detail))}"
             )
         if kind == "deadletter":
             d = parse_dead_letter(message.value, message.key, message.headers)
@@ -105,14 +115,15 @@ def tail(
     limit: int | None = None,
     idle_timeout_s: float | None = None,
 ) -> int:
-    """Print the messages of the topic ``config.topics.<kind>`` until ``limit`` or ``idle_timeout_s``.
+    """Print the messages of the topic ``config.topics.<kind>`` (a ``-`` read as ``_``) until ``limit``
+    or ``idle_timeout_s``.
 
     Reads every partition directly, without a consumer group: nothing is committed and no other
     consumer is disturbed. Returns the number of messages printed.
     """
     if kind not in TOPIC_KINDS:
         raise ValueError(f"unknown topic kind {kind!r}; one of {TOPIC_KINDS}")
-    topic = getattr(config.topics, kind)
+    topic = getattr(config.topics, kind.replace("-", "_"))
     reader = config.model_copy(update={"group_id": None})
     printed = 0
     with RecordSource(reader, partitions=topic_partitions(config, topic)) as source:

@@ -60,18 +60,19 @@ Partition = tuple[str, int]
 
 
 class TopicNames(pydantic.BaseModel):
-    """Names of tagstream's five topics."""
+    """Names of tagstream's six topics."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
     records: str = "tagstream.records"
     predictions: str = "tagstream.predictions"
     drift: str = "tagstream.drift"
+    model_events: str = "tagstream.model-events"
     deadletter: str = "tagstream.deadletter"
     labels: str = "tagstream.labels"
 
     def all(self) -> list[str]:
-        return [self.records, self.predictions, self.drift, self.deadletter, self.labels]
+        return [self.records, self.predictions, self.drift, self.model_events, self.deadletter, self.labels]
 
 
 #: Compression type -> (whether its codec is importable, the package that provides it).

@@ -1,6 +1,6 @@
 """Message schemas of tagstream's Kafka topics: parse and check at the edge, encode on the way out.
 
-Five topics, one JSON Schema each in ``stream/schemas/`` (version 1):
+Six topics, one JSON Schema each in ``stream/schemas/`` (version 1 unless said):
 
 * ``tagstream.records`` (input): key = record id, value ``{id, features | text, labels?, ts?}``.
   ``features`` is an object name -> number or a list of numbers (named ``f0`` .. ``f{n-1}``);
@@ -9,7 +9,10 @@ Five topics, one JSON Schema each in ``stream/schemas/`` (version 1):
   a UTC offset, always normalised to epoch seconds. Unknown fields are rejected. When the message
   has a key it must equal the UTF-8 bytes of ``id`` (a keyless message is accepted).
 * ``tagstream.predictions``: ``{id, labels, scores, learner, model_version, latency_ms, ts}``.
-* ``tagstream.drift``: ``{learner, level, kind, labels, node, instance, ts, detail}``.
+* ``tagstream.drift`` (version 2): the drift monitor's alerts, ``{event_id, level, kind, severity,
+  labels, learner, clusters, window, model_version, detector, statistic, job, detail, ts}``.
+* ``tagstream.model-events``: the learners' own events (splits, merges, serving changes,
+  alternate trees, champion switches), ``{learner, level, kind, labels, node, instance, ts, detail}``.
 * ``tagstream.labels`` (delayed labels): key = record id, value ``{id, labels}``.
 * ``tagstream.deadletter``: the original bytes and key of a rejected message, with the headers
   listed in :func:`dead_letter_headers`.
@@ -38,6 +41,7 @@ __all__ = [
     "DeadLetter",
     "DriftAlert",
     "LabelUpdate",
+    "ModelEvent",
     "Prediction",
     "Record",
     "RecordError",
@@ -49,6 +53,7 @@ __all__ = [
     "parse_dead_letter",
     "parse_drift_alert",
     "parse_label_update",
+    "parse_model_event",
     "parse_prediction",
     "parse_record",
 ]
@@ -689,18 +694,20 @@ def parse_prediction(value: bytes | None) -> Prediction:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class DriftAlert:
-    """One message of ``tagstream.drift``: a learner's drift event plus the time it was published.
+class ModelEvent:
+    """One message of ``tagstream.model-events``: a learner's own event plus the time it was published.
 
     Built from the plain dict of ``learners.base.DriftEvent.to_dict()`` (``stream`` does not import
-    ``learners``).
+    ``learners``): a split, a merge, a serving change, an alternate tree, a champion switch, the
+    learner's own drift detector firing. Structural bookkeeping, apart from the drift monitor's
+    alerts on ``tagstream.drift`` (:class:`DriftAlert`).
 
     Examples
     --------
-    >>> event = {"learner": "mlhat", "level": "local", "kind": "drift", "instance": 120,
-    ...          "labels": ["a"], "node": "root/0", "detail": {"delta": 0.002}}
-    >>> alert = DriftAlert.from_event(event, ts=1767225600.0)
-    >>> parse_drift_alert(encode_json(alert.to_json())) == alert
+    >>> event = {"learner": "mlhat", "level": "local", "kind": "split", "instance": 120,
+    ...          "labels": ["a"], "node": "root/0", "detail": {"feature": "f3"}}
+    >>> model_event = ModelEvent.from_event(event, ts=1767225600.0)
+    >>> parse_model_event(encode_json(model_event.to_json())) == model_event
     True
 
     """
@@ -715,10 +722,10 @@ class DriftAlert:
     detail: dict
 
     @classmethod
-    def from_event(cls, event: typing.Mapping, ts: float) -> DriftAlert:
+    def from_event(cls, event: typing.Mapping, ts: float) -> ModelEvent:
         obj = dict(event)
         obj["ts"] = ts
-        return _drift_alert_from_object(obj)
+        return _model_event_from_object(obj)
 
     def to_json(self) -> dict:
         return {
@@ -733,7 +740,7 @@ class DriftAlert:
         }
 
 
-_DRIFT_FIELDS = {
+_MODEL_EVENT_FIELDS = {
     "learner": (str,),
     "level": (str,),
     "kind": (str,),
@@ -743,22 +750,28 @@ _DRIFT_FIELDS = {
     "ts": (int, float),
     "detail": (dict,),
 }
-_DRIFT_LEVELS = ("global", "local")
+_MODEL_EVENT_LEVELS = ("global", "local")
 
 
-def _drift_alert_from_object(obj: dict) -> DriftAlert:
-    _require(obj, _DRIFT_FIELDS, "drift alert")
-    if obj["level"] not in _DRIFT_LEVELS:
-        raise RecordError("schema", f"drift alert: level must be one of {_DRIFT_LEVELS}, got {obj['level']!r}")
+def _finite_detail(obj: dict, what: str) -> tuple[tuple[str, ...], float]:
+    """The checked labels and ts of a model event or drift alert; its detail must encode as finite JSON."""
     try:
-        labels = _check_labels(list(obj["labels"]), "drift alert labels")
-        ts = _finite(obj["ts"], "schema", "drift alert ts")
+        labels = _check_labels(list(obj["labels"]), f"{what} labels")
+        ts = _finite(obj["ts"], "schema", f"{what} ts")
         encode_json(obj["detail"])
     except RecordError as error:
         raise RecordError("schema", error.message) from None
     except (TypeError, ValueError) as error:
-        raise RecordError("schema", f"drift alert detail is not finite JSON: {error}") from None
-    return DriftAlert(
+        raise RecordError("schema", f"{what} detail is not finite JSON: {error}") from None
+    return labels, ts
+
+
+def _model_event_from_object(obj: dict) -> ModelEvent:
+    _require(obj, _MODEL_EVENT_FIELDS, "model event")
+    if obj["level"] not in _MODEL_EVENT_LEVELS:
+        raise RecordError("schema", f"model event: level must be one of {_MODEL_EVENT_LEVELS}, got {obj['level']!r}")
+    labels, ts = _finite_detail(obj, "model event")
+    return ModelEvent(
         learner=obj["learner"],
         level=obj["level"],
         kind=obj["kind"],
@@ -770,9 +783,93 @@ def _drift_alert_from_object(obj: dict) -> DriftAlert:
     )
 
 
+def parse_model_event(value: bytes | None) -> ModelEvent:
+    """Parse and check one message of ``tagstream.model-events``."""
+    return _model_event_from_object(_load_object(value))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DriftAlert:
+    """One message of ``tagstream.drift`` (version 2): an alert of the drift monitor beside the learners.
+
+    The value is ``learners.drift.Alert.to_dict()`` plus the publication time ``ts``; this class
+    keeps what a reader shows (the full record stays in ``raw``).
+
+    Examples
+    --------
+    >>> where = {"index": 7, "topic": None, "partition": None, "offset": None, "record_id": None, "ts": None}
+    >>> alert = {"event_id": "ab12", "level": "drift", "kind": "prior", "severity": "medium", "labels": ["y3"],
+    ...          "learner": None, "clusters": [], "window": {"first": where, "last": where}, "model_version": None,
+    ...          "detector": "prior.y3", "statistic": {"name": "chi2", "value": 9.1, "threshold": 6.6},
+    ...          "job": "tagstream", "detail": {}, "ts": 1767225600.0}
+    >>> parsed = parse_drift_alert(encode_json(alert))
+    >>> (parsed.kind, parsed.labels, parsed.first_index, parsed.last_index)
+    ('prior', ('y3',), 7, 7)
+
+    """
+
+    event_id: str
+    level: str
+    kind: str
+    severity: str
+    labels: tuple[str, ...]
+    learner: str | None
+    detector: str
+    first_index: int
+    last_index: int
+    ts: float
+    raw: dict
+
+
+_DRIFT_ALERT_FIELDS = {
+    "event_id": (str,),
+    "level": (str,),
+    "kind": (str,),
+    "severity": (str,),
+    "labels": (list,),
+    "learner": (str, type(None)),
+    "clusters": (list,),
+    "window": (dict,),
+    "model_version": (int, type(None)),
+    "detector": (str,),
+    "statistic": (dict,),
+    "job": (str,),
+    "detail": (dict,),
+    "ts": (int, float),
+}
+#: The closed vocabularies of a version 2 drift alert (``stream/schemas/tagstream.drift.json``).
+DRIFT_ALERT_LEVELS = ("warning", "drift")
+DRIFT_ALERT_KINDS = ("concept", "prior", "feature", "label_born", "label_dormant", "label_revived")
+DRIFT_ALERT_SEVERITIES = ("low", "medium", "high")
+
+
 def parse_drift_alert(value: bytes | None) -> DriftAlert:
-    """Parse and check one message of ``tagstream.drift``."""
-    return _drift_alert_from_object(_load_object(value))
+    """Parse and check one message of ``tagstream.drift``: a drift monitor alert, nothing else."""
+    obj = _load_object(value)
+    _require(obj, _DRIFT_ALERT_FIELDS, "drift alert")
+    for name, allowed in (("level", DRIFT_ALERT_LEVELS), ("kind", DRIFT_ALERT_KINDS), ("severity", DRIFT_ALERT_SEVERITIES)):
+        if obj[name] not in allowed:
+            raise RecordError("schema", f"drift alert: {name} must be one of {allowed}, got {obj[name]!r}")
+    labels, ts = _finite_detail(obj, "drift alert")
+    try:
+        first, last = obj["window"]["first"]["index"], obj["window"]["last"]["index"]
+    except (KeyError, TypeError):
+        raise RecordError("schema", "drift alert: window must hold first and last positions with an index") from None
+    if type(first) is not int or type(last) is not int:
+        raise RecordError("schema", "drift alert: window positions must have integer indexes")
+    return DriftAlert(
+        event_id=obj["event_id"],
+        level=obj["level"],
+        kind=obj["kind"],
+        severity=obj["severity"],
+        labels=labels,
+        learner=obj["learner"],
+        detector=obj["detector"],
+        first_index=first,
+        last_index=last,
+        ts=ts,
+        raw=obj,
+    )
 
 
 #: Prefix under which a dead letter keeps the headers of the message it replaces.
@@ -918,7 +1015,7 @@ def parse_dead_letter(
 
 
 def json_schema(topic: str) -> dict:
-    """The JSON Schema (draft 2020-12) of one of the five default topics, from ``stream/schemas``.
+    """The JSON Schema (draft 2020-12) of one of the six default topics, from ``stream/schemas``.
 
     Examples
     --------

@@ -56,6 +56,7 @@ def kafka_config(broker, unique_name) -> KafkaConfig:
             records=unique_name("records"),
             predictions=unique_name("predictions"),
             drift=unique_name("drift"),
+            model_events=unique_name("model-events"),
             deadletter=unique_name("deadletter"),
             labels=unique_name("labels"),
         ),

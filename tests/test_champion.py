@@ -72,8 +72,8 @@ def ray_local():
     ray.shutdown()
 
 
-def _drift_alerts(config) -> list[dict]:
-    return [json.loads(message.value) for message in read_topic(config, config.topics.drift)]
+def _model_events(config) -> list[dict]:
+    return [json.loads(message.value) for message in read_topic(config, config.topics.model_events)]
 
 
 @pytest.mark.integration
@@ -106,7 +106,7 @@ def test_an_adaptive_challenger_takes_over_after_the_drift_once(ray_local, kafka
     (switch,) = summary.champion_switches
     assert (switch["from"], switch["to"]) == ("br-ht", "br-hat")
     assert summary.drift_events["br-hat"]["global/champion_switch"] == 1  # also what the live page shows
-    switches = [alert for alert in _drift_alerts(kafka_config) if alert["kind"] == "champion_switch"]
+    switches = [event for event in _model_events(kafka_config) if event["kind"] == "champion_switch"]
     assert len(switches) == 1
     assert switches[0]["level"] == "global" and switches[0]["learner"] == "br-hat"
     assert switches[0]["instance"] > DRIFT_AT

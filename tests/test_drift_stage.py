@@ -115,14 +115,25 @@ def test_alerts_follow_the_drift_topic_schema_and_learner_events_the_model_event
     import jsonschema
 
     from learners.base import DriftEvent
-    from stream.records import json_schema
+    from stream.errors import RecordError
+    from stream.records import encode_json, json_schema, parse_drift_alert
 
     alerts = feed(StageMonitor("job", DriftConfig()), rows())
     drift_schema = json_schema("tagstream.drift")
     assert drift_schema["$id"].endswith(":2") and alerts
     for alert in alerts:
         jsonschema.validate(alert | {"ts": 1.7e9}, drift_schema)
+        parsed = parse_drift_alert(encode_json(alert | {"ts": 1.7e9}))
+        assert (parsed.event_id, parsed.kind) == (alert["event_id"], alert["kind"])
+        assert parsed.first_index <= parsed.last_index == alert["window"]["last"]["index"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(alerts[0] | {"ts": 1.7e9, "level": "global"}, drift_schema)
+    with pytest.raises(RecordError, match="level must be one of"):
+        parse_drift_alert(encode_json(alerts[0] | {"ts": 1.7e9, "level": "global"}))
     event = DriftEvent("mlhat", "local", "split", 120, labels=("a",), node="root/0").to_dict() | {"ts": 1.7e9}
     jsonschema.validate(event, json_schema("tagstream.model-events"))
+    # The drift topic carries the monitor's alerts only: a learner's event is refused there.
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(event, drift_schema)
+    with pytest.raises(RecordError, match="lacks field"):
+        parse_drift_alert(encode_json(event))

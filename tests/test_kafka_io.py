@@ -31,7 +31,7 @@ from stream.kafka import (
     topic_partitions,
 )
 from stream.records import (
-    DriftAlert,
+    ModelEvent,
     Prediction,
     RecordLimits,
     encode_json,
@@ -387,16 +387,25 @@ def test_produce_rejects_bad_arguments(kafka_config):
 # -- tail ----------------------------------------------------------------------------------------
 
 
-def test_tail_prints_predictions_drift_and_dead_letters(kafka_config):
+def test_tail_prints_predictions_drift_alerts_model_events_and_dead_letters(kafka_config):
     ensure_topics(kafka_config)
-    alert = DriftAlert.from_event(
-        {"learner": "mlhat", "level": "local", "kind": "drift", "instance": 7, "labels": ["a"], "node": "n1", "detail": {}},
+    model_event = ModelEvent.from_event(
+        {"learner": "mlhat", "level": "local", "kind": "split", "instance": 7, "labels": ["a"], "node": "n1", "detail": {}},
         ts=1.0,
     )
+    where = {"index": 40, "topic": kafka_config.topics.records, "partition": 0, "offset": 40, "record_id": "r40", "ts": None}
+    alert = {
+        "event_id": "e1f2", "level": "drift", "kind": "prior", "severity": "high", "labels": ["a"], "learner": None,
+        "clusters": [], "window": {"first": where | {"index": 12}, "last": where}, "model_version": None,
+        "detector": "prior.a", "statistic": {"name": "z", "value": 5.0, "threshold": 3.0}, "job": "j", "detail": {},
+        "ts": 1.0,
+    }  # fmt: skip
     with RecordSink(kafka_config) as sink:
         sink.send(kafka_config.topics.predictions, Prediction("r9", ("a",), {"a": 0.9, "b": 0.1}, "br-ht", 4, 2.0, 1.0).to_json())
         sink.send(kafka_config.topics.predictions, b"[broken")
-        sink.send(kafka_config.topics.drift, alert.to_json())
+        sink.send(kafka_config.topics.drift, alert)
+        sink.send(kafka_config.topics.drift, model_event.to_json())  # not a drift alert: shown as unreadable
+        sink.send(kafka_config.topics.model_events, model_event.to_json())
         DeadLetterSink(sink, kafka_config.topics.deadletter).send(
             Message(kafka_config.topics.records, 0, 3, b"k", b"[red]\xff\x1b[2J"), RecordError("encoding", "not UTF-8 at byte 5")
         )
@@ -404,13 +413,16 @@ def test_tail_prints_predictions_drift_and_dead_letters(kafka_config):
     out = io.StringIO()
     console = Console(file=out, width=200, color_system=None)
     assert tail(kafka_config, "predictions", console=console, from_beginning=True, limit=2) == 2
-    assert tail(kafka_config, "drift", console=console, from_beginning=True, limit=1) == 1
+    assert tail(kafka_config, "drift", console=console, from_beginning=True, limit=2) == 2
+    assert tail(kafka_config, "model-events", console=console, from_beginning=True, limit=1) == 1
     assert tail(kafka_config, "deadletter", console=console, from_beginning=True, limit=1) == 1
     assert tail(kafka_config, "labels", console=console, from_beginning=True, idle_timeout_s=0.5) == 0
     text = out.getvalue()
     assert "r9 -> a" in text and "a=0.90" in text and "br-ht v4" in text
     assert "unreadable (json)" in text
-    assert "local drift mlhat @7 node=n1 labels=a" in text
+    assert "drift prior high records 12..40 labels=a prior.a e1f2" in text
+    assert "unreadable (schema): drift alert lacks field(s)" in text
+    assert "local split mlhat @7 node=n1 labels=a" in text
     assert f"encoding RecordError from {kafka_config.topics.records}[0]@3" in text
     assert "value=[red]\\xff\\x1b[2J" in text
 

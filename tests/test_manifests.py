@@ -438,6 +438,7 @@ def test_kafka_is_closed_by_default_tls_scram_acls_and_only_the_jobs_pods(render
         config.topics.labels: {"Read", "Describe"},
         config.topics.predictions: {"Write", "Describe"},
         config.topics.drift: {"Write", "Describe"},
+        config.topics.model_events: {"Write", "Describe"},
         config.topics.deadletter: {"Write", "Describe"},
     }
     for acl in acls:

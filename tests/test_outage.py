@@ -199,7 +199,7 @@ def test_a_two_minute_broker_stall_is_waited_out_and_nothing_is_learned_twice(ra
 def _out_of_range_alerts(kafka: KafkaConfig) -> list[dict]:
     import json
 
-    alerts = [json.loads(message.value) for message in read_topic(kafka, kafka.topics.drift)]
+    alerts = [json.loads(message.value) for message in read_topic(kafka, kafka.topics.model_events)]
     return [alert for alert in alerts if alert["kind"] == outage.OFFSETS_OUT_OF_RANGE]
 
 

@@ -160,7 +160,7 @@ def test_forcing_cuda_on_a_cluster_without_gpu_is_an_error():
         extractor_gpus("cuda", 0)
 
 
-def test_publisher_sends_the_serving_learner_and_drift_alerts(kafka_config):
+def test_publisher_sends_the_serving_learner_and_learner_events_to_model_events(kafka_config):
     ensure_topics(kafka_config)
     publisher = PublisherStage(kafka_config, serving="b")
     origin = time.time() - 0.5
@@ -170,13 +170,14 @@ def test_publisher_sends_the_serving_learner_and_drift_alerts(kafka_config):
         Scored(["r0"], [origin], time.time(), {"b": [(("y",), {"y": 0.7, "x": 0.1}, 4)]}, []),
     )
     publisher.close()
-    assert ack["predictions"] == 1 and ack["drift"] == 1
+    assert ack["predictions"] == 1 and ack["model_events"] == 1 and ack["drift"] == 0
     assert ack["latencies_s"][0] >= 0.5
     (message,) = read_topic(kafka_config, kafka_config.topics.predictions, 1)
     prediction = parse_prediction(message.value)
     assert (prediction.id, prediction.learner, prediction.labels, prediction.model_version) == ("r0", "b", ("y",), 4)
-    (alert,) = read_topic(kafka_config, kafka_config.topics.drift, 1)
-    assert json.loads(alert.value)["kind"] == "drift"
+    (model_event,) = read_topic(kafka_config, kafka_config.topics.model_events, 1)
+    assert json.loads(model_event.value)["kind"] == "drift"
+    assert not read_topic(kafka_config, kafka_config.topics.drift, timeout_s=1)  # the drift topic: the monitor's alerts only
 
 
 def test_a_restarted_publisher_serves_the_champion_it_had_chosen(kafka_config, tmp_path):
@@ -203,7 +204,7 @@ def test_a_restarted_publisher_serves_the_champion_it_had_chosen(kafka_config, t
     restarted.close()
     assert switch["to"] == "a" and switch["scored"] == 10
     # the switch event counts instances on from the checkpoint
-    (_, back) = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift, 2)]
+    (_, back) = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.model_events, 2)]
     assert back["instance"] == 20
     with pytest.raises(CheckpointError, match="belongs to"):
         PublisherStage(kafka_config, "a", ChampionSelector(["a", "c"]), uri).restore(1)
@@ -322,9 +323,11 @@ def test_yeast_end_to_end_matches_the_in_process_evaluator(ray_local, kafka_conf
 
     drift_alerts = sum(summary.drift_events["mlhat"].values())
     assert drift_alerts == len(expected.events)
-    # The drift topic also carries the drift monitor's alerts (they have an event_id; see tests/test_drift_pipeline.py).
-    learner_events = [m for m in read_topic(kafka_config, kafka_config.topics.drift, timeout_s=10) if b'"event_id"' not in m.value]
+    # The learners' own events go to the model-events topic; the drift topic has the monitor's alerts
+    # (they have an event_id; see tests/test_drift_pipeline.py).
+    learner_events = read_topic(kafka_config, kafka_config.topics.model_events, timeout_s=10)
     assert len(learner_events) == drift_alerts
+    assert all(b'"event_id"' in m.value for m in read_topic(kafka_config, kafka_config.topics.drift, timeout_s=2))
     assert "tagstream_records_in_total 2417.0" in scraped
     assert "tagstream_predictions_out_total 2417.0" in scraped
     assert "tagstream_end_to_end_latency_seconds_count 2417.0" in scraped

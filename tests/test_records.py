@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from learners.base import DriftEvent
+from stream.kafka import TopicNames
 from stream.records import (
     REASONS,
-    DriftAlert,
     LabelUpdate,
+    ModelEvent,
     Prediction,
     Record,
     RecordError,
@@ -23,8 +24,8 @@ from stream.records import (
     encode_json,
     json_schema,
     parse_dead_letter,
-    parse_drift_alert,
     parse_label_update,
+    parse_model_event,
     parse_prediction,
     parse_record,
 )
@@ -240,12 +241,12 @@ def test_malformed_predictions(change, reason):
     assert not jsonschema.Draft202012Validator(json_schema("tagstream.predictions")).is_valid(obj)
 
 
-def test_drift_alert_from_a_learner_event():
+def test_model_event_from_a_learner_event():
     event = DriftEvent("mlhat", "local", "drift", 120, labels=("a", "b"), node="root/0", detail={"delta": 0.002})
-    alert = DriftAlert.from_event(event.to_dict(), ts=1767225600.0)
-    assert alert.labels == ("a", "b") and alert.node == "root/0" and alert.instance == 120
-    assert parse_drift_alert(encode_json(alert.to_json())) == alert
-    jsonschema.validate(alert.to_json(), json_schema("tagstream.drift"))
+    model_event = ModelEvent.from_event(event.to_dict(), ts=1767225600.0)
+    assert model_event.labels == ("a", "b") and model_event.node == "root/0" and model_event.instance == 120
+    assert parse_model_event(encode_json(model_event.to_json())) == model_event
+    jsonschema.validate(model_event.to_json(), json_schema("tagstream.model-events"))
 
 
 @pytest.mark.parametrize(
@@ -258,18 +259,18 @@ def test_drift_alert_from_a_learner_event():
         ({"oops": 1}, "unknown_field"),
     ],
 )
-def test_malformed_drift_events_are_refused(change, reason):
+def test_malformed_model_events_are_refused(change, reason):
     event = DriftEvent("mlhat", "global", "restructure", 5).to_dict() | change
     with pytest.raises(RecordError) as caught:
-        DriftAlert.from_event(event, ts=1.0)
+        ModelEvent.from_event(event, ts=1.0)
     assert caught.value.reason == reason
 
 
-def test_drift_alert_lacking_a_field_is_refused():
+def test_model_event_lacking_a_field_is_refused():
     event = DriftEvent("mlhat", "global", "reset", 5).to_dict()
     del event["node"]
     with pytest.raises(RecordError, match=r"lacks field\(s\) \['node'\]"):
-        DriftAlert.from_event(event, ts=1.0)
+        ModelEvent.from_event(event, ts=1.0)
 
 
 def test_dead_letter_headers_round_trip_and_follow_the_schema():
@@ -299,7 +300,7 @@ def test_dead_letter_without_its_headers_is_refused():
 
 
 def test_every_topic_has_a_valid_schema():
-    for topic in ("tagstream.records", "tagstream.predictions", "tagstream.drift", "tagstream.labels", "tagstream.deadletter"):
+    for topic in TopicNames().all():
         jsonschema.Draft202012Validator.check_schema(json_schema(topic))
     with pytest.raises(KeyError):
         json_schema("tagstream.nothing")

@@ -40,7 +40,7 @@ def replay(kafka_config: KafkaConfig, tag: str, **start) -> list:
         **start,
     )
     config = config.for_replay(tag)
-    ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift])
+    ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift, config.kafka.topics.model_events])
     pipeline.run_pipeline(config)
     return [parse_prediction(message.value) for message in read_topic(config.kafka, config.kafka.topics.predictions)]
 
@@ -79,6 +79,7 @@ def test_a_replay_takes_one_start_and_its_topic_needs_one():
         JobConfig(replay_topic="x")
     config = JobConfig(from_offset=0, replay_topic="what-if").for_replay("t1")
     assert config.kafka.topics.predictions == "what-if" and config.kafka.topics.drift == "what-if.drift"
+    assert config.kafka.topics.model_events == "what-if.model-events"
     assert config.kafka.group_id.endswith(".replay-t1") and config.checkpoint_dir is None
 
 

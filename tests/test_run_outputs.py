@@ -81,8 +81,8 @@ def test_shadow_learners_are_scored_and_reported_but_never_served(ray_local, kaf
     predictions = [parse_prediction(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, len(YEAST))]
     assert len(predictions) == len(YEAST) and {p.learner for p in predictions} <= {"majority", "br-nb"}
     assert all(switch["to"] != "mlht" for switch in summary.champion_switches)
-    alerts = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift)]
-    assert all(alert["learner"] != "mlht" for alert in alerts if alert["kind"] == "champion_switch")
+    model_events = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.model_events)]
+    assert all(event["learner"] != "mlht" for event in model_events if event["kind"] == "champion_switch")
 
     from rich.console import Console
 
