@@ -28,6 +28,8 @@ import typing
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stream.records import DRIFT_ALERT_KINDS, DRIFT_ALERT_LEVELS
+
 logger = logging.getLogger(__name__)
 
 #: Most distinct values a free-form label (drift kind) may take; later ones become "other".
@@ -129,6 +131,11 @@ class PipelineMetrics:
             ["level", "kind"],
             registry=r,
         )
+        # Every series exists at 0 from the start: increase() then sees a job's first alert, and
+        # the dashboard and the alert rules find the series before anything drifted.
+        for level in DRIFT_ALERT_LEVELS:
+            for kind in DRIFT_ALERT_KINDS:
+                self.drift_alerts.labels(level=level, kind=kind)
         self.label_clusters = Gauge(
             "tagstream_label_clusters", "Label clusters of learners that partition the label space.", ["learner"], registry=r
         )

@@ -110,7 +110,7 @@ def test_dashboard_has_the_panels_operators_asked_for(dashboard):
         "Subset accuracy (windowed)",
         "Example-F1 (windowed)",
         "Hamming loss (windowed)",
-        "Drift events by level",
+        "Drift alerts by kind",
         "Label clusters",
         "Dead letters",
         "Checkpoint age",
@@ -123,8 +123,13 @@ def test_dashboard_has_the_panels_operators_asked_for(dashboard):
     }
     latency = next(panel for panel in dashboard["panels"] if panel["title"] == "End-to-end latency")
     assert [target["expr"].split(",")[0] for target in latency["targets"]] == ["histogram_quantile(0.5", "histogram_quantile(0.99"]
-    drift = next(panel for panel in dashboard["panels"] if panel["title"] == "Drift events by level")
-    assert "by (level)" in drift["targets"][0]["expr"]
+    drift = next(panel for panel in dashboard["panels"] if panel["title"] == "Drift alerts by kind")
+    assert "sum by (kind)" in drift["targets"][0]["expr"]
+    # The monitor's alerts, never the learners' structural events (tagstream.model-events).
+    assert not any("tagstream_drift_events_total" in query for query in dashboard_queries(dashboard))
+    assert all("tagstream_drift_alerts_total" in expr for expr in (t["expr"] for t in drift["targets"]))
+    (annotation,) = dashboard["annotations"]["list"]
+    assert "tagstream_drift_alerts_total" in annotation["expr"] and 'level="drift"' in annotation["expr"]
 
 
 def test_variables_filter_every_query_by_job_and_per_learner_panels_by_learner(dashboard):

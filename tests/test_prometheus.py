@@ -62,8 +62,13 @@ evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
+      - series: 'tagstream_drift_alerts_total{{job="j", level="drift", kind="prior"}}'
+        values: '0 0 1 2 3 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4'
+      - series: 'tagstream_drift_alerts_total{{job="j", level="warning", kind="concept"}}'
+        values: '0 0 5 10 15 20 20 20 20 20 20 20 20 20 20 20 20 20 20 20 20 20 20 20'
+      # The learners' structural events never count as drift alerts.
       - series: 'tagstream_drift_events_total{{job="j", learner="ihomer", level="global", kind="drift"}}'
-        values: '0 0 2 4 6 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8'
+        values: '0 0 20 40 60 80 80 80 80 80 80 80 80 80 80 80 80 80 80 80 80 80 80 80'
       - series: 'tagstream_learner_example_f1{{job="j", learner="ihomer"}}'
         values: '0.7x10 0.4x14'
       - series: 'tagstream_consumer_lag_records{{job="j", partition="0"}}'
@@ -93,9 +98,9 @@ tests:
       - eval_time: 4m
         alertname: TagstreamDriftBurst
         exp_alerts:
-          - exp_labels: {{job: j, learner: ihomer, severity: warning}}
+          - exp_labels: {{job: j, kind: prior, severity: warning}}
             exp_annotations:
-              summary: "ihomer on j: 6 drift events in 10 minutes"
+              summary: "prior drift on j: 3 drift alerts in 10 minutes"
               description: "The stream is changing quickly; check the drift timeline of the live page or the Grafana dashboard."
       - eval_time: 18m
         alertname: TagstreamDriftBurst

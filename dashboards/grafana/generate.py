@@ -92,11 +92,18 @@ def panels() -> list[dict]:
         ],
         [
             panel(
-                "Drift events by level",
+                "Drift alerts by kind",
                 "timeseries",
-                [(f"sum by (level) (increase(tagstream_drift_events_total{{{JOB_LEARNER}}}[$__rate_interval]))", "{{level}}")],
+                [
+                    (f'sum by (kind) (increase(tagstream_drift_alerts_total{{{JOB}, level="drift"}}[$__rate_interval]))', "{{kind}}"),
+                    (
+                        f'sum(increase(tagstream_drift_alerts_total{{{JOB}, level="warning"}}[$__rate_interval]))',
+                        "warnings (all kinds)",
+                    ),
+                ],
                 "short",
-                "Drift, warning and partition-change events emitted by the learners, by level.",
+                "Alerts of the drift monitor (tagstream.drift), drifts by kind, and its warnings. The learners' own "
+                "structural events (splits, merges, serving changes, on tagstream.model-events) are not counted.",
                 custom={"drawStyle": "bars", "fillOpacity": 60, "stacking": {"mode": "normal"}},
             ),
             panel(
@@ -260,10 +267,10 @@ def dashboard() -> dict:
                     "datasource": DATASOURCE,
                     "enable": True,
                     "iconColor": "red",
-                    "expr": f'sum by (learner) (increase(tagstream_drift_events_total{{{JOB_LEARNER}, kind="drift"}}[1m])) > 0',
+                    "expr": f'sum by (kind) (increase(tagstream_drift_alerts_total{{{JOB}, level="drift"}}[1m])) > 0',
                     "step": "1m",
                     "titleFormat": "drift",
-                    "textFormat": "{{learner}}",
+                    "textFormat": "{{kind}}",
                 }
             ]
         },
