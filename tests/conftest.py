@@ -61,3 +61,13 @@ def kafka_config(broker, unique_name) -> KafkaConfig:
             labels=unique_name("labels"),
         ),
     )
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray of two CPUs for the tests of one module."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

@@ -104,14 +104,6 @@ class LivePipeline:
             raise self.error
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 def get(url: str):
     with urllib.request.urlopen(url, timeout=10) as response:

@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 from helpers import require_binaries
-from test_dashboard import DRIFT_POINTS, LivePipeline, ray_local, synthetic_records  # noqa: F401 (ray_local is a fixture)
+from test_dashboard import DRIFT_POINTS, LivePipeline, synthetic_records
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMEDRIVER = pathlib.Path("/usr/bin/chromedriver")
@@ -80,7 +80,7 @@ def click_event(driver, event_id: str, attempts: int = 5) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_live_page_in_a_browser_while_the_pipeline_runs(ray_local, kafka_config, tmp_path):  # noqa: F811
+def test_live_page_in_a_browser_while_the_pipeline_runs(ray_local, kafka_config, tmp_path):
     require_browser()
     records = synthetic_records()
     # BR-HAT's ADWINs signal both injected drifts within a few dozen records and nothing else on

@@ -21,14 +21,6 @@ LEARNER = "mlhat"
 RECORDS = 1500
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 def run(kafka_config, **overrides):
     defaults = {"kafka": kafka_config, "learners": [LEARNER], "seed": 2, "batch_size": 100, "idle_timeout_s": 4.0}

@@ -61,14 +61,6 @@ def test_the_learner_stage_runs_the_monitor_and_checkpoints_it():
         jsonschema.validate(json.loads(json.dumps(alert | {"ts": 1.7e9})), schema)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 @pytest.mark.integration
 @pytest.mark.slow

@@ -21,7 +21,6 @@ import time
 
 import kafka.errors
 import pytest
-import ray
 from kafka.admin import KafkaAdminClient
 
 from jobs import outage, pipeline
@@ -105,12 +104,6 @@ def test_the_watch_reports_an_outage_once_and_measures_it(caplog):
 
 # -- real broker, real Ray ----------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture

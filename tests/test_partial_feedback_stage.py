@@ -95,14 +95,6 @@ def test_a_correction_may_be_partial_too():
     assert stage._models["no-change"].predict_one({}) == {"a": True, "b": True}
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 @pytest.mark.integration
 def test_late_labels_with_unknown_through_the_pipeline(ray_local, kafka_config):

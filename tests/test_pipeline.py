@@ -273,14 +273,6 @@ def test_drift_kinds_are_capped():
 # -- end to end: real broker, real Ray ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 @pytest.mark.integration
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from helpers import require_binaries
 import yaml
 
 from stream.kafka import RecordSink
-from test_dashboard import LivePipeline, ray_local, synthetic_records  # noqa: F401 (ray_local is a fixture)
+from test_dashboard import LivePipeline, synthetic_records
 
 PROMETHEUS = pathlib.Path("/usr/bin/prometheus")
 PROMTOOL = pathlib.Path("/usr/bin/promtool")
@@ -247,7 +247,7 @@ def prometheus_on(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_real_prometheus_scrapes_a_running_pipeline(ray_local, kafka_config, prometheus_on, tmp_path):  # noqa: F811
+def test_a_real_prometheus_scrapes_a_running_pipeline(ray_local, kafka_config, prometheus_on, tmp_path):
     records = synthetic_records(n=3000, drift_points=(1000, 2000))
     live = LivePipeline(kafka_config, records, ["ihomer", "majority"], rate=400)
     with RecordSink(kafka_config) as sink:

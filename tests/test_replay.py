@@ -20,14 +20,6 @@ from helpers import read_topic
 LEARNER = "mlhat"
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 def replay(kafka_config: KafkaConfig, tag: str, **start) -> list:
     config = JobConfig(

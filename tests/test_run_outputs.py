@@ -24,14 +24,6 @@ from tests.helpers import read_topic
 YEAST = list(itertools.islice(dataset_records("yeast"), 600))
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 def job_config(kafka_config, **overrides) -> JobConfig:
     return JobConfig(**({"kafka": kafka_config, "window": 100, "idle_timeout_s": 20.0, "batch_size": 100} | overrides))

@@ -46,14 +46,6 @@ def test_the_feature_stage_embeds_with_as_many_torch_threads_as_its_cpus():
         torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield
-    ray.shutdown()
-
 
 @pytest.mark.integration
 @pytest.mark.slow
