@@ -24,7 +24,7 @@ from rich.markup import escape
 from jobs.broker import BrokerError, EmbeddedBroker
 from jobs.cli_config import uses_embedded_broker
 from jobs.checkpoint import CheckpointError
-from jobs.config import ConfigError, JobConfig
+from jobs.config import ConfigError, DatasetFields, JobConfig
 from jobs.dashboard import LivePage
 from jobs.logging_setup import LogFormat, setup_logging
 from jobs.model_export import job_initial_model
@@ -45,12 +45,19 @@ DEFAULT_DATASET = "yeast"
 
 #: How a user of ``run`` changes each port (see :func:`jobs.startup.serve_endpoints`).
 PORT_FLAGS = {"metrics_port": "--metrics-port", "dashboard_port": "--dashboard-port"}
+FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", "labels", "id")}
 
 ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
 
-def records_of(dataset: str):
-    """The records of a registered dataset, an ARFF file, or a JSON Lines file (``.jsonl[.gz]``)."""
+def records_of(dataset: str, fields: DatasetFields | None = None):
+    """The records of a registered dataset, an ARFF file, or a JSON Lines file (``.jsonl[.gz]``).
+
+    A JSONL file is read as input records unless ``fields`` renames the text, labels or id field:
+    then it is a text dataset read with those names.
+    """
+    if fields is not None and fields.renamed:
+        return dataset_records(dataset, text_fields=fields.text_fields())
     if dataset.endswith((".jsonl", ".jsonl.gz")):
         return jsonl_records(dataset)
     return dataset_records(dataset)
@@ -133,6 +140,9 @@ def run_command(
     shadow: typing.Annotated[
         str | None, typer.Option(help="Shadow learners, comma-separated: scored and reported beside the others, never served.")
     ] = None,
+    text_field: typing.Annotated[str | None, typer.Option(help="Text datasets (--dataset): the field holding the text.")] = None,
+    labels_field: typing.Annotated[str | None, typer.Option(help="Text datasets: the field holding the labels.")] = None,
+    id_field: typing.Annotated[str | None, typer.Option(help="Text datasets: the field holding the id (generated when absent).")] = None,
     predictions_file: typing.Annotated[
         pathlib.Path | None, typer.Option(help="Also append the published predictions to this JSON Lines file.")
     ] = None,
@@ -176,9 +186,10 @@ def run_command(
         "shadow": shadow,
         "init_model": init_model,
         "kafka": {"bootstrap_servers": bootstrap_servers},
+        "dataset_fields": {"text": text_field, "labels": labels_field, "id": id_field},
     }
     try:
-        config = JobConfig.load(config_file, overrides=overrides)
+        config = JobConfig.load(config_file, overrides=overrides, flag_names=FIELD_FLAGS)
     except ConfigError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
@@ -190,7 +201,7 @@ def run_command(
             if uses_embedded_broker(config) and config.dataset is None:
                 config = config.model_copy(update={"dataset": DEFAULT_DATASET})
             if config.dataset is not None and not config.replaying:
-                check_dataset(records_of(config.dataset))
+                check_dataset(records_of(config.dataset, config.dataset_fields))
             metrics = PipelineMetrics(config.window)
             endpoints = serve_endpoints(config, metrics, stack, settings=PORT_FLAGS)
             console.print(f"metrics on [bold]{endpoints.metrics_url}[/bold]")
@@ -234,7 +245,7 @@ def _run(
         ensure_topics(config.kafka, [outputs.predictions, outputs.drift, outputs.model_events])
         console.print(f"replaying into [bold]{config.kafka.topics.predictions}[/bold]")
     elif config.dataset is not None:
-        produced = produce(config.kafka, records_of(config.dataset), limit=config.limit, label_delay=label_delay)
+        produced = produce(config.kafka, records_of(config.dataset, config.dataset_fields), limit=config.limit, label_delay=label_delay)
         expected = produced.records + (produced.label_updates if config.labels_topic else 0)
         console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")
     if init_ray(config, quiet=quiet_ray):

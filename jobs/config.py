@@ -48,6 +48,7 @@ from learners.metrics.suite import SCORES
 from stream.datasets import is_text_dataset
 from stream.kafka import KafkaConfig
 from stream.records import RecordLimits
+from stream.text import TextFields
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,31 @@ class ExtractorConfig(pydantic.BaseModel):
     quantize: bool = False
 
 
+class DatasetFields(pydantic.BaseModel):
+    """Fields of a JSONL text dataset that hold the text, the labels and the id of each line.
+
+    Examples
+    --------
+    >>> DatasetFields(text="body").text_fields()
+    TextFields(text='body', labels='labels', id='id')
+
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    text: str = pydantic.Field("text", min_length=1)
+    labels: str = pydantic.Field("labels", min_length=1)
+    id: str = pydantic.Field("id", min_length=1)
+
+    def text_fields(self) -> TextFields:
+        return TextFields(text=self.text, labels=self.labels, id=self.id)
+
+    @property
+    def renamed(self) -> bool:
+        """Whether any field differs from the input records' own names (``text``, ``labels``, ``id``)."""
+        return self != DatasetFields()
+
+
 class JobConfig(BaseSettings):
     """Configuration of ``tagstream run`` and of :func:`jobs.pipeline.run_pipeline`.
 
@@ -119,6 +145,9 @@ class JobConfig(BaseSettings):
         Dataset to replay into the input topic before consuming: a registered name or a path (an
         ARFF file or a JSONL file of ``{id, text|features, labels}``). ``None`` consumes what is
         already in the topic.
+    dataset_fields
+        Field names of a JSONL text dataset (``--text-field``, ``--labels-field``, ``--id-field``);
+        ids are generated for lines without one.
     learners
         Learner names from the catalogue, side by side; the first one serves the predictions.
         A comma-separated string is accepted too. Default by input kind: :data:`TEXT_LEARNERS`
@@ -237,6 +266,7 @@ class JobConfig(BaseSettings):
     )
 
     dataset: str | None = None
+    dataset_fields: DatasetFields = DatasetFields()
     learners: typing.Annotated[list[str], NoDecode] = ["mlhat"]
     seed: int = 1
     limit: int | None = pydantic.Field(None, gt=0)

@@ -117,7 +117,7 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
     """
     with contextlib.ExitStack() as stack:
         if config.dataset is not None and not config.replaying:
-            check_dataset(records_of(config.dataset))
+            check_dataset(records_of(config.dataset, config.dataset_fields))
         metrics = PipelineMetrics(config.window)
         endpoints = serve_endpoints(config, metrics, stack, settings=PORT_SETTINGS)
         if init_ray(config):
@@ -131,7 +131,7 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
             outputs = config.kafka.topics
             ensure_topics(config.kafka, [outputs.predictions, outputs.drift, outputs.model_events])
         elif config.dataset is not None:
-            produced = produce(config.kafka, records_of(config.dataset), limit=config.limit)
+            produced = produce(config.kafka, records_of(config.dataset, config.dataset_fields), limit=config.limit)
             expected = produced.records
             logger.info(
                 "replayed the dataset",

@@ -93,3 +93,30 @@ def test_dataset_records_turns_texts_into_text_records(tmp_path):
         ("t-1", "more", None, ()),
     ]
     assert records[0].to_json()["text"] == "hello there"
+
+
+# -- the streaming job: tagstream run / python -m jobs.ray_job ---------------------------------------
+
+
+def test_run_replays_a_text_dataset_with_renamed_fields(tmp_path):
+    from jobs.cli_run import records_of
+    from jobs.config import JobConfig
+
+    path = tmp_path / "posts.jsonl"
+    write_jsonl(path, [{"body": "hello there", "tags": ["greet"]}, {"body": "bye now", "tags": []}])
+    config = JobConfig.load(overrides={"dataset": str(path), "dataset_fields": {"text": "body", "labels": "tags"}})
+    records = list(records_of(config.dataset, config.dataset_fields))
+    assert [(r.text, r.labels) for r in records] == [("hello there", ("greet",)), ("bye now", ())]
+    assert len({r.id for r in records}) == 2  # generated, distinct
+    with pytest.raises(TextDatasetError, match="field 'text' .*--text-field"):
+        list(records_of(config.dataset, config.dataset_fields.model_copy(update={"text": "text"})))
+
+
+def test_dataset_fields_come_from_variables_and_name_the_flag_when_bad(monkeypatch):
+    from jobs.cli_run import FIELD_FLAGS
+    from jobs.config import ConfigError, JobConfig
+
+    monkeypatch.setenv("TAGSTREAM_DATASET_FIELDS__TEXT", "body")
+    assert JobConfig.load().dataset_fields.text == "body"
+    with pytest.raises(ConfigError, match="--labels-field"):
+        JobConfig.load(overrides={"dataset_fields": {"labels": ""}}, flag_names=FIELD_FLAGS)
