@@ -39,6 +39,9 @@ from stream.kafka import KafkaConfig, topic_partitions
 
 logger = logging.getLogger(__name__)
 
+#: How often the driver reports progress while its input is idle.
+IDLE_PROGRESS_EVERY_S = 1.0
+
 #: How often the driver samples the consumers' lag.
 LAG_EVERY_S = 5.0
 
@@ -438,7 +441,9 @@ class Flow:
     metrics
         Prometheus metrics to update.
     on_progress
-        Called with the running :class:`Summary` and the latest windowed scores after each batch.
+        Called with the running :class:`Summary` and the latest windowed scores after each batch,
+        and every :data:`IDLE_PROGRESS_EVERY_S` while the input is idle (a follow run waiting for
+        records still shows that it is alive).
     on_batch
         Called with the running :class:`Summary` and the batch's stats by learner after each batch
         (the live page of :mod:`jobs.dashboard`).
@@ -478,6 +483,7 @@ class Flow:
         self._join_started = self._started
         self._first_input: float | None = None
         self._last_input = self._started
+        self._last_progress = self._started
         # Lag is sampled as soon as partitions are assigned, then every LAG_EVERY_S: a short run
         # still exports it.
         self._last_lag = float("-inf")
@@ -573,6 +579,21 @@ class Flow:
         while self._in_flight and self._retire(block=False):
             pass
 
+    def idle(self) -> None:
+        """A poll found no input: commit what is acknowledged, and report progress now and then."""
+        self.retire_ready()
+        now = time.monotonic()
+        if self.on_progress is not None and now - self._last_progress >= IDLE_PROGRESS_EVERY_S:
+            self._report(now)
+
+    def _report(self, now: float) -> None:
+        self._last_progress = now
+        self.summary.seconds = now - self._started
+        if self._first_input is not None:
+            self.summary.active_seconds = now - self._first_input
+        if self.on_progress is not None:
+            self.on_progress(self.summary, self.window)
+
     def _retire(self, block: bool) -> bool:
         """Commit the oldest batch if it is acknowledged (waiting for it when ``block``)."""
         head = self._in_flight[0]
@@ -623,11 +644,7 @@ class Flow:
                 counts = self.summary.drift_events.setdefault(learner, {})
                 for (level, kind), count in learner_stats["events"].items():
                     counts[f"{level}/{kind}"] = counts.get(f"{level}/{kind}", 0) + count
-        now = time.monotonic()
-        self.summary.seconds = now - self._started
-        self.summary.active_seconds = now - self._first_input
-        if self.on_progress is not None:
-            self.on_progress(self.summary, self.window)
+        self._report(time.monotonic())
         if self.on_batch is not None:
             self.on_batch(self.summary, batch_stats)
         return True
@@ -775,7 +792,7 @@ def run_pipeline(
                 batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s, flow.isolating(), flow.broker)
                 flow.consumed(consumer, info)
                 if not info.consumed:
-                    flow.retire_ready()  # an idle follow run still publishes its progress and commits
+                    flow.idle()
                     continue
                 features_ref = extract_features(stages.extractor, batch_ref, info, config)
                 scored_refs, stats_refs = predict_and_learn(stages.learners, features_ref)

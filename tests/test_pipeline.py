@@ -418,6 +418,23 @@ def test_follow_run_stops_gracefully_when_asked(ray_local, kafka_config, tmp_pat
 
 
 @pytest.mark.integration
+def test_an_idle_follow_run_still_reports_progress(ray_local, kafka_config):
+    ensure_topics(kafka_config, partitions=1)
+    config = job_config(kafka_config, learners=["majority"], follow=True, state_dir="")
+    stop = threading.Event()
+    reports = []
+
+    def on_progress(summary, window):
+        reports.append(summary.seconds)
+        if len(reports) == 3:
+            stop.set()
+
+    summary = pipeline.run_pipeline(config, stop=stop, on_progress=on_progress)
+    assert summary.records_in == 0 and len(reports) == 3
+    assert reports == sorted(reports) and reports[1] - reports[0] >= pipeline.IDLE_PROGRESS_EVERY_S
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_run_command_on_the_embedded_default(ray_local, tmp_path):
     from typer.testing import CliRunner
