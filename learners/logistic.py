@@ -11,7 +11,7 @@ import typing
 
 import numpy as np
 
-from learners.base import Features, Label, LabelDict, MultiLabelClassifier, as_label_dict
+from learners.base import Features, Label, LabelDict, LabelMask, MultiLabelClassifier, as_label_dict
 
 __all__ = ["LogisticChain", "OnlineLogistic"]
 
@@ -86,6 +86,10 @@ class OnlineLogistic(MultiLabelClassifier):
     ``predict_proba_one`` returns the model's probability mapped monotonically so that the
     label's tuned threshold sits at 0.5 (linear on each side): thresholding at 0.5, as
     ``predict_one`` and any learner combining probabilities do, applies the tuned threshold.
+
+    With partial feedback (:meth:`learn_one_masked`) only the judged labels' models step and only
+    their scores tune the thresholds; in the chain an unjudged label passes its served decision
+    down to the later links.
 
     Parameters
     ----------
@@ -271,24 +275,36 @@ class OnlineLogistic(MultiLabelClassifier):
     # ------------------------------------------------------------------ learning
 
     def learn_one(self, x: Features, y: LabelDict | typing.AbstractSet[Label]) -> None:
+        self._learn(x, y, None)
+
+    def learn_one_masked(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask) -> None:
+        self._learn(x, y, None if mask.judges_all else mask)
+
+    def _learn(self, x: Features, y: LabelDict | typing.AbstractSet[Label], mask: LabelMask | None) -> None:
         y = as_label_dict(y)
-        self._add_labels(y)
+        self._add_labels(y if mask is None else mask.restrict(y))
         n = len(self._labels)
         truth = np.zeros(n, dtype=bool)
         for label, on in y.items():
-            if on:
+            if on and label in self._labels:
                 truth[self._labels[label]] = True
         columns, values = self._encode(x, learn=True)
         # Scores with the features' scale before this instance: exactly what was served for it.
         logits = self._logits(columns, values)
-        self._remember(self._probabilities(logits), truth)
+        probabilities = self._probabilities(logits)
+        if mask is None:
+            judged = np.ones(n, dtype=bool)
+        else:
+            judged = np.fromiter((mask.judged(label) for label in self._labels), dtype=bool, count=n)
+            truth = np.where(judged, truth, probabilities >= self._thresholds[:n])
+        self._remember(probabilities, truth, judged)
         # Each feature occurs once per instance, so a fancy-indexed assignment is safe.
         self._scale[columns] = np.maximum(self._scale[columns], np.abs(values))
         scale = self._scale[columns]
         scaled = np.divide(values, scale, out=np.zeros_like(values), where=scale > 0)
-        self._step(columns, scaled, truth)
+        self._step(columns, scaled, truth, judged)
         self._learned += 1
-        self._empty_targets += not truth.any()
+        self._empty_targets += mask is None and not truth.any()
         if self._learned % self.threshold_every == 0:
             self._tune_thresholds()
 
@@ -296,9 +312,10 @@ class OnlineLogistic(MultiLabelClassifier):
         n = len(self._labels)
         return self._weights[:n, columns] @ scaled + self._bias[:n]
 
-    def _step(self, columns, scaled: np.ndarray, truth: np.ndarray) -> None:
+    def _step(self, columns, scaled: np.ndarray, truth: np.ndarray, judged: np.ndarray) -> None:
         n = len(self._labels)
         error = _sigmoid(self._train_logits(columns, scaled, truth)) - truth  # d(log loss)/d(logit)
+        error[~judged] = 0.0  # an unjudged label's model does not step
         weights = self._weights[:n, columns]
         gradient = np.outer(error, scaled)
         if self.l2:
@@ -313,12 +330,12 @@ class OnlineLogistic(MultiLabelClassifier):
     def _step_extra(self, error: np.ndarray, truth: np.ndarray) -> None:
         """Hook for subclasses with more weights than the features'."""
 
-    def _remember(self, probabilities: np.ndarray, truth: np.ndarray) -> None:
+    def _remember(self, probabilities: np.ndarray, truth: np.ndarray, judged: np.ndarray) -> None:
         n = len(probabilities)
         at = self._window_at
         self._window_scores[:n, at] = probabilities
         self._window_truth[:n, at] = truth
-        self._window_valid[:n, at] = True
+        self._window_valid[:n, at] = judged
         self._window_at = (at + 1) % self.threshold_window
 
     def _tune_thresholds(self) -> None:
