@@ -80,7 +80,7 @@ def test_ordinary_env_values_pass():
 
 
 def test_tail_escapes_control_characters_from_every_field():
-    alert = {
+    model_event = {
         "learner": "mlhat\x1b[2J",
         "level": "global",
         "kind": "drift\r\x1b[31mforged line",
@@ -92,7 +92,7 @@ def test_tail_escapes_control_characters_from_every_field():
     }
     prediction = {"id": "r\x1b]0;title\x07", "labels": ["x\x1b[1m"], "scores": {"x\x1b[1m": 0.9},
                   "learner": "m\x08", "model_version": 1, "latency_ms": 1.0, "ts": 1.0}  # fmt: skip
-    for kind, value in (("drift", alert), ("predictions", prediction)):
+    for kind, value in (("model-events", model_event), ("predictions", prediction)):
         line = format_message(kind, Message("t", 0, 1, None, json.dumps(value).encode()))
         assert not any(ord(char) < 32 or char in "\x7f\u202e" for char in line), repr(line)
         assert "\\x1b" in line
