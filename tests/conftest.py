@@ -7,6 +7,8 @@ to the test, so tests never see each other's records or groups).
 
 from __future__ import annotations
 
+import os
+import pathlib
 import re
 import uuid
 
@@ -69,5 +71,26 @@ def ray_local():
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_with_test_learners():
+    """A local Ray whose workers (and this process) can build the test learners of
+    ``tests/crashing_learner.py``: each worker registers them before it builds a learner stage."""
+    import ray
+
+    import crashing_learner
+
+    tests = str(pathlib.Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env={"worker_process_setup_hook": "crashing_learner.install"},
+    )
+    crashing_learner.install()
     yield ray
     ray.shutdown()

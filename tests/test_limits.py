@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import pathlib
 import threading
 import time
@@ -28,24 +27,7 @@ from stream.records import Record, RecordLimits, encode_json, parse_dead_letter,
 
 from helpers import read_topic
 
-TESTS = pathlib.Path(__file__).resolve().parent
 
-
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    # Every worker registers the crashing learner before it builds a learner stage.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="WARNING",
-        runtime_env={"worker_process_setup_hook": "crashing_learner.install"},
-    )
-    crashing_learner.install()
-    yield ray
-    ray.shutdown()
 
 
 def good_records(count: int, start: int = 0) -> list[Record]:
@@ -97,7 +79,7 @@ def bad_messages() -> dict[str, bytes]:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_every_kind_of_bad_message_is_one_dead_letter_and_the_run_goes_on(ray_local, kafka_config, tmp_path):
+def test_every_kind_of_bad_message_is_one_dead_letter_and_the_run_goes_on(ray_with_test_learners, kafka_config, tmp_path):
     ensure_topics(kafka_config, partitions=1)
     bad = bad_messages()
     label_bomb = encode_json({"id": "bomb", "features": {"a": 1.0}, "labels": [f"label-{i}" for i in range(1500)]})
@@ -141,7 +123,7 @@ def test_every_kind_of_bad_message_is_one_dead_letter_and_the_run_goes_on(ray_lo
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize("mark", [crashing_learner.MARK, crashing_learner.RAISE_MARK])
-def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_local, kafka_config, tmp_path, mark):
+def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_with_test_learners, kafka_config, tmp_path, mark):
     """Whether the learner's process dies on the record or the learner raises on it."""
     ensure_topics(kafka_config, partitions=1)
     records = good_records(60)
@@ -166,7 +148,7 @@ def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_local, kafk
 
 
 @pytest.mark.integration
-def test_a_bounded_run_waiting_on_a_slow_stage_is_not_idle(ray_local, kafka_config):
+def test_a_bounded_run_waiting_on_a_slow_stage_is_not_idle(ray_with_test_learners, kafka_config):
     """Batches that each take longer than the idle timeout still all arrive: the time the driver
     waits on its own stages (backpressure) is not idle input."""
     ensure_topics(kafka_config, partitions=1)
@@ -193,7 +175,7 @@ def _checkpointed_run(kafka_config: KafkaConfig, checkpoints: pathlib.Path, coun
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_unusable_checkpoints_stop_the_start_unless_told_fresh(ray_local, kafka_config, tmp_path):
+def test_unusable_checkpoints_stop_the_start_unless_told_fresh(ray_with_test_learners, kafka_config, tmp_path):
     ensure_topics(kafka_config, partitions=1)
     checkpoints = tmp_path / "ckpt"
     assert _checkpointed_run(kafka_config, checkpoints, 40).learners["majority"]["learned"] == 40
@@ -209,7 +191,7 @@ def test_unusable_checkpoints_stop_the_start_unless_told_fresh(ray_local, kafka_
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_restores_take_the_newest_checkpoint_every_stage_holds(ray_local, kafka_config, tmp_path):
+def test_restores_take_the_newest_checkpoint_every_stage_holds(ray_with_test_learners, kafka_config, tmp_path):
     ensure_topics(kafka_config, partitions=1)
     checkpoints = tmp_path / "ckpt"
     _checkpointed_run(kafka_config, checkpoints, 40)
@@ -223,7 +205,7 @@ def test_restores_take_the_newest_checkpoint_every_stage_holds(ray_local, kafka_
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_job_with_a_key_refuses_unsigned_checkpoints(ray_local, kafka_config, tmp_path):
+def test_a_job_with_a_key_refuses_unsigned_checkpoints(ray_with_test_learners, kafka_config, tmp_path):
     ensure_topics(kafka_config, partitions=1)
     checkpoints = tmp_path / "ckpt"
     _checkpointed_run(kafka_config, checkpoints, 20)
@@ -264,7 +246,7 @@ def test_recoveries_are_budgeted_per_window():
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_job_gives_up_when_actors_fail_faster_than_its_budget(ray_local, kafka_config, tmp_path):
+def test_a_job_gives_up_when_actors_fail_faster_than_its_budget(ray_with_test_learners, kafka_config, tmp_path):
     ensure_topics(kafka_config, partitions=1)
     produce(kafka_config, good_records(200))
     config = job(
@@ -275,7 +257,8 @@ def test_a_job_gives_up_when_actors_fail_faster_than_its_budget(ray_local, kafka
     def kill_learner(summary, window):
         if summary.checkpoints >= 1 and len(kills) == summary.recoveries and len(kills) < 2:
             kills.append(summary.records_in)
-            ray_local.kill(ray_local.get_actor(pipeline.actor_name(config, "learner")), no_restart=False)
+            ray = ray_with_test_learners
+            ray.kill(ray.get_actor(pipeline.actor_name(config, "learner")), no_restart=False)
 
     with pytest.raises(pipeline.RecoveryBudgetExceeded, match="max_recoveries=1"):
         pipeline.run_pipeline(config, expected=200, on_progress=kill_learner)

@@ -42,7 +42,6 @@ from stream.records import parse_prediction
 from helpers import kafka_env, read_topic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TESTS = pathlib.Path(__file__).resolve().parent
 BIN = pathlib.Path(sys.executable).parent
 JOB_CONFIG = "docker/tagstream-job.toml"
 HEAD_START_TIMEOUT_S = 120.0
@@ -149,22 +148,6 @@ def test_a_job_without_an_intact_checkpoint_exits_1_with_one_line(kafka_config, 
     assert '{"summary"' not in result.stdout
 
 
-@pytest.fixture(scope="module")
-def ray_in_process():
-    """A local Ray in this process, its workers able to build the crashing learner of the tests."""
-    import ray
-
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="WARNING",
-        runtime_env={"worker_process_setup_hook": "crashing_learner.install"},
-    )
-    crashing_learner.install()
-    yield ray
-    ray.shutdown()
-
 
 @pytest.fixture
 def entrypoint(monkeypatch, capsys):
@@ -194,7 +177,7 @@ def entrypoint(monkeypatch, capsys):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_a_job_with_a_key_refuses_foreign_checkpoints_with_one_line(ray_in_process, entrypoint, kafka_config, tmp_path):
+def test_a_job_with_a_key_refuses_foreign_checkpoints_with_one_line(ray_with_test_learners, entrypoint, kafka_config, tmp_path):
     checkpoints = tmp_path / "ckpt"
     for stage in ("learner-0", "extractor", "publisher"):  # a whole epoch, signed with another key
         CheckpointStore(str(checkpoints / stage), key=b"theirs").save({"step": 1}, epoch=1)
@@ -209,7 +192,7 @@ def test_a_job_with_a_key_refuses_foreign_checkpoints_with_one_line(ray_in_proce
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_a_job_past_its_recovery_budget_exits_1_with_one_line(ray_in_process, entrypoint, kafka_config, tmp_path):
+def test_a_job_past_its_recovery_budget_exits_1_with_one_line(ray_with_test_learners, entrypoint, kafka_config, tmp_path):
     records = [Record(f"r{i}", features={"a": float(i)}, labels=("x",)) for i in range(10)]
     records.append(Record("bomb", features={"a": 1.0, crashing_learner.MARK: 1.0}, labels=("x",)))
     produce(kafka_config, records)
