@@ -97,7 +97,14 @@ class ExtractorConfig(pydantic.BaseModel):
     quantize
         Embed with int8 dynamic quantisation on the CPU (faster, slightly different embeddings;
         see ``benchmarks/results/text.md`` for its measured cost in quality). Ignored on a GPU.
+    num_gpus
+        GPUs each extractor actor reserves. ``None``: one whole GPU when ``device`` allows CUDA
+        and the cluster has a GPU, else none. A fraction lets replicas share a GPU; it is not the
+        default because it was not measured to help.
+    memory_mb
+        Memory each extractor actor reserves in Ray, in MiB (``None``: no reservation).
 
+    With several extractors (``JobConfig.extractors``) every replica reserves these resources.
     """
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
@@ -109,6 +116,71 @@ class ExtractorConfig(pydantic.BaseModel):
     standardize: bool = False
     num_cpus: int = pydantic.Field(2, gt=0)
     quantize: bool = False
+    num_gpus: float | None = pydantic.Field(None, ge=0)
+    memory_mb: int | None = pydantic.Field(None, gt=0)
+
+
+class StageResources(pydantic.BaseModel):
+    """What one actor of a stage reserves in Ray, and so where Ray may place it.
+
+    Parameters
+    ----------
+    num_cpus
+        Logical CPUs reserved. 0 reserves none: Ray then neither counts the actor against a
+        node's CPUs nor keeps other work off its core.
+    num_gpus
+        GPUs reserved (fractions share a GPU).
+    memory_mb
+        Memory reserved, in MiB (``None``: no reservation). Ray places the actor only on a node
+        with that much unreserved memory; it does not cap what the actor uses.
+
+    Examples
+    --------
+    >>> StageResources(num_cpus=1, memory_mb=512).ray_options()
+    {'num_cpus': 1.0, 'num_gpus': 0.0, 'memory': 536870912}
+
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    num_cpus: float = pydantic.Field(0.0, ge=0)
+    num_gpus: float = pydantic.Field(0.0, ge=0)
+    memory_mb: int | None = pydantic.Field(None, gt=0)
+
+    def ray_options(self) -> dict:
+        """The resource options of ``ActorClass.options(...)``."""
+        options: dict = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+        if self.memory_mb is not None:
+            options["memory"] = self.memory_mb * 1024 * 1024
+        return options
+
+
+class ResourcesConfig(pydantic.BaseModel):
+    """Resources of the consumer, learner and publisher actors, and how the job spreads over nodes.
+
+    The extractor's are in :class:`ExtractorConfig` (its CPUs also set its torch threads).
+    The defaults fit a local Ray of two CPUs whose extractor takes both: the consumers and the
+    publisher mostly wait on Kafka, and a learner on a small machine shares the cores. On a
+    cluster give each learner actor (or shard) a CPU, ``resources.learner.num_cpus = 1``, so that
+    Ray counts them and places them where cores are free.
+
+    Parameters
+    ----------
+    consumer, learner, publisher
+        What each actor of the stage reserves (:class:`StageResources`).
+    placement
+        ``"spread"``: the learner actors (shards) and the extractors are placed with Ray's SPREAD
+        strategy, over as many nodes as have room; ``"pack"``: Ray's default placement, which
+        fills one node before the next.
+
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    consumer: StageResources = StageResources()
+    learner: StageResources = StageResources()
+    publisher: StageResources = StageResources()
+    placement: typing.Literal["spread", "pack"] = "spread"
 
 
 class DatasetFields(pydantic.BaseModel):
@@ -248,6 +320,11 @@ class JobConfig(BaseSettings):
         ``recovery_window_s`` seconds gives up; fewer failures are recovered from its checkpoints.
     extractor
         Feature-extractor settings.
+    extractors
+        Feature-extractor actors; batches go to the one with the fewest records outstanding.
+    resources
+        What the other stages' actors reserve in Ray, and their placement
+        (:class:`ResourcesConfig`).
     drift
         The drift monitor beside the learners (:class:`~jobs.drift_stage.DriftConfig`).
     kafka
@@ -311,6 +388,8 @@ class JobConfig(BaseSettings):
     max_recoveries: int = pydantic.Field(5, ge=0)
     recovery_window_s: float = pydantic.Field(600.0, gt=0)
     extractor: ExtractorConfig = ExtractorConfig()
+    extractors: int = pydantic.Field(1, gt=0)
+    resources: ResourcesConfig = ResourcesConfig()
     drift: DriftConfig = DriftConfig()
     kafka: KafkaConfig = KafkaConfig()
 
