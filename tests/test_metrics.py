@@ -254,7 +254,34 @@ def test_window_equals_cumulative_over_the_last_instances(pair, window):
     pairs = list(zip(as_dicts(y, labels), as_dicts(p, labels)))
     windowed = suite_of(pairs, window=window).get_window()
     recent = suite_of(pairs[-window:], window=None).get()
-    assert windowed == pytest.approx(recent)
+    macro = ("macro_precision", "macro_recall", "macro_f1")
+    assert {k: v for k, v in windowed.items() if k not in macro} == pytest.approx({k: v for k, v in recent.items() if k not in macro})
+    # Macro scores over the labels present in the window: on in the truth or the prediction.
+    y_recent, p_recent = y[-window:], p[-window:]
+    present = [j for j in range(y.shape[1]) if y_recent[:, j].any() or p_recent[:, j].any()]
+    for name, score in (("macro_precision", skm.precision_score), ("macro_recall", skm.recall_score), ("macro_f1", skm.f1_score)):
+        expected = score(y_recent, p_recent, labels=present, average="macro", zero_division=0) if present else 0.0
+        assert windowed[name] == pytest.approx(expected), name
+
+
+def test_windowed_macro_f1_skips_labels_absent_from_the_window():
+    # "c" is on early, then dormant: correctly predicted off, it leaves the windowed macro-F1 alone.
+    early = [({"a": True, "b": False, "c": True}, {"a": True, "b": False, "c": True})] * 3
+    late = [({"a": True, "b": True, "c": False}, {"a": True, "b": False, "c": False})] * 4
+    suite = suite_of(early + late, window=4)
+    assert suite.get_window()["macro_f1"] == pytest.approx((1.0 + 0.0) / 2)  # a: 1, b: missed, c: absent
+    assert suite.get()["macro_f1"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)  # cumulative: every label of the universe
+    # A label predicted while never on is present (false positives): it still counts with its 0.
+    noisy = suite_of(early + [({"a": True, "c": False}, {"a": True, "c": True})] * 4, window=4)
+    assert noisy.get_window()["macro_f1"] == pytest.approx((1.0 + 0.0) / 2)
+    # Nothing on and nothing predicted in the window: no label is present, the macro scores are 0.
+    quiet = suite_of(early + [({"a": False, "c": False}, {"a": False, "c": False})] * 4, window=4)
+    assert quiet.get_window()["macro_f1"] == 0.0
+    assert quiet.get_window()["subset_accuracy"] == 1.0
+    windowed_metric = metrics.MacroF1(window=4)
+    for y_true, y_pred in early + late:
+        windowed_metric.update(y_true, y_pred)
+    assert windowed_metric.get() == suite.get_window()["macro_f1"]
 
 
 @settings(max_examples=100, deadline=None)

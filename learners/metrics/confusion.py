@@ -18,7 +18,13 @@ Conventions (shared by every metric in :mod:`learners.metrics`):
   has precision 0 when labels were on, an empty truth gives recall 0 when labels were predicted.
 * Label-based ratios (micro and macro precision, recall, F1) with a zero denominator count as 0,
   scikit-learn's ``zero_division=0``: a label that was never on and never predicted has F1 0 and
-  still counts in the macro average over the universe.
+  still counts in the cumulative macro average over the universe.
+* A windowed confusion's macro averages skip the labels *absent from the window*: those neither on
+  in the truth nor predicted on by any instance of the window (no true positive, false positive or
+  false negative in it). A dormant label, correctly left off, no longer drags the windowed macro
+  scores down; a label the learner keeps predicting while it is never on (false positives only),
+  or one that is on but never predicted (false negatives only), still counts with its 0. With every
+  label absent (only empty truths and predictions in the window) the macro scores are 0.
 * Every score of an empty confusion (no instance yet) is 0.
 
 """
@@ -269,9 +275,26 @@ class MultiLabelConfusion:
     def per_label_f1(self) -> dict:
         return {label: f1 for label, (_, _, f1) in self.per_label().items()}
 
+    def present_labels(self) -> list:
+        """Labels on in the truth or the prediction of at least one counted instance, in first-seen order."""
+        tps, fps, fns = self.label_tp, self.label_fp, self.label_fn
+        return [label for label in self.labels if label in tps or label in fps or label in fns]
+
     def macro(self) -> tuple[float, float, float]:
-        """Macro-averaged (precision, recall, F1) over the label universe."""
-        scores = self.per_label().values()
+        """Macro-averaged (precision, recall, F1): over the label universe, or with a window over
+        the labels present in it (:meth:`present_labels`; see the module's conventions).
+
+        >>> window = MultiLabelConfusion(window=2)
+        >>> for truth in ({"a": True, "b": True}, {"a": True, "b": False}, {"a": True, "b": False}):
+        ...     window.update(truth, {"a": True, "b": False})
+        >>> window.present_labels(), window.macro()[2]
+        (['a'], 1.0)
+
+        """
+        per_label = self.per_label()
+        if self.window is not None:
+            per_label = {label: per_label[label] for label in self.present_labels()}
+        scores = per_label.values()
         if not scores:
             return 0.0, 0.0, 0.0
         n_labels = len(scores)

@@ -209,6 +209,8 @@ class MicroF1(MultiLabelMetric):
 class MacroPrecision(MultiLabelMetric):
     """Mean over the label universe of each label's precision (0 for a label never predicted).
 
+    With a ``window``, over the labels present in the window, as for :class:`MacroF1`.
+
     Examples
     --------
     >>> metric = MacroPrecision()
@@ -224,6 +226,8 @@ class MacroPrecision(MultiLabelMetric):
 
 class MacroRecall(MultiLabelMetric):
     """Mean over the label universe of each label's recall (0 for a label never on).
+
+    With a ``window``, over the labels present in the window, as for :class:`MacroF1`.
 
     Examples
     --------
@@ -242,7 +246,9 @@ class MacroF1(MultiLabelMetric):
     """Mean over the label universe of each label's F1.
 
     A label with no positives and no predicted positives so far scores 0 (scikit-learn's
-    ``zero_division=0``) and still counts in the mean.
+    ``zero_division=0``) and still counts in the mean. With a ``window``, the mean is over the
+    labels present in the window (on in the truth or predicted on at least once): a dormant label
+    is left out, not counted as a 0.
 
     Examples
     --------
@@ -250,6 +256,10 @@ class MacroF1(MultiLabelMetric):
     >>> metric.update({"a": True, "b": False}, {"a": True, "b": False})
     >>> metric.get()
     0.5
+    >>> windowed = MacroF1(window=10)
+    >>> windowed.update({"a": True, "b": False}, {"a": True, "b": False})
+    >>> windowed.get()
+    1.0
 
     """
 
