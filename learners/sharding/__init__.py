@@ -1,0 +1,35 @@
+"""Label-partitioned learners: one learner's labels spread over several hosts (shards).
+
+Every host sees every record's features and learns and predicts its own labels; a head cuts the
+targets and merges the predictions, so that a sharded model answers exactly as the unsharded
+learner would (for iHOMER and binary-relevance learners; other learners are approximated, at a
+measured cost). Nothing here knows about Ray: hosts are reached through an :class:`Executor`.
+
+The contract the job side codes against
+---------------------------------------
+- Ops (:mod:`learners.sharding.ops`): ``Predict(x)`` and ``Learn(x, y, mask=None)``. One record
+  scored prequentially is ``[Predict(x), Learn(x, y)]``; a late label is a ``Learn`` alone.
+- :class:`ShardHost`: the object one shard actor holds, built by calling a picklable
+  :class:`HostFactory` (``factory()``). The head calls its methods by name through the executor:
+  ``apply(...)``, ``control(command, ...)``, ``model_bytes()``, ``describe()``, and for
+  checkpoints ``state() -> dict`` / ``load_state(dict)``.
+- :class:`Executor`: ``start(factory) -> handle``, ``call(handle, method, *args) -> future``,
+  ``gather(futures) -> list``. A future passed as a top-level argument of ``call`` must be
+  resolved before the method runs (Ray does this for object refs). :class:`LocalExecutor` runs
+  hosts in this process.
+- :class:`ShardedModel(learner, n_shards, executor)`: the head. ``run(ops) -> list`` gives, for
+  each op, the label -> probability dict (``Predict``) or ``None`` (``Learn``), exactly what the
+  unsharded learner's ``predict_proba_one`` / ``learn_one`` / ``learn_one_masked`` would in that
+  order. It is a :class:`~learners.base.MultiLabelClassifier` too (``predict_proba_one``,
+  ``learn_one``, ``pop_events``, ``model_bytes``, ``describe``). ``handles`` lists the hosts.
+  Checkpoint: ``state()`` = ``{"version", "head": head_state(), "hosts": [each host's state()]}``
+  taken between two ``run`` calls; ``load_state`` restores head and hosts together
+  (``head_state`` / ``load_head_state`` alone for the head).
+"""
+
+from learners.sharding.executor import Executor, LocalExecutor
+from learners.sharding.host import HostFactory, ShardHost
+from learners.sharding.model import ShardedModel
+from learners.sharding.ops import Learn, Op, Predict
+
+__all__ = ["Executor", "HostFactory", "Learn", "LocalExecutor", "Op", "Predict", "ShardHost", "ShardedModel"]
