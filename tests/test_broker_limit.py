@@ -1,0 +1,115 @@
+"""A broker that refuses oversize messages, as Apache Kafka does (jobs.broker_limit), and what the
+dead-letter sink does when the broker, not the client, refuses a dead letter (issue 14).
+
+What these tests exercise, precisely: tansu (which takes any size) behind
+:class:`jobs.broker_limit.SizeLimitProxy`, which answers a Produce request's partitions whose record
+batch is over the topic's limit with Kafka's error ``MESSAGE_TOO_LARGE`` (10), decoded by the
+real kafka-python client as ``MessageSizeTooLargeError``, and forwards everything else to tansu.
+The limit is Apache Kafka's default ``message.max.bytes`` (1,048,588 bytes) unless a test sets
+another; a topic's own limit stands for Kafka's topic setting ``max.message.bytes``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import kafka.errors
+import pytest
+
+from jobs.broker import EmbeddedBroker
+from jobs.broker_limit import KAFKA_MESSAGE_MAX_BYTES, batch_sizes
+from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, ensure_topics
+from stream.records import RecordError, RecordLimits, parse_dead_letter
+
+from helpers import read_topic
+
+
+@pytest.fixture(scope="module")
+def kafka_sized_broker():
+    """A broker of this module with Kafka's default size limit (its topics' own limits set per test)."""
+    with EmbeddedBroker(max_message_bytes=KAFKA_MESSAGE_MAX_BYTES) as running:
+        yield running
+
+
+@pytest.fixture
+def sized_config(kafka_config, kafka_sized_broker) -> KafkaConfig:
+    return kafka_config.model_copy(update={"bootstrap_servers": kafka_sized_broker.bootstrap_servers, "max_request_size": 4_000_000})
+
+
+def test_batch_sizes_walk_the_record_batches_of_a_partition():
+    assert batch_sizes(None) == []
+    assert batch_sizes(b"\x00" * 8 + (5).to_bytes(4, "big") + b"abcde") == [17]
+
+
+def test_a_topic_limit_needs_a_broker_limit():
+    with pytest.raises(ValueError, match="needs max_message_bytes"):
+        EmbeddedBroker(topic_max_message_bytes={"t": 10})
+
+
+@pytest.mark.integration
+def test_the_broker_refuses_a_batch_over_the_limit_of_its_topic_and_takes_the_rest(kafka_sized_broker, sized_config):
+    ensure_topics(sized_config, partitions=1)
+    topics = sized_config.topics
+    kafka_sized_broker.set_topic_max_message_bytes(topics.records, 3_000_000)  # as kafka-configs --alter would
+    refused_before = kafka_sized_broker.refused_batches
+    with RecordSink(sized_config) as sink:
+        small = sink.send(topics.predictions, b"fits")
+        over = sink.send(topics.predictions, b"x" * (KAFKA_MESSAGE_MAX_BYTES + 1), checked=False)
+        allowed = sink.send(topics.records, b"y" * 2_000_000)  # its topic takes more
+        sink.flush()
+        assert small.succeeded() and allowed.succeeded()
+        assert isinstance(over.exception, kafka.errors.MessageSizeTooLargeError)
+        assert "max.message.bytes" in str(over.exception)
+        after = sink.send(topics.predictions, b"still served")  # the connection goes on
+        sink.flush()
+        assert after.succeeded()
+    assert kafka_sized_broker.refused_batches == refused_before + 1
+    assert [m.value for m in read_topic(sized_config, topics.predictions, 2)] == [b"fits", b"still served"]
+    assert [len(m.value) for m in read_topic(sized_config, topics.records, 1)] == [2_000_000]
+
+
+def _near_mib_message(config: KafkaConfig) -> Message:
+    """A bad message just under 1 MiB (so under ``max_record_bytes``) whose dead letter, with its
+    headers, is over the broker's 1,048,588 bytes."""
+    value = b"{" + b"n" * (1_048_500 - 1)
+    return Message(config.topics.records, 0, 17, b"near", value, (("trace", b"t7"),))
+
+
+@pytest.mark.integration
+def test_a_dead_letter_the_broker_refuses_is_stored_as_its_head_with_size_hash_and_position(kafka_sized_broker, sized_config):
+    ensure_topics(sized_config, partitions=1)
+    message = _near_mib_message(sized_config)
+    # The job's limits let the whole dead letter go (the operator set them above the broker's):
+    # only the broker refuses it.
+    limits = RecordLimits(dead_letter_max_bytes=1_100_000)
+    refused_before = kafka_sized_broker.refused_batches
+    with RecordSink(sized_config) as sink:
+        dead = DeadLetterSink(sink, sized_config.topics.deadletter, limits)
+        assert dead.send(message, RecordError("json", "not JSON"))
+        dead.flush()
+        assert dead.lost == 0
+    assert kafka_sized_broker.refused_batches == refused_before + 1
+    (raw,) = read_topic(sized_config, sized_config.topics.deadletter, 1)
+    letter = parse_dead_letter(raw.value, raw.key, raw.headers)
+    assert letter.truncated and letter.original_bytes == len(message.value)
+    assert letter.sha256 == hashlib.sha256(message.value).hexdigest()
+    assert letter.value == message.value[: limits.dead_letter_head_bytes]
+    assert (letter.reason, letter.source_topic, letter.source_partition, letter.source_offset) == (
+        "json", message.topic, 0, 17,
+    )  # fmt: skip
+    assert letter.key == b"near" and letter.source_headers == (("trace", b"t7"),)
+
+
+@pytest.mark.integration
+def test_a_dead_letter_whose_head_is_refused_too_is_counted_and_logged(kafka_sized_broker, sized_config, caplog):
+    ensure_topics(sized_config, partitions=1)
+    kafka_sized_broker.set_topic_max_message_bytes(sized_config.topics.deadletter, 20_000)  # smaller than any head
+    message = _near_mib_message(sized_config)
+    with RecordSink(sized_config) as sink, caplog.at_level(logging.ERROR, logger="stream.kafka"):
+        dead = DeadLetterSink(sink, sized_config.topics.deadletter, RecordLimits(dead_letter_max_bytes=1_100_000))
+        assert dead.send(message, RecordError("json", "not JSON"))
+        dead.flush()  # no error: the caller commits past it
+        assert dead.lost == 1
+    assert f"dead letter of {message.topic}[0]@17 could not be published even cut to its head" in caplog.text
+    assert read_topic(sized_config, sized_config.topics.deadletter) == []
