@@ -182,6 +182,15 @@ class ResourcesConfig(pydantic.BaseModel):
     publisher: StageResources = StageResources()
     placement: typing.Literal["spread", "pack"] = "spread"
 
+    def spread_options(self) -> dict:
+        """Ray options that spread a stage's actors over the nodes (empty with ``placement = "pack"``).
+
+        >>> ResourcesConfig().spread_options(), ResourcesConfig(placement="pack").spread_options()
+        ({'scheduling_strategy': 'SPREAD'}, {})
+
+        """
+        return {"scheduling_strategy": "SPREAD"} if self.placement == "spread" else {}
+
 
 class DatasetFields(pydantic.BaseModel):
     """Fields of a JSONL text dataset that hold the text, the labels and the id of each line.
