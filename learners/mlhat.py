@@ -11,15 +11,19 @@ from river import drift
 
 from learners.bagged_logistic_br import BaggedLogisticBR
 from learners.base import DriftEvent, Features, LabelDict
+from learners.class_gaussian_split import EMPTY, FIRST_LABEL, TOTAL, ClassGaussianObservers, class_entropy, merit_range
 from learners.label_combination_knn import LabelCombinationKNN
 from learners.mlht import MLHT
 from learners.multilabel_tree import Branch, Instance, Leaf
-from learners.split_criterion import label_entropy
+from learners.split_criterion import hoeffding_bound
 
 logger = logging.getLogger(__name__)
 
 #: Floor of a leaf's error when its prediction is weighted by 1 / error^2.
 _ERROR_FLOOR = 0.01
+#: A leaf where one class (a label, or no label at all) holds more than this share of the weight
+#: stops trying to split, as in the reference (river's ``max_share_to_split``).
+MAX_SHARE_TO_SPLIT = 0.99
 
 
 @dataclasses.dataclass(slots=True)
@@ -49,18 +53,28 @@ class AdaptiveBranch(Branch):
 class MLHAT(MLHT):
     """Multi-label Hoeffding adaptive tree (Esteban, Cano, Zafra, Ventura, 2024).
 
-    The split criterion, observers and Hoeffding test are MLHT's. On top of it:
+    The tree is MLHT's (binary numeric splits, absent features are 0). Unlike MLHT, it scores and
+    tests splits as the reference implementation does:
 
     * **Bagging weight.** Each instance trains the tree with weight ``k ~ Poisson(poisson_rate)``,
       raised to 1 when it is 0 so that a single tree never drops an instance (as the reference
       implementation does).
+    * **Split scoring.** One Gaussian per (feature, class), the classes being the labels, ``empty``
+      (no label on) and ``total``, over the values the instances carry (zeros a dense row carries
+      included), each class's weight sent whole to one side by thresholds outside its own range
+      (:mod:`learners.class_gaussian_split`).
     * **Split test.** The Hoeffding bound's range is ``log2`` of the number of distinct label sets
-      the leaf has seen (MLHT's is the number of labels), as in the reference implementation.
+      the leaf has seen (MLHT's is the number of labels) and its ``n`` the weight the leaf learned;
+      a leaf where one class holds over 99 % of the weight stops trying to split. A new leaf starts
+      from the class weights the split estimated for it (they count in its entropy) and first tries
+      to split once it has learned that weight plus ``grace_period``; the branch learns the
+      instance that made it split once more.
     * **Leaf models chosen by size and label entropy.** Every leaf trains a label-combination kNN
       (k = ``n_neighbors`` over the last ``window_size`` instances) and a binary relevance of
       ``n_members`` online-bagged logistic regressions (SGD, learning rate ``lr``). It predicts
       with the kNN while its weight is below ``cardinality_th`` or its label entropy (sum of the
-      labels' binary entropies) is below ``entropy_th``, and with the bagged regressions otherwise.
+      binary entropies of its labels and of ``empty``) is below ``entropy_th``, and with the bagged
+      regressions otherwise.
     * **Local drift.** Every branch feeds the Hamming error of its subtree's prediction on each
       instance (before learning it) to two ADWIN detectors: a warning detector (``warning_delta``)
       and a drift detector (``drift_delta``); only increases of the error count. (The reference
@@ -85,7 +99,7 @@ class MLHAT(MLHT):
 
     Memory: per leaf, the kNN window (``window_size x features`` float32), the bagged regressions
     (``features x n_members x labels`` float32) and, while the leaf may split, the observers
-    (``3 x features x labels`` float64); above ``max_size`` MiB leaves stop splitting (see MLHT).
+    (``5 x features x (labels + 2)`` float64); above ``max_size`` MiB leaves stop splitting (see MLHT).
 
     Parameters
     ----------
@@ -221,7 +235,7 @@ class MLHAT(MLHT):
         bagged.learn(inst, self._rng)  # the members draw their own Poisson weights
 
     def _leaf_model_name(self, leaf: Leaf) -> str:
-        if leaf.weight < self.cardinality_th or label_entropy(leaf.label_weights, leaf.weight) < self.entropy_th:
+        if leaf.weight < self.cardinality_th or class_entropy(self._class_weights(leaf)) < self.entropy_th:
             return "label_combination_knn"
         return "bagged_logistic_br"
 
@@ -244,27 +258,61 @@ class MLHAT(MLHT):
             background=getattr(leaf, "background", False),
         )
 
-    def _new_leaf(self, depth: int, prior_weight: float = 0.0, prior_labels=None, background: bool = False) -> Leaf:
-        leaf = super()._new_leaf(depth, prior_weight, prior_labels)
+    def _new_leaf(self, depth: int, background: bool = False, prior_classes: np.ndarray | None = None) -> Leaf:
+        prior = prior_classes if prior_classes is not None else np.zeros(FIRST_LABEL)
+        observers = ClassGaussianObservers(min_branch_fraction=self.min_branch_fraction)
+        leaf = Leaf(depth, self._new_model(), observers, float(prior[TOTAL]), prior[FIRST_LABEL:].copy())
         leaf.background = background
         leaf.error_sum = 0.0
         leaf.error_n = 0
+        # The class weights [total, empty, labels...] the split estimated for the leaf: they count in
+        # its entropy, and it first tries to split once it has learned that much plus a grace period
+        # (both as the reference, whose new leaves start from the split's statistics).
+        leaf.prior_classes = prior
+        leaf.last_split_attempt = float(prior[TOTAL])
         return leaf
 
-    def _merit_outcomes(self, leaf: Leaf) -> int:
-        # As the reference implementation: the range of the merit is log2 of the number of
-        # distinct label sets the leaf has seen, not of its labels (MLHT's). With many label sets
-        # the bound is wider and the tree splits later, so its leaves grow old enough for the
-        # bagged regressions (water-quality: 4 leaves became 1, and the gap to the reference went
-        # from -0.028 / -0.037 to +0.003 / +0.005 subset accuracy / micro-F1).
-        return len(leaf.labelsets)
+    def _class_weights(self, leaf: Leaf) -> np.ndarray:
+        """The leaf's class weights ``[total, empty, labels...]``, what it inherited included."""
+        labels = leaf.label_weights
+        out = np.zeros(FIRST_LABEL + max(len(labels), len(leaf.prior_classes) - FIRST_LABEL))
+        out[:len(leaf.prior_classes)] = leaf.prior_classes
+        out[TOTAL] += leaf.weight
+        out[EMPTY] += leaf.empty_weight
+        out[FIRST_LABEL:FIRST_LABEL + len(labels)] += labels
+        return out
 
     def _attempt_split(self, leaf: Leaf):
-        node = super()._attempt_split(leaf)
-        if isinstance(node, AdaptiveBranch):
-            for child in node.children:
-                child.background = node.background
-        return node
+        # The reference's test: splits scored per (feature, class) (learners.class_gaussian_split),
+        # the Hoeffding bound's range log2 of the distinct label sets the leaf has seen and its n the
+        # weight the leaf learned itself; the null split and the features without a valid split
+        # compete at -inf. With many label sets the bound is wider and the tree splits later, so its
+        # leaves grow old enough for the bagged regressions (water-quality: 4 leaves became 1).
+        leaf.last_split_attempt = leaf.weight
+        if leaf.pure:
+            return leaf
+        classes = self._class_weights(leaf)
+        if classes[EMPTY:].max() > MAX_SHARE_TO_SPLIT * classes[TOTAL]:
+            leaf.observers = None
+            return leaf
+        splits = leaf.observers.best_splits(classes)
+        bound = hoeffding_bound(merit_range(len(leaf.labelsets)), self.delta, leaf.weight)
+        if not splits:
+            if bound < self.tau:  # the null split wins the tie: the leaf stops trying
+                leaf.observers = None
+            return leaf
+        best = splits[0]
+        second = splits[1].merit if len(splits) > 1 else -math.inf
+        if not (best.merit - second > bound or bound < self.tau):
+            return leaf
+        background = leaf.background
+        children = [
+            self._new_leaf(leaf.depth + 1, background, best.left),
+            self._new_leaf(leaf.depth + 1, background, best.right),
+        ]
+        feature = self._index.feature_names[best.column]
+        logger.debug("split on %r <= %.4g at depth %d (merit %.4f)", feature, best.threshold, leaf.depth, best.merit)
+        return self._new_branch(feature, best.threshold, leaf, children)
 
     # -- learning ----------------------------------------------------------------------------------
 
@@ -315,7 +363,13 @@ class MLHAT(MLHT):
     def _learn(self, node, inst: Instance, weight: float, path: str, errors: _Errors):
         """Train the subtree rooted at ``node``; returns the node that takes its place."""
         if isinstance(node, Leaf):
-            return self._learn_leaf(node, inst, weight)
+            replacement = self._learn_leaf(node, inst, weight)
+            if replacement is not node:
+                # As the reference, the new branch learns the instance that made it split, once more.
+                replacement.update_stats(inst, weight)
+                slot = replacement.branch(inst.x)
+                replacement.children[slot] = self._learn_leaf(replacement.children[slot], inst, weight)
+            return replacement
         node.update_stats(inst, weight)
         if not node.background:
             error = self._subtree_error(node, inst, errors)
@@ -411,7 +465,7 @@ class MLHAT(MLHT):
             if self.combined_prediction and alternate is not None:
                 while isinstance(alternate, Branch):
                     alternate = alternate.children[alternate.branch(x)]
-                if alternate.weight > self.drift_window_threshold:
+                if alternate.weight + alternate.prior_weight > self.drift_window_threshold:
                     probas[id(alternate)] = self._leaf_proba(alternate, inst)
                     votes.append((self._vote_weight(alternate), probas[id(alternate)]))
             node = node.children[node.branch(x)]

@@ -3,9 +3,11 @@
 Everything on the hot path works on integer columns instead of feature / label names: the tree
 owns one :class:`ColumnIndex` that maps names to columns the first time they are learned, and turns
 an instance into the arrays of its non-zero feature columns and values and of its positive label
-columns once per ``learn_one``. Leaves keep their statistics in numpy arrays indexed by those
-columns and grown on demand, so a leaf costs memory in proportion to the largest column it has seen.
-The split criterion and the attribute observers are in :mod:`learners.split_criterion`.
+columns once per ``learn_one`` (with the columns of the features it carries as 0, which MLHAT's
+observers count). Leaves keep their statistics in numpy arrays indexed by those columns and grown
+on demand, so a leaf costs memory in proportion to the largest column it has seen. The split
+criteria and attribute observers are in :mod:`learners.split_criterion` (MLHT) and
+:mod:`learners.class_gaussian_split` (MLHAT).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import typing
 import numpy as np
 
 if typing.TYPE_CHECKING:
+    from learners.class_gaussian_split import ClassGaussianObservers
     from learners.split_criterion import GaussianObservers
 
 
@@ -29,6 +32,7 @@ class Instance:
     positive: np.ndarray  # int64 columns of the labels that are on
     y: np.ndarray | None  # float64 0/1 vector over all known labels (None when predicting)
     complete: bool = True  # False when x has non-zero features the index did not know (predicting)
+    zeros: np.ndarray | None = None  # int64 columns of known features that x carries as 0 (None: none)
 
     @property
     def key(self) -> bytes:
@@ -62,18 +66,24 @@ class ColumnIndex:
         complete = True
         if None in cols:
             for i, name in enumerate(x):
-                if cols[i] is None and vals[i] != 0.0:
+                if cols[i] is None:
                     if y is None:
-                        complete = False
+                        complete = complete and vals[i] == 0.0
                         continue
+                    # Learning indexes a feature the first time an instance carries it, even as 0:
+                    # MLHAT's observers count the zeros an instance carries (see ``zeros``).
                     cols[i] = features[name] = len(self.feature_names)
                     self.feature_names.append(name)
             cols = [-1 if c is None else c for c in cols]
         cols = np.array(cols, dtype=np.int64)
-        keep = (vals != 0.0) & (cols >= 0)
+        known = cols >= 0
+        keep = (vals != 0.0) & known
+        zeros = None
         if not keep.all():
+            if len(keep) - keep.sum() > (~known).sum():
+                zeros = cols[known & ~keep]
             cols, vals = cols[keep], vals[keep]
-        inst = Instance(x, cols, vals, _NO_LABELS, None, complete)
+        inst = Instance(x, cols, vals, _NO_LABELS, None, complete, zeros)
         return inst if y is None else self.add_labels(inst, y)
 
     def add_labels(self, inst: Instance, y: dict) -> Instance:
@@ -90,7 +100,7 @@ class ColumnIndex:
         positive.sort()
         y_vec = np.zeros(len(labels))
         y_vec[positive] = 1.0
-        return Instance(inst.x, inst.cols, inst.vals, np.array(positive, dtype=np.int64), y_vec)
+        return Instance(inst.x, inst.cols, inst.vals, np.array(positive, dtype=np.int64), y_vec, zeros=inst.zeros)
 
 
 _NO_LABELS = np.zeros(0, dtype=np.int64)
@@ -121,13 +131,14 @@ class Leaf:
     into this leaf, used to predict until the leaf has learned from an instance.
     """
 
-    def __init__(self, depth: int, model, observers: GaussianObservers | None,
+    def __init__(self, depth: int, model, observers: GaussianObservers | ClassGaussianObservers | None,
                  prior_weight: float = 0.0, prior_labels: np.ndarray | None = None):
         self.depth = depth
         self.model = model
         self.observers = observers
         self.weight = 0.0
         self.label_weights = np.zeros(0)
+        self.empty_weight = 0.0  # weight of the instances with no label on
         self.last_split_attempt = 0.0
         self.prior_weight = prior_weight
         self.prior_labels = prior_labels if prior_labels is not None else np.zeros(0)
@@ -144,6 +155,8 @@ class Leaf:
         if len(self.label_weights) < len(inst.y):
             self.label_weights = np.concatenate([self.label_weights, np.zeros(len(inst.y) - len(self.label_weights))])
         self.label_weights[inst.positive] += weight
+        if not len(inst.positive):
+            self.empty_weight += weight
         key = inst.key
         self.labelsets.add(key)
         if self.first_labelset is None:

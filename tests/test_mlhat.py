@@ -165,9 +165,10 @@ def test_leaf_model_switches_from_knn_to_bagged_regressions_with_weight():
 
 def test_low_entropy_leaf_keeps_the_knn():
     rng = random.Random(5)
-    model = MLHAT(cardinality_th=100, entropy_th=0.3, bootstrap_sampling=False, seed=1)
+    # No split attempt (grace_period): the root is the leaf that predicts.
+    model = MLHAT(grace_period=1000, cardinality_th=100, entropy_th=0.3, bootstrap_sampling=False, seed=1)
     for i in range(300):
-        # Label a is on in 1 instance out of 100: entropy ~0.08 bits < 0.3.
+        # Label a is on in 1 instance out of 100, none in the others: entropy ~0.16 bits < 0.3.
         model.learn_one({"u": rng.random()}, {"a": i % 100 == 0, "b": False})
     assert model.describe()["root"]["label_entropy"] < 0.3
     assert _root_model(model) == "label_combination_knn"
