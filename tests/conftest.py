@@ -67,10 +67,14 @@ def kafka_config(broker, unique_name) -> KafkaConfig:
 
 @pytest.fixture(scope="module")
 def ray_local():
-    """A local Ray of two CPUs for the tests of one module."""
+    """A local Ray of two CPUs for the tests of one module.
+
+    ``address="local"``: always a Ray of its own, never a cluster another process started on this
+    machine (``ray start``, ``ray.cluster_utils.Cluster``), which ``ray.init`` would otherwise join.
+    """
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
 
@@ -86,6 +90,7 @@ def ray_with_test_learners():
     tests = str(pathlib.Path(__file__).resolve().parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         logging_level="WARNING",
