@@ -45,6 +45,32 @@ def _check_learner(parameter: str, learner) -> None:
         )
 
 
+def forwarded_event(event: DriftEvent, cluster: str, labels, instance: int) -> DriftEvent:
+    """A part's own event, re-labelled ``local`` to iHOMER with the part (``cluster``) it came from."""
+    node = f"{cluster}/{event.node}" if event.node is not None else cluster
+    detail = {**event.detail, "cluster": cluster, "source_learner": event.learner, "source_instance": event.instance}
+    return DriftEvent("ihomer", "local", event.kind, instance, event.labels or tuple(labels), node, detail)
+
+
+def change_event(change: StructureChange, instance: int) -> DriftEvent:
+    """The event of a split or merge of the label tree."""
+    detail = {"reason": change.reason, "children": [list(c) for c in change.children], **change.detail}
+    return DriftEvent("ihomer", "global", change.kind, instance, change.labels, change.node, detail)
+
+
+def drift_event(error: drift.ADWIN, before: float, risen: list[tuple[str, list[Label]]], instance: int) -> DriftEvent:
+    """The error monitor's drift: its window error before and now, the groups whose own error rose."""
+    detail = {
+        "monitor": "adwin_hamming",
+        "error_before": before,
+        "error_now": error.estimation,
+        "window": error.width,
+        "groups_error_rose": [group_id for group_id, _ in risen],
+    }
+    labels = tuple(label for _, group_labels in risen for label in group_labels)
+    return DriftEvent("ihomer", "global", "drift", instance, labels=labels, detail=detail)
+
+
 class _Mentor:
     """A previous group's learner that keeps predicting for the new groups it taught until their
     own learners catch up; it learns the labels of the groups it still mentors."""
@@ -501,6 +527,11 @@ class IHOMER(MultiLabelClassifier):
             columns.append((root_p[0] + own_p) / 2.0)
         return np.column_stack(columns + root_p[1:])
 
+    def _served(self, group: _Group, roots: list[dict[Label, float]], own: dict[Label, float]) -> list[float]:
+        """The probability of each of the group's labels from the candidate that serves it."""
+        candidates = self._candidates(group.labels, roots, own)
+        return candidates[np.arange(len(group.labels)), self._served_columns(group)].tolist()
+
     def _served_columns(self, group: _Group) -> np.ndarray:
         """The index of the candidate serving each of the group's labels, in its label order (a
         label adopted since the last instance scored is served as the group is)."""
@@ -574,21 +605,23 @@ class IHOMER(MultiLabelClassifier):
 
     def _forward(self, learner: MultiLabelClassifier, cluster: str, labels) -> None:
         for event in learner.pop_events():
-            node = f"{cluster}/{event.node}" if event.node is not None else cluster
-            detail = {
-                **event.detail,
-                "cluster": cluster,
-                "source_learner": event.learner,
-                "source_instance": event.instance,
-            }
-            concerned = event.labels or tuple(labels)
-            self._emit(DriftEvent("ihomer", "local", event.kind, self._n, concerned, node, detail))
+            self._emit(forwarded_event(event, cluster, labels, self._n))
 
     def _emit_change(self, change: StructureChange) -> None:
-        detail = {"reason": change.reason, "children": [list(c) for c in change.children], **change.detail}
-        self._emit(DriftEvent("ihomer", "global", change.kind, self._n, change.labels, change.node, detail))
+        self._emit(change_event(change, self._n))
 
     def _monitor(self, predicted: dict[Label, float], y: LabelDict) -> bool:
+        errors = self._count_group_errors(predicted, y)
+        before = self._error.estimation
+        self._error.update(errors / len(self._labels))
+        if not (self._error.drift_detected and self._error.estimation > before):
+            return False
+        risen = [(group.group_id, group.labels) for group in self._groups if group.error_rose]
+        self._emit(drift_event(self._error, before, risen, self._n))
+        return True
+
+    def _count_group_errors(self, predicted: dict[Label, float], y: LabelDict) -> int:
+        """Feed each group's error monitor its share of wrong labels; the wrong labels of all groups."""
         errors = 0
         for group in self._groups:
             wrong = sum((predicted.get(label, 0.0) >= 0.5) != y[label] for label in group.labels)
@@ -597,27 +630,7 @@ class IHOMER(MultiLabelClassifier):
             group.error.update(wrong / len(group.labels))
             if group.error.drift_detected and group.error.estimation > before:
                 group.error_rose = True
-        before = self._error.estimation
-        self._error.update(errors / len(self._labels))
-        if not (self._error.drift_detected and self._error.estimation > before):
-            return False
-        self._emit(
-            DriftEvent(
-                "ihomer",
-                "global",
-                "drift",
-                self._n,
-                labels=tuple(label for group in self._groups if group.error_rose for label in group.labels),
-                detail={
-                    "monitor": "adwin_hamming",
-                    "error_before": before,
-                    "error_now": self._error.estimation,
-                    "window": self._error.width,
-                    "groups_error_rose": [g.group_id for g in self._groups if g.error_rose],
-                },
-            )
-        )
-        return True
+        return errors
 
     # ------------------------------------------------------------------ restructuring
 
@@ -791,9 +804,7 @@ class IHOMER(MultiLabelClassifier):
         if self._roots and self._groups:
             roots, own = self._levels_for(x)
             for group in self._groups:
-                candidates = self._candidates(group.labels, roots, own[group.group_id])
-                served = candidates[np.arange(len(group.labels)), self._served_columns(group)]
-                out.update(zip(group.labels, served.tolist()))
+                out.update(zip(group.labels, self._served(group, roots, own[group.group_id])))
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)

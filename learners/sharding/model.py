@@ -13,6 +13,12 @@ STATE_VERSION = 1
 
 
 def _head_for(learner: MultiLabelClassifier, n_shards: int, executor: Executor):
+    from learners.ihomer import IHOMER
+
+    if isinstance(learner, IHOMER):
+        from learners.sharding.ihomer_head import IHOMERHead
+
+        return IHOMERHead(learner, n_shards, executor)
     from learners.sharding.label_split import LabelSplitHead
 
     return LabelSplitHead(learner, n_shards, executor)
@@ -23,8 +29,9 @@ class ShardedModel(MultiLabelClassifier):
 
     Every host sees every record's features and learns and predicts its own labels; the head
     cuts each target to each host's labels and merges the hosts' predictions into one per record.
-    Every learner gets a fixed label split (:mod:`learners.sharding.label_split`, exact for
-    binary relevance); iHOMER's hosts will follow its label partition.
+    iHOMER's hosts follow its label partition (:mod:`learners.sharding.ihomer_head`, exact); any
+    other learner gets a fixed label split (:mod:`learners.sharding.label_split`, exact for binary
+    relevance).
 
     Parameters
     ----------

@@ -1,0 +1,208 @@
+"""The hosts of a sharded iHOMER: one per root learner, and group hosts that hold label clusters.
+
+A root host holds one of iHOMER's learners over all labels: for every op it answers that root's
+probabilities (as they are before it learns the op) and learns. A group host holds some of the
+partition's groups, each with its learner, serving choices and error monitor, and runs, for each
+op, exactly the per-group steps of :meth:`learners.ihomer.IHOMER.learn_one` and
+``predict_proba_one`` on its groups, with the roots' answers as input. Both reuse iHOMER's own
+methods (the group host keeps an :class:`~learners.ihomer.IHOMER` holding only its groups), so
+the sharded model computes what the unsharded one computes.
+
+Host ops (built by the head, :mod:`learners.sharding.ihomer_head`):
+
+- ``("predict", x)``
+- ``("learn", x, y, n, monitor, score, prelude)``: ``y`` over every known label, ``n`` the
+  instance count after it, ``monitor``/``score`` whether iHOMER's error monitor and serving
+  choices run on it (they need groups before it), ``prelude`` the structure changes made
+  between predicting and learning (``("create", groups, order)``, ``("adopt", group_id, labels)``)
+- ``("masked", x, known, mask, n)``: a partially judged instance
+"""
+
+from __future__ import annotations
+
+import typing
+
+from learners.base import DriftEvent, MultiLabelClassifier
+from learners.ihomer import IHOMER, forwarded_event
+
+#: Where an event falls in one instance of iHOMER's learning: serving choices, roots, groups.
+SERVING, ROOTS, GROUPS = 0, 1, 2
+
+
+class RootShard:
+    """One root learner of a sharded iHOMER."""
+
+    def __init__(self, root: MultiLabelClassifier, level: str):
+        self.root = root
+        self.level = level
+
+    def apply(self, ops: list) -> tuple[list, list[tuple[int, DriftEvent]]]:
+        """For each op the root's probabilities before learning it (``None`` where not asked for),
+        and the root's own events as ``(op position, event)`` (the head re-labels them)."""
+        root = self.root
+        answers: list = []
+        events: list[tuple[int, DriftEvent]] = []
+        predicted = None  # (x, probabilities) of a predict not yet followed by learning
+        for position, op in enumerate(ops):
+            kind = op[0]
+            if kind == "predict":
+                answers.append(root.predict_proba_one(op[1]))
+                predicted = (op[1], answers[-1])
+                continue
+            if kind == "learn":
+                _, x, y, wanted = op
+                # A record predicted, then learned: the same answer (iHOMER memoises it too).
+                same = predicted is not None and predicted[0] is x
+                answers.append((predicted[1] if same else root.predict_proba_one(x)) if wanted else None)
+                root.learn_one(x, dict(y))
+            else:
+                _, x, known, mask = op
+                answers.append(None)
+                root.learn_one_masked(x, dict(known), mask)
+            predicted = None
+            events.extend((position, event) for event in root.pop_events())
+        return answers, events
+
+    def control(self, command: str, *args):
+        raise ValueError(f"a root host takes no command, got {command!r}")
+
+    @property
+    def model_bytes(self) -> int:
+        return self.root.model_bytes
+
+    def describe(self) -> dict:
+        return {"level": self.level, "learner": type(self.root).__name__}
+
+
+class GroupShard:
+    """Some groups of a sharded iHOMER's partition, with their learners and serving choices.
+
+    Parameters
+    ----------
+    model
+        A fresh clone of the iHOMER being sharded: its settings and per-group methods are used,
+        its groups are this host's (its own roots and label tree stay unused).
+    """
+
+    def __init__(self, model: IHOMER):
+        self.model = model
+        self._own_memo: tuple | None = None  # (x, each group's probabilities) of the last predict
+
+    @property
+    def group_ids(self) -> list[str]:
+        return [group.group_id for group in self.model._groups]
+
+    def apply(self, ops: list, first: int, *root_answers) -> tuple[list, list, list, list[str]]:
+        """Run ``ops``; ``root_answers`` are the root hosts' answers to the whole batch, of which
+        ``ops`` start at position ``first``.
+
+        Returns each op's result (for a predict: ``[(group id, {label: probability})]``; for a
+        learn: the number of wrong labels the error monitor counted, or ``None``), the events as
+        ``(op position, phase, group id, event)`` and the groups whose own error rose.
+        """
+        model = self.model
+        results: list = []
+        events: list[tuple[int, int, str, DriftEvent]] = []
+        self._own_memo = None
+        for position, op in enumerate(ops):
+            roots = [answers[first + position] for answers, _ in root_answers]
+            kind = op[0]
+            if kind == "predict":
+                x = op[1]
+                own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
+                self._own_memo = (x, own)
+                results.append(
+                    [
+                        (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
+                        for group in model._groups
+                    ]
+                )
+                continue
+            if kind == "learn":
+                results.append(self._learn(position, *op[1:], roots=roots, events=events))
+            else:
+                _, x, known, mask, n = op
+                model._n = n
+                for group in model._groups:
+                    group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
+                    self._forward(position, group, n, events)
+                results.append(None)
+            self._own_memo = None
+        self._own_memo = None  # a host's state holds no record
+        rose = [group.group_id for group in model._groups if group.error_rose]
+        return results, events, rose
+
+    def _learn(self, position: int, x, y, n: int, monitor: bool, score: bool, prelude: list, roots, events) -> int | None:
+        """iHOMER's ``learn_one`` for this host's groups (see :meth:`IHOMER.learn_one`)."""
+        model = self.model
+        if self._own_memo is not None and self._own_memo[0] is x:
+            own = self._own_memo[1]  # predicted just before, nothing learned since
+        elif monitor or score:
+            own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
+        else:
+            own = {}
+        predicted = {}
+        if monitor:
+            for group in model._groups:
+                predicted.update(zip(group.labels, model._served(group, roots, own[group.group_id])))
+        model._n = n
+        for change in prelude:
+            self._change(*change)
+        if score:
+            model._score_levels(y, roots, own)
+            events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
+        for group in model._groups:
+            group.learner.learn_one(x, {label: y[label] for label in group.labels})
+            self._forward(position, group, n, events)
+        return model._count_group_errors(predicted, y) if monitor else None
+
+    def _forward(self, position: int, group, n: int, events: list) -> None:
+        for event in group.learner.pop_events():
+            events.append((position, GROUPS, group.group_id, forwarded_event(event, group.group_id, group.labels, n)))
+
+    def _change(self, kind: str, *args) -> None:
+        model = self.model
+        if kind == "create":
+            groups, order = args
+            self._arrange([*model._groups, *groups], order)
+        elif kind == "adopt":
+            group_id, labels = args
+            next(group for group in model._groups if group.group_id == group_id).labels.extend(labels)
+        else:
+            raise ValueError(f"unknown structure change {kind!r}")
+
+    def _arrange(self, groups: list, order: list[str]) -> None:
+        """Keep ``groups`` in the partition's order (``order``: every group id, all hosts)."""
+        rank = {group_id: i for i, group_id in enumerate(order)}
+        self.model._groups = sorted(groups, key=lambda group: rank[group.group_id])
+        self.model._group_of = {label: group for group in self.model._groups for label in group.labels}
+
+    def control(self, command: str, *args) -> typing.Any:
+        """``release(group ids, clear error rise)`` hands back groups (their whole state) and forgets
+        them; ``settle(groups, homes, order)`` takes groups in, sets homes and the order."""
+        model = self.model
+        if command == "release":
+            group_ids, clear_rise = args
+            if clear_rise:
+                for group in model._groups:
+                    group.error_rose = False
+            released = [group for group in model._groups if group.group_id in group_ids]
+            self._arrange([group for group in model._groups if group.group_id not in group_ids], self.group_ids)
+            return released
+        if command == "settle":
+            groups, homes, order = args
+            kept = [group for group in model._groups if group.group_id in order]
+            for group in kept:
+                group.home = homes[group.group_id]
+            self._arrange(kept + list(groups), order)
+            return None
+        if command == "describe_groups":
+            return {entry["id"]: entry for entry in model.describe()["partition"]}
+        raise ValueError(f"unknown group host command {command!r}")
+
+    @property
+    def model_bytes(self) -> int:
+        return sum(group.learner.model_bytes for group in self.model._groups)
+
+    def describe(self) -> dict:
+        return {"groups": self.group_ids}

@@ -1,0 +1,148 @@
+"""Sharded iHOMER answers as the unsharded one, record for record: restructures, drift, checkpoints."""
+
+from __future__ import annotations
+
+import functools
+import pickle
+
+import pytest
+from river import drift, linear_model
+
+from learners.base import LabelMask
+from learners.binary_relevance import BinaryRelevance
+from learners.ihomer import IHOMER
+from learners.sharding import Learn, LocalExecutor, Predict, ShardedModel
+from stream.datasets import open_dataset
+from stream.synthetic import DriftingMultiLabelStream
+
+SETTINGS = {"seed": 1, "n_min": 50, "guard": 50}
+
+
+@functools.cache
+def prefix(name: str, n: int) -> list:
+    return list(open_dataset(name).take(n))
+
+
+def prequential_ops(stream) -> list:
+    return [op for x, y in stream for op in (Predict(x), Learn(x, y))]
+
+
+def unsharded(model, ops) -> tuple[list, list]:
+    out = []
+    for op in ops:
+        if isinstance(op, Predict):
+            out.append(model.predict_proba_one(op.x))
+        elif op.mask is None:
+            out.append(model.learn_one(op.x, op.y))
+        else:
+            out.append(model.learn_one_masked(op.x, op.y, op.mask))
+    return out, model.pop_events()
+
+
+def sharded(model: ShardedModel, ops: list, batch: int) -> tuple[list, list]:
+    out = [result for start in range(0, len(ops), batch) for result in model.run(ops[start : start + batch])]
+    return out, model.pop_events()
+
+
+@functools.cache
+def reference(name: str, n: int) -> tuple[list, list, list]:
+    """The unsharded model's answers, events and final partition."""
+    model = IHOMER(**SETTINGS)
+    results, events = unsharded(model, prequential_ops(prefix(name, n)))
+    return results, events, model.partition()
+
+
+@pytest.mark.parametrize("n_shards", [1, 2, 3])
+@pytest.mark.parametrize(("name", "n"), [("yeast", 300), ("emotions", 300), ("enron", 220)])
+def test_sharded_ihomer_predicts_and_reports_what_the_unsharded_one_does(name, n, n_shards):
+    expected, expected_events, partition = reference(name, n)
+    model = ShardedModel(IHOMER(**SETTINGS), n_shards, LocalExecutor())
+    results, events = sharded(model, prequential_ops(prefix(name, n)), 64)
+    assert results == expected
+    assert events == expected_events
+    assert any(event.kind == "restructure" for event in events)
+    described = model.describe()
+    assert [tuple(group["labels"]) for group in described["partition"]] == [tuple(map(str, g)) for g in partition]
+    assert {group["shard"] for group in described["partition"]} <= set(range(n_shards))
+
+
+def br_lr() -> BinaryRelevance:
+    return BinaryRelevance(linear_model.LogisticRegression(), absent_as_zero=False)
+
+
+def _drifting_ihomer() -> IHOMER:
+    return IHOMER(base_learner=br_lr(), root_base_learner=(br_lr(), "majority"), seed=1)
+
+
+@functools.cache
+def drifting_ops() -> list:
+    stream = DriftingMultiLabelStream(1700, 8, 6, drift_points=[1500], seed=2, n_groups=2, drift_kinds="features")
+    return prequential_ops(stream)
+
+
+@pytest.mark.parametrize("n_shards", [2, 3])
+def test_a_drift_and_the_restructure_it_causes_happen_as_unsharded(n_shards):
+    expected, expected_events = unsharded(_drifting_ihomer(), drifting_ops())
+    assert [event.kind for event in expected_events if event.kind == "drift"] == ["drift"]
+    assert sharded(ShardedModel(_drifting_ihomer(), n_shards), drifting_ops(), 100) == (expected, expected_events)
+
+
+def test_late_and_partial_labels_follow_the_unsharded_model():
+    stream = prefix("yeast", 240)
+    ops = []
+    for i, (x, y) in enumerate(stream):
+        ops.append(Predict(x))
+        if i % 6 == 5:
+            continue  # learned late, below
+        mask = LabelMask(unknown=frozenset(list(y)[:3])) if i % 4 == 3 else None
+        ops.append(Learn(x, y, mask))
+    ops += [Learn(x, y) for i, (x, y) in enumerate(stream) if i % 6 == 5]
+    settings = {**SETTINGS, "base_learner": br_lr(), "root_base_learner": (br_lr(), "mlht")}
+    expected = unsharded(IHOMER(**settings), ops)
+    assert any(event.kind == "restructure" for event in expected[1])
+    assert sharded(ShardedModel(IHOMER(**settings), 2), ops, 50) == expected
+
+
+def test_a_checkpoint_of_head_and_hosts_resumes_exactly():
+    ops = prequential_ops(prefix("yeast", 300))
+    expected, _, _ = reference("yeast", 300)
+    model = ShardedModel(IHOMER(**SETTINGS), 3)
+    sharded(model, ops[:260], 64)  # past the first restructure
+    snapshot = pickle.loads(pickle.dumps(model.state()))
+    sharded(model, ops[260:300], 64)
+    restored = ShardedModel(IHOMER(**SETTINGS), 3)
+    restored.load_state(snapshot)
+    assert sharded(restored, ops[260:], 64)[0] == expected[260:]
+
+
+def test_groups_are_balanced_over_the_shards_and_roots_have_hosts_of_their_own():
+    model = ShardedModel(IHOMER(**SETTINGS), 2)
+    sharded(model, prequential_ops(prefix("enron", 220)), 64)
+    described = model.describe()
+    load = [0, 0]
+    for group in described["partition"]:
+        load[group["shard"]] += group["size"]
+    assert sum(load) == 53 and max(load) - min(load) <= max(group["size"] for group in described["partition"])
+    assert [root["host"] for root in described["root_learners"]] == [2, 3]
+    assert len(model.handles) == 4
+    assert model.model_bytes == sum(model.host_bytes()) > 0
+
+
+def test_without_root_learners_sharding_is_refused():
+    with pytest.raises(ValueError, match="root_learner=True"):
+        ShardedModel(IHOMER(root_learner=False), 2)
+
+
+def test_river_adwin_tests_for_drift_only_on_its_clock():
+    """The head relies on it to cut batches only where the error monitor can find drift."""
+    detector = drift.ADWIN()
+    since_reset, found = 0, 0
+    for i in range(6000):
+        if detector.drift_detected:
+            since_reset = 0
+        since_reset += 1
+        detector.update(float(i % 7 == 0) if i < 3000 else float(i % 2 == 0))
+        if detector.drift_detected:
+            found += 1
+            assert since_reset % detector.clock == 0
+    assert found
