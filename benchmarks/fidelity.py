@@ -18,6 +18,10 @@ Run it from the repository root::
 
     .venv/bin/python benchmarks/fidelity.py --reference ../iHomer --datasets flags,emotions,yeast
     .venv/bin/python benchmarks/fidelity.py --reference ../iHomer --datasets scene --limit 1000
+    .venv/bin/python benchmarks/fidelity.py --reference ../iHomer --datasets chd49,emotions --seeds 8
+
+With ``--seeds N`` both sides run over seeds 0..N-1 instead (the "Over seeds" table): on a few
+hundred instances one seed's bagging draws can move subset accuracy by more than the bound.
 """
 
 from __future__ import annotations
@@ -62,44 +66,105 @@ def prequential(model, stream, predict) -> tuple[dict, int, float]:
     return suite.get(), suite.n, time.perf_counter() - started
 
 
-def run_reference(dataset: str, limit: int | None, budget: float) -> dict:
-    """In the child process: the reference MLHAT over ``dataset`` (at most ``limit`` instances)."""
+def run_reference(dataset: str, limit: int | None, budget: float, seed: int | None = None) -> dict:
+    """In the child process: the reference MLHAT over ``dataset`` (at most ``limit`` instances).
+
+    ``seed`` None: its own defaults after ``random.seed(42)``. A seed ``s``: ``random.seed(42 + s)``
+    (which draws its bagging seed) and ``MLHAT(seed=s)`` (its tree's Poisson weights).
+    """
     import itertools
     import random
 
-    random.seed(REFERENCE_SEED)
+    random.seed(REFERENCE_SEED + (seed or 0))
     from multioutput.mlhat import MLHAT  # the reference's, from the child's import path
 
     data, instances = whole_stream.open_stream(dataset)
     stream = whole_stream.Budgeted(instances if limit is None else itertools.islice(instances, limit), budget)
     scores, n, seconds = prequential(
-        MLHAT(), stream, lambda model, x: {label: bool(value) for label, value in model.predict_one(x).items()}
+        MLHAT() if seed is None else MLHAT(seed=seed), stream,
+        lambda model, x: {label: bool(value) for label, value in model.predict_one(x).items()},
     )
     return {"scores": scores, "instances": n, "seconds": seconds, "timed_out": stream.timed_out,
             "stream_instances": data.n_instances}
 
 
-def run_ours(dataset: str, instances: int) -> dict:
+def run_ours(dataset: str, instances: int, seed: int = 1) -> dict:
     import itertools
 
     _, stream = whole_stream.open_stream(dataset)
     scores, n, seconds = prequential(
-        registry.make("mlhat", seed=1), itertools.islice(stream, instances), lambda model, x: model.predict_one(x)
+        registry.make("mlhat", seed=seed), itertools.islice(stream, instances), lambda model, x: model.predict_one(x)
     )
     return {"scores": scores, "instances": n, "seconds": seconds}
 
 
-def child_command(args, dataset: str) -> tuple[list[str], dict]:
+def child_command(args, dataset: str, seed: int | None = None) -> tuple[list[str], dict]:
     code = reference_code(args.reference)
     command = [args.python, str(pathlib.Path(__file__).resolve()), "--child", dataset, "--budget", str(args.budget)]
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
+    if seed is not None:
+        command += ["--seed", str(seed)]
     # This repository first (the reference has a top-level ``stream`` package too, which must not
     # hide ours), then the reference's folder for its own packages (multioutput, metrics,
     # neighbors, linear_model: no clash), then what the user adds.
     path = [str(REPO), str(REPO / "benchmarks"), str(code), *args.pythonpath]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return command, env
+
+
+def run_seeds(args, dataset: str) -> dict:
+    """Both sides over seeds 0..``args.seeds - 1`` on the same instances: each side's scores per seed."""
+    reference, ours = [], []
+    for seed in range(args.seeds):
+        command, env = child_command(args, dataset, seed)
+        child = subprocess.run(command, env=env, capture_output=True, text=True, cwd=reference_code(args.reference))
+        if child.returncode != 0:
+            return {"error": (child.stderr.strip().splitlines() or ["no output"])[-1]}
+        run = json.loads(child.stdout.strip().splitlines()[-1])
+        reference.append(run["scores"])
+        ours.append(run_ours(dataset, run["instances"], seed)["scores"])
+        print(
+            f"{dataset} seed {seed}: subset accuracy reference {reference[-1]['subset_accuracy']:.4f} "
+            f"ours {ours[-1]['subset_accuracy']:.4f}", flush=True,
+        )
+    return {"instances": run["instances"], "timed_out": run["timed_out"], "reference": reference, "ours": ours,
+            "commit": whole_stream.head_commit()}
+
+
+def _spread(runs: list[dict], score: str) -> tuple[float, float, float]:
+    values = [run[score] for run in runs]
+    return sum(values) / len(values), min(values), max(values)
+
+
+def render_seed_table(document: dict) -> list[str]:
+    seed_runs = document.get("seed_runs", {})
+    if not seed_runs:
+        return []
+    lines = [
+        "## Over seeds",
+        "",
+        "Both sides over seeds 0..k-1 on the same instances (the reference with `random.seed(42 + s)` and "
+        "`MLHAT(seed=s)`, ours with `seed=s`): mean and (min-max) per side, and the gap of the means. "
+        "Where one seed's gap is outside the bound but the spreads overlap, the gap is the seed's draw.",
+        "",
+        "| dataset | instances | seeds | reference subset acc. | ours | gap of means | reference micro-F1 | ours | gap of means | within |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, run in seed_runs.items():
+        if "error" in run:
+            lines.append(f"| {name} | - | - | reference failed: `{run['error']}` | | | | | | |")
+            continue
+        cells, within = [], True
+        for score in ("subset_accuracy", "micro_f1"):
+            ref, ours = _spread(run["reference"], score), _spread(run["ours"], score)
+            gap = ours[0] - ref[0]
+            within = within and abs(gap) <= TOLERANCE
+            cells += [f"{ref[0]:.4f} ({ref[1]:.4f}-{ref[2]:.4f})", f"{ours[0]:.4f} ({ours[1]:.4f}-{ours[2]:.4f})", f"{gap:+.4f}"]
+        lines.append(
+            f"| {name} | {run['instances']:,} | {len(run['ours'])} | " + " | ".join(cells) + f" | {'yes' if within else '**no**'} |"
+        )
+    return lines + [""]
 
 
 def render_markdown(document: dict) -> str:
@@ -139,6 +204,7 @@ def render_markdown(document: dict) -> str:
             for name, run in document["runs"].items() if "error" not in run
         ),
         "",
+        *render_seed_table(document),
         NOTES,
     ]
     return "\n".join(lines) + "\n"
@@ -197,11 +263,16 @@ def main(argv=None) -> int:
         "--ours-only", action="store_true", help="run only our side again, against the reference runs recorded"
     )
     parser.add_argument("--results", type=pathlib.Path, default=JSON_PATH, help="the JSON file (the markdown goes beside it)")
+    parser.add_argument(
+        "--seeds", type=int, default=0,
+        help="run both sides over seeds 0..N-1 for the 'Over seeds' table (instead of the main table's run)",
+    )
     parser.add_argument("--child", metavar="DATASET", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        print(json.dumps(run_reference(args.child, args.limit, args.budget)))
+        print(json.dumps(run_reference(args.child, args.limit, args.budget, args.seed)))
         return 0
     document = whole_stream.load(args.results, {"runs": {}})
     if args.ours_only:
@@ -210,6 +281,10 @@ def main(argv=None) -> int:
                 run["ours"] = run_ours(dataset, run["reference"]["instances"])
                 run["commit"] = whole_stream.head_commit()
                 print(f"{dataset}: ours {run['ours']['scores']['subset_accuracy']:.4f} {run['ours']['scores']['micro_f1']:.4f}")
+        for dataset, run in document.get("seed_runs", {}).items():
+            if "error" not in run:
+                run["ours"] = [run_ours(dataset, run["instances"], seed)["scores"] for seed in range(len(run["ours"]))]
+                run["commit"] = whole_stream.head_commit()
         whole_stream.save(document, args.results)
     elif not args.report_only:
         if args.reference is None:
@@ -218,6 +293,10 @@ def main(argv=None) -> int:
         commit = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
         document["reference_commit"] = args.reference_commit or commit.stdout.strip() or "not a git checkout"
         for dataset in (d.strip() for d in args.datasets.split(",") if d.strip()):
+            if args.seeds:
+                document.setdefault("seed_runs", {})[dataset] = run_seeds(args, dataset)
+                whole_stream.save(document, args.results)
+                continue
             command, env = child_command(args, dataset)
             child = subprocess.run(command, env=env, capture_output=True, text=True, cwd=code)
             if child.returncode != 0:

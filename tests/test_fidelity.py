@@ -58,3 +58,26 @@ def test_a_folder_without_the_reference_is_a_clear_error(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode != 0 and "holds no code/multioutput/mlhat.py" in done.stderr
+
+
+def test_seeds_run_both_sides_per_seed_and_tabulate_their_spread(tmp_path):
+    (tmp_path / "code" / "multioutput").mkdir(parents=True)
+    (tmp_path / "code" / "multioutput" / "__init__.py").write_text("")
+    (tmp_path / "code" / "multioutput" / "mlhat.py").write_text(STAND_IN)
+    results = tmp_path / "fidelity.json"
+    done = subprocess.run(
+        [sys.executable, "benchmarks/fidelity.py", "--reference", str(tmp_path), "--datasets", "flags",
+         "--limit", "80", "--seeds", "2", "--results", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(results.read_text())
+    assert "flags" not in document["runs"]  # --seeds runs the seed table only
+    run = document["seed_runs"]["flags"]
+    assert run["instances"] == 80 and len(run["reference"]) == len(run["ours"]) == 2
+    for seed, scores in enumerate(run["ours"]):
+        stream = (item for _, item in zip(range(80), open_dataset("flags")))
+        expected = Prequential({"mlhat": make("mlhat", seed=seed)}, report_every=None).run(stream)["mlhat"].cumulative
+        assert scores["micro_f1"] == pytest.approx(expected["micro_f1"])
+    markdown = results.with_suffix(".md").read_text()
+    assert "## Over seeds" in markdown and "| flags | 80 | 2 |" in markdown
