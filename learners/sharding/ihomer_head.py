@@ -108,7 +108,7 @@ class IHOMERHead:
                 learned = True
             known_counts.append(len(sk._labels))
         root_futures = [self.executor.call(host, "apply", root_ops) for host in self.root_hosts]
-        root_answers = self.executor.gather(root_futures)
+        root_events: list = []  # each root's events of the batch, fetched with the first segment
         labels = list(sk._labels)
         results: list = [None] * len(ops)
         segment: list[dict] = []
@@ -127,10 +127,10 @@ class IHOMERHead:
             boundary = self._walk_learn(op.x, y, step)
             segment.append(step)
             if boundary:
-                self._flush(segment, root_futures, root_answers, labels, results, emit)
+                self._flush(segment, root_futures, root_events, labels, results, emit)
                 segment = []
         if segment:
-            self._flush(segment, root_futures, root_answers, labels, results, emit)
+            self._flush(segment, root_futures, root_events, labels, results, emit)
         return results
 
     def _walk_learn(self, x, y, step: dict) -> bool:
@@ -170,7 +170,7 @@ class IHOMERHead:
             return False
         return checks or step["act"]
 
-    def _flush(self, segment: list[dict], root_futures, root_answers, labels: list, results: list, emit) -> None:
+    def _flush(self, segment: list[dict], root_futures, root_events: list, labels: list, results: list, emit) -> None:
         """Run a segment on the group hosts and finish each of its ops at the head, in order."""
         sk = self._skeleton
         first = segment[0]["position"]
@@ -178,6 +178,8 @@ class IHOMERHead:
         for index, host in enumerate(self.group_hosts):
             host_ops = [step["host_ops"][index] if step["kind"] == "learn" else step["host_op"] for step in segment]
             futures.append(self.executor.call(host, "apply", host_ops, first, *root_futures))
+        if not root_events:
+            root_events.extend(self.executor.gather([self.executor.call(h, "control", "events") for h in self.root_hosts]))
         answers = self.executor.gather(futures)
         rank = {group.group_id: i for i, group in enumerate(sk._groups)}
         by_op: dict[int, list] = {}
@@ -193,8 +195,8 @@ class IHOMERHead:
             for phase, _, event in host_events:
                 if phase == SERVING:
                     emit(event)
-            for (_, root_events), level in zip(root_answers, sk._root_levels):
-                for at, event in root_events:
+            for events_of_root, level in zip(root_events, sk._root_levels):
+                for at, event in events_of_root:
                     if at == position:
                         emit(forwarded_event(event, level, tuple(labels[: step["known"]]), step["n"]))
             for phase, _, event in host_events:

@@ -35,13 +35,14 @@ class RootShard:
     def __init__(self, root: MultiLabelClassifier, level: str):
         self.root = root
         self.level = level
+        self._events: list[tuple[int, DriftEvent]] = []
 
-    def apply(self, ops: list) -> tuple[list, list[tuple[int, DriftEvent]]]:
-        """For each op the root's probabilities before learning it (``None`` where not asked for),
-        and the root's own events as ``(op position, event)`` (the head re-labels them)."""
+    def apply(self, ops: list) -> list:
+        """For each op the root's probabilities before learning it (``None`` where not asked
+        for). The group hosts take this answer; the head takes the events (:meth:`control`)."""
         root = self.root
         answers: list = []
-        events: list[tuple[int, DriftEvent]] = []
+        events = self._events = []
         predicted = None  # (x, probabilities) of a predict not yet followed by learning
         for position, op in enumerate(ops):
             kind = op[0]
@@ -61,10 +62,15 @@ class RootShard:
                 root.learn_one_masked(x, dict(known), mask)
             predicted = None
             events.extend((position, event) for event in root.pop_events())
-        return answers, events
+        return answers
 
     def control(self, command: str, *args):
-        raise ValueError(f"a root host takes no command, got {command!r}")
+        """``events``: the root's own events of the last batch, as ``(op position, event)`` (the
+        head re-labels them)."""
+        if command == "events":
+            events, self._events = self._events, []
+            return events
+        raise ValueError(f"a root host takes no command other than 'events', got {command!r}")
 
     @property
     def model_bytes(self) -> int:
@@ -86,7 +92,7 @@ class GroupShard:
 
     def __init__(self, model: IHOMER):
         self.model = model
-        self._own_memo: tuple | None = None  # (x, each group's probabilities) of the last predict
+        self._own_memo: tuple | None = None  # (x, each group's own and served probabilities) of the last predict
 
     @property
     def group_ids(self) -> list[str]:
@@ -105,18 +111,17 @@ class GroupShard:
         events: list[tuple[int, int, str, DriftEvent]] = []
         self._own_memo = None
         for position, op in enumerate(ops):
-            roots = [answers[first + position] for answers, _ in root_answers]
+            roots = [answers[first + position] for answers in root_answers]
             kind = op[0]
             if kind == "predict":
                 x = op[1]
                 own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
-                self._own_memo = (x, own)
-                results.append(
-                    [
-                        (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
-                        for group in model._groups
-                    ]
-                )
+                served = [
+                    (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
+                    for group in model._groups
+                ]
+                self._own_memo = (x, own, served)
+                results.append(served)
                 continue
             if kind == "learn":
                 results.append(self._learn(position, *op[1:], roots=roots, events=events))
@@ -135,16 +140,21 @@ class GroupShard:
     def _learn(self, position: int, x, y, n: int, monitor: bool, score: bool, prelude: list, roots, events) -> int | None:
         """iHOMER's ``learn_one`` for this host's groups (see :meth:`IHOMER.learn_one`)."""
         model = self.model
-        if self._own_memo is not None and self._own_memo[0] is x:
-            own = self._own_memo[1]  # predicted just before, nothing learned since
+        memo = self._own_memo if self._own_memo is not None and self._own_memo[0] is x else None
+        if memo is not None:
+            own = memo[1]  # predicted just before, nothing learned since (iHOMER memoises it too)
         elif monitor or score:
             own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
         else:
             own = {}
         predicted = {}
         if monitor:
-            for group in model._groups:
-                predicted.update(zip(group.labels, model._served(group, roots, own[group.group_id])))
+            if memo is not None:
+                for _, probabilities in memo[2]:
+                    predicted.update(probabilities)
+            else:
+                for group in model._groups:
+                    predicted.update(zip(group.labels, model._served(group, roots, own[group.group_id])))
         model._n = n
         for change in prelude:
             self._change(*change)
