@@ -24,9 +24,9 @@ import tempfile
 
 import ray
 
-from jobs import pipeline
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
 from stream.kafka import ensure_topics
 
@@ -45,7 +45,7 @@ def one_run(bootstrap: str, records: list, args, checkpoint_dir: str | None) -> 
         checkpoint_dir=checkpoint_dir,
         checkpoint_every_s=args.every,
     )
-    summary = pipeline.run_pipeline(config, expected=len(records))
+    summary = run_pipeline(config, expected=len(records))
     if summary.learners[config.learners[0]]["learned"] != len(records):
         raise RuntimeError(f"the run learned {summary.learners[config.learners[0]]['learned']} of {len(records)} records")
     return summary.records_per_s, summary.checkpoints

@@ -31,11 +31,11 @@ import uuid
 import numpy as np
 import ray
 
-from jobs import pipeline
-from jobs.actors import LabelUniverse
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
+from jobs.stages.labels import LabelUniverse
 from jobs.telemetry import PipelineMetrics
 from learners import registry
 from learners.evaluate import Prequential
@@ -78,7 +78,7 @@ def throughput(bootstrap: str, learner: str, records: list, args) -> dict:
         max_in_flight=args.max_in_flight,
         poll_timeout_s=args.poll_timeout,
     )
-    summary = pipeline.run_pipeline(config, expected=len(records))
+    summary = run_pipeline(config, expected=len(records))
     assert summary.predictions_out == len(records), summary
     local = (local_before + in_process_rate(learner, args.seed, records)) / 2
     return {
@@ -145,7 +145,7 @@ def latency(bootstrap: str, args) -> dict:
 
     thread = threading.Thread(target=producer, name="paced-producer", daemon=True)
     thread.start()
-    summary = pipeline.run_pipeline(config, stop=stop, metrics=metrics, on_progress=on_progress)
+    summary = run_pipeline(config, stop=stop, metrics=metrics, on_progress=on_progress)
     thread.join(timeout=30)
     if failures:
         raise failures[0]

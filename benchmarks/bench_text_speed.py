@@ -31,12 +31,14 @@ import uuid
 
 import ray
 
-from jobs import pipeline
-from jobs.actors import Batch, FeatureStage, LearnerStage
 from jobs.broker import EmbeddedBroker
 from jobs.config import ExtractorConfig, JobConfig
 from jobs.features import TextEmbedder
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
+from jobs.stages.extractor import FeatureStage
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 from stream.kafka import KafkaConfig, TopicNames, ensure_topics
 
 
@@ -116,7 +118,7 @@ def main() -> None:
                 # The whole backlog is in the topic: input never idles, however long a batch takes.
                 config = base.model_copy(update={"kafka": kafka, "dataset": None, "extractor": extractor, "idle_timeout_s": 3600.0})
                 published: list[tuple[float, int]] = []
-                summary = pipeline.run_pipeline(
+                summary = run_pipeline(
                     config, expected=len(records), on_batch=lambda s, _: published.append((time.perf_counter(), s.predictions_out))
                 )
                 assert summary.predictions_out == len(records), summary

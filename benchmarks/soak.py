@@ -38,9 +38,10 @@ import uuid
 import numpy as np
 import ray
 
-from jobs import pipeline
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
+from jobs.pipeline.driver import init_ray, run_pipeline
+from jobs.pipeline.lifecycle import actor_name, learner_groups
 from jobs.produce import dataset_records, produce
 from jobs.telemetry import PipelineMetrics
 from stream.kafka import KafkaConfig, TopicNames, ensure_topics
@@ -88,11 +89,11 @@ def actor_pids(config: JobConfig) -> dict[str, int]:
     """Process id of every actor of the running pipeline, by the actor's stage name (``learner-0``, ...)."""
     names = [("consumer", i) for i in range(config.consumers)]
     names += [("extractor", 0), ("publisher", 0)]
-    names += [("learner", i) for i in range(len(pipeline.learner_groups(config.learners)))]
+    names += [("learner", i) for i in range(len(learner_groups(config.learners)))]
     pids = {}
     for stage, index in names:
         try:
-            actor = ray.get_actor(pipeline.actor_name(config, stage, index))
+            actor = ray.get_actor(actor_name(config, stage, index))
             pids[f"{stage}-{index}"] = ray.get(actor.__ray_call__.remote(lambda self: os.getpid()), timeout=60)
         except (ValueError, ray.exceptions.RayError):
             continue  # not started yet, or being restarted: sampled next time
@@ -341,14 +342,14 @@ def main() -> None:
             if not stop.wait(args.minutes * 60):
                 stop.set()
 
-        pipeline.init_ray(config)
+        init_ray(config)
         try:
             sampler = Sampler(config, metrics, pathlib.Path(checkpoints), args.sample_every, stop)
             threads = [threading.Thread(target=producer, name="soak-producer", daemon=True), threading.Thread(target=timer, daemon=True)]
             sampler.start()
             for thread in threads:
                 thread.start()
-            summary = pipeline.run_pipeline(config, stop=stop, metrics=metrics)
+            summary = run_pipeline(config, stop=stop, metrics=metrics)
             for thread in [*threads, sampler]:
                 thread.join(timeout=60)
         finally:

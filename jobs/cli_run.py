@@ -22,13 +22,16 @@ from rich.live import Live
 from rich.markup import escape
 
 from jobs.broker import BrokerError, EmbeddedBroker
-from jobs.cli_config import uses_embedded_broker
 from jobs.checkpoint import CheckpointError
+from jobs.cli_config import uses_embedded_broker
 from jobs.config import ConfigError, DatasetFields, JobConfig
 from jobs.dashboard import LivePage
 from jobs.logging_setup import LogFormat, setup_logging
 from jobs.model_export import job_initial_model
-from jobs.pipeline import PipelineTimeout, RecoveryBudgetExceeded, Summary, init_ray, run_pipeline
+from jobs.pipeline.driver import init_ray, run_pipeline
+from jobs.pipeline.progress import Summary
+from jobs.pipeline.recovery import RecoveryBudgetExceeded
+from jobs.pipeline.waits import PipelineTimeout
 from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.run_views import LiveProgress, ProgressLog, progress_line, summary_view
 from jobs.startup import check_dataset, serve_endpoints

@@ -218,7 +218,7 @@ class DatasetFields(pydantic.BaseModel):
 
 
 class JobConfig(BaseSettings):
-    """Configuration of ``tagstream run`` and of :func:`jobs.pipeline.run_pipeline`.
+    """Configuration of ``tagstream run`` and of :func:`jobs.pipeline.driver.run_pipeline`.
 
     Parameters
     ----------

@@ -460,7 +460,7 @@ class LivePage:
 def serve_live_page(config, metrics=None) -> LivePage:
     """Start the live page of a run of ``config`` (a :class:`~jobs.config.JobConfig`) on its dashboard host and port.
 
-    Pass ``page.state.observe_batch`` to :func:`~jobs.pipeline.run_pipeline` as ``on_batch``,
+    Pass ``page.state.observe_batch`` to :func:`~jobs.pipeline.driver.run_pipeline` as ``on_batch``,
     and call ``page.state.finish(summary)`` when the run ends.
     """
     title = config.dataset or config.kafka.topics.records

@@ -9,7 +9,7 @@ Two plain classes, usable and tested without Ray:
 * :class:`NumericStandardizer` standardises numeric features online (Welford's algorithm, one
   running mean and variance per feature).
 
-The extractor actor in :mod:`jobs.actors` wraps both.
+The extractor stage (:mod:`jobs.stages.extractor`) wraps both.
 """
 
 from __future__ import annotations

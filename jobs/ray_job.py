@@ -37,10 +37,13 @@ from jobs.checkpoint import CheckpointError
 from jobs.cli_run import records_of
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import LogFormat, setup_logging
-from jobs.pipeline import PipelineTimeout, RecoveryBudgetExceeded, Summary, init_ray, run_pipeline
+from jobs.pipeline.driver import init_ray, run_pipeline
+from jobs.pipeline.progress import Summary
+from jobs.pipeline.recovery import RecoveryBudgetExceeded
+from jobs.pipeline.waits import PipelineTimeout
 from jobs.produce import produce
-from jobs.startup import check_dataset, serve_endpoints
 from jobs.run_views import ProgressLog
+from jobs.startup import check_dataset, serve_endpoints
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFileError
 from stream.errors import StreamError

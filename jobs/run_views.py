@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from jobs.pipeline import Summary
+from jobs.pipeline.progress import Summary
 from jobs.telemetry import PipelineMetrics
 
 #: Least time between two plain progress lines.

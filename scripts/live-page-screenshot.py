@@ -22,7 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
 from jobs.dashboard import serve_live_page
-from jobs.pipeline import run_pipeline
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import produce
 from jobs.telemetry import PipelineMetrics
 from stream.kafka import KafkaConfig, ensure_topics

@@ -79,8 +79,8 @@ def _model_events(config) -> list[dict]:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_an_adaptive_challenger_takes_over_after_the_drift_once(ray_local, kafka_config):
-    from jobs import pipeline
     from jobs.config import JobConfig
+    from jobs.pipeline.driver import run_pipeline
     from jobs.produce import produce
     from stream.kafka import ensure_topics
     from stream.records import Record
@@ -101,7 +101,7 @@ def test_an_adaptive_challenger_takes_over_after_the_drift_once(ray_local, kafka
         champion_min_window=500,
         idle_timeout_s=5.0,
     )
-    summary = pipeline.run_pipeline(config, expected=len(records))
+    summary = run_pipeline(config, expected=len(records))
     assert summary.serving == "br-hat"
     (switch,) = summary.champion_switches
     assert (switch["from"], switch["to"]) == ("br-ht", "br-hat")

@@ -25,10 +25,11 @@ import time
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import LabelUniverse
 from jobs.checkpoint import CheckpointStore
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
+from jobs.pipeline.lifecycle import actor_name
+from jobs.stages.labels import LabelUniverse
 from learners import registry
 from stream.kafka import KafkaConfig, RecordSink, ensure_topics
 from stream.records import Record, RecordLimits, encode_json, parse_dead_letter, parse_prediction
@@ -162,7 +163,7 @@ def test_chaos_every_record_once_every_bad_one_dead_lettered_once(kafka_config, 
     def chaos():
         """Kill a random actor every few seconds, never while a failure's records are still read one by one
         (a kill then would look like a record that kills the learner), and stop once everything is learned."""
-        learner_name = pipeline.actor_name(config, "learner")
+        learner_name = actor_name(config, "learner")
         while not stop.is_set():
             time.sleep(0.5)
             summary = state["summary"]
@@ -178,14 +179,14 @@ def test_chaos_every_record_once_every_bad_one_dead_lettered_once(kafka_config, 
             if time.monotonic() >= state["next_kill"] and len(kills) < 6:
                 stage = chaos_rng.choice(["consumer", "extractor", "learner", "publisher"])
                 kills.append(stage)
-                ray.kill(ray.get_actor(pipeline.actor_name(config, stage)), no_restart=False)
+                ray.kill(ray.get_actor(actor_name(config, stage)), no_restart=False)
                 state["next_kill"] = time.monotonic() + 4.0
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         monkey = threading.Thread(target=chaos, daemon=True)
         monkey.start()
-        summary = pipeline.run_pipeline(config, stop=stop, on_progress=watch)
+        summary = run_pipeline(config, stop=stop, on_progress=watch)
         monkey.join(timeout=60)
     finally:
         stop.set()

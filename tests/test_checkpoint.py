@@ -8,10 +8,13 @@ import pickle
 
 import pytest
 
-from jobs.actors import Batch, FeatureStage, LearnerStage, StageRestarted
 from jobs.checkpoint import _HEADER, MAGIC, CheckpointError, CheckpointStore, read_key
 from jobs.config import ExtractorConfig
 from jobs.produce import dataset_records
+from jobs.stages.base import StageRestarted
+from jobs.stages.extractor import FeatureStage
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 
 
 def test_the_newest_checkpoint_is_loaded_and_old_ones_are_pruned(tmp_path):

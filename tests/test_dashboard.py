@@ -14,9 +14,10 @@ import urllib.request
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import Batch, LearnerStage
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 from jobs.dashboard import (
     EVENTS_PER_BATCH,
     TOP_LABELS,
@@ -72,7 +73,7 @@ class LivePipeline:
 
     def _run(self) -> None:
         try:
-            self.summary = pipeline.run_pipeline(
+            self.summary = run_pipeline(
                 self.config, stop=self._stop, metrics=self.metrics, on_batch=self.page.state.observe_batch
             )
             self.page.state.finish(self.summary)
@@ -144,7 +145,7 @@ def test_partition_snapshot_only_for_learners_that_partition_their_labels():
 
 
 def test_learner_stage_stats_carry_events_with_detail_label_counts_and_a_partition_snapshot(monkeypatch):
-    monkeypatch.setattr("jobs.actors.SNAPSHOT_EVERY_S", 3600.0)  # the second batch is always within the interval
+    monkeypatch.setattr("jobs.stages.learner.SNAPSHOT_EVERY_S", 3600.0)  # the second batch is always within the interval
     stage = LearnerStage(["ihomer", "majority"], seed=1, window=50, model_size_every=1000)
     records = synthetic_records(n=400, drift_points=(200,))
     _, first = stage.process(Batch(records[:200], [0.0] * 200, 0.0))

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import ConsumerStage, LabelUniverse
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
+from jobs.stages.consumer import ConsumerStage
+from jobs.stages.labels import LabelUniverse
 from learners import registry
 from learners.evaluate import Prequential
 from stream.kafka import RecordSink, ensure_topics
@@ -25,7 +26,7 @@ RECORDS = 1500
 def run(kafka_config, **overrides):
     defaults = {"kafka": kafka_config, "learners": [LEARNER], "seed": 2, "batch_size": 100, "idle_timeout_s": 4.0}
     config = JobConfig(**(defaults | overrides))
-    return pipeline.run_pipeline(config)
+    return run_pipeline(config)
 
 
 @pytest.mark.integration

@@ -9,11 +9,13 @@ import time
 import jsonschema
 import pytest
 
-from jobs import pipeline
-from jobs.actors import Batch, LearnerStage
 from jobs.config import JobConfig
 from jobs.drift_stage import DriftConfig
+from jobs.pipeline.driver import run_pipeline
+from jobs.pipeline.lifecycle import actor_name
 from jobs.produce import produce
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 from stream.kafka import ensure_topics
 from stream.records import Record, json_schema
 from stream.synthetic import DriftingMultiLabelStream
@@ -70,7 +72,7 @@ def test_a_drift_in_the_input_topic_gives_one_alert_naming_labels_and_offsets(ra
     assert produced.records == N
     config = JobConfig(kafka=kafka_config, learners=["mlhat"], window=500, idle_timeout_s=20.0, seed=3,
                        batch_size=200, drift={"dormant_after": 300})
-    summary = pipeline.run_pipeline(config, expected=N)
+    summary = run_pipeline(config, expected=N)
     assert summary.predictions_out == N
     alerts = [json.loads(m.value) for m in read_topic(kafka_config, kafka_config.topics.drift)]
     schema = json_schema("tagstream.drift")  # the monitor's alerts only: the learners' events go to model-events
@@ -118,10 +120,10 @@ def test_a_killed_learner_actor_restored_from_its_checkpoint_raises_no_new_alert
     def kill_after_the_swap_alert(summary, window):
         if not killed and summary.checkpoints >= 1 and summary.records_in >= 1750:
             killed.append(summary.records_in)
-            ray.kill(ray.get_actor(pipeline.actor_name(config, "learner")), no_restart=False)
+            ray.kill(ray.get_actor(actor_name(config, "learner")), no_restart=False)
 
     try:
-        summary = pipeline.run_pipeline(config, on_progress=kill_after_the_swap_alert)
+        summary = run_pipeline(config, on_progress=kill_after_the_swap_alert)
     finally:
         producer.join()
     assert killed and killed[0] < N and summary.recoveries == 1
@@ -133,7 +135,8 @@ def test_a_killed_learner_actor_restored_from_its_checkpoint_raises_no_new_alert
 def test_the_publisher_sends_monitor_alerts_once_and_posts_drifts_to_alertmanager(kafka_config):
     import http.server
 
-    from jobs.actors import PublisherStage, Scored
+    from jobs.stages.messages import Scored
+    from jobs.stages.publisher import PublisherStage
 
     received = []
 

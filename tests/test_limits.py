@@ -16,12 +16,15 @@ import time
 import pytest
 
 import crashing_learner
-from jobs import pipeline
-from jobs.actors import Batch, LearnerStage
 from jobs.checkpoint import CheckpointError
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline, with_default_checkpoints
+from jobs.pipeline.lifecycle import actor_name
+from jobs.pipeline.progress import Summary
+from jobs.pipeline.recovery import Recovery, RecoveryBudgetExceeded
 from jobs.produce import produce
-from jobs.telemetry import PipelineMetrics
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 from stream.kafka import KafkaConfig, RecordSink, ensure_topics
 from stream.records import Record, RecordLimits, encode_json, parse_dead_letter, parse_prediction
 
@@ -98,7 +101,7 @@ def test_every_kind_of_bad_message_is_one_dead_letter_and_the_run_goes_on(ray_wi
         if summary.records_in >= 60 + len(bad) + 1:
             stop.set()
 
-    summary = pipeline.run_pipeline(config, stop=stop, on_progress=stop_when_done)
+    summary = run_pipeline(config, stop=stop, on_progress=stop_when_done)
     expected = {reason: 1 for reason in bad} | {"too_many_labels": 2}
     assert summary.dead_letters == expected
     assert summary.dead_letters_lost == 0
@@ -138,7 +141,7 @@ def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_with_test_l
         checkpoint_every_s=0.2,
         limits=RecordLimits(max_feature_space=3),
     )
-    summary = pipeline.run_pipeline(config, expected=61)
+    summary = run_pipeline(config, expected=61)
     assert summary.recoveries == 2  # the batch it was in, then the record alone; not a third time
     assert summary.dead_letters == {"crashed_learner": 1}
     assert summary.learners[crashing_learner.NAME]["learned"] == 60  # every other record, once
@@ -158,7 +161,7 @@ def test_a_bounded_run_waiting_on_a_slow_stage_is_not_idle(ray_with_test_learner
     ]
     produce(kafka_config, records)
     config = job(kafka_config, learners=[crashing_learner.NAME], batch_size=10, max_in_flight=1, idle_timeout_s=1.0)
-    summary = pipeline.run_pipeline(config, expected=50)
+    summary = run_pipeline(config, expected=50)
     assert summary.records_in == 50
     assert summary.learners[crashing_learner.NAME]["learned"] == 50
 
@@ -170,7 +173,7 @@ def _checkpointed_run(kafka_config: KafkaConfig, checkpoints: pathlib.Path, coun
     """Produce ``count`` more records, then run with checkpoints until the input is idle."""
     produce(kafka_config, good_records(count, start))
     config = job(kafka_config, checkpoint_dir=str(checkpoints), checkpoint_every_s=0.2, idle_timeout_s=3.0, **overrides)
-    return pipeline.run_pipeline(config)
+    return run_pipeline(config)
 
 
 @pytest.mark.integration
@@ -221,12 +224,12 @@ def test_a_job_with_a_key_refuses_unsigned_checkpoints(ray_with_test_learners, k
 
 def test_a_follow_run_checkpoints_by_default_and_warns_without(caplog):
     follow = JobConfig(follow=True, kafka={"group_id": "g"}, state_dir="/var/tmp/state")
-    assert pipeline.with_default_checkpoints(follow).checkpoint_dir == "/var/tmp/state/g"
+    assert with_default_checkpoints(follow).checkpoint_dir == "/var/tmp/state/g"
     explicit = follow.model_copy(update={"checkpoint_dir": "s3://bucket/job"})
-    assert pipeline.with_default_checkpoints(explicit).checkpoint_dir == "s3://bucket/job"
-    assert pipeline.with_default_checkpoints(JobConfig()).checkpoint_dir is None  # bounded: none by default
-    with caplog.at_level(logging.WARNING, logger="jobs.pipeline"):
-        assert pipeline.with_default_checkpoints(follow.model_copy(update={"state_dir": None})).checkpoint_dir is None
+    assert with_default_checkpoints(explicit).checkpoint_dir == "s3://bucket/job"
+    assert with_default_checkpoints(JobConfig()).checkpoint_dir is None  # bounded: none by default
+    with caplog.at_level(logging.WARNING, logger="jobs.pipeline.driver"):
+        assert with_default_checkpoints(follow.model_copy(update={"state_dir": None})).checkpoint_dir is None
     assert "models are lost whenever the job restarts" in caplog.text
 
 
@@ -235,13 +238,13 @@ def test_a_follow_run_checkpoints_by_default_and_warns_without(caplog):
 
 def test_recoveries_are_budgeted_per_window():
     config = JobConfig(max_recoveries=2, recovery_window_s=0.5)
-    flow = pipeline.Flow(config, None, None, PipelineMetrics(config.window), None)
-    flow.failed(RuntimeError("one"))
-    flow.failed(RuntimeError("two"))
-    with pytest.raises(pipeline.RecoveryBudgetExceeded, match="3 actor failures within 0.5 s"):
-        flow.failed(RuntimeError("three"))
+    recovery = Recovery(config, Summary())
+    recovery.failed(RuntimeError("one"), [])
+    recovery.failed(RuntimeError("two"), [])
+    with pytest.raises(RecoveryBudgetExceeded, match="3 actor failures within 0.5 s"):
+        recovery.failed(RuntimeError("three"), [])
     time.sleep(0.6)  # the window slid past the first two
-    flow.failed(RuntimeError("four"))
+    recovery.failed(RuntimeError("four"), [])
 
 
 @pytest.mark.integration
@@ -258,10 +261,10 @@ def test_a_job_gives_up_when_actors_fail_faster_than_its_budget(ray_with_test_le
         if summary.checkpoints >= 1 and len(kills) == summary.recoveries and len(kills) < 2:
             kills.append(summary.records_in)
             ray = ray_with_test_learners
-            ray.kill(ray.get_actor(pipeline.actor_name(config, "learner")), no_restart=False)
+            ray.kill(ray.get_actor(actor_name(config, "learner")), no_restart=False)
 
-    with pytest.raises(pipeline.RecoveryBudgetExceeded, match="max_recoveries=1"):
-        pipeline.run_pipeline(config, expected=200, on_progress=kill_learner)
+    with pytest.raises(RecoveryBudgetExceeded, match="max_recoveries=1"):
+        run_pipeline(config, expected=200, on_progress=kill_learner)
     assert len(kills) == 2
 
 

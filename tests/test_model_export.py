@@ -12,11 +12,14 @@ from typer.testing import CliRunner
 
 import learners
 from jobs import cli_offline, cli_ops
-from jobs.actors import CHECKPOINT_FORMAT, Batch, LearnerStage, PublisherStage, Scored
-from jobs.checkpoint import CheckpointError, CheckpointStore
 from jobs.champion import ChampionSelector
+from jobs.checkpoint import CheckpointError, CheckpointStore
 from jobs.model_export import export_model, initial_model
 from jobs.produce import dataset_records
+from jobs.stages.base import CHECKPOINT_FORMAT
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch, Scored
+from jobs.stages.publisher import PublisherStage
 from learners.model_file import MAGIC, ModelFile, ModelFileError, read, save
 from stream.datasets import open_dataset
 from stream.kafka import ensure_topics

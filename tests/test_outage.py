@@ -23,9 +23,10 @@ import kafka.errors
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from jobs import outage, pipeline
+from jobs import outage
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
 from jobs.telemetry import PipelineMetrics
 from stream.errors import CommitError, FlushTimeout, KafkaTimeout, ProduceError
@@ -139,7 +140,7 @@ class FollowJob:
             self.predicted = summary.predictions_out
 
         try:
-            self.summary = pipeline.run_pipeline(self.config, stop=self.stop, metrics=self.metrics, on_progress=on_progress)
+            self.summary = run_pipeline(self.config, stop=self.stop, metrics=self.metrics, on_progress=on_progress)
         except BaseException as error:  # reported by the test
             self.error = error
 
@@ -228,7 +229,7 @@ def test_restored_offsets_past_the_log_end_stop_the_job_by_default(ray_local, ka
     produce(kafka_config, _records("first", 60))
     config = JobConfig(kafka=kafka_config, learners=["majority"], checkpoint_dir=str(tmp_path), labels_topic=False,
                        metrics_port=0, dashboard_port=0, idle_timeout_s=5)  # fmt: skip
-    assert pipeline.run_pipeline(config, expected=60).learners["majority"]["learned"] == 60
+    assert run_pipeline(config, expected=60).learners["majority"]["learned"] == 60
     admin = KafkaAdminClient(bootstrap_servers=kafka_config.bootstrap_servers)
     try:
         admin.delete_topics([kafka_config.topics.records])
@@ -237,7 +238,7 @@ def test_restored_offsets_past_the_log_end_stop_the_job_by_default(ray_local, ka
     ensure_topics(kafka_config, [kafka_config.topics.records])
     produce(kafka_config, _records("second", 20))  # the checkpoint covers offsets up to 60
     with pytest.raises(outage.OffsetsOutOfRange) as caught:
-        pipeline.run_pipeline(config, expected=20)
+        run_pipeline(config, expected=20)
     message = str(caught.value)
     assert f"{kafka_config.topics.records}[0] at 60" in message and "kafka.offsets_out_of_range" in message
     (alert,) = _out_of_range_alerts(kafka_config)
@@ -247,7 +248,7 @@ def test_restored_offsets_past_the_log_end_stop_the_job_by_default(ray_local, ka
 def test_the_run_summary_shows_outages_and_offset_gaps():
     from rich.console import Console
 
-    from jobs.pipeline import Summary
+    from jobs.pipeline.progress import Summary
     from jobs.run_views import summary_view
 
     console = Console(width=160, record=True)

@@ -1,6 +1,6 @@
 """Partial label feedback and corrections in the learner stage, in process and through the pipeline.
 
-In process, :class:`jobs.actors.LearnerStage` is fed hand-made batches: records whose late labels
+In process, :class:`jobs.stages.learner.LearnerStage` is fed hand-made batches: records whose late labels
 say which labels were not judged (``unknown``) or which were (``known``), and second label
 messages for records already learned (corrections). Through the pipeline, the records go to the
 real embedded broker without labels and their partial labels follow on the labels topic.
@@ -13,10 +13,11 @@ import random
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import Batch, LearnerStage
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 from learners.base import LabelMask
 from learners.evaluate import Prequential
 from learners.registry import make
@@ -112,7 +113,7 @@ def test_late_labels_with_unknown_through_the_pipeline(ray_local, kafka_config):
             sink.send(kafka_config.topics.labels, update.to_json(), key=record.id)
         sink.flush()
     config = JobConfig(kafka=kafka_config, learners=["cc", "majority"], seed=2, batch_size=50, idle_timeout_s=4.0)
-    summary = pipeline.run_pipeline(config)
+    summary = run_pipeline(config)
 
     assert summary.label_join["joined"] == len(records)
     chain, majority = summary.learners["cc"], summary.learners["majority"]

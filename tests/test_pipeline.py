@@ -12,22 +12,19 @@ import urllib.request
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import (
-    Batch,
-    ConsumerStage,
-    FeatureStage,
-    LabelUniverse,
-    LearnerStage,
-    PublisherStage,
-    Scored,
-    extractor_gpus,
-    label_cluster_count,
-)
 from jobs.champion import ChampionSelector
 from jobs.checkpoint import CheckpointError
 from jobs.config import ExtractorConfig, JobConfig
+from jobs.pipeline.driver import run_pipeline
+from jobs.pipeline.progress import IDLE_PROGRESS_EVERY_S
+from jobs.pipeline.steps import extract_features
 from jobs.produce import dataset_records, produce
+from jobs.stages.consumer import ConsumerStage
+from jobs.stages.extractor import FeatureStage, extractor_gpus
+from jobs.stages.labels import LabelUniverse
+from jobs.stages.learner import LearnerStage, label_cluster_count
+from jobs.stages.messages import Batch, Scored
+from jobs.stages.publisher import PublisherStage
 from jobs.telemetry import PipelineMetrics
 from learners import registry
 from learners.evaluate import Prequential
@@ -285,7 +282,7 @@ def test_yeast_end_to_end_matches_the_in_process_evaluator(ray_local, kafka_conf
     metrics = PipelineMetrics(config.window)
     port = metrics.serve("127.0.0.1", 0)
     try:
-        summary = pipeline.run_pipeline(config, expected=produced.records, metrics=metrics)
+        summary = run_pipeline(config, expected=produced.records, metrics=metrics)
         scraped = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     finally:
         metrics.close()
@@ -336,7 +333,7 @@ def test_raw_text_flows_through_the_torch_extractor(ray_local, kafka_config):
     records = [Record(id=row["id"], text=row["text"], labels=tuple(row["labels"])) for row in rows]
     produce(kafka_config, records)
     config = job_config(kafka_config, learners=["br-nb", "majority"], batch_size=64, extractor={"device": "cpu"})
-    summary = pipeline.run_pipeline(config, expected=200)
+    summary = run_pipeline(config, expected=200)
 
     assert (summary.records_in, summary.predictions_out) == (200, 200)
     predictions = [parse_prediction(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, 200)]
@@ -378,7 +375,7 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_are_predicted(ray_lo
         sink.flush()
     total = len(good) + len(BAD_MESSAGES)
     config = job_config(kafka_config, learners=["majority"], batch_size=10)
-    summary = pipeline.run_pipeline(config, expected=total)
+    summary = run_pipeline(config, expected=total)
 
     assert summary.records_in == total
     assert summary.dead_letters == {reason: 1 for reason, _, _ in BAD_MESSAGES}
@@ -408,7 +405,7 @@ def test_follow_run_stops_gracefully_when_asked(ray_local, kafka_config, tmp_pat
         if summary.predictions_out >= 100:
             stop.set()
 
-    summary = pipeline.run_pipeline(config, stop=stop, on_progress=on_progress)
+    summary = run_pipeline(config, stop=stop, on_progress=on_progress)
     assert summary.predictions_out == 100
     assert seen == sorted(seen)
     assert committed(kafka_config, kafka_config.topics.records) == 100
@@ -429,9 +426,9 @@ def test_an_idle_follow_run_still_reports_progress(ray_local, kafka_config):
         if len(reports) == 3:
             stop.set()
 
-    summary = pipeline.run_pipeline(config, stop=stop, on_progress=on_progress)
+    summary = run_pipeline(config, stop=stop, on_progress=on_progress)
     assert summary.records_in == 0 and len(reports) == 3
-    assert reports == sorted(reports) and reports[1] - reports[0] >= pipeline.IDLE_PROGRESS_EVERY_S
+    assert reports == sorted(reports) and reports[1] - reports[0] >= IDLE_PROGRESS_EVERY_S
 
 
 @pytest.mark.integration
@@ -464,12 +461,12 @@ def test_run_command_rejects_an_unknown_learner():
 
 
 def test_numeric_batches_skip_the_extractor_unless_standardizing():
-    from jobs.actors import PollInfo
+    from jobs.stages.messages import PollInfo
 
     numeric = PollInfo(3, 3, {}, {("t", 0): 3}, 1, texts=0)
-    assert pipeline.extract_features(None, "batch-ref", numeric, JobConfig()) == "batch-ref"
+    assert extract_features(None, "batch-ref", numeric, JobConfig()) == "batch-ref"
     with pytest.raises(AttributeError):  # it does call the extractor (None here) when there is work
-        pipeline.extract_features(None, "batch-ref", numeric, JobConfig(extractor={"standardize": True}))
+        extract_features(None, "batch-ref", numeric, JobConfig(extractor={"standardize": True}))
 
 
 @pytest.mark.integration
@@ -479,7 +476,7 @@ def test_two_consumers_share_the_partitions_and_predict_each_record_once(ray_loc
     records = list(itertools.islice(dataset_records("emotions"), 300))
     produce(kafka_config, records)  # keyed by id: the records spread over both partitions
     config = job_config(kafka_config, learners=["majority"], consumers=2, batch_size=50)
-    summary = pipeline.run_pipeline(config, expected=300)
+    summary = run_pipeline(config, expected=300)
     assert summary.predictions_out == 300
     predictions = [parse_prediction(m.value).id for m in read_topic(kafka_config, kafka_config.topics.predictions, 300)]
     assert sorted(predictions) == sorted(r.id for r in records)
@@ -493,4 +490,4 @@ def test_unreachable_broker_fails_the_run_with_the_cause(ray_local):
 
     config = JobConfig(kafka={"bootstrap_servers": "127.0.0.1:1", "connect_timeout_s": 1.0}, learners=["majority"])
     with pytest.raises(ray.exceptions.RayError, match="no broker reachable at 127.0.0.1:1"):
-        pipeline.run_pipeline(config)
+        run_pipeline(config)

@@ -19,12 +19,13 @@ import time
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import LabelUniverse
 from jobs.checkpoint import CheckpointStore
 from jobs.config import ExtractorConfig, JobConfig
 from jobs.features import NumericStandardizer
+from jobs.pipeline.driver import run_pipeline
+from jobs.pipeline.lifecycle import actor_name
 from jobs.produce import dataset_records, produce
+from jobs.stages.labels import LabelUniverse
 from learners import registry
 from stream.kafka import KafkaConfig, RecordSource, ensure_topics, topic_partitions
 from stream.records import parse_prediction
@@ -113,10 +114,10 @@ def test_a_killed_actor_is_restarted_and_every_record_is_learned_once(ray_local,
     def kill_once_checkpointed(summary, window):
         if not killed and summary.checkpoints >= 1 and summary.records_in >= 200:
             killed.append(summary.records_in)
-            ray_local.kill(ray_local.get_actor(pipeline.actor_name(config, stage)), no_restart=False)
+            ray_local.kill(ray_local.get_actor(actor_name(config, stage)), no_restart=False)
 
     try:
-        summary = pipeline.run_pipeline(config, on_progress=kill_once_checkpointed)
+        summary = run_pipeline(config, on_progress=kill_once_checkpointed)
     finally:
         producer.join()
     assert killed and killed[0] < STREAM, f"the {stage} was not killed mid-stream"

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from jobs import pipeline
-from jobs.actors import Batch, LearnerStage
 from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
+from jobs.stages.learner import LearnerStage
+from jobs.stages.messages import Batch
 from stream.kafka import KafkaConfig, ensure_topics
 from stream.records import parse_prediction
 
@@ -33,7 +34,7 @@ def replay(kafka_config: KafkaConfig, tag: str, **start) -> list:
     )
     config = config.for_replay(tag)
     ensure_topics(config.kafka, [config.kafka.topics.predictions, config.kafka.topics.drift, config.kafka.topics.model_events])
-    pipeline.run_pipeline(config)
+    run_pipeline(config)
     return [parse_prediction(message.value) for message in read_topic(config.kafka, config.kafka.topics.predictions)]
 
 

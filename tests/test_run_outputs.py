@@ -9,10 +9,10 @@ import json
 import pytest
 
 import learners
-from jobs import pipeline
 from jobs.champion import ChampionSelector
 from jobs.config import JobConfig
 from jobs.model_export import export_model
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
 from jobs.run_views import summary_view
 from jobs.telemetry import PipelineMetrics
@@ -57,7 +57,7 @@ def test_shadow_learners_are_scored_and_reported_but_never_served(ray_local, kaf
     produce(kafka_config, YEAST)
     config = job_config(kafka_config, learners=["majority", "br-nb"], shadow=["mlht"], champion_min_window=50, champion_margin=0.0)
     metrics = PipelineMetrics(config.window)
-    summary = pipeline.run_pipeline(config, expected=len(YEAST), metrics=metrics)
+    summary = run_pipeline(config, expected=len(YEAST), metrics=metrics)
 
     assert summary.shadow == ["mlht"]
     assert metrics.value("tagstream_serving_learner", learner="mlht") == 0
@@ -96,7 +96,7 @@ def test_a_run_keeps_its_predictions_and_a_model_the_next_run_starts_from(ray_lo
         kafka_config, learners=["mlht"], checkpoint_dir=str(tmp_path / "ckpt"), predictions_file=predictions_file, dataset="yeast"
     )
     metrics = PipelineMetrics(config.window)
-    summary = pipeline.run_pipeline(config, expected=400, metrics=metrics)
+    summary = run_pipeline(config, expected=400, metrics=metrics)
     assert summary.predictions_out == 400
     assert metrics.value("tagstream_checkpoint_duration_seconds_count") == summary.checkpoints >= 1
 
@@ -118,7 +118,7 @@ def test_a_run_keeps_its_predictions_and_a_model_the_next_run_starts_from(ray_lo
     )
     ensure_topics(second, partitions=1)
     produce(second, YEAST[400:500])
-    started = pipeline.run_pipeline(job_config(second, learners=["mlht"], init_model=tmp_path / "model.pkl", dataset="yeast"), expected=100)
+    started = run_pipeline(job_config(second, learners=["mlht"], init_model=tmp_path / "model.pkl", dataset="yeast"), expected=100)
     assert started.learners["mlht"]["learned"] == 500
     (first, *_) = [parse_prediction(m.value) for m in read_topic(second, second.topics.predictions, 100)]
     assert first.id == first_new.id and first.model_version == 400 and set(first.labels) == expected

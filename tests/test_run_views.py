@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from jobs.logging_setup import setup_logging
-from jobs.pipeline import Summary
+from jobs.pipeline.progress import Summary
 from jobs.run_views import ProgressLog, progress_fields, progress_line, summary_view
 from jobs.telemetry import PipelineMetrics
 

@@ -157,7 +157,7 @@ def _predictions_out(lines: list[str]) -> float:
 LISTENERS_OF_LOCAL_RAY = r"""
 import json, os, re, shutil, subprocess, ray
 from jobs.config import JobConfig
-from jobs.pipeline import init_ray
+from jobs.pipeline.driver import init_ray
 
 init_ray(JobConfig(ray_num_cpus=1))
 ray.get(ray.remote(lambda: 1).remote())  # a worker is up too

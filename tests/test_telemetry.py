@@ -71,8 +71,10 @@ def test_stages_are_a_fixed_set_and_a_skipped_stage_is_not_observed():
 
 
 def test_the_extractor_and_the_learner_stage_time_their_batch():
-    from jobs.actors import JOIN_STATS, STAGE_TIMES, Batch, FeatureStage, LearnerStage
     from jobs.config import ExtractorConfig
+    from jobs.stages.extractor import FeatureStage
+    from jobs.stages.learner import LearnerStage
+    from jobs.stages.messages import JOIN_STATS, STAGE_TIMES, Batch
     from stream.records import Record
 
     batch = Batch([Record(id="r1", features={"a": 1.0}, labels=("x",)), Record(id="r2", features={"a": 3.0})], [0.0, 0.0], 0.0)

@@ -8,11 +8,12 @@ import time
 import pytest
 import torch
 
-from jobs import pipeline
-from jobs.actors import Batch, FeatureStage
 from jobs.config import TEXT_LEARNERS, ExtractorConfig, JobConfig
 from jobs.features import extractor_cpus
+from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
+from jobs.stages.extractor import FeatureStage
+from jobs.stages.messages import Batch
 from stream.datasets import DATASETS, data_dir
 from stream.kafka import ensure_topics
 from stream.records import Record, parse_prediction
@@ -60,7 +61,7 @@ def test_goemotions_runs_through_the_pipeline_with_the_text_default(ray_local, k
         champion_min_window=50, champion_margin=0.0, extractor={"device": "cpu"},
     )  # fmt: skip
     config = config.model_copy(update={"learners": [*config.learners, "majority"], "dataset": None})
-    summary = pipeline.run_pipeline(config, expected=300)
+    summary = run_pipeline(config, expected=300)
 
     assert (summary.records_in, summary.predictions_out) == (300, 300)
     predictions = [parse_prediction(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, 300)]

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from jobs import cli_ops
-from jobs.actors import ConsumerStage
+from jobs.stages.consumer import ConsumerStage
 from jobs.topic_ops import REPLAYED_FROM, GroupOffsets, OffsetsError, dead_letter_stats, parse_moment, replay_dead_letters
 from stream.kafka import RecordSink, RecordSource, ensure_topics
 from stream.records import dead_letter_headers

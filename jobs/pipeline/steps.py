@@ -1,0 +1,47 @@
+"""The dataflow's steps, one named function per stage: each sends a batch on as ``ObjectRef``s."""
+
+from __future__ import annotations
+
+from jobs.config import JobConfig
+from jobs.outage import BrokerWatch
+from jobs.pipeline.waits import PipelineTimeout, get_within
+from jobs.stages.messages import PollInfo
+
+
+def consume_and_parse(consumer, timeout_s: float, isolate: dict | None = None, broker: BrokerWatch | None = None):
+    """Poll one micro-batch; the batch stays in the object store, the driver reads only its PollInfo.
+
+    Records in the ``isolate`` ranges come one per batch (a learner actor died on one of them).
+    With ``broker``, time the broker does not answer does not count towards ``timeout_s`` (a poll
+    may wait for it to take a dead letter or an alert).
+    """
+    batch_ref, info_ref = consumer.poll.options(num_returns=2).remote(isolate or None)
+    if broker is not None and broker.wait([info_ref], timeout_s, "polling the input topic"):
+        raise PipelineTimeout(f"polling the input topic took longer than {timeout_s} s")
+    return batch_ref, get_within(info_ref, timeout_s, "polling the input topic")
+
+
+def extract_features(extractor, batch_ref, info: PollInfo, config: JobConfig):
+    """Send the batch through the extractor, unless it has nothing to do (numeric, unstandardised).
+
+    Skipping it saves a Ray call and a round of (de)serialising the whole batch.
+    """
+    if not info.texts and not config.extractor.standardize:
+        return batch_ref
+    return extractor.transform.remote(batch_ref)
+
+
+def predict_and_learn(learners: list, features_ref):
+    """Every learner actor sees every record; returns their Scored parts and stats, as refs."""
+    calls = [actor.process.options(num_returns=2).remote(features_ref) for actor, _ in learners]
+    return [scored for scored, _ in calls], [stats for _, stats in calls]
+
+
+def publish(publisher, scored_refs):
+    """Fan in the learner actors' outputs; the ref resolves once everything is flushed."""
+    return publisher.publish.remote(*scored_refs)
+
+
+def commit(consumer, offsets):
+    """Have ``consumer`` commit ``offsets`` (after flushing its dead letters); the ref resolves to the dead letters lost."""
+    return consumer.commit.remote(offsets)

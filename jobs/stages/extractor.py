@@ -1,0 +1,116 @@
+"""The feature stage: text records embedded, numeric ones optionally standardised."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from jobs.checkpoint import CheckpointError
+from jobs.config import ExtractorConfig
+from jobs.features import NumericStandardizer, TextEmbedder
+from jobs.stages.base import Restartable
+from jobs.stages.messages import Batch
+
+
+class FeatureStage(Restartable):
+    """Turns every record into numeric features.
+
+    Text records are embedded with :class:`~jobs.features.TextEmbedder` (loaded at the first
+    text record, so numeric streams never pay for torch); numeric records pass through, or are
+    standardised online when ``config.standardize`` is set.
+
+    Parameters
+    ----------
+    config
+        Extractor settings.
+    checkpoint_uri
+        Folder (path or fsspec URI) of the stage's checkpoints, written with the learners'
+        (:meth:`checkpoint`): the online standardisation's statistics, restored with the other
+        stages (:meth:`restore`), so that a restarted job transforms records as before.
+    checkpoint_keep
+        Checkpoints kept in that folder.
+    checkpoint_key
+        HMAC key that signs the checkpoints, and without which none is read.
+
+    """
+
+    STAGE = "extractor"
+    OWNER = ["extractor"]
+
+    def __init__(
+        self,
+        config: ExtractorConfig,
+        checkpoint_uri: str | None = None,
+        checkpoint_keep: int = 3,
+        checkpoint_key: bytes | None = None,
+    ):
+        super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
+        self.config = config
+        self._embedder: TextEmbedder | None = None
+        self._scaler = NumericStandardizer() if config.standardize else None
+
+    def _owner(self) -> list[str]:
+        return self.OWNER
+
+    def _state(self) -> dict:
+        """The online standardisation's statistics (``None`` without standardisation)."""
+        return {"scaler": self._scaler}
+
+    def _apply_state(self, state: dict) -> None:
+        if (state["scaler"] is None) != (self._scaler is None):
+            raise CheckpointError(
+                f"the checkpoint in {self.checkpoint_uri} was written with standardize={state['scaler'] is not None}, "
+                f"this job runs standardize={self.config.standardize}"
+            )
+        self._scaler = state["scaler"]
+
+    def transform(self, batch: Batch) -> Batch:
+        self._require_ready()
+        started = time.perf_counter()
+        texts = [i for i, record in enumerate(batch.records) if record.text is not None]
+        if not texts and self._scaler is None:
+            return batch
+        records = list(batch.records)
+        if texts:
+            embedded = self._text_embedder().transform([records[i].text for i in texts])
+            for i, features in zip(texts, embedded):
+                records[i] = dataclasses.replace(records[i], features=features, text=None)
+        if self._scaler is not None:
+            embedded_at = set(texts)
+            for i, record in enumerate(records):
+                if i not in embedded_at:
+                    records[i] = dataclasses.replace(record, features=self._scaler.learn_transform_one(record.features))
+        return dataclasses.replace(batch, records=records, extract_s=time.perf_counter() - started)
+
+    def _text_embedder(self) -> TextEmbedder:
+        if self._embedder is None:
+            self._embedder = TextEmbedder(
+                model=self.config.text_model,
+                device=self.config.device,
+                batch_size=self.config.batch_size,
+                max_length=self.config.max_length,
+                num_threads=self.config.num_cpus,
+                quantize=self.config.quantize,
+            )
+        return self._embedder
+
+
+def extractor_gpus(device: str, cluster_gpus: float) -> int:
+    """GPUs the extractor actor asks Ray for: one when it may use CUDA and the cluster has a GPU.
+
+    The driver may have no GPU while the cluster's workers do, so this looks at the cluster's
+    resources rather than at ``torch.cuda`` in the driver.
+
+    Examples
+    --------
+    >>> extractor_gpus("auto", cluster_gpus=2), extractor_gpus("auto", cluster_gpus=0), extractor_gpus("cpu", 1)
+    (1, 0, 0)
+
+    """
+    if device == "cpu":
+        return 0
+    if device == "cuda":
+        if cluster_gpus <= 0:
+            raise ValueError("extractor device 'cuda' was requested but the Ray cluster has no GPU")
+        return 1
+    return 1 if cluster_gpus > 0 else 0
