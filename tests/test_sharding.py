@@ -6,7 +6,7 @@ import functools
 import pickle
 
 import pytest
-from river import linear_model, tree
+from river import ensemble, linear_model, tree
 
 from learners import registry
 from learners.base import DriftEvent, LabelMask, MultiLabelClassifier, as_label_dict
@@ -42,21 +42,23 @@ def in_batches(model: ShardedModel, ops: list, size: int) -> list:
 
 
 BINARY_RELEVANCE = {
-    "br-ht": lambda: registry.make("br-ht", seed=3),
-    "br-logistic": lambda: BinaryRelevance(linear_model.LogisticRegression(), absent_as_zero=False),
+    "br-ht": lambda: BinaryRelevance(tree.HoeffdingTreeClassifier(grace_period=100), seed=3),
+    "br-bagged-logistic": lambda: BinaryRelevance(
+        ensemble.BaggingClassifier(linear_model.LogisticRegression(), n_models=3), seed=3, absent_as_zero=False
+    ),
 }
 
 
 @pytest.mark.parametrize("n_shards", [1, 2, 3])
 @pytest.mark.parametrize("name", sorted(BINARY_RELEVANCE))
 def test_binary_relevance_sharded_equals_unsharded_record_for_record(name, n_shards):
-    ops = prequential_ops(prefix("yeast", 250))
+    ops = prequential_ops(prefix("emotions", 150))
     expected = unsharded(BINARY_RELEVANCE[name](), ops)
     sharded = ShardedModel(BINARY_RELEVANCE[name](), n_shards, LocalExecutor())
     assert in_batches(sharded, ops, 37) == expected
     labels = [set(shard["labels"]) for shard in sharded.describe()["shards"]]
-    assert set().union(*labels) == {str(label) for label in prefix("yeast", 250)[0][1]}
-    assert sum(map(len, labels)) == 14 and max(map(len, labels)) - min(map(len, labels)) <= 1
+    assert set().union(*labels) == {str(label) for label in prefix("emotions", 150)[0][1]}
+    assert sum(map(len, labels)) == 6 and max(map(len, labels)) - min(map(len, labels)) <= 1
 
 
 def test_labels_are_dealt_in_order_of_first_appearance_to_the_emptiest_shard():
@@ -85,14 +87,14 @@ def test_late_and_partial_labels_and_set_targets_match_the_unsharded_learner():
 
 
 def test_a_checkpoint_of_head_and_hosts_resumes_exactly():
-    ops = prequential_ops(prefix("yeast", 160))
-    reference = ShardedModel(registry.make("br-ht", seed=2), 3)
+    ops = prequential_ops(prefix("emotions", 160))
+    reference = ShardedModel(BINARY_RELEVANCE["br-bagged-logistic"](), 3)
     expected = in_batches(reference, ops, 40)
-    model = ShardedModel(registry.make("br-ht", seed=2), 3)
+    model = ShardedModel(BINARY_RELEVANCE["br-bagged-logistic"](), 3)
     in_batches(model, ops[:200], 40)
     snapshot = pickle.loads(pickle.dumps(model.state()))
     in_batches(model, ops[200:240], 40)  # learning after the snapshot does not change it
-    restored = ShardedModel(registry.make("br-ht", seed=2), 3)
+    restored = ShardedModel(BINARY_RELEVANCE["br-bagged-logistic"](), 3)
     restored.load_state(snapshot)
     assert in_batches(restored, ops[200:], 40) == expected[200:]
 

@@ -5,6 +5,9 @@ targets and merges the predictions, so that a sharded model answers exactly as t
 learner would (for iHOMER and binary-relevance learners; other learners are approximated, at a
 measured cost). Nothing here knows about Ray: hosts are reached through an :class:`Executor`.
 
+How labels are split: iHOMER's hosts follow its partition, exactly (:mod:`.ihomer_head`);
+any other learner gets a fixed label split (:mod:`.label_split`), exact for binary relevance.
+
 The contract the job side codes against
 ---------------------------------------
 - Ops (:mod:`learners.sharding.ops`): ``Predict(x)`` and ``Learn(x, y, mask=None)``. One record
@@ -21,7 +24,11 @@ The contract the job side codes against
   each op, the label -> probability dict (``Predict``) or ``None`` (``Learn``), exactly what the
   unsharded learner's ``predict_proba_one`` / ``learn_one`` / ``learn_one_masked`` would in that
   order. It is a :class:`~learners.base.MultiLabelClassifier` too (``predict_proba_one``,
-  ``learn_one``, ``pop_events``, ``model_bytes``, ``describe``). ``handles`` lists the hosts.
+  ``learn_one``, ``pop_events``, ``model_bytes``, ``describe``). ``handles`` lists the hosts:
+  ``n_shards`` of them for a label split; for iHOMER the ``n_shards`` group hosts, then one root
+  host per root learner (``describe()["root_learners"][i]["host"]`` is its index). One ``run``
+  makes a few calls per host (iHOMER: one per segment between possible restructures, at most
+  one per 32 learned records, plus the restructures' own), so give it batches, not records.
   Checkpoint: ``state()`` = ``{"version", "head": head_state(), "hosts": [each host's state()]}``
   taken between two ``run`` calls; ``load_state`` restores head and hosts together
   (``head_state`` / ``load_head_state`` alone for the head).
