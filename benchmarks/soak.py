@@ -10,7 +10,15 @@ checkpoints (every ``--checkpoint-every`` s) learns from it. Every ``--sample-ev
 * the resident set size (RSS, from ``/proc``) of every actor process and of the driver,
 * the consumer lag (the pipeline's sampled gauge),
 * p50 and p99 end-to-end latency of the records predicted since the previous sample,
-* the size of the newest checkpoint of every stage that checkpoints.
+* the size of the newest checkpoint of every stage that checkpoints,
+* the CPU time every process used (``/proc/<pid>/stat``) and the time its threads waited for a
+  CPU while runnable (``/proc/<pid>/task/*/schedstat``), and the machine's CPU pressure (the share
+  of time some task waited for a CPU, ``/proc/pressure/cpu``).
+
+The last three tell a latency that grows because each record costs more (a model, a queue or a
+checkpoint that grows: CPU milliseconds per record rise) from one that grows because the machine
+is busy (CPU per record flat, waiting and pressure up): the verdict compares both between the
+first and the last third of the measured span.
 
 At the end it writes ``soak.json`` (every sample), ``soak.png`` (the curves) and ``soak.md`` (a
 table of the samples at every minute and the verdict) to ``--out``. Targets: RSS growth under 10 %
@@ -52,6 +60,12 @@ RSS_GROWTH_TARGET = 0.10
 #: Most the p99 latency of the last third may exceed that of the first third of the measured span.
 P99_DRIFT_TARGET = 1.5
 
+#: Most the pipeline's CPU time per record may grow from the first to the last third (the work of
+#: one record stays the same for a bounded learner).
+CPU_PER_RECORD_TARGET = 1.2
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 
 class RecordingMetrics(PipelineMetrics):
     """Pipeline metrics that also hand over the end-to-end latencies observed since the last call."""
@@ -83,6 +97,43 @@ def rss_bytes(pid: int) -> int | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process, all its threads (``None`` once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime: fields 14 and 15 of stat(5)
+
+
+def cpu_wait_seconds(pid: int) -> float | None:
+    """Time the threads of a process spent runnable but waiting for a CPU (the run-queue delay of
+    ``/proc/<pid>/task/*/schedstat``); ``None`` when gone or when the kernel keeps no schedstats."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    waited = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as schedstat:
+                waited += int(schedstat.read().split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # a thread that ended meanwhile
+    return waited / 1e9
+
+
+def cpu_pressure_seconds() -> float | None:
+    """Total time some task of the machine waited for a CPU (``/proc/pressure/cpu``), if the kernel tells."""
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
+            some = pressure.readline().split()
+    except OSError:
+        return None
+    return int(some[-1].split("=")[1]) / 1e6
 
 
 def actor_pids(config: JobConfig) -> dict[str, int]:
@@ -123,6 +174,9 @@ class Sample:
     latencies: int
     rss: dict[str, int]
     checkpoint_bytes: dict[str, int]
+    cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    cpu_wait_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    cpu_pressure_s: float | None = None
 
 
 class Sampler(threading.Thread):
@@ -148,6 +202,9 @@ class Sampler(threading.Thread):
         if len(self._pids) < 3 + len(self.config.learners) or any(rss_bytes(pid) is None for pid in self._pids.values()):
             self._pids = actor_pids(self.config)
         rss |= {name: rss_bytes(pid) for name, pid in self._pids.items()}
+        pids = {"driver": os.getpid(), **self._pids}
+        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        waited = {name: cpu_wait_seconds(pid) for name, pid in pids.items()}
         latencies = np.array(self.metrics.take_latencies()) * 1000
         lag = self.metrics.value("tagstream_consumer_lag_records", partition="0")
         return Sample(
@@ -160,6 +217,9 @@ class Sampler(threading.Thread):
             latencies=len(latencies),
             rss={name: value for name, value in rss.items() if value is not None},
             checkpoint_bytes=newest_checkpoint_bytes(self.checkpoints),
+            cpu_s={name: value for name, value in cpu.items() if value is not None},
+            cpu_wait_s={name: value for name, value in waited.items() if value is not None},
+            cpu_pressure_s=cpu_pressure_seconds(),
         )
 
 
@@ -176,6 +236,25 @@ def paced_records(dataset: str, stop: threading.Event):
 def _median(values: list[float]) -> float | None:
     values = [value for value in values if value is not None]
     return statistics.median(values) if values else None
+
+
+def per_record_ms(first: Sample, last: Sample, field: str) -> float | None:
+    """Milliseconds of ``field`` (``cpu_s`` or ``cpu_wait_s``), summed over the processes seen in
+    both samples, per record predicted between them; ``None`` without predictions or when an
+    actor was restarted between them (a new process starts its clock from zero)."""
+    records = last.predictions_out - first.predictions_out
+    before, after = getattr(first, field), getattr(last, field)
+    names = before.keys() & after.keys()
+    if records <= 0 or not names or any(after[name] < before[name] for name in names):
+        return None
+    return 1000 * sum(after[name] - before[name] for name in names) / records
+
+
+def pressure_share(first: Sample, last: Sample) -> float | None:
+    """Share of the time between two samples in which some task of the machine waited for a CPU."""
+    if first.cpu_pressure_s is None or last.cpu_pressure_s is None or last.t_s <= first.t_s:
+        return None
+    return (last.cpu_pressure_s - first.cpu_pressure_s) / (last.t_s - first.t_s)
 
 
 def verdict(samples: list[Sample], baseline_s: float) -> dict:
@@ -197,12 +276,21 @@ def verdict(samples: list[Sample], baseline_s: float) -> dict:
     p99_first = _median([s.p99_ms for s in measured[:third]])
     p99_last = _median([s.p99_ms for s in measured[-third:]])
     actors = {name: row for name, row in growth.items() if name != "driver"}
+    first, last = measured[:third], measured[-third:]
+    cpu_first, cpu_last = per_record_ms(first[0], first[-1], "cpu_s"), per_record_ms(last[0], last[-1], "cpu_s")
     return {
         "rss": growth,
         "rss_ok": all(row["growth"] < RSS_GROWTH_TARGET for row in actors.values()),
         "p99_first_third_ms": p99_first,
         "p99_last_third_ms": p99_last,
         "p99_ok": p99_first is not None and p99_last is not None and p99_last <= P99_DRIFT_TARGET * p99_first,
+        "cpu_ms_per_record_first_third": cpu_first,
+        "cpu_ms_per_record_last_third": cpu_last,
+        "cpu_per_record_ok": cpu_first is not None and cpu_last is not None and cpu_last <= CPU_PER_RECORD_TARGET * cpu_first,
+        "cpu_wait_ms_per_record_first_third": per_record_ms(first[0], first[-1], "cpu_wait_s"),
+        "cpu_wait_ms_per_record_last_third": per_record_ms(last[0], last[-1], "cpu_wait_s"),
+        "cpu_pressure_first_third": pressure_share(first[0], first[-1]),
+        "cpu_pressure_last_third": pressure_share(last[0], last[-1]),
     }
 
 
@@ -213,7 +301,7 @@ def plot(samples: list[Sample], baseline_s: float, path: pathlib.Path, title: st
     import matplotlib.pyplot as plt
 
     minutes = [sample.t_s / 60 for sample in samples]
-    fig, (rss_ax, lat_ax, lag_ax, ckpt_ax) = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    fig, (rss_ax, lat_ax, cpu_ax, lag_ax, ckpt_ax) = plt.subplots(5, 1, figsize=(9, 13), sharex=True)
     for name in sorted({name for sample in samples for name in sample.rss}):
         rss_ax.plot(minutes, [s.rss.get(name, np.nan) / 2**20 for s in samples], label=name)
     rss_ax.set_ylabel("RSS (MiB)")
@@ -223,6 +311,13 @@ def plot(samples: list[Sample], baseline_s: float, path: pathlib.Path, title: st
     lat_ax.set_ylabel("latency (ms)")
     lat_ax.set_yscale("log")
     lat_ax.legend(fontsize="small")
+    pairs = list(zip(samples, samples[1:]))
+    for field, label in (("cpu_s", "CPU ms per record"), ("cpu_wait_s", "waiting for a CPU, ms per record")):
+        values = [per_record_ms(a, b, field) for a, b in pairs]
+        cpu_ax.plot(minutes[1:], [np.nan if v is None else v for v in values], label=label)
+    cpu_ax.set_ylabel("ms per record")
+    cpu_ax.set_yscale("log")
+    cpu_ax.legend(fontsize="small")
     lag_ax.plot(minutes, [np.nan if s.lag is None else s.lag for s in samples])
     lag_ax.set_ylabel("consumer lag (records)")
     for name in sorted({name for sample in samples for name in sample.checkpoint_bytes}):
@@ -230,13 +325,17 @@ def plot(samples: list[Sample], baseline_s: float, path: pathlib.Path, title: st
     ckpt_ax.set_ylabel("newest checkpoint (KiB)")
     ckpt_ax.set_xlabel("minutes")
     ckpt_ax.legend(fontsize="small")
-    for axis in (rss_ax, lat_ax, lag_ax, ckpt_ax):
+    for axis in (rss_ax, lat_ax, cpu_ax, lag_ax, ckpt_ax):
         axis.axvline(baseline_s / 60, color="grey", linestyle=":")
         axis.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
 
 
 def markdown(samples: list[Sample], result: dict, settings: dict) -> str:
@@ -248,14 +347,15 @@ def markdown(samples: list[Sample], result: dict, settings: dict) -> str:
         "Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()) + ".",
         "",
         "One sample per minute (RSS in MiB, newest checkpoint in KiB, latency of the records predicted in the "
-        "10 s before the sample):",
+        "10 s before the sample; since the sample before: CPU ms used and ms spent waiting for a CPU per record, "
+        "all processes together, and the machine's CPU pressure):",
         "",
-        "| min | records in | predictions | lag | p50 ms | p99 ms | "
+        "| min | records in | predictions | lag | p50 ms | p99 ms | CPU ms/rec | wait ms/rec | pressure | "
         + " | ".join(f"RSS {name}" for name in names)
         + " | "
         + " | ".join(f"ckpt {name}" for name in stages)
         + " |",
-        "|" + "---|" * (6 + len(names) + len(stages)),
+        "|" + "---|" * (9 + len(names) + len(stages)),
     ]
     shown, next_minute = [], 0.0
     for sample in samples:
@@ -268,10 +368,15 @@ def markdown(samples: list[Sample], result: dict, settings: dict) -> str:
     def cell(value, fmt):
         return "-" if value is None else format(value, fmt)
 
-    for sample in shown:
+    for before, sample in zip([None, *shown], shown):
+        cpu = wait = pressure = None
+        if before is not None:
+            cpu, wait = per_record_ms(before, sample, "cpu_s"), per_record_ms(before, sample, "cpu_wait_s")
+            pressure = pressure_share(before, sample)
         lines.append(
             f"| {sample.t_s / 60:.1f} | {sample.records_in:,} | {sample.predictions_out:,} | {cell(sample.lag, '.0f')} | "
-            f"{cell(sample.p50_ms, '.1f')} | {cell(sample.p99_ms, '.1f')} | "
+            f"{cell(sample.p50_ms, '.1f')} | {cell(sample.p99_ms, '.1f')} | {cell(cpu, '.2f')} | {cell(wait, '.2f')} | "
+            f"{cell(None if pressure is None else 100 * pressure, '.0f')} % | "
             + " | ".join(cell(None if name not in sample.rss else sample.rss[name] / 2**20, ".1f") for name in names)
             + " | "
             + " | ".join(cell(None if name not in sample.checkpoint_bytes else sample.checkpoint_bytes[name] / 1024, ".1f") for name in stages)
@@ -290,6 +395,13 @@ def markdown(samples: list[Sample], result: dict, settings: dict) -> str:
         f"- p99 of the first third {cell(result['p99_first_third_ms'], '.1f')} ms, of the last third "
         f"{cell(result['p99_last_third_ms'], '.1f')} ms; steady (last <= {P99_DRIFT_TARGET}x first): "
         f"**{'yes' if result['p99_ok'] else 'no'}**",
+        f"- CPU per record (all processes) in the first third {cell(result['cpu_ms_per_record_first_third'], '.2f')} ms, "
+        f"in the last third {cell(result['cpu_ms_per_record_last_third'], '.2f')} ms; steady (last <= "
+        f"{CPU_PER_RECORD_TARGET}x first): **{'yes' if result['cpu_per_record_ok'] else 'no'}**",
+        f"- Waiting for a CPU per record: {cell(result['cpu_wait_ms_per_record_first_third'], '.2f')} ms in the first third, "
+        f"{cell(result['cpu_wait_ms_per_record_last_third'], '.2f')} ms in the last; the machine's CPU pressure "
+        f"{cell(_percent(result['cpu_pressure_first_third']), '.0f')} % and "
+        f"{cell(_percent(result['cpu_pressure_last_third']), '.0f')} %",
     ]
     return "\n".join(lines) + "\n"
 

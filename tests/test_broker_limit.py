@@ -19,8 +19,11 @@ import pytest
 
 from jobs.broker import EmbeddedBroker
 from jobs.broker_limit import KAFKA_MESSAGE_MAX_BYTES, batch_sizes
-from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, ensure_topics
-from stream.records import RecordError, RecordLimits, parse_dead_letter
+from jobs.config import JobConfig
+from jobs.pipeline.driver import run_pipeline
+from jobs.produce import produce
+from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink, RecordSource, ensure_topics
+from stream.records import Record, RecordError, RecordLimits, parse_dead_letter
 
 from helpers import read_topic
 
@@ -113,3 +116,67 @@ def test_a_dead_letter_whose_head_is_refused_too_is_counted_and_logged(kafka_siz
         assert dead.lost == 1
     assert f"dead letter of {message.topic}[0]@17 could not be published even cut to its head" in caplog.text
     assert read_topic(sized_config, sized_config.topics.deadletter) == []
+
+
+# -- a job against the size-limited broker -------------------------------------------------------
+
+
+def _good(count: int, start: int = 0) -> list[Record]:
+    return [Record(f"g{i}", features={"a": float(i % 7)}, labels=(f"l{i % 3}",)) for i in range(start, start + count)]
+
+
+def _job(kafka: KafkaConfig, limits: RecordLimits) -> JobConfig:
+    return JobConfig(kafka=kafka, learners=["majority"], batch_size=20, idle_timeout_s=5.0, limits=limits,
+                     labels_topic=False, metrics_port=0, dashboard_port=0)  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_job_dead_letters_records_beyond_the_brokers_limit_as_heads_or_counts_them_lost(
+    ray_local, kafka_sized_broker, sized_config, unique_name
+):
+    """Two records the dead-letter topic cannot take whole: one beyond the broker's limit (2.4 MB,
+    which only the input topic, set to take 4 MB, accepts) and one just under 1 MiB whose dead
+    letter, with its headers, is over the broker's 1,048,588 bytes (the job's own dead-letter limit
+    lets it go whole: the broker refuses it). Then the same input again, for a second job whose
+    dead-letter topic refuses even their heads."""
+    ensure_topics(sized_config, partitions=1)
+    kafka_sized_broker.set_topic_max_message_bytes(sized_config.topics.records, 4_000_000)
+    oversize = b'{"id": "big", "text": "' + b"x" * 2_400_000 + b'"}'
+    near_mib = _near_mib_message(sized_config).value
+    produce(sized_config, _good(30))
+    with RecordSink(sized_config) as sink:
+        for value in (oversize, near_mib):
+            sink.send(sized_config.topics.records, value)
+        sink.flush()
+    produce(sized_config, _good(30, start=30))
+    limits = RecordLimits(dead_letter_max_bytes=1_100_000)
+    refused_before = kafka_sized_broker.refused_batches
+
+    summary = run_pipeline(_job(sized_config, limits), expected=62)
+    assert summary.dead_letters == {"oversize": 1, "json": 1} and summary.dead_letters_lost == 0
+    assert summary.learners["majority"]["learned"] == 60
+    assert kafka_sized_broker.refused_batches > refused_before  # the near-MiB dead letter, refused whole
+    letters = {
+        letter.source_offset: letter
+        for letter in (parse_dead_letter(m.value, m.key, m.headers) for m in read_topic(sized_config, sized_config.topics.deadletter, 2))
+    }
+    assert sorted(letters) == [30, 31]
+    for offset, value in ((30, oversize), (31, near_mib)):
+        letter = letters[offset]
+        assert letter.truncated and letter.original_bytes == len(value)
+        assert letter.sha256 == hashlib.sha256(value).hexdigest()
+        assert letter.value == value[: limits.dead_letter_head_bytes]
+
+    # Even the heads refused: counted and committed past (the consumer actor logs each position, as
+    # the sink's own test checks).
+    hopeless = sized_config.model_copy(
+        update={"group_id": unique_name("group"), "topics": sized_config.topics.model_copy(update={"deadletter": unique_name("deadletter")})}
+    )
+    ensure_topics(hopeless, [hopeless.topics.deadletter], partitions=1)
+    kafka_sized_broker.set_topic_max_message_bytes(hopeless.topics.deadletter, 20_000)
+    summary = run_pipeline(_job(hopeless, limits), expected=62)
+    assert summary.dead_letters_lost == 2 and summary.learners["majority"]["learned"] == 60
+    with RecordSource(hopeless, partitions=[(hopeless.topics.records, 0)]) as source:
+        assert source.committed(hopeless.topics.records, 0) == 62
+    assert read_topic(hopeless, hopeless.topics.deadletter) == []
