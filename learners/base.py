@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import gc
+import sys
+import types
 import typing
 
+import numpy as np
 from river import base
 
 Label = typing.Hashable
@@ -26,6 +30,43 @@ LabelDict = dict[Label, bool]
 
 #: Where a drift event happened: the whole model ("global") or one part of it ("local").
 LEVELS = ("global", "local")
+
+
+def deep_size(root: object) -> int:
+    """Bytes of ``root`` and of every object it reaches, each counted once.
+
+    The walk follows :func:`gc.get_referents` (as river's ``_raw_memory_usage``) and stops at
+    classes, modules and functions. A numpy array counts once, with its data buffer: river's walk
+    adds ``nbytes`` to ``sys.getsizeof``, which already holds the buffer of an array that owns it,
+    so every array counted twice. A view counts its header and leads to the array it views.
+
+    >>> import numpy as np
+    >>> array = np.zeros(1000)
+    >>> deep_size(array) == sys.getsizeof(array) and deep_size(array) >= 8000
+    True
+    >>> deep_size([array, array[10:]]) - deep_size(array) < 1000  # the view's data is the array's
+    True
+
+    """
+    skip = (type, types.ModuleType, types.FunctionType)
+    seen: set[int] = set()
+    size = 0
+    pending: list[object] = [root]
+    while pending:
+        walk, beside = [], []
+        for obj in pending:
+            if isinstance(obj, skip) or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            size += sys.getsizeof(obj)
+            if not isinstance(obj, np.ndarray):
+                walk.append(obj)
+            elif obj.base is not None:
+                beside.append(obj.base)
+            elif obj.dtype == object:
+                beside.extend(obj.ravel().tolist())
+        pending = beside + gc.get_referents(*walk)
+    return size
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -209,8 +250,8 @@ class MultiLabelClassifier(base.Estimator, abc.ABC):
 
     @property
     def model_bytes(self) -> int:
-        """Approximate size of the model in memory, in bytes."""
-        return self._raw_memory_usage
+        """Size of the model in memory, in bytes: every object it reaches (see :func:`deep_size`)."""
+        return deep_size(self)
 
     def _emit(self, event: DriftEvent) -> None:
         self.__dict__.setdefault("_events", []).append(event)

@@ -288,10 +288,6 @@ class MLHT(MultiLabelClassifier):
                 break
         logger.info("tree over max_size=%.1f MiB: deactivated leaves, now ~%.1f MiB", self.max_size, size / 2**20)
 
-    @property
-    def model_bytes(self) -> int:
-        return self._estimate_bytes()
-
     # -- prediction ----------------------------------------------------------------------------
 
     def predict_proba_one(self, x: Features) -> dict:
