@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import time
 import typing
@@ -12,9 +13,12 @@ from jobs.drift_stage import DriftConfig, StageMonitor
 from jobs.label_join import LabelJoin
 from jobs.stages.base import Restartable
 from jobs.stages.labels import LabelUniverse, label_mask
+from jobs.stages.learner_calls import InProcess, Sharded
 from jobs.stages.messages import JOIN_STATS, STAGE_TIMES, Batch, Scored
+from jobs.stages.shard import RayExecutor
 from learners import registry
 from learners.base import LabelMask, MultiLabelClassifier, PartialLabelsUnsupported
+from learners.sharding import Learn, Predict, ShardedModel
 from learners.metrics import MetricSuite
 from learners.model_file import ModelFile
 from stream.records import RecordError, RecordLimits, encode_json
@@ -29,6 +33,28 @@ def label_cluster_count(learner: MultiLabelClassifier) -> int | None:
         return None
     partition = describe().get("partition")
     return len(partition) if isinstance(partition, list) else None
+
+
+@dataclasses.dataclass(slots=True)
+class _Step:
+    """A new record or a late label of a batch: what the learners run for it, and how it is settled.
+
+    ``predictions`` (learner -> labels predicted on arrival) is filled when the record's
+    ``Predict`` has run; the label join holds the same dict, so a label that comes later is
+    scored against it.
+    """
+
+    x: dict
+    predictions: dict[str, dict]
+    ops: list
+    record_id: str
+    ts: float
+    where: tuple[str, int, int] | None
+    new: bool = False  # a new record: predicted and published
+    correction: bool = False  # a label update for a record already learned
+    feedback: typing.Any = None  # the record or label update whose labels it has (None: none yet)
+    y: dict | None = None
+    mask: LabelMask | None = None
 
 
 class LearnerStage(Restartable):
@@ -68,6 +94,20 @@ class LearnerStage(Restartable):
         Settings of the drift monitor that watches the records, labels and predictions beside the
         learners (:class:`~jobs.drift_stage.StageMonitor`; ``None`` or disabled: none), and the
         job's name in its event ids. It is checkpointed with the learners.
+    shards, shard_actors, shard_timeout_s
+        With ``shards`` > 1 every learner is a :class:`~learners.sharding.ShardedModel` over that
+        many shards: its head lives here, its hosts in the :class:`~jobs.stages.shard.ShardStage`
+        actors ``shard_actors[name]`` (started by the driver, in the order the head starts its
+        hosts), answering within ``shard_timeout_s``. The per-record loop stays here; a batch's
+        model calls go to the shards in one run. Each shard checkpoints itself, under the same
+        epoch; this stage's checkpoint holds the heads.
+
+    The per-record work runs in two passes over a batch. The first takes each new record or late
+    label in (dedupe, limits, label join, targets) and says what the learners do with it (a
+    *step* of ops); the second settles each step with the learners' results, in stream order
+    (outputs, metrics, the drift monitor, events). A learner held here runs a step's ops as the
+    second pass reaches it (:class:`~jobs.stages.learner_calls.InProcess`), a sharded one runs the
+    whole batch before (:class:`~jobs.stages.learner_calls.Sharded`).
 
     """
 
@@ -89,6 +129,9 @@ class LearnerStage(Restartable):
         checkpoint_key: bytes | None = None,
         drift: DriftConfig | None = None,
         job: str = "tagstream",
+        shards: int = 1,
+        shard_actors: typing.Mapping[str, typing.Sequence] | None = None,
+        shard_timeout_s: float = 120.0,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.learners = list(learners)
@@ -100,7 +143,20 @@ class LearnerStage(Restartable):
         self.join_max_age_s = join_max_age_s
         self.learn_corrections = learn_corrections
         self.limits = RecordLimits() if limits is None else limits
-        self._models = {name: registry.make(name, seed) for name in self.learners}
+        self.shards = shards
+        if shards > 1 and initial is not None:
+            raise ValueError("a trained model (--init-model) cannot start a sharded learner: run it with one shard")
+        models = {name: registry.make(name, seed) for name in self.learners}
+        if initial is not None and initial.learner in models:
+            models[initial.learner] = initial.model_copy()  # --init-model; a checkpoint restored later wins over it
+        if shards > 1:
+            actors = shard_actors or {}
+            self._learners = {
+                name: Sharded(ShardedModel(model, shards, RayExecutor(actors.get(name, ()), shard_timeout_s)))
+                for name, model in models.items()
+            }
+        else:
+            self._learners = {name: InProcess(model) for name, model in models.items()}
         self._suites = {name: MetricSuite(window=window) for name in self.learners}
         # Partial feedback and corrections: the corrected labels against the prediction made on
         # arrival, and the partial targets a learner could not learn from (it says why once).
@@ -115,9 +171,7 @@ class LearnerStage(Restartable):
         # Feature names learned from so far (the feature space that max_feature_space bounds).
         self._features: set[str] = set()
         self.restored = False
-        if initial is not None and initial.learner in self._models:
-            # A trained model to start from (--init-model); a checkpoint restored later wins over it.
-            self._models[initial.learner] = initial.model_copy()
+        if initial is not None and initial.learner in self._learners:
             self._learned[initial.learner] = initial.learned
             self._universe = LabelUniverse(initial.labels)
         self._timing: tuple[float, float | None] | None = None  # the batch in process: started, extract seconds
@@ -126,10 +180,11 @@ class LearnerStage(Restartable):
         self._tallies = {name: LabelTally() for name in self.learners}
         self._recent_events: dict[str, list[dict]] = {name: [] for name in self.learners}
         self._snapshot_at = float("-inf")
-        # predict_proba_one is needed anyway (scores); predict_one only where a learner overrides it.
-        self._own_predict = {
-            name: type(model).predict_one is not MultiLabelClassifier.predict_one for name, model in self._models.items()
-        }
+
+    @property
+    def _models(self) -> dict[str, MultiLabelClassifier]:
+        """The learners by name (a sharded one: its :class:`~learners.sharding.ShardedModel`)."""
+        return {name: learner.model for name, learner in self._learners.items()}
 
     def process(self, batch: Batch) -> tuple[Scored, dict]:
         """Predict every new record of the batch, learn the labelled and the newly joined ones.
@@ -141,12 +196,43 @@ class LearnerStage(Restartable):
         self._require_ready()
         self._offsets.update(batch.moved)  # a new log (jobs.outage.offsets_past_end): its offsets start again
         self._timing = (time.perf_counter(), batch.extract_s)
+        refused: list[tuple[tuple[str, int, int], bytes, bytes, RecordError]] = []
+        steps = self._take_in(batch, refused)
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
         alerts: list[dict] = []
         ids, origin = [], []
-        refused: list[tuple[tuple[str, int, int], bytes, bytes, RecordError]] = []
         scored = 0
+        position = dict(self._offsets)
+        ops = [step.ops for step in steps]
+        runs = [learner.run(ops, position) for learner in self._learners.values()]
+        for step, *results in zip(steps, *runs):
+            if step.new:
+                ids.append(step.record_id)
+                origin.append(step.ts)
+                for name, learner_results in zip(self._learners, results):
+                    scores, predicted = learner_results[0]
+                    predicted_on = tuple(str(l) for l, on in predicted.items() if on)
+                    outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
+                    step.predictions[name] = predicted
+                if self._drift is not None:
+                    alerts += self._drift.record(step.x, step.where, step.record_id, step.ts)
+            if step.feedback is None:
+                continue
+            self._score(step)
+            if step.ops and isinstance(step.ops[-1], Learn):
+                for name, learner_results in zip(self._learners, results):
+                    self._taught(name, learner_results[-1], events)
+            if not step.correction:
+                alerts += self._drift_labelled(step.feedback, step.predictions, step.where, step.record_id, step.ts)
+                scored += 1
+        window = {name: suite.get_window() for name, suite in self._suites.items()}
+        result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused, alerts)
+        return result, self.stats(len(ids))
+
+    def _take_in(self, batch: Batch, refused: list) -> list[_Step]:
+        """The first pass: the batch's new records and late labels taken in, each as a step of ops."""
+        steps: list[_Step] = []
         for i, record in enumerate(batch.records):
             if batch.positions and self._seen(batch.positions[i]):
                 continue
@@ -155,27 +241,16 @@ class LearnerStage(Restartable):
                 position = batch.positions[i] if batch.positions else ("", 0, -1)
                 refused.append((position, record.key, encode_json(record.to_json()), refusal))
                 continue
-            ids.append(record.id)
-            origin.append(batch.origin[i])
             x = record.features
-            predictions = {}
-            for name, model in self._models.items():
-                scores = model.predict_proba_one(x)
-                predicted = model.predict_one(x) if self._own_predict[name] else {l: p >= 0.5 for l, p in scores.items()}
-                predicted_on = tuple(str(l) for l, on in predicted.items() if on)
-                outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
-                predictions[name] = predicted
             where = batch.positions[i] if batch.positions else None
-            if self._drift is not None:
-                alerts += self._drift.record(x, where, record.id, batch.origin[i])
+            step = _Step(x, {}, [Predict(x)], record.id, batch.origin[i], where, new=True)
             feedback = record if record.labels is not None else None
             if feedback is None:
-                feedback = self._join.add_record(record.id, (x, predictions), ts=batch.origin[i])
+                feedback = self._join.add_record(record.id, (x, step.predictions), ts=batch.origin[i])
             if feedback is not None:
-                self._learn(x, feedback, predictions, events)
-                alerts += self._drift_labelled(feedback, predictions, where, record.id, batch.origin[i])
-                self._join.remember(record.id, (x, predictions), ts=batch.origin[i])
-                scored += 1
+                self._target(step, feedback, learn=True)
+                self._join.remember(record.id, (x, step.predictions), ts=batch.origin[i])
+            steps.append(step)
         for update, position, ts in batch.updates:
             if self._seen(position):
                 continue
@@ -185,18 +260,26 @@ class LearnerStage(Restartable):
                 continue
             learned = self._join.correction(update.id)
             if learned is not None:
-                self._correct(*learned, update, events)
+                # A record already learned: its prediction on arrival is scored apart against the new labels.
+                step = _Step(*learned, [], update.id, ts, position, correction=True)
+                self._target(step, update, learn=self.learn_corrections)
+                steps.append(step)
                 continue
             waiting = self._join.add_label(update.id, update, ts)
             if waiting is not None:
-                x, predictions = waiting  # scored with the prediction made before the label arrived
-                self._learn(x, update, predictions, events)
-                alerts += self._drift_labelled(update, predictions, position, update.id, ts)
+                step = _Step(*waiting, [], update.id, ts, position)  # scored with the prediction made before the label
+                self._target(step, update, learn=True)
                 self._join.remember(update.id, waiting, ts)
-                scored += 1
-        window = {name: suite.get_window() for name, suite in self._suites.items()}
-        result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused, alerts)
-        return result, self.stats(len(ids))
+                steps.append(step)
+        return steps
+
+    def _target(self, step: _Step, feedback, learn: bool) -> None:
+        """Give ``step`` the labels of ``feedback`` (a record or label update) and, if ``learn``, their ``Learn`` op."""
+        step.feedback = feedback
+        step.mask = label_mask(feedback)
+        step.y = self._universe.target(feedback.labels, feedback.known or ())
+        if learn:
+            step.ops.append(Learn(step.x, step.y, step.mask))
 
     def _beyond_spaces(self, labels: typing.Iterable[str], features: dict | None) -> RecordError | None:
         """Why a record (or late label) may not be taken in, ``None`` when it may; takes its features in.
@@ -230,16 +313,16 @@ class LearnerStage(Restartable):
         self._offsets[topic, partition] = offset + 1
         return False
 
-    def _learn(self, x: dict, feedback, predictions: dict[str, dict], events: list[dict]) -> None:
-        """Score the predictions made for ``x`` against ``feedback`` (a record or label update:
-        its labels, and which were judged) and teach the learners."""
-        mask = label_mask(feedback)
-        y = self._universe.target(feedback.labels, feedback.known or ())
-        for name in self._models:
-            predicted = predictions[name]
-            self._suites[name].update(y, predicted, mask)
-            self._tallies[name].observe(feedback.labels, tuple(str(l) for l, on in predicted.items() if on))
-        self._teach(x, y, mask, events)
+    def _score(self, step: _Step) -> None:
+        """Score the predictions made on the step's record against its labels: with the other
+        scores, or apart for a correction (a label update for a record already learned)."""
+        for name in self._learners:
+            predicted = step.predictions[name]
+            if step.correction:
+                self._correction_suites[name].update(step.y, predicted, step.mask)
+            else:
+                self._suites[name].update(step.y, predicted, step.mask)
+                self._tallies[name].observe(step.feedback.labels, tuple(str(l) for l, on in predicted.items() if on))
 
     def _drift_labelled(self, feedback, predictions, where, record_id: str, ts: float) -> list[dict]:
         """The drift monitor's alerts for a record just learned (its labels, the predictions made on arrival)."""
@@ -248,46 +331,31 @@ class LearnerStage(Restartable):
         self._drift.clusters_from(self._models, 1)
         return self._drift.labelled(feedback.labels, predictions, where, record_id, ts, dict(self._learned))
 
-    def _correct(self, x: dict, predictions: dict[str, dict], update, events: list[dict]) -> None:
-        """A label update for a record already learned: score the prediction made on its arrival
-        against the corrected labels (apart from the other scores) and, if configured, teach them."""
-        mask = label_mask(update)
-        y = self._universe.target(update.labels, update.known or ())
-        for name in self._models:
-            self._correction_suites[name].update(y, predictions[name], mask)
-        if self.learn_corrections:
-            self._teach(x, y, mask, events)
-
-    def _teach(self, x: dict, y: dict[str, bool], mask: LabelMask | None, events: list[dict]) -> None:
-        for name, model in self._models.items():
-            if mask is None:
-                model.learn_one(x, y)
-            else:
-                try:
-                    model.learn_one_masked(x, y, mask)
-                except PartialLabelsUnsupported as refusal:
-                    # Counted in the summary; the job goes on with the learners that can.
-                    if not self._partial_refused[name]:
-                        logger.warning("%s; its partial targets are not learned (counted as partial_refused)", refusal)
-                    self._partial_refused[name] += 1
-                    continue
-            self._learned[name] += 1
-            for event in model.pop_events():
-                self._events[name][event.level, event.kind] += 1
-                events.append(event.to_dict())
-                if len(self._recent_events[name]) < EVENTS_PER_BATCH:
-                    self._recent_events[name].append(events[-1])
+    def _taught(self, name: str, result, events: list[dict]) -> None:
+        """Count what a learner's ``Learn`` gave: learned (with its events), or a partial target refused."""
+        if isinstance(result, PartialLabelsUnsupported):
+            # Counted in the summary; the job goes on with the learners that can.
+            if not self._partial_refused[name]:
+                logger.warning("%s; its partial targets are not learned (counted as partial_refused)", result)
+            self._partial_refused[name] += 1
+            return
+        self._learned[name] += 1
+        for event in result:
+            self._events[name][event.level, event.kind] += 1
+            events.append(event.to_dict())
+            if len(self._recent_events[name]) < EVENTS_PER_BATCH:
+                self._recent_events[name].append(events[-1])
 
     # -- checkpoints --------------------------------------------------------------------------------
 
     def _owner(self) -> list[str]:
-        return self.learners
+        return self.learners if self.shards == 1 else [*self.learners, f"{self.shards} shards"]
 
     def _state(self) -> dict:
-        """The models, metrics, label and feature spaces, join buffer and offsets taken in."""
+        """The models (sharded: their heads), metrics, label and feature spaces, join buffer and offsets taken in."""
         return {
             "offsets": dict(self._offsets),
-            "models": self._models,
+            "models": {name: learner.state() for name, learner in self._learners.items()},
             "suites": self._suites,
             "correction_suites": self._correction_suites,
             "partial_refused": self._partial_refused,
@@ -300,7 +368,8 @@ class LearnerStage(Restartable):
 
     def _apply_state(self, state: dict) -> None:
         self._offsets = state["offsets"]
-        self._models = state["models"]
+        for name, learner in self._learners.items():
+            learner.load_state(state["models"][name])
         self._suites = state["suites"]
         self._correction_suites = state["correction_suites"]
         self._partial_refused = state["partial_refused"]
@@ -352,7 +421,8 @@ class LearnerStage(Restartable):
         return out
 
     def summary(self) -> dict:
-        """Per learner: cumulative and windowed scores, records learned, model size."""
+        """Per learner: cumulative and windowed scores, records learned, model size (a sharded
+        learner's: its shards' together), the shards it runs on."""
         return {
             name: {
                 "learned": self._learned[name],
@@ -368,6 +438,7 @@ class LearnerStage(Restartable):
                     "taught": self.learn_corrections,
                 },
                 "partial_refused": self._partial_refused[name],
+                "shards": self.shards,
             }
             for name, model in self._models.items()
         }
