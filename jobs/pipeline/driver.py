@@ -135,6 +135,7 @@ def run_pipeline(
                 recovery.failed(error, in_flight.entries())
                 logger.warning("an actor failed (%s): restarting the stages from their checkpoints", error)
                 in_flight.abandon()
+                stages.extractor.forget()
                 restart_from_checkpoints(stages, config, checkpoints.epoch)
                 if recovery.quarantined:
                     quarantining = [c.quarantine.remote(recovery.quarantined) for c in stages.consumers]

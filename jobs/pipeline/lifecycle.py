@@ -17,9 +17,8 @@ import ray
 from jobs.champion import ChampionSelector
 from jobs.checkpoint import CheckpointError, read_key
 from jobs.config import JobConfig
-from jobs.features import extractor_cpus
+from jobs.extractor_pool import ExtractorPool, extractor_options
 from jobs.pipeline.waits import answer_within, get_within
-from jobs.stages.extractor import extractor_gpus
 from jobs.stages.remote import remote_stages
 from learners.model_file import ModelFile
 from stream.kafka import KafkaConfig, topic_partitions
@@ -37,19 +36,19 @@ class Stages:
     """
 
     consumers: list
-    extractor: typing.Any
+    extractor: ExtractorPool  # the extractor replicas (jobs.extractor_pool)
     learners: list  # (actor, learner names) pairs
     publisher: typing.Any
 
     def all(self) -> list:
         """Every actor of the job."""
-        return [*self.consumers, *(actor for _, actor in self.checkpointed())]
+        return [*self.consumers, *(actor for _, actor in self.checkpointed()), *self.extractor.stateless]
 
     def checkpointed(self) -> list[tuple[str, typing.Any]]:
         """``(checkpoint folder, actor)`` of the actors whose state checkpoints hold: the learners,
-        the extractor (online standardisation) and the publisher (the champion)."""
+        the extractor replica that standardises (the online moments) and the publisher (the champion)."""
         learners = [(f"learner-{index}", actor) for index, (actor, _) in enumerate(self.learners)]
-        return [*learners, ("extractor", self.extractor), ("publisher", self.publisher)]
+        return [*learners, ("extractor", self.extractor.stateful), ("publisher", self.publisher)]
 
 
 def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
@@ -102,12 +101,12 @@ def job_limits(config: JobConfig) -> tuple[KafkaConfig, bytes | None]:
 def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
     kafka, key = job_limits(config)
-    gpus = extractor_gpus(config.extractor.device, ray.cluster_resources().get("GPU", 0))
     learners = []
     # Shadow learners get actors like the others; only the champion selector leaves them out.
     for index, group in enumerate(learner_groups([*config.learners, *config.shadow])):
         checkpoints = checkpoint_location(config, f"learner-{index}")
-        actor = learner_cls.options(**restartable(config, "learner", index)).remote(
+        options = restartable(config, "learner", index) | config.resources.learner.ray_options() | config.resources.spread_options()
+        actor = learner_cls.options(**options).remote(
             group,
             config.seed,
             config.window,
@@ -129,20 +128,14 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
         champion = ChampionSelector(config.learners, config.champion_metric, config.champion_margin, config.champion_min_window)
     stages = Stages(
         consumers=[
-            consumer_cls.options(**restartable(config, "consumer", index)).remote(
+            consumer_cls.options(**restartable(config, "consumer", index), **config.resources.consumer.ray_options()).remote(
                 kafka, config.batch_size, config.poll_timeout_s, config.labels_topic, config.limits
             )
             for index in range(config.consumers)
         ],
-        extractor=extractor_cls.options(
-            num_gpus=gpus,
-            num_cpus=extractor_cpus(config.extractor.num_cpus, ray.cluster_resources().get("CPU", 0)),
-            **restartable(config, "extractor"),
-        ).remote(
-            config.extractor, checkpoint_location(config, "extractor"), config.checkpoint_keep, key
-        ),
+        extractor=start_extractors(extractor_cls, config, key),
         learners=learners,
-        publisher=publisher_cls.options(**restartable(config, "publisher")).remote(
+        publisher=publisher_cls.options(**restartable(config, "publisher"), **config.resources.publisher.ray_options()).remote(
             kafka,
             config.learners[0],
             champion,
@@ -161,6 +154,22 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             ray.kill(actor)
         raise
     return stages
+
+
+def start_extractors(extractor_cls, config: JobConfig, key: bytes | None) -> ExtractorPool:
+    """The ``config.extractors`` extractor replicas; replica 0 alone holds and checkpoints the standardisation state."""
+    options, settings = extractor_options(config, ray.cluster_resources())
+    replicas = [
+        extractor_cls.options(**options, **restartable(config, "extractor", index)).remote(
+            settings,
+            checkpoint_location(config, "extractor") if index == 0 else None,
+            config.checkpoint_keep,
+            key,
+            holds_state=index == 0,
+        )
+        for index in range(config.extractors)
+    ]
+    return ExtractorPool(replicas, settings.standardize)
 
 
 def restore_stages(stages: Stages, config: JobConfig) -> tuple[int | None, int]:

@@ -21,14 +21,15 @@ def consume_and_parse(consumer, timeout_s: float, isolate: dict | None = None, b
     return batch_ref, get_within(info_ref, timeout_s, "polling the input topic")
 
 
-def extract_features(extractor, batch_ref, info: PollInfo, config: JobConfig):
-    """Send the batch through the extractor, unless it has nothing to do (numeric, unstandardised).
+def extract_features(extractors, batch_ref, info: PollInfo, config: JobConfig):
+    """Send the batch through an extractor replica, unless it has nothing to do (numeric, unstandardised).
 
+    ``extractors`` is the job's :class:`~jobs.extractor_pool.ExtractorPool`: it picks the replica.
     Skipping it saves a Ray call and a round of (de)serialising the whole batch.
     """
     if not info.texts and not config.extractor.standardize:
         return batch_ref
-    return extractor.transform.remote(batch_ref)
+    return extractors.transform(batch_ref, info)
 
 
 def predict_and_learn(learners: list, features_ref):

@@ -7,7 +7,7 @@ import time
 
 from jobs.checkpoint import CheckpointError
 from jobs.config import ExtractorConfig
-from jobs.features import NumericStandardizer, TextEmbedder
+from jobs.features import FeatureError, NumericStandardizer, TextEmbedder
 from jobs.stages.base import Restartable
 from jobs.stages.messages import Batch
 
@@ -31,6 +31,11 @@ class FeatureStage(Restartable):
         Checkpoints kept in that folder.
     checkpoint_key
         HMAC key that signs the checkpoints, and without which none is read.
+    holds_state
+        Whether this replica holds the standardisation state. In a pool of extractors
+        (:mod:`jobs.extractor_pool`) only replica 0 does; the others embed text and refuse to
+        standardise (:class:`~jobs.features.FeatureError`), since moments split over replicas
+        would scale the same record differently depending on where it went.
 
     """
 
@@ -43,11 +48,14 @@ class FeatureStage(Restartable):
         checkpoint_uri: str | None = None,
         checkpoint_keep: int = 3,
         checkpoint_key: bytes | None = None,
+        holds_state: bool = True,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
+        self.holds_state = holds_state
         self._embedder: TextEmbedder | None = None
-        self._scaler = NumericStandardizer() if config.standardize else None
+        self._scaler = NumericStandardizer() if config.standardize and holds_state else None
+        self._transformed = 0
 
     def _owner(self) -> list[str]:
         return self.OWNER
@@ -67,7 +75,13 @@ class FeatureStage(Restartable):
     def transform(self, batch: Batch) -> Batch:
         self._require_ready()
         started = time.perf_counter()
+        self._transformed += 1
         texts = [i for i, record in enumerate(batch.records) if record.text is not None]
+        if self.config.standardize and not self.holds_state and len(texts) < len(batch.records):
+            raise FeatureError(
+                "this extractor replica holds no standardisation state: numeric records are standardised "
+                "by replica 0 only (jobs.extractor_pool)"
+            )
         if not texts and self._scaler is None:
             return batch
         records = list(batch.records)
@@ -81,6 +95,10 @@ class FeatureStage(Restartable):
                 if i not in embedded_at:
                     records[i] = dataclasses.replace(record, features=self._scaler.learn_transform_one(record.features))
         return dataclasses.replace(batch, records=records, extract_s=time.perf_counter() - started)
+
+    def transformed(self) -> int:
+        """Batches this incarnation has transformed."""
+        return self._transformed
 
     def _text_embedder(self) -> TextEmbedder:
         if self._embedder is None:
