@@ -48,7 +48,7 @@ DEFAULT_DATASET = "yeast"
 
 #: How a user of ``run`` changes each port (see :func:`jobs.startup.serve_endpoints`).
 PORT_FLAGS = {"metrics_port": "--metrics-port", "dashboard_port": "--dashboard-port"}
-FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", "labels", "id")}
+FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", "labels", "id")} | {"learner_shards": "--shards"}
 
 ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
@@ -114,6 +114,9 @@ def run_command(
     limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
     seed: typing.Annotated[int | None, typer.Option(help="Seed of the learners.")] = None,
     batch_size: typing.Annotated[int | None, typer.Option(min=1, help="Most records per micro-batch.")] = None,
+    shards: typing.Annotated[
+        int | None, typer.Option(min=1, help="Split each learner's labels over this many shard actors.")
+    ] = None,
     checkpoint_dir: typing.Annotated[
         str | None,
         typer.Option(help="Checkpoint folder or fsspec URI; a run restores from it (pickles: trusted locations only)."),
@@ -177,6 +180,7 @@ def run_command(
         "limit": limit,
         "seed": seed,
         "batch_size": batch_size,
+        "learner_shards": shards,
         "checkpoint_dir": checkpoint_dir,
         "checkpoint_every_s": checkpoint_every,
         "fresh": fresh,

@@ -245,6 +245,9 @@ class JobConfig(BaseSettings):
         CPUs of a local Ray (ignored when joining a cluster).
     consumers
         Consumer actors in the group; the input topic's partitions are shared among them.
+    learner_shards
+        Split each learner's label space over this many shard actors (``--shards``); their
+        predictions fan in to one per record. 1: every learner whole in its learner actor.
     batch_size
         Most records per micro-batch. Batches are smaller when the input is slow: a poll returns
         as soon as something has arrived.
@@ -359,6 +362,7 @@ class JobConfig(BaseSettings):
     ray_address: str | None = None
     ray_num_cpus: int = pydantic.Field(2, gt=0)
     consumers: int = pydantic.Field(1, gt=0)
+    learner_shards: int = pydantic.Field(1, gt=0)
     batch_size: int = pydantic.Field(500, gt=0)
     max_in_flight: int = pydantic.Field(4, gt=0)
     poll_timeout_s: float = pydantic.Field(0.02, ge=0)
@@ -465,6 +469,15 @@ class JobConfig(BaseSettings):
             if is_text_dataset(str(data["dataset"])):
                 data = {**data, "learners": list(TEXT_LEARNERS)}
         return data
+
+    @pydantic.model_validator(mode="after")
+    def _shards_start_fresh(self) -> JobConfig:
+        if self.learner_shards > 1 and self.init_model is not None:
+            raise ValueError(
+                "init_model (--init-model) cannot start a sharded learner: its shards start from fresh "
+                "clones (run it with learner_shards = 1, --shards 1)"
+            )
+        return self
 
     @pydantic.model_validator(mode="after")
     def _one_replay_start(self) -> JobConfig:

@@ -3,7 +3,10 @@
 A job that checkpoints (``--checkpoint-dir DIR``) keeps each learner actor's state in
 ``DIR/learner-<i>/`` and the champion selector's in ``DIR/publisher/``. :func:`export_model`
 reads the newest intact checkpoint of the actor holding the wanted learner (by default the one
-that was serving) and writes it as a model file (:mod:`learners.model_file`), which
+that was serving; a learner the job ran sharded comes back as a
+:class:`~learners.sharding.ShardedModel` over in-process hosts, from its shards' checkpoints of
+the same epoch in ``DIR/learner-<i>-shard-<k>/``) and writes it as a model file
+(:mod:`learners.model_file`), which
 ``learners.load`` reads in any Python process and ``--init-model`` starts a job or an evaluation
 from.
 """
@@ -11,13 +14,20 @@ from.
 from __future__ import annotations
 
 import os
+import re
 
 import fsspec
 
 from jobs.checkpoint import CheckpointError, CheckpointStore
 from learners import registry
 from learners.model_file import ModelFile, ModelFileError, read
+from learners.sharding import LocalExecutor, ShardedModel
+from learners.sharding.model import STATE_VERSION as SHARDED_STATE_VERSION
 from stream.datasets import open_dataset
+
+
+#: A learner actor's checkpoint folder (its shards' are ``learner-<i>-shard-<k>``).
+_LEARNER_FOLDER = re.compile(r"^learner-\d+$")
 
 
 def _stores(checkpoint_dir: str, key: bytes | None) -> tuple[list[CheckpointStore], CheckpointStore | None]:
@@ -26,7 +36,7 @@ def _stores(checkpoint_dir: str, key: bytes | None) -> tuple[list[CheckpointStor
         raise CheckpointError(f"checkpoint folder {checkpoint_dir} does not exist")
     names = sorted(path.rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(root, detail=False))
     base = checkpoint_dir.rstrip("/")
-    learners = [CheckpointStore(f"{base}/{name}", key=key) for name in names if name.startswith("learner-")]
+    learners = [CheckpointStore(f"{base}/{name}", key=key) for name in names if _LEARNER_FOLDER.match(name)]
     publisher = CheckpointStore(f"{base}/publisher", key=key) if "publisher" in names else None
     if not learners:
         raise CheckpointError(f"{checkpoint_dir} holds no learner checkpoints (learner-<i>/ folders)")
@@ -40,24 +50,50 @@ def export_model(checkpoint_dir: str, learner: str | None = None, key: bytes | N
     with it are read.
     """
     stores, publisher = _stores(checkpoint_dir, key)
-    states = [state for state in (store.load_latest() for store in stores) if state is not None]
+    loaded = [(store, state) for store, state in ((store, store.load_latest()) for store in stores) if state is not None]
+    states = [state for _, state in loaded]
     if not states:
         signed = " signed with the job's key" if key is not None else ""
         raise CheckpointError(f"{checkpoint_dir} holds no intact learner checkpoint{signed}")
     available = [name for state in states for name in state["models"]]
     if learner is None:
         learner = _serving(publisher) or available[0]
-    for state in states:
+    for store, state in loaded:
         if learner in state["models"]:
             universe = state["universe"]
+            model = state["models"][learner]
+            if state["owner"][-1].endswith(" shards"):
+                model = _sharded_model(store, learner, model, key)
             return ModelFile(
                 learner=learner,
-                model=state["models"][learner],
+                model=model,
                 labels=tuple(universe.labels),
                 learned=int(state["learned"][learner]),
                 source=f"checkpoint {checkpoint_dir}",
             )
     raise CheckpointError(f"no learner {learner!r} in {checkpoint_dir}; it holds {available}")
+
+
+def _sharded_model(head: CheckpointStore, learner: str, state: dict, key: bytes | None) -> ShardedModel:
+    """A learner a job ran sharded (``--shards``), whole in this process: its head from the learner
+    actor's newest checkpoint and its hosts from the shards' checkpoints of the same epoch
+    (``learner-<i>-shard-<k>/``), the hosts in process."""
+    epoch = max(head.epochs())
+    parent, folder = head.uri.rstrip("/").rsplit("/", 1)
+    fs, root = fsspec.core.url_to_fs(parent)
+    shard_folder = re.compile(rf"^{re.escape(folder)}-shard-(\d+)$")
+    found = (shard_folder.match(path.rstrip("/").rsplit("/", 1)[-1]) for path in fs.ls(root, detail=False))
+    hosts = []
+    for match in sorted((m for m in found if m), key=lambda m: int(m.group(1))):
+        shard = CheckpointStore(f"{parent}/{match.group(0)}", key=key)
+        if epoch not in shard.epochs():
+            raise CheckpointError(f"{shard.uri} holds no intact checkpoint of epoch {epoch}, the newest of {head.uri}")
+        shard_state = shard.load(epoch)
+        if shard_state["owner"][0] == learner:
+            hosts.append(shard_state["host"])
+    model = ShardedModel(registry.make(learner, seed=0), state["head"]["n_shards"], LocalExecutor())
+    model.load_state({"version": SHARDED_STATE_VERSION, "head": state["head"], "hosts": hosts})
+    return model
 
 
 def _serving(publisher: CheckpointStore | None) -> str | None:

@@ -20,6 +20,8 @@ from jobs.config import JobConfig
 from jobs.extractor_pool import ExtractorPool, extractor_options
 from jobs.pipeline.waits import answer_within, get_within
 from jobs.stages.remote import remote_stages
+from jobs.stages.shard import host_factories, remote_shard_stage
+from learners import registry
 from learners.model_file import ModelFile
 from stream.kafka import KafkaConfig, topic_partitions
 
@@ -39,16 +41,17 @@ class Stages:
     extractor: ExtractorPool  # the extractor replicas (jobs.extractor_pool)
     learners: list  # (actor, learner names) pairs
     publisher: typing.Any
+    shards: list = dataclasses.field(default_factory=list)  # (checkpoint folder, actor) of the learners' shards
 
     def all(self) -> list:
         """Every actor of the job."""
         return [*self.consumers, *(actor for _, actor in self.checkpointed()), *self.extractor.stateless]
 
     def checkpointed(self) -> list[tuple[str, typing.Any]]:
-        """``(checkpoint folder, actor)`` of the actors whose state checkpoints hold: the learners,
+        """``(checkpoint folder, actor)`` of the actors whose state checkpoints hold: the learners, their shards,
         the extractor replica that standardises (the online moments) and the publisher (the champion)."""
         learners = [(f"learner-{index}", actor) for index, (actor, _) in enumerate(self.learners)]
-        return [*learners, ("extractor", self.extractor.stateful), ("publisher", self.publisher)]
+        return [*learners, *self.shards, ("extractor", self.extractor.stateful), ("publisher", self.publisher)]
 
 
 def learner_groups(names: typing.Sequence[str]) -> list[list[str]]:
@@ -98,13 +101,45 @@ def job_limits(config: JobConfig) -> tuple[KafkaConfig, bytes | None]:
     return config.kafka.model_copy(update={"max_request_size": request}), key
 
 
+def start_shards(config: JobConfig, index: int, group: typing.Sequence[str], key: bytes | None) -> tuple[dict, list]:
+    """The shard actors of the ``index``-th learner actor's learners (``learner_shards`` > 1).
+
+    Each learner's sharded model starts its hosts from factories (:func:`~jobs.stages.shard.host_factories`);
+    one actor is started per factory, named ``learner-<index>-shard-<k>``, checkpointing in the
+    folder of that name and reserving what a learner actor does. Returns the actors by learner,
+    in the order the head starts its hosts, and the ``(checkpoint folder, actor)`` pairs of them all.
+    """
+    shard_cls = remote_shard_stage()
+    actors: dict[str, list] = {}
+    folders: list = []
+    for name in group:
+        factories = host_factories(registry.make(name, config.seed), config.learner_shards)
+        for position, factory in enumerate(factories):
+            shard = len(folders)
+            folder = f"learner-{index}-shard-{shard}"
+            options = restartable(config, f"learner-{index}-shard", shard)
+            options |= config.resources.learner.ray_options() | config.resources.spread_options()
+            actor = shard_cls.options(**options).remote(
+                factory, [name, f"shard {position} of {len(factories)}"], checkpoint_location(config, folder),
+                config.checkpoint_keep, key,
+            )  # fmt: skip
+            actors.setdefault(name, []).append(actor)
+            folders.append((folder, actor))
+    return actors, folders
+
+
 def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
     consumer_cls, extractor_cls, learner_cls, publisher_cls = remote_stages()
     kafka, key = job_limits(config)
     learners = []
+    shards: list = []
     # Shadow learners get actors like the others; only the champion selector leaves them out.
     for index, group in enumerate(learner_groups([*config.learners, *config.shadow])):
         checkpoints = checkpoint_location(config, f"learner-{index}")
+        shard_actors = None
+        if config.learner_shards > 1:
+            shard_actors, folders = start_shards(config, index, group, key)
+            shards += folders
         options = restartable(config, "learner", index) | config.resources.learner.ray_options() | config.resources.spread_options()
         actor = learner_cls.options(**options).remote(
             group,
@@ -121,6 +156,9 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             checkpoint_key=key,
             drift=config.drift,
             job=config.kafka.group_id or "tagstream",
+            shards=config.learner_shards,
+            shard_actors=shard_actors,
+            shard_timeout_s=config.ray_timeout_s,
         )
         learners.append((actor, group))
     champion = None
@@ -135,6 +173,7 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
         ],
         extractor=start_extractors(extractor_cls, config, key),
         learners=learners,
+        shards=shards,
         publisher=publisher_cls.options(**restartable(config, "publisher"), **config.resources.publisher.ray_options()).remote(
             kafka,
             config.learners[0],

@@ -2,16 +2,17 @@
 
 With ``learner_shards`` N > 1 each learner runs as a :class:`learners.sharding.ShardedModel`: the
 head lives in the learner stage (:mod:`jobs.stages.learner`), which keeps the per-record loop
-(dedupe, label join, metrics, drift monitor, dead letters); the hosts (:class:`ShardHost`) live
+(dedupe, label join, metrics, drift monitor, dead letters); the hosts (:class:`~learners.sharding.ShardHost`) live
 in :class:`ShardStage` actors, one each, started by the driver with the picklable factory the
 head starts them from (:func:`host_factories`).
 
 A shard is a checkpointing stage like the others (:class:`~jobs.stages.base.Restartable`): it
 writes its host's state under the same epoch as every other stage and is restored all-or-nothing
 with them. Beside its host's state it checkpoints its *position*: the head's input offsets that
-the host's state covers. Every call the head makes carries the head's position before and after
-the batch the call belongs to; a shard whose own position is neither refuses the call
-(:class:`ShardOutOfStep`), so a shard can never go on from a state its head does not share.
+the host's state covers. Every call the head makes carries the head's position now and the one
+it last told that shard (checkpointed with the head); a shard whose own position is not the
+latter refuses the call (:class:`ShardOutOfStep`), so a shard never goes on from a state its
+head does not share.
 """
 
 from __future__ import annotations
