@@ -114,6 +114,9 @@ def run_command(
     limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
     seed: typing.Annotated[int | None, typer.Option(help="Seed of the learners.")] = None,
     batch_size: typing.Annotated[int | None, typer.Option(min=1, help="Most records per micro-batch.")] = None,
+    extractors: typing.Annotated[
+        int | None, typer.Option(min=1, help="Feature-extractor actors; batches go to the least loaded.")
+    ] = None,
     shards: typing.Annotated[
         int | None, typer.Option(min=1, help="Split each learner's labels over this many shard actors.")
     ] = None,
@@ -180,6 +183,7 @@ def run_command(
         "limit": limit,
         "seed": seed,
         "batch_size": batch_size,
+        "extractors": extractors,
         "learner_shards": shards,
         "checkpoint_dir": checkpoint_dir,
         "checkpoint_every_s": checkpoint_every,
