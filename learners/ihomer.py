@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import collections
-import copy
-import logging
 import random
 import typing
 
-import numpy as np
 from river import drift
 
 from learners import registry
 from learners.base import DriftEvent, Features, Label, LabelDict, LabelMask, MultiLabelClassifier, as_label_dict
-from learners.label_clustering import ClusterNode, LabelClusterTree, StructureChange
+from learners.ihomer_groups import _Choices, _Group, _Mentor, change_event, drift_event, forwarded_event
+from learners.ihomer_restructure import Restructuring
+from learners.ihomer_serving import ServingChoices
+from learners.ihomer_views import Views
+from learners.label_clustering import LabelClusterTree, StructureChange
 
-__all__ = ["IHOMER"]
+__all__ = ["IHOMER", "change_event", "drift_event", "forwarded_event"]
 
-logger = logging.getLogger(__name__)
-
-#: How a level's mistakes on a group's labels are counted for the serving choice.
+# _Choices, _Group and _Mentor are imported here too: models pickled before the split name them here.
 
 #: What one serving choice covers: all the labels of a group, or each label on its own.
 SERVING_UNITS = ("group", "label")
@@ -45,90 +44,7 @@ def _check_learner(parameter: str, learner) -> None:
         )
 
 
-def forwarded_event(event: DriftEvent, cluster: str, labels, instance: int) -> DriftEvent:
-    """A part's own event, re-labelled ``local`` to iHOMER with the part (``cluster``) it came from."""
-    node = f"{cluster}/{event.node}" if event.node is not None else cluster
-    detail = {**event.detail, "cluster": cluster, "source_learner": event.learner, "source_instance": event.instance}
-    return DriftEvent("ihomer", "local", event.kind, instance, event.labels or tuple(labels), node, detail)
-
-
-def change_event(change: StructureChange, instance: int) -> DriftEvent:
-    """The event of a split or merge of the label tree."""
-    detail = {"reason": change.reason, "children": [list(c) for c in change.children], **change.detail}
-    return DriftEvent("ihomer", "global", change.kind, instance, change.labels, change.node, detail)
-
-
-def drift_event(error: drift.ADWIN, before: float, risen: list[tuple[str, list[Label]]], instance: int) -> DriftEvent:
-    """The error monitor's drift: its window error before and now, the groups whose own error rose."""
-    detail = {
-        "monitor": "adwin_hamming",
-        "error_before": before,
-        "error_now": error.estimation,
-        "window": error.width,
-        "groups_error_rose": [group_id for group_id, _ in risen],
-    }
-    labels = tuple(label for _, group_labels in risen for label in group_labels)
-    return DriftEvent("ihomer", "global", "drift", instance, labels=labels, detail=detail)
-
-
-class _Mentor:
-    """A previous group's learner that keeps predicting for the new groups it taught until their
-    own learners catch up; it learns the labels of the groups it still mentors."""
-
-    def __init__(self, learner, source: str):
-        self.learner = learner
-        self.source = source
-
-
-class _Choices:
-    """Serving choices, one row each (a group's, or one per label of a group, in the group's label
-    order): each candidate's faded count of mistakes since the row began, the faded weight, the
-    instances scored and the index of the candidate that serves (0, the root, at first)."""
-
-    def __init__(self, n_levels: int, rows: int = 0):
-        self.wrong = np.zeros((0, n_levels))
-        self.weight = np.zeros(0)
-        self.scored = np.zeros(0, dtype=np.int64)
-        self.serving = np.zeros(0, dtype=np.int64)
-        self.grow(rows)
-
-    def grow(self, rows: int) -> None:
-        """Fresh rows up to ``rows`` (a group's labels only grow, by adopting new labels)."""
-        extra = rows - len(self.weight)
-        if extra <= 0:
-            return
-        self.wrong = np.vstack([self.wrong, np.zeros((extra, self.wrong.shape[1]))])
-        self.weight = np.concatenate([self.weight, np.zeros(extra)])
-        self.scored = np.concatenate([self.scored, np.zeros(extra, dtype=np.int64)])
-        self.serving = np.concatenate([self.serving, np.zeros(extra, dtype=np.int64)])
-
-
-class _Group:
-    """One label cluster of the current partition and the learner that predicts its labels."""
-
-    def __init__(
-        self, group_id: str, labels: list[Label], home: str, learner, created_at: int, origin: str, levels: tuple
-    ):
-        self.group_id = group_id
-        self.labels = labels
-        self.home = home
-        self.learner = learner
-        self.created_at = created_at
-        self.origin = origin
-        # Every label the learner has been trained on, including those of the group it was copied from.
-        self.trained: set[Label] = set(labels)
-        self.error = drift.ADWIN()
-        self.error_rose = False
-        # While mentored, the mentor predicts; both are scored on the group's labels until handover.
-        self.mentor: _Mentor | None = None
-        self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
-        # With a root learner: the serving choice over all the group's labels (it also gives each
-        # candidate's window error on the group), and with ``serving_unit="label"`` one per label.
-        self.choice = _Choices(len(levels), rows=1)
-        self.label_choices = _Choices(len(levels))
-
-
-class IHOMER(MultiLabelClassifier):
+class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
     """Incremental Hierarchy Of Multi-label ClassifiERs over online label clusters.
 
     A :class:`~learners.label_clustering.LabelClusterTree` partitions the labels into groups of
@@ -464,97 +380,6 @@ class IHOMER(MultiLabelClassifier):
                 score[1] += (own.get(label, 0.0) >= 0.5) != y[label]
                 score[2] += (theirs.get(label, 0.0) >= 0.5) != y[label]
 
-    def _score_levels(self, y: LabelDict, roots: list[dict[Label, float]], own: dict[str, dict[Label, float]]) -> None:
-        """Fade and count each candidate's wrong labels on each group (and, with
-        ``serving_unit="label"``, on each of its labels); move a serving choice to the best other
-        candidate when it has been clearly better (see ``serving_margin``)."""
-        fading = 1.0 - 1.0 / self.serving_window
-        for group in self._groups:
-            proba = own.get(group.group_id)
-            if proba is None:  # created while learning the instance predicted
-                continue
-            labels = group.labels
-            truth = np.fromiter((y[label] for label in labels), bool, len(labels))
-            wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
-            counts = wrong.sum(axis=0, dtype=float)
-            for _, left in self._fade(group.choice, counts[None, :], fading, decide=self.serving_unit == "group"):
-                self._emit_serving(group, group.choice, 0, labels, left)
-            if self.serving_unit == "label":
-                group.label_choices.grow(len(labels))
-                for row, left in self._fade(group.label_choices, wrong, fading, decide=True):
-                    self._emit_serving(group, group.label_choices, row, [labels[row]], left)
-
-    def _fade(self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool) -> list[tuple[int, int]]:
-        """Add one instance's mistakes (a row per choice, a column per candidate); with ``decide``,
-        move each choice to its best other candidate where the margin rule allows. Returns the
-        ``(row, index of the candidate it left)`` of each move."""
-        choices.wrong *= fading
-        choices.wrong += wrong
-        choices.weight = choices.weight * fading + 1.0
-        choices.scored += 1
-        ready = choices.scored >= self.n_min
-        if not decide or not ready.any():
-            return []
-        rows = np.arange(len(choices.serving))
-        serving = choices.wrong[rows, choices.serving]
-        others = choices.wrong.copy()
-        others[rows, choices.serving] = np.inf
-        best = others.argmin(axis=1)  # the first of equals: the root, then the group's own learner
-        # The first decision replaces a default, not a candidate that earned its place: no margin then.
-        margin = np.where(choices.scored == self.n_min, 0.0, self.serving_margin)
-        moving = np.flatnonzero(ready & (others[rows, best] < (1.0 - margin) * serving))
-        left = choices.serving[moving].tolist()
-        choices.serving[moving] = best[moving]
-        return list(zip(moving.tolist(), left))
-
-    def _emit_serving(self, group: _Group, choices: _Choices, row: int, labels: list[Label], left: int) -> None:
-        detail = {
-            "group": group.group_id,
-            **({"label": str(labels[0])} if choices is group.label_choices else {}),
-            "from": self._levels[left],
-            "to": self._levels[choices.serving[row]],
-            **self._window_errors(choices, row, len(labels)),
-            "instances": int(choices.scored[row]),
-        }
-        self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
-
-    def _candidates(self, labels: list[Label], roots: list[dict[Label, float]], own: dict[Label, float]) -> np.ndarray:
-        """Each candidate's probability of each label: a row per label, a column per serving level."""
-        root_p = [np.fromiter((root.get(label, 0.0) for label in labels), float, len(labels)) for root in roots]
-        own_p = np.fromiter((own.get(label, 0.0) for label in labels), float, len(labels))
-        columns = [root_p[0], own_p]
-        if self.serving_blend:
-            columns.append((root_p[0] + own_p) / 2.0)
-        return np.column_stack(columns + root_p[1:])
-
-    def _served(self, group: _Group, roots: list[dict[Label, float]], own: dict[Label, float]) -> list[float]:
-        """The probability of each of the group's labels from the candidate that serves it."""
-        candidates = self._candidates(group.labels, roots, own)
-        return candidates[np.arange(len(group.labels)), self._served_columns(group)].tolist()
-
-    def _served_columns(self, group: _Group) -> np.ndarray:
-        """The index of the candidate serving each of the group's labels, in its label order (a
-        label adopted since the last instance scored is served as the group is)."""
-        rows = group.label_choices.serving
-        if self.serving_unit == "group" or len(rows) < len(group.labels):
-            default = np.full(len(group.labels), group.choice.serving[0])
-            if self.serving_unit == "label":
-                default[: len(rows)] = rows
-            return default
-        return rows
-
-    def _served_levels(self, group: _Group) -> list[str]:
-        """The name of the candidate serving each of the group's labels, in its label order."""
-        return [self._levels[i] for i in self._served_columns(group).tolist()]
-
-    def _window_errors(self, choices: _Choices, row: int, width: int) -> dict[str, float | None]:
-        """Each candidate's faded rate of wrong labels on the ``width`` labels of a serving choice."""
-        scale = choices.weight[row] * width
-        return {
-            f"{level}_error": float(choices.wrong[row, i] / scale) if scale else None
-            for i, level in enumerate(self._levels)
-        }
-
     def _teach(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         """Train each mentor on the labels of its groups, then end the mentoring of the groups
         whose own learner now predicts as well as the mentor (or whose time is up)."""
@@ -632,144 +457,6 @@ class IHOMER(MultiLabelClassifier):
                 group.error_rose = True
         return errors
 
-    # ------------------------------------------------------------------ restructuring
-
-    def _guarded(self) -> bool:
-        if self._n <= self.guard:
-            return True
-        return self.stream_length is not None and self._n > self.stream_length - self.guard
-
-    def _restructure(self, reasons: list[str]) -> None:
-        if self._guarded():
-            if self._n <= self.guard:
-                self._pending.extend(reasons)
-            return
-        reasons = self._pending + reasons
-        self._pending = []
-        if "drift" in reasons:
-            self._tree.restart_statistics()
-            for group in self._groups:
-                group.error_rose = False
-        self._rebuild("+".join(dict.fromkeys(reasons)))
-
-    def _rebuild(self, reason: str) -> None:
-        """Make the groups follow the tree's repaired partition; keep the learners of unchanged groups."""
-        old = {frozenset(group.labels): group for group in self._groups}
-        plan = []  # (home, labels, group kept or None, source group or None, how, origin)
-        for home, labels in self._tree.partition_homes(self.max_groups):
-            group = old.pop(frozenset(labels), None)
-            if group is not None:
-                plan.append((home, labels, group, None, None, None))
-            else:
-                plan.append((home, labels, None, *self._learner_source(labels, reason)))
-        # A source group always disappears (the new groups are disjoint from the kept ones): the
-        # last group copying it takes its learner itself, the others get copies.
-        last_copy = {entry[3].group_id: i for i, entry in enumerate(plan) if entry[4] == "copy"}
-        mentors: dict[str, _Mentor] = {}
-        groups, created = [], []
-        for i, (home, labels, group, source, how, origin) in enumerate(plan):
-            if group is not None:
-                group.home = home
-                groups.append(group)
-                continue
-            if how == "copy":
-                # A deep copy keeps the source's structure and its statistics for every label; the
-                # group trains and reads only its own labels from now on, the others are masked out.
-                handed = last_copy[source.group_id] == i
-                learner = source.learner if handed else copy.deepcopy(source.learner)
-            else:
-                learner = self._fresh_learner()
-            group = _Group(f"g{self._next_group}", list(labels), home, learner, self._n, origin, self._levels)
-            self._next_group += 1
-            if how == "copy":
-                group.trained |= source.trained
-                group.mentor = source.mentor
-            elif how == "mentor":
-                group.mentor = source.mentor or mentors.get(source.group_id)
-                if group.mentor is None:
-                    teacher = copy.deepcopy(source.learner) if source.group_id in last_copy else source.learner
-                    group.mentor = mentors[source.group_id] = _Mentor(teacher, source.group_id)
-            groups.append(group)
-            created.append(group)
-        removed = [g for g in self._groups if g not in groups]
-        if self._roots and self.serving_unit == "label":
-            self._carry_root_records(removed, created)
-        self._groups = groups
-        self._group_of = {label: group for group in groups for label in group.labels}
-        if not created and not removed:
-            return
-        entry = {
-            "instance": self._n,
-            "reason": reason,
-            "created": [{"id": g.group_id, "labels": [str(l) for l in g.labels], "origin": g.origin} for g in created],
-            "removed": [g.group_id for g in removed],
-            "groups": [g.group_id for g in groups],
-        }
-        self._history.append(entry)
-        if reason != "start":
-            changed = tuple(label for g in created for label in g.labels)
-            self._emit(DriftEvent("ihomer", "global", "restructure", self._n, labels=changed, detail=entry))
-        logger.debug(
-            "ihomer restructure at %d (%s): %d created, %d removed", self._n, reason, len(created), len(removed)
-        )
-
-    def _carry_root_records(self, removed: list[_Group], created: list[_Group]) -> None:
-        """A restructuring changes the groups' own learners, not the roots: each label of a new
-        group keeps its roots' faded counts of mistakes, and the root that served it (or, if its
-        old group's own learner or blend did, the root with the fewest mistakes). Its new own
-        learner and blend start from that root's count: they take over by the serving margin."""
-        root_columns = self._root_columns
-        records = {}
-        for group in removed:
-            choices = group.label_choices
-            for row, label in enumerate(group.labels[: len(choices.serving)]):
-                records[label] = (choices, row)
-        for group in created:
-            choices = group.label_choices
-            choices.grow(len(group.labels))
-            for row, label in enumerate(group.labels):
-                if label not in records:
-                    continue
-                old, old_row = records[label]
-                wrong = old.wrong[old_row]
-                left = serving = int(old.serving[old_row])
-                if serving not in root_columns:
-                    serving = root_columns[int(np.argmin(wrong[root_columns]))]
-                choices.wrong[row] = wrong[serving]
-                choices.wrong[row, root_columns] = wrong[root_columns]
-                choices.weight[row] = old.weight[old_row]
-                choices.scored[row] = old.scored[old_row]
-                choices.serving[row] = serving
-                if serving != left:
-                    self._emit_serving(group, choices, row, [label], left)
-
-    def _learner_source(
-        self, labels: tuple[Label, ...], reason: str
-    ) -> tuple[_Group | None, str | None, str]:
-        """Where a new group's learner comes from: ``(source group, how, origin)`` with ``how`` one of
-        ``None`` (fresh), ``"copy"`` (warm start) or ``"mentor"`` (fresh, taught by the source's learner)."""
-        if reason == "start":
-            return None, None, "fresh: first group"
-        if not self.warm_start:
-            return None, None, "fresh: warm start off"
-        wanted = set(labels)
-        source = max(self._groups, key=lambda g: (len(wanted & set(g.labels)), -len(g.labels)), default=None)
-        overlap = len(wanted & set(source.labels)) if source is not None else 0
-        if overlap == 0:
-            return None, None, "fresh: no previous learner shares a label"
-        if 2 * len(labels) < len(source.trained) and self._roots:
-            # The root serves the group until its fresh learner is better: no mentor needed.
-            return None, None, (
-                f"fresh, served by the root ({source.group_id}'s learner had {len(source.trained)} labels)"
-            )
-        if 2 * len(labels) < len(source.trained):
-            # A copy would keep computing every label it was trained on; past half of them wasted,
-            # the group gets a fresh learner and the source's learner predicts until it catches up.
-            return source, "mentor", (
-                f"fresh, mentored by {source.group_id}'s learner ({len(source.trained)} labels, over twice as many)"
-            )
-        return source, "copy", f"warm: from {source.group_id} ({overlap}/{len(labels)} labels)"
-
     def _root_bases(self) -> tuple[str | MultiLabelClassifier, ...]:
         if self.root_base_learner is None:
             return (self.base_learner,)
@@ -824,101 +511,3 @@ class IHOMER(MultiLabelClassifier):
             out.setdefault(label, 0.0)
         self._memo = (x, self._n, out)
         return out
-
-    # ------------------------------------------------------------------ introspection
-
-    @staticmethod
-    def _learner_name(base: str | MultiLabelClassifier) -> str:
-        return base if isinstance(base, str) else type(base).__name__
-
-    def describe(self) -> dict:
-        """JSON-able snapshot: the label tree, the partition and its learners, recent history.
-
-        Measuring each group learner's size walks its objects (about 20 ms for a few MB): call
-        :meth:`partition` where only the groups are needed.
-        """
-        return {
-            "learner": "ihomer",
-            "instances": self._n,
-            "labels": len(self._labels),
-            "base_learner": self._learner_name(self.base_learner),
-            "min_size": self._tree.min_size,
-            "hamming_error": self._error.estimation if self._error is not None else None,
-            "root_learners": [
-                {"level": level, "learner": self._learner_name(base), "bytes": root.model_bytes}
-                for level, base, root in zip(self._root_levels, self._root_bases(), self._roots)
-            ],
-            "tree": self._tree.describe()["root"],
-            "partition": [
-                {
-                    "id": group.group_id,
-                    "labels": [str(label) for label in group.labels],
-                    "home": group.home,
-                    "size": len(group.labels),
-                    "learner": self._learner_name(self.base_learner),
-                    "learner_bytes": group.learner.model_bytes,
-                    "origin": group.origin,
-                    "created_at": group.created_at,
-                    "error": group.error.estimation,
-                    "mentor": group.mentor.source if group.mentor is not None else None,
-                    "mentored_for": group.handover[0],
-                    "serving": self._group_serving(group),
-                    "served_by": self._served_by(group),
-                    **self._window_errors(group.choice, 0, len(group.labels)),
-                }
-                for group in self._groups
-            ],
-            "history": self.history,
-        }
-
-    def _group_serving(self, group: _Group) -> str:
-        """``"own"`` without a root learner, the level of the group's choice, or ``"per label"``."""
-        if not self._roots:
-            return "own"
-        return self._levels[group.choice.serving[0]] if self.serving_unit == "group" else "per label"
-
-    def _served_by(self, group: _Group) -> dict[str, int]:
-        """How many of the group's labels each candidate serves (empty without a root learner)."""
-        if not self._roots:
-            return {}
-        counts = collections.Counter(self._served_levels(group))
-        return {level: counts[level] for level in self._levels if counts[level]}
-
-    def render_text(self) -> str:
-        """The label tree as indented text, with each group's learner next to its home node."""
-        lines = [
-            f"iHOMER: {self._n} instances, {len(self._labels)} labels, {len(self._groups)} groups "
-            f"(min size {self._tree.min_size}), base learner {self._learner_name(self.base_learner)}"
-            + (
-                f", root learners {', '.join(self._learner_name(base) for base in self._root_bases())} over all labels"
-                if self._roots
-                else ""
-            )
-        ]
-        homes = collections.defaultdict(list)
-        for group in self._groups:
-            homes[group.home].append(group)
-        root = self._tree.root
-        if root is not None:
-            self._render(root, "", True, homes, lines, is_root=True)
-        return "\n".join(lines)
-
-    def _render(
-        self, node: ClusterNode, prefix: str, last: bool, homes, lines: list[str], is_root: bool = False
-    ) -> None:
-        check = node.last_check
-        stats = f" d1={check['d1']:.3f} eps={check['eps']:.3f}" if check else ""
-        if node.active:
-            labels = ", ".join(map(str, node.labels))
-            head = f"{node.node_id} [active n={node.n(self._tree.n_seen)}{stats}] {{{labels}}}"
-        else:
-            head = f"{node.node_id} [split at {node.split_info['instance']}{stats}]"
-        for group in homes.get(node.node_id, ()):
-            served = self._served_by(group)
-            served = ", served by " + ", ".join(f"{level} {n}" for level, n in served.items()) if served else ""
-            head += f" -> {group.group_id} ({len(group.labels)} labels, {group.origin}{served})"
-        branch = "" if is_root else ("└── " if last else "├── ")
-        lines.append(prefix + branch + head)
-        child_prefix = prefix + ("" if is_root else ("    " if last else "│   "))
-        for i, child in enumerate(node.children):
-            self._render(child, child_prefix, i == len(node.children) - 1, homes, lines)

@@ -25,16 +25,16 @@ restructure. Mentors exist only without root learners, which this head does not 
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import typing
 
 from learners.base import DriftEvent, Label, as_label_dict
-from learners.ihomer import IHOMER, change_event, drift_event, forwarded_event
+from learners.ihomer import IHOMER
+from learners.ihomer_groups import change_event, drift_event, forwarded_event
 from learners.sharding.executor import Executor
 from learners.sharding.host import HostFactory
-from learners.sharding.ihomer_parts import GROUPS, ROOTS, SERVING, GroupShard, RootShard
-from learners.sharding.ops import Learn, Predict, check_ops
+from learners.sharding.ihomer_parts import GROUPS, SERVING, GroupShard, RootShard
+from learners.sharding.ops import Predict, check_ops
 
 
 class _Stub:

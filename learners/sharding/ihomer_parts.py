@@ -23,7 +23,8 @@ from __future__ import annotations
 import typing
 
 from learners.base import DriftEvent, MultiLabelClassifier
-from learners.ihomer import IHOMER, forwarded_event
+from learners.ihomer import IHOMER
+from learners.ihomer_groups import forwarded_event
 
 #: Where an event falls in one instance of iHOMER's learning: serving choices, roots, groups.
 SERVING, ROOTS, GROUPS = 0, 1, 2

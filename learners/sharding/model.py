@@ -75,7 +75,11 @@ class ShardedModel(MultiLabelClassifier):
 
     def run(self, ops: typing.Sequence) -> list:
         """Run ``ops`` in order, as the unsharded learner would: for each op, the label ->
-        probability dict it predicts (:class:`Predict`) or ``None`` (:class:`Learn`)."""
+        probability dict it predicts (:class:`Predict`) or ``None`` (:class:`Learn`).
+
+        If a host call fails, the head and the hosts may stand at different records: restore the
+        whole model from its last :meth:`state` (the hosts are consistent only together).
+        """
         return self._head.run(ops, self._emit)
 
     def predict_proba_one(self, x: Features) -> dict[Label, float]:

@@ -1,0 +1,105 @@
+"""iHOMER's serving choices: which candidate (a root, a group's own learner, their blend) predicts
+each label, from each candidate's faded count of mistakes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from learners.base import DriftEvent, Label, LabelDict
+from learners.ihomer_groups import _Choices, _Group
+
+
+class ServingChoices:
+    """The serving-choice part of :class:`~learners.ihomer.IHOMER` (a mixin: it reads the model's
+    settings, groups and levels)."""
+
+    def _score_levels(self, y: LabelDict, roots: list[dict[Label, float]], own: dict[str, dict[Label, float]]) -> None:
+        """Fade and count each candidate's wrong labels on each group (and, with
+        ``serving_unit="label"``, on each of its labels); move a serving choice to the best other
+        candidate when it has been clearly better (see ``serving_margin``)."""
+        fading = 1.0 - 1.0 / self.serving_window
+        for group in self._groups:
+            proba = own.get(group.group_id)
+            if proba is None:  # created while learning the instance predicted
+                continue
+            labels = group.labels
+            truth = np.fromiter((y[label] for label in labels), bool, len(labels))
+            wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
+            counts = wrong.sum(axis=0, dtype=float)
+            for _, left in self._fade(group.choice, counts[None, :], fading, decide=self.serving_unit == "group"):
+                self._emit_serving(group, group.choice, 0, labels, left)
+            if self.serving_unit == "label":
+                group.label_choices.grow(len(labels))
+                for row, left in self._fade(group.label_choices, wrong, fading, decide=True):
+                    self._emit_serving(group, group.label_choices, row, [labels[row]], left)
+
+    def _fade(self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool) -> list[tuple[int, int]]:
+        """Add one instance's mistakes (a row per choice, a column per candidate); with ``decide``,
+        move each choice to its best other candidate where the margin rule allows. Returns the
+        ``(row, index of the candidate it left)`` of each move."""
+        choices.wrong *= fading
+        choices.wrong += wrong
+        choices.weight = choices.weight * fading + 1.0
+        choices.scored += 1
+        ready = choices.scored >= self.n_min
+        if not decide or not ready.any():
+            return []
+        rows = np.arange(len(choices.serving))
+        serving = choices.wrong[rows, choices.serving]
+        others = choices.wrong.copy()
+        others[rows, choices.serving] = np.inf
+        best = others.argmin(axis=1)  # the first of equals: the root, then the group's own learner
+        # The first decision replaces a default, not a candidate that earned its place: no margin then.
+        margin = np.where(choices.scored == self.n_min, 0.0, self.serving_margin)
+        moving = np.flatnonzero(ready & (others[rows, best] < (1.0 - margin) * serving))
+        left = choices.serving[moving].tolist()
+        choices.serving[moving] = best[moving]
+        return list(zip(moving.tolist(), left))
+
+    def _emit_serving(self, group: _Group, choices: _Choices, row: int, labels: list[Label], left: int) -> None:
+        detail = {
+            "group": group.group_id,
+            **({"label": str(labels[0])} if choices is group.label_choices else {}),
+            "from": self._levels[left],
+            "to": self._levels[choices.serving[row]],
+            **self._window_errors(choices, row, len(labels)),
+            "instances": int(choices.scored[row]),
+        }
+        self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
+
+    def _candidates(self, labels: list[Label], roots: list[dict[Label, float]], own: dict[Label, float]) -> np.ndarray:
+        """Each candidate's probability of each label: a row per label, a column per serving level."""
+        root_p = [np.fromiter((root.get(label, 0.0) for label in labels), float, len(labels)) for root in roots]
+        own_p = np.fromiter((own.get(label, 0.0) for label in labels), float, len(labels))
+        columns = [root_p[0], own_p]
+        if self.serving_blend:
+            columns.append((root_p[0] + own_p) / 2.0)
+        return np.column_stack(columns + root_p[1:])
+
+    def _served(self, group: _Group, roots: list[dict[Label, float]], own: dict[Label, float]) -> list[float]:
+        """The probability of each of the group's labels from the candidate that serves it."""
+        candidates = self._candidates(group.labels, roots, own)
+        return candidates[np.arange(len(group.labels)), self._served_columns(group)].tolist()
+
+    def _served_columns(self, group: _Group) -> np.ndarray:
+        """The index of the candidate serving each of the group's labels, in its label order (a
+        label adopted since the last instance scored is served as the group is)."""
+        rows = group.label_choices.serving
+        if self.serving_unit == "group" or len(rows) < len(group.labels):
+            default = np.full(len(group.labels), group.choice.serving[0])
+            if self.serving_unit == "label":
+                default[: len(rows)] = rows
+            return default
+        return rows
+
+    def _served_levels(self, group: _Group) -> list[str]:
+        """The name of the candidate serving each of the group's labels, in its label order."""
+        return [self._levels[i] for i in self._served_columns(group).tolist()]
+
+    def _window_errors(self, choices: _Choices, row: int, width: int) -> dict[str, float | None]:
+        """Each candidate's faded rate of wrong labels on the ``width`` labels of a serving choice."""
+        scale = choices.weight[row] * width
+        return {
+            f"{level}_error": float(choices.wrong[row, i] / scale) if scale else None
+            for i, level in enumerate(self._levels)
+        }
