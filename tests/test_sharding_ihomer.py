@@ -12,6 +12,7 @@ from learners.base import LabelMask
 from learners.binary_relevance import BinaryRelevance
 from learners.ihomer import IHOMER
 from learners.sharding import Learn, LocalExecutor, Predict, ShardedModel
+from learners.sharding.ihomer_parts import GroupShard
 from stream.datasets import open_dataset
 from stream.synthetic import DriftingMultiLabelStream
 
@@ -151,3 +152,9 @@ def test_river_adwin_tests_for_drift_only_on_its_clock():
             found += 1
             assert since_reset % detector.clock == 0
     assert found
+
+
+def test_a_group_host_without_the_roots_answers_to_its_batch_says_so():
+    host = GroupShard(IHOMER(**SETTINGS))
+    with pytest.raises(RuntimeError, match="no root answers"):
+        host.apply([("predict", {"u": 1.0})], 0, True)

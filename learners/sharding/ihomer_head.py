@@ -67,6 +67,7 @@ class IHOMERHead:
         self.executor = executor
         self._skeleton = learner.clone()
         self._host_of: dict[str, int] = {}  # group id -> group host
+        self._batch_sent = False  # whether the group hosts have the roots' answers to the running batch
         self._ticks = 0  # updates of the error monitor since its window was last reset
         self._reset_due = False  # the monitor's last update found drift: river resets it on the next
         self.group_hosts = [executor.start(HostFactory(GroupShard(learner.clone()))) for _ in range(n_shards)]
@@ -109,6 +110,7 @@ class IHOMERHead:
             known_counts.append(len(sk._labels))
         root_futures = [self.executor.call(host, "apply", root_ops) for host in self.root_hosts]
         root_events: list = []  # each root's events of the batch, fetched with the first segment
+        self._batch_sent = False  # whether the group hosts have the roots' answers to this batch
         labels = list(sk._labels)
         results: list = [None] * len(ops)
         segment: list[dict] = []
@@ -127,10 +129,10 @@ class IHOMERHead:
             boundary = self._walk_learn(op.x, y, step)
             segment.append(step)
             if boundary:
-                self._flush(segment, root_futures, root_events, labels, results, emit)
+                self._flush(segment, root_futures, root_events, labels, results, emit, position == len(ops) - 1)
                 segment = []
         if segment:
-            self._flush(segment, root_futures, root_events, labels, results, emit)
+            self._flush(segment, root_futures, root_events, labels, results, emit, True)
         return results
 
     def _walk_learn(self, x, y, step: dict) -> bool:
@@ -170,14 +172,18 @@ class IHOMERHead:
             return False
         return checks or step["act"]
 
-    def _flush(self, segment: list[dict], root_futures, root_events: list, labels: list, results: list, emit) -> None:
+    def _flush(
+        self, segment: list[dict], root_futures, root_events: list, labels: list, results: list, emit, last: bool
+    ) -> None:
         """Run a segment on the group hosts and finish each of its ops at the head, in order."""
         sk = self._skeleton
         first = segment[0]["position"]
+        answers_to_send = () if self._batch_sent else root_futures
+        self._batch_sent = True
         futures = []
         for index, host in enumerate(self.group_hosts):
             host_ops = [step["host_ops"][index] if step["kind"] == "learn" else step["host_op"] for step in segment]
-            futures.append(self.executor.call(host, "apply", host_ops, first, *root_futures))
+            futures.append(self.executor.call(host, "apply", host_ops, first, last, *answers_to_send))
         if not root_events:
             root_events.extend(self.executor.gather([self.executor.call(h, "control", "events") for h in self.root_hosts]))
         answers = self.executor.gather(futures)

@@ -94,20 +94,30 @@ class GroupShard:
     def __init__(self, model: IHOMER):
         self.model = model
         self._own_memo: tuple | None = None  # (x, each group's own and served probabilities) of the last predict
+        self._root_answers: tuple = ()  # the roots' answers to the batch being run
 
     @property
     def group_ids(self) -> list[str]:
         return [group.group_id for group in self.model._groups]
 
-    def apply(self, ops: list, first: int, *root_answers) -> tuple[list, list, list, list[str]]:
+    def apply(self, ops: list, first: int, last: bool, *root_answers) -> tuple[list, list, list[str]]:
         """Run ``ops``; ``root_answers`` are the root hosts' answers to the whole batch, of which
-        ``ops`` start at position ``first``.
+        ``ops`` start at position ``first``. The first segment of a batch brings them, the others
+        reuse them (each would otherwise fetch and unpickle the batch's answers again); ``last``
+        says the batch ends with this segment.
 
         Returns each op's result (for a predict: ``[(group id, {label: probability})]``; for a
         learn: the number of wrong labels the error monitor counted, or ``None``), the events as
         ``(op position, phase, group id, event)`` and the groups whose own error rose.
         """
         model = self.model
+        if root_answers:
+            self._root_answers = root_answers
+        root_answers = self._root_answers
+        if not root_answers:
+            raise RuntimeError("group host: no root answers for this batch (restarted in the middle of one?)")
+        if last:
+            self._root_answers = ()  # a host's state holds no batch
         results: list = []
         events: list[tuple[int, int, str, DriftEvent]] = []
         self._own_memo = None
