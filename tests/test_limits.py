@@ -14,21 +14,23 @@ import threading
 import time
 
 import pytest
+from typer.testing import CliRunner
 
 import crashing_learner
 from jobs.checkpoint import CheckpointError
+from jobs.cli import app
 from jobs.config import JobConfig
 from jobs.pipeline.driver import run_pipeline, with_default_checkpoints
 from jobs.pipeline.lifecycle import actor_name
 from jobs.pipeline.progress import Summary
-from jobs.pipeline.recovery import Recovery, RecoveryBudgetExceeded
+from jobs.pipeline.recovery import ActorDiedWithoutCheckpoints, Recovery, RecoveryBudgetExceeded
 from jobs.produce import produce
 from jobs.stages.learner import LearnerStage
 from jobs.stages.messages import Batch
 from stream.kafka import KafkaConfig, RecordSink, ensure_topics
 from stream.records import Record, RecordLimits, encode_json, parse_dead_letter, parse_prediction
 
-from helpers import read_topic
+from helpers import kafka_env, read_topic
 
 
 
@@ -125,13 +127,13 @@ def test_every_kind_of_bad_message_is_one_dead_letter_and_the_run_goes_on(ray_wi
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("mark", [crashing_learner.MARK, crashing_learner.RAISE_MARK])
-def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_with_test_learners, kafka_config, tmp_path, mark):
-    """Whether the learner's process dies on the record or the learner raises on it."""
+def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_with_test_learners, kafka_config, tmp_path):
+    """Whether the learner's process dies on the record (offset 25) or the learner raises on it (offset 41)."""
     ensure_topics(kafka_config, partitions=1)
     records = good_records(60)
-    fatal = Record("fatal", features={"a": 1.0, mark: 1.0}, labels=("l0",))
-    produce(kafka_config, records[:25] + [fatal] + records[25:])
+    dies = Record("dies", features={"a": 1.0, crashing_learner.MARK: 1.0}, labels=("l0",))
+    raises = Record("raises", features={"a": 1.0, crashing_learner.RAISE_MARK: 1.0}, labels=("l0",))
+    produce(kafka_config, records[:25] + [dies] + records[25:40] + [raises] + records[40:])
     config = job(
         kafka_config,
         learners=[crashing_learner.NAME],
@@ -139,15 +141,49 @@ def test_a_learner_that_dies_twice_on_one_record_dead_letters_it(ray_with_test_l
         max_in_flight=2,
         checkpoint_dir=str(tmp_path),
         checkpoint_every_s=0.2,
-        limits=RecordLimits(max_feature_space=3),
+        limits=RecordLimits(max_feature_space=4),
     )
-    summary = run_pipeline(config, expected=61)
-    assert summary.recoveries == 2  # the batch it was in, then the record alone; not a third time
-    assert summary.dead_letters == {"crashed_learner": 1}
+    summary = run_pipeline(config, expected=62)
+    assert summary.recoveries == 4  # each: the batch it was in, then the record alone; not a third time
+    assert summary.dead_letters == {"crashed_learner": 2}
     assert summary.learners[crashing_learner.NAME]["learned"] == 60  # every other record, once
-    (letter,) = dead_letters(kafka_config, 1)
-    assert (letter.reason, letter.source_offset, letter.value) == ("crashed_learner", 25, encode_json(fatal.to_json()))
+    letters = sorted(dead_letters(kafka_config, 2), key=lambda letter: letter.source_offset)
+    assert [(letter.reason, letter.source_offset, letter.value) for letter in letters] == [
+        ("crashed_learner", 25, encode_json(dies.to_json())),
+        ("crashed_learner", 41, encode_json(raises.to_json())),
+    ]
     assert set(prediction_ids(kafka_config, 60)) >= {record.id for record in records}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_actor_death_without_checkpoints_ends_the_run_with_what_died_and_what_was_done(ray_with_test_learners, kafka_config):
+    """No checkpoints, nothing to restart from: one clear error (no Ray traceback) naming the actor,
+    the work done and how to enable checkpoints; ``tagstream run`` prints it and exits 1."""
+    ensure_topics(kafka_config, partitions=1)
+    fatal = Record("fatal", features={"a": 1.0, crashing_learner.MARK: 1.0}, labels=("l0",))
+    produce(kafka_config, good_records(40) + [fatal] + good_records(20, start=40))
+    config = job(kafka_config, learners=[crashing_learner.NAME], batch_size=10, max_in_flight=1)
+    with pytest.raises(ActorDiedWithoutCheckpoints) as caught:
+        run_pipeline(config, expected=61)
+    error = caught.value
+    assert isinstance(error, RecoveryBudgetExceeded)  # every job path ends on it with one line, exit 1
+    assert error.stage == "learner-0" and 40 <= error.summary.records_in <= 61
+    message = str(error)
+    assert "\n" not in message and message.startswith("the learner-0 actor died (")
+    assert f"until then {error.summary.records_in:,} records in" in message and "--checkpoint-dir DIR" in message
+
+    # The same through the command line (a second group reads the topic from the start).
+    env = kafka_env(kafka_config.model_copy(update={"group_id": kafka_config.group_id + "-cli"})) | {"COLUMNS": "400"}
+    result = CliRunner().invoke(
+        app,
+        ["run", "--bootstrap-servers", kafka_config.bootstrap_servers, "--learner", crashing_learner.NAME, "--bounded",
+         "--batch-size", "10", "--metrics-port", "0", "--dashboard-port", "0"],  # fmt: skip
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    assert "error: the learner-0 actor died (" in result.output and "--checkpoint-dir DIR" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.integration
@@ -208,18 +244,17 @@ def test_restores_take_the_newest_checkpoint_every_stage_holds(ray_with_test_lea
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_job_with_a_key_refuses_unsigned_checkpoints(ray_with_test_learners, kafka_config, tmp_path):
+def test_a_job_with_a_key_refuses_checkpoints_it_did_not_sign_and_resumes_from_its_own(ray_with_test_learners, kafka_config, tmp_path):
+    """The key from a file and the same key given as a value sign and verify alike; another key's
+    checkpoints are refused (unsigned ones take the same path: tests/test_checkpoint.py)."""
     ensure_topics(kafka_config, partitions=1)
     checkpoints = tmp_path / "ckpt"
-    _checkpointed_run(kafka_config, checkpoints, 20)
     (tmp_path / "key").write_text("s3cret\n")
+    assert _checkpointed_run(kafka_config, checkpoints, 20, checkpoint_key_file=str(tmp_path / "key")).learners["majority"]["learned"] == 20
     with pytest.raises(CheckpointError, match="no checkpoint .* intact"):
-        _checkpointed_run(kafka_config, checkpoints, 10, start=20, checkpoint_key_file=str(tmp_path / "key"))
-    signed = tmp_path / "signed"
-    assert _checkpointed_run(kafka_config, signed, 0, checkpoint_key="k1").learners["majority"]["learned"] == 10
-    with pytest.raises(CheckpointError, match="no checkpoint .* intact"):
-        _checkpointed_run(kafka_config, signed, 0, checkpoint_key="k2")
-    assert _checkpointed_run(kafka_config, signed, 0, checkpoint_key="k1").learners["majority"]["learned"] == 10
+        _checkpointed_run(kafka_config, checkpoints, 10, start=20, checkpoint_key="k2")
+    summary = _checkpointed_run(kafka_config, checkpoints, 0, checkpoint_key="s3cret")
+    assert summary.learners["majority"]["learned"] == 30  # restored at 20, then the 10 the refused run left
 
 
 def test_a_follow_run_checkpoints_by_default_and_warns_without(caplog):

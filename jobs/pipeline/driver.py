@@ -27,7 +27,7 @@ from jobs.pipeline.lifecycle import (
     stop_stages,
 )
 from jobs.pipeline.progress import Progress, Summary
-from jobs.pipeline.recovery import Recovery, recoverable
+from jobs.pipeline.recovery import ActorDiedWithoutCheckpoints, Recovery, failed_stage, recoverable
 from jobs.pipeline.steps import consume_and_parse, extract_features, predict_and_learn, publish
 from jobs.pipeline.waits import get_within
 from jobs.stages.base import StageRestarted
@@ -130,8 +130,11 @@ def run_pipeline(
                 if checkpoints.due():
                     checkpoints.checkpoint(stages)
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError, StageRestarted) as error:
-                if not checkpoints.enabled or not recoverable(error):
+                if not recoverable(error):
                     raise
+                if not checkpoints.enabled:
+                    stage = failed_stage(stages.consumers, stages.checkpointed(), error)
+                    raise ActorDiedWithoutCheckpoints(stage, progress.summary, error) from error
                 recovery.failed(error, in_flight.entries())
                 logger.warning("an actor failed (%s): restarting the stages from their checkpoints", error)
                 in_flight.abandon()
