@@ -11,6 +11,9 @@ between them:
   numeric ones.
 * :class:`~jobs.stages.learner.LearnerStage` holds one or more learners; for each record in order
   every learner predicts, then learns. It returns the predictions (``Scored``) and small stats.
+  A learner split over shards (``--shards``) keeps its head there and its hosts in
+  :class:`~jobs.stages.shard.ShardStage` actors (:mod:`jobs.stages.learner_calls` says how the
+  stage calls a learner held whole or sharded).
 * :class:`~jobs.stages.publisher.PublisherStage` publishes the serving learner's predictions and
   the drift alerts, flushes, and only then returns its acknowledgement.
 
