@@ -2,6 +2,22 @@
 
 At most ``max_in_flight`` batches are between poll and commit; beyond that the driver waits
 (``ray.wait``) for the oldest, which is the backpressure (:mod:`jobs.pipeline.in_flight`).
+
+Ordering. Every consumer actor has one poll in flight; the driver takes whichever answers first
+(:class:`~jobs.pipeline.polls.ConsumerPolls`), so the consumers fetch and parse side by side.
+What is guaranteed:
+
+* per input partition, records are predicted, learned and published in offset order: one
+  consumer of the group reads a partition at a time, it is polled again only after its last
+  batch was sent on, and a learner actor runs its batches in the order the driver sent them;
+* records of different partitions have no order between them: a batch holds the messages one
+  poll returned, and batches of different consumers enter the pipeline as their polls answer;
+* late labels are joined to their records by id, whatever partition either came from;
+* offsets are committed in the order the batches were sent on, each by the consumer that read
+  them, once their predictions are published (with checkpoints: once a checkpoint covers them);
+* after a rebalance or a recovery a partition is read again from the offsets its learners'
+  checkpoints cover (or the committed ones); records a learner already took in are skipped by
+  position, so each is learned exactly once.
 """
 
 from __future__ import annotations
@@ -28,7 +44,8 @@ from jobs.pipeline.lifecycle import (
 )
 from jobs.pipeline.progress import Progress, Summary
 from jobs.pipeline.recovery import ActorDiedWithoutCheckpoints, Recovery, failed_stage, recoverable
-from jobs.pipeline.steps import consume_and_parse, extract_features, predict_and_learn, publish
+from jobs.pipeline.polls import ConsumerPolls
+from jobs.pipeline.steps import extract_features, predict_and_learn, publish
 from jobs.pipeline.waits import get_within
 from jobs.stages.base import StageRestarted
 from jobs.startup import loopback_ray
@@ -111,12 +128,10 @@ def run_pipeline(
         progress.summary.serving = get_within(stages.publisher.serving_learner.remote(), config.ray_timeout_s, "reading the champion")
         if config.replaying:
             start_replay(stages, config)
-        turn = 0
+        polls = ConsumerPolls(stages.consumers, config.ray_timeout_s, broker)
         while not progress.done():
-            consumer = stages.consumers[turn % len(stages.consumers)]
-            turn += 1
             try:
-                batch_ref, info = consume_and_parse(consumer, config.ray_timeout_s, recovery.isolating(), broker)
+                consumer, batch_ref, info = polls.next(recovery.isolating())
                 progress.consumed(consumer, info)
                 recovery.consumed(info)
                 if not info.consumed:
@@ -145,6 +160,8 @@ def run_pipeline(
                     get_within(quarantining, config.ray_timeout_s, "quarantining")
                 rewind_to_checkpoints(stages, config)
                 progress.recovered()
+                polls.abandon()  # polled before the rewind: read again from the checkpoint's offsets
+        polls.abandon()
         in_flight.drain()
         progress.finish()
         if checkpoints.enabled:

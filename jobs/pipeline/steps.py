@@ -3,22 +3,7 @@
 from __future__ import annotations
 
 from jobs.config import JobConfig
-from jobs.outage import BrokerWatch
-from jobs.pipeline.waits import PipelineTimeout, get_within
 from jobs.stages.messages import PollInfo
-
-
-def consume_and_parse(consumer, timeout_s: float, isolate: dict | None = None, broker: BrokerWatch | None = None):
-    """Poll one micro-batch; the batch stays in the object store, the driver reads only its PollInfo.
-
-    Records in the ``isolate`` ranges come one per batch (a learner actor died on one of them).
-    With ``broker``, time the broker does not answer does not count towards ``timeout_s`` (a poll
-    may wait for it to take a dead letter or an alert).
-    """
-    batch_ref, info_ref = consumer.poll.options(num_returns=2).remote(isolate or None)
-    if broker is not None and broker.wait([info_ref], timeout_s, "polling the input topic"):
-        raise PipelineTimeout(f"polling the input topic took longer than {timeout_s} s")
-    return batch_ref, get_within(info_ref, timeout_s, "polling the input topic")
 
 
 def extract_features(extractors, batch_ref, info: PollInfo, config: JobConfig):
