@@ -260,12 +260,13 @@ class IHOMERHead:
         clear_rise = "drift" in sk._pending + reasons
         wanted = {frozenset(labels) for _, labels in sk._tree.partition_homes(sk.max_groups)}
         leaving = {stub.group_id for stub in sk._groups if frozenset(stub.labels) not in wanted}
+        holding = {self._host_of[group_id] for group_id in leaving}
         calls = [
-            (index, self.executor.call(host, "control", "release", leaving, clear_rise))
+            self.executor.call(host, "control", "release", leaving, clear_rise)
             for index, host in enumerate(self.group_hosts)
-            if clear_rise or any(self._host_of[g] == index for g in leaving)
+            if clear_rise or index in holding
         ]
-        released = {group.group_id: group for groups in self.executor.gather([f for _, f in calls]) for group in groups}
+        released = {group.group_id: group for groups in self.executor.gather(calls) for group in groups}
         sk._groups = [released.get(stub.group_id, stub) for stub in sk._groups]
         for group_id in leaving:
             del self._host_of[group_id]
