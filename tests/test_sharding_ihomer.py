@@ -12,6 +12,7 @@ from learners.base import LabelMask
 from learners.binary_relevance import BinaryRelevance
 from learners.ihomer import IHOMER
 from learners.sharding import Learn, LocalExecutor, Predict, ShardedModel
+from learners.sharding.executor import LocalFuture
 from learners.sharding.ihomer_parts import GroupShard
 from stream.datasets import open_dataset
 from stream.synthetic import DriftingMultiLabelStream
@@ -158,3 +159,19 @@ def test_a_group_host_without_the_roots_answers_to_its_batch_says_so():
     host = GroupShard(IHOMER(**SETTINGS))
     with pytest.raises(RuntimeError, match="no root answers"):
         host.apply([("predict", {"u": 1.0})], 0, True)
+
+
+class CopyingExecutor(LocalExecutor):
+    """Hosts in this process, but every argument and result crosses as a copy (as between Ray
+    processes): nothing may rely on an object shared between the head and a host."""
+
+    def call(self, handle, method: str, *args):
+        args = tuple(arg.value if isinstance(arg, LocalFuture) else arg for arg in args)
+        future = super().call(handle, method, *pickle.loads(pickle.dumps(args)))
+        return LocalFuture(pickle.loads(pickle.dumps(future.value)))
+
+
+def test_hosts_that_get_copies_answer_the_same():
+    expected, expected_events, _ = reference("yeast", 200)
+    model = ShardedModel(IHOMER(**SETTINGS), 2, CopyingExecutor())
+    assert sharded(model, prequential_ops(prefix("yeast", 200)), 64) == (expected, expected_events)
