@@ -94,3 +94,26 @@ def test_mlhat_splits_where_a_rare_label_leaves_a_side_pure():
     for i in range(300):
         model.learn_one({"u": rng.random()}, {"a": i % 100 == 0, "b": False})
     assert model.describe()["root"]["kind"] == "branch"
+
+
+def test_new_leaves_start_from_the_split_estimate_and_wait_past_it():
+    rng = random.Random(5)
+    model = MLHAT(cardinality_th=100, bootstrap_sampling=False, seed=1)
+    for i in range(300):
+        model.learn_one({"u": rng.random()}, {"a": i % 100 == 0, "b": False})
+    for child in model._root.children:
+        assert child.prior_classes[TOTAL] > 0
+        # As the reference: a child tries to split once it has learned its estimate plus the grace period.
+        assert child.last_split_attempt == child.prior_classes[TOTAL]
+    # The instance that made the root split was learned again by the branch.
+    assert model._root.weight == 300 + 1
+
+
+def test_a_leaf_dominated_by_one_class_stops_trying_to_split():
+    rng = random.Random(2)
+    model = MLHAT(grace_period=50, bootstrap_sampling=False, seed=1)
+    for i in range(300):
+        # Label a is on in every instance (100 % > 99 %), b in one: the leaf is not pure.
+        model.learn_one({"u": rng.random()}, {"a": True, "b": i == 10})
+    root = model.describe()["root"]
+    assert root["kind"] == "leaf" and root["active"] is False
