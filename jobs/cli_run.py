@@ -8,37 +8,25 @@ bundled dataset (``yeast`` unless ``--dataset`` says otherwise) and runs the pip
 from __future__ import annotations
 
 import contextlib
-import json
 import pathlib
 import signal
 import threading
 import typing
-import uuid
 
-import ray
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
-from jobs.broker import BrokerError, EmbeddedBroker
-from jobs.checkpoint import CheckpointError
+from jobs.broker import EmbeddedBroker
 from jobs.cli_config import uses_embedded_broker
-from jobs.config import ConfigError, DatasetFields, JobConfig
-from jobs.dashboard import LivePage
+from jobs.config import ConfigError, JobConfig
+from jobs.job import FATAL_ERRORS, JobView, failure_reason, run_with_view
 from jobs.logging_setup import LogFormat, setup_logging
-from jobs.model_export import job_initial_model
-from jobs.pipeline.driver import init_ray, run_pipeline
-from jobs.pipeline.progress import Summary
-from jobs.pipeline.recovery import RecoveryBudgetExceeded
-from jobs.pipeline.waits import PipelineTimeout
-from jobs.produce import dataset_records, jsonl_records, produce
 from jobs.run_views import LiveProgress, ProgressLog, progress_line, summary_view
-from jobs.startup import check_dataset, serve_endpoints
+from jobs.startup import Endpoints
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFileError
-from stream.errors import StreamError
-from stream.kafka import ensure_topics
 
 console = Console()
 errors = Console(stderr=True)
@@ -53,31 +41,12 @@ FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", 
 ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
 
-def records_of(dataset: str, fields: DatasetFields | None = None):
-    """The records of a registered dataset, an ARFF file, or a JSON Lines file (``.jsonl[.gz]``).
-
-    A JSONL file is read as input records unless ``fields`` renames the text, labels or id field:
-    then it is a text dataset read with those names.
-    """
-    if fields is not None and fields.renamed:
-        return dataset_records(dataset, text_fields=fields.text_fields())
-    if dataset.endswith((".jsonl", ".jsonl.gz")):
-        return jsonl_records(dataset)
-    return dataset_records(dataset)
-
-
 def with_bootstrap_servers(config: JobConfig, servers: str) -> JobConfig:
     return config.model_copy(update={"kafka": config.kafka.model_copy(update={"bootstrap_servers": servers})})
 
 
-@contextlib.contextmanager
-def graceful_interrupt(stop: threading.Event):
-    """First Ctrl-C or SIGTERM: stop polling, finish the batches in flight, checkpoint, commit and
-    write the summary. A second one aborts.
-
-    SIGTERM is what ``docker stop``, systemd and Kubernetes send; a run stopped by it ends like
-    one whose input ended.
-    """
+def install_interrupt_handlers(stop: threading.Event) -> dict:
+    """Make Ctrl-C and SIGTERM set ``stop`` (the second one aborts); returns the handlers replaced."""
 
     def handle(signum, frame):
         if stop.is_set():
@@ -85,7 +54,18 @@ def graceful_interrupt(stop: threading.Event):
         stop.set()
         errors.print(f"stopping on {signal.Signals(signum).name}: finishing the batches in flight (again to abort)")
 
-    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    return {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+@contextlib.contextmanager
+def graceful_interrupt(stop: threading.Event):
+    """First Ctrl-C or SIGTERM: stop polling, finish the batches in flight, checkpoint, commit and
+    write the summary. A second one aborts. The handlers from before are put back afterwards.
+
+    SIGTERM is what ``docker stop``, systemd and Kubernetes send; a run stopped by it ends like
+    one whose input ended.
+    """
+    previous = install_interrupt_handlers(stop)
     try:
         yield
     finally:
@@ -204,76 +184,57 @@ def run_command(
     except ConfigError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
+    # The embedded broker has no data of its own: it replays the default dataset unless told another.
+    if uses_embedded_broker(config) and config.dataset is None:
+        config = config.model_copy(update={"dataset": DEFAULT_DATASET})
+    stop = threading.Event()
     try:
-        with contextlib.ExitStack() as stack:
-            stop = threading.Event()
-            stack.enter_context(graceful_interrupt(stop))
-            # Checked before anything has a side effect: the dataset, then the ports (held from now on).
-            if uses_embedded_broker(config) and config.dataset is None:
-                config = config.model_copy(update={"dataset": DEFAULT_DATASET})
-            if config.dataset is not None and not config.replaying:
-                check_dataset(records_of(config.dataset, config.dataset_fields))
-            metrics = PipelineMetrics(config.window)
-            endpoints = serve_endpoints(config, metrics, stack, settings=PORT_FLAGS)
-            console.print(f"metrics on [bold]{endpoints.metrics_url}[/bold]")
-            console.print(f"live page on [bold]{endpoints.page.url}[/bold]")
-            if uses_embedded_broker(config):
-                broker = stack.enter_context(EmbeddedBroker())
-                config = with_bootstrap_servers(config, broker.bootstrap_servers)
-                console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
-            summary = _run(config, stack, stop, metrics, endpoints.page, label_delay, quiet_ray=not verbose)
-    except ModelFileError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        with graceful_interrupt(stop):
+            summary = run_with_view(config, TerminalView(stop, quiet_ray=not verbose), stop, label_delay=label_delay)
+    except (ConfigError, ModelFileError) as error:
+        errors.print(f"[red]error:[/red] {escape(failure_reason(error))}", highlight=False)
         raise typer.Exit(2) from None
-    except (StreamError, BrokerError, PipelineTimeout, CheckpointError, RecoveryBudgetExceeded, OSError) as error:
-        # An actor's error (offsets out of range, ...) comes wrapped with its remote traceback: its message only.
-        reason = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
-        errors.print(f"[red]error:[/red] {escape(str(reason))}", highlight=False)
+    except FATAL_ERRORS as error:
+        errors.print(f"[red]error:[/red] {escape(failure_reason(error))}", highlight=False)
         raise typer.Exit(1) from None
     console.print(summary_view(summary, console))
     if config.out_dir is not None:
-        config.out_dir.mkdir(parents=True, exist_ok=True)
-        path = config.out_dir / "summary.json"
-        path.write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
-        console.print(f"summary written to {path}")
+        console.print(f"summary written to {config.out_dir / 'summary.json'}")
 
 
-def _run(
-    config: JobConfig,
-    stack: contextlib.ExitStack,
-    stop: threading.Event,
-    metrics: PipelineMetrics,
-    page: LivePage,
-    label_delay: int | None = None,
-    quiet_ray: bool = False,
-) -> Summary:
-    job_initial_model(config)  # a model file that does not fit is refused before the replay
-    ensure_topics(config.kafka)
-    expected = None
-    if config.replaying:
-        config = config.for_replay(uuid.uuid4().hex[:8])
-        outputs = config.kafka.topics
-        ensure_topics(config.kafka, [outputs.predictions, outputs.drift, outputs.model_events])
+class TerminalView(JobView):
+    """``tagstream run``'s side of a run: the embedded broker when no other is configured, and
+    progress redrawn in place on a terminal (plain periodic lines anywhere else)."""
+
+    port_settings = PORT_FLAGS
+
+    def __init__(self, stop: threading.Event, quiet_ray: bool):
+        self.stop = stop
+        self.quiet_ray = quiet_ray
+
+    def serving(self, endpoints: Endpoints) -> None:
+        console.print(f"metrics on [bold]{endpoints.metrics_url}[/bold]")
+        console.print(f"live page on [bold]{endpoints.page.url}[/bold]")
+
+    def broker(self, config: JobConfig, stack: contextlib.ExitStack) -> JobConfig:
+        if not uses_embedded_broker(config):
+            return config
+        broker = stack.enter_context(EmbeddedBroker())
+        console.print(f"embedded broker on [bold]{broker.bootstrap_servers}[/bold] (in memory)")
+        return with_bootstrap_servers(config, broker.bootstrap_servers)
+
+    def replaying(self, config: JobConfig) -> None:
         console.print(f"replaying into [bold]{config.kafka.topics.predictions}[/bold]")
-    elif config.dataset is not None:
-        produced = produce(config.kafka, records_of(config.dataset, config.dataset_fields), limit=config.limit, label_delay=label_delay)
-        expected = produced.records + (produced.label_updates if config.labels_topic else 0)
-        console.print(f"replayed {produced.records:,} records of {config.dataset} into {config.kafka.topics.records}")
-    if init_ray(config, quiet=quiet_ray):
-        stack.callback(ray.shutdown)
+
+    def replayed(self, config: JobConfig, records: int) -> None:
+        console.print(f"replayed {records:,} records of {config.dataset} into {config.kafka.topics.records}")
+
+    def ray_started(self) -> None:
         # A local Ray installs its own SIGTERM handler in this process (it aborts): ours again.
-        stack.enter_context(graceful_interrupt(stop))
-    with _progress_display(config, metrics) as on_progress:
-        summary = run_pipeline(
-            config,
-            expected=expected,
-            stop=stop,
-            metrics=metrics,
-            on_progress=on_progress,
-            on_batch=page.state.observe_batch,
-        )
-    page.state.finish(summary)
-    return summary
+        install_interrupt_handlers(self.stop)
+
+    def progress(self, config: JobConfig, metrics: PipelineMetrics):
+        return _progress_display(config, metrics)
 
 
 @contextlib.contextmanager

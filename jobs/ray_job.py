@@ -27,27 +27,16 @@ import signal
 import sys
 import threading
 import typing
-import uuid
 
-import ray
 import typer
 
-from jobs.broker import BrokerError
-from jobs.checkpoint import CheckpointError
-from jobs.cli_run import records_of
-from jobs.config import ConfigError, JobConfig
+from jobs.config import JobConfig
+from jobs.job import FATAL_ERRORS, JobView, failure_reason, run_with_view
 from jobs.logging_setup import LogFormat, setup_logging
-from jobs.pipeline.driver import init_ray, run_pipeline
 from jobs.pipeline.progress import Summary
-from jobs.pipeline.recovery import RecoveryBudgetExceeded
-from jobs.pipeline.waits import PipelineTimeout
-from jobs.produce import produce
 from jobs.run_views import ProgressLog
-from jobs.startup import check_dataset, serve_endpoints
+from jobs.startup import Endpoints
 from jobs.telemetry import PipelineMetrics
-from learners.model_file import ModelFileError
-from stream.errors import StreamError
-from stream.kafka import ensure_topics
 
 # Named, not __name__: run with `python -m`, this module is "__main__".
 logger = logging.getLogger("jobs.ray_job")
@@ -60,42 +49,6 @@ PORT_SETTINGS = {
 
 #: Environment variable naming the config file when ``--config`` is not given.
 CONFIG_ENV = "TAGSTREAM_CONFIG"
-
-
-class IncompleteRun(RuntimeError):
-    """A bounded run ended (input went idle) before it consumed every replayed record."""
-
-
-#: Errors that end the job with exit 1 and their one-line reason: what the operator must act on
-#: (configuration, Kafka, checkpoints, the recovery budget, ports, files), as in ``tagstream run``.
-FATAL_ERRORS = (
-    ConfigError,
-    StreamError,
-    BrokerError,
-    PipelineTimeout,
-    CheckpointError,
-    RecoveryBudgetExceeded,
-    ModelFileError,
-    IncompleteRun,
-    OSError,
-)
-
-
-def failure_reason(error: BaseException) -> str:
-    """The reason a job failed, on one line.
-
-    An actor's error comes wrapped with its remote traceback: its own message only. A message
-    that quotes another error over several lines (the recovery budget names the last actor
-    failure, whose text lists the actor's id, pid, node ...) keeps its first line.
-
-    Examples
-    --------
-    >>> failure_reason(RecoveryBudgetExceeded("2 actor failures; the last: The actor died.\\n\\tpid: 7"))
-    '2 actor failures; the last: The actor died.'
-    """
-    reason = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
-    lines = str(reason).strip().splitlines()
-    return lines[0] if lines else type(reason).__name__
 
 
 def log_progress(fields: dict) -> None:
@@ -113,33 +66,25 @@ def stop_on_sigterm(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
-def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
-    """Topics, replay, metrics endpoint and the pipeline, on the Ray cluster this process belongs to.
+class LogView(JobView):
+    """The Ray job's side of a run: ``key=value`` log lines (the replay, the start, the progress)."""
 
-    The dataset and the ports are checked (the ports held) before Ray, topics or a replay.
-    """
-    with contextlib.ExitStack() as stack:
-        if config.dataset is not None and not config.replaying:
-            check_dataset(records_of(config.dataset, config.dataset_fields))
-        metrics = PipelineMetrics(config.window)
-        endpoints = serve_endpoints(config, metrics, stack, settings=PORT_SETTINGS)
-        if init_ray(config):
-            stack.callback(ray.shutdown)
-            if stop is not None:
-                stop_on_sigterm(stop)  # a local Ray installs its own SIGTERM handler (it aborts)
-        ensure_topics(config.kafka)
-        expected = None
-        if config.replaying:
-            config = config.for_replay(uuid.uuid4().hex[:8])
-            outputs = config.kafka.topics
-            ensure_topics(config.kafka, [outputs.predictions, outputs.drift, outputs.model_events])
-        elif config.dataset is not None:
-            produced = produce(config.kafka, records_of(config.dataset, config.dataset_fields), limit=config.limit)
-            expected = produced.records
-            logger.info(
-                "replayed the dataset",
-                extra={"dataset": config.dataset, "records": produced.records, "topic": config.kafka.topics.records},
-            )
+    port_settings = PORT_SETTINGS
+
+    def __init__(self, stop: threading.Event | None = None):
+        self.stop = stop
+
+    def replayed(self, config: JobConfig, records: int) -> None:
+        logger.info("replayed the dataset", extra={"dataset": config.dataset, "records": records, "topic": config.kafka.topics.records})
+
+    def replaying(self, config: JobConfig) -> None:
+        logger.info("replaying the input", extra={"predictions": config.kafka.topics.predictions})
+
+    def ray_started(self) -> None:
+        if self.stop is not None:
+            stop_on_sigterm(self.stop)  # a local Ray installs its own SIGTERM handler (it aborts)
+
+    def starting(self, config: JobConfig, endpoints: Endpoints, expected: int | None) -> None:
         logger.info(
             "pipeline starting",
             extra={
@@ -153,25 +98,15 @@ def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
                 "follow": config.follow,
             },
         )
-        summary = run_pipeline(
-            config,
-            expected=expected,
-            stop=stop,
-            metrics=metrics,
-            on_progress=ProgressLog(log_progress, config.learners, metrics),
-            on_batch=endpoints.page.state.observe_batch,
-        )
-        endpoints.page.state.finish(summary)
-        stopped = stop is not None and stop.is_set()
-        if expected is not None and summary.records_in < expected and not stopped:
-            raise IncompleteRun(
-                f"the run consumed {summary.records_in} of the {expected} replayed records before its input went "
-                f"idle for {config.idle_timeout_s} s (idle_timeout_s)"
-            )
-    if config.out_dir is not None:
-        config.out_dir.mkdir(parents=True, exist_ok=True)
-        (config.out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
-    return summary
+
+    @contextlib.contextmanager
+    def progress(self, config: JobConfig, metrics: PipelineMetrics):
+        yield ProgressLog(log_progress, config.learners, metrics)
+
+
+def run_job(config: JobConfig, stop: threading.Event | None = None) -> Summary:
+    """The Ray job's run (:func:`jobs.job.run_with_view`) on the Ray cluster this process belongs to."""
+    return run_with_view(config, LogView(stop), stop)
 
 
 def main(

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 from typer.testing import CliRunner
 
-from jobs import cli_run, ray_job
+from jobs import cli_run, job, ray_job
 from jobs.cli import app
 from jobs.config import JobConfig
 from jobs.startup import PortTaken
@@ -71,7 +71,7 @@ def test_the_ray_job_checks_dataset_and_ports_before_ray_and_topics(monkeypatch,
     def no_ray(config, *args, **kwargs):
         raise AssertionError("Ray was started before the start-up checks failed")
 
-    monkeypatch.setattr(ray_job, "init_ray", no_ray)
+    monkeypatch.setattr(job, "init_ray", no_ray)  # the path run and the Ray job share
     with pytest.raises(PortTaken, match=f"127.0.0.1:{taken_port}.*metrics_port in the config file or TAGSTREAM_METRICS_PORT"):
         ray_job.run_job(JobConfig(learners=["majority"], metrics_port=taken_port, dashboard_port=0))
     with pytest.raises(KeyError, match="no-such-dataset"):

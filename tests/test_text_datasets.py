@@ -99,7 +99,7 @@ def test_dataset_records_turns_texts_into_text_records(tmp_path):
 
 
 def test_run_replays_a_text_dataset_with_renamed_fields(tmp_path):
-    from jobs.cli_run import records_of
+    from jobs.job import records_of
     from jobs.config import JobConfig
 
     path = tmp_path / "posts.jsonl"
