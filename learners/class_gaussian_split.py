@@ -21,7 +21,6 @@ follows the reference so that its trees grow as the reference's do (see
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 from scipy import special
@@ -193,8 +192,3 @@ class ClassGaussianObservers:
             b = best[i]
             out.append(ClassSplit(int(feats[i]), float(thresholds[i, b]), float(merit[i, b]), left[i, b], right[i, b]))
         return out
-
-
-def merit_range(n_labelsets: int) -> float:
-    """Range of the merit in the reference's Hoeffding bound: log2 of the leaf's label sets, 1 when <= 2."""
-    return math.log2(n_labelsets) if n_labelsets > 2 else 1.0

@@ -11,11 +11,11 @@ from river import drift
 
 from learners.bagged_logistic_br import BaggedLogisticBR
 from learners.base import DriftEvent, Features, LabelDict
-from learners.class_gaussian_split import EMPTY, FIRST_LABEL, TOTAL, ClassGaussianObservers, class_entropy, merit_range
+from learners.class_gaussian_split import EMPTY, FIRST_LABEL, TOTAL, ClassGaussianObservers, class_entropy
 from learners.label_combination_knn import LabelCombinationKNN
 from learners.mlht import MLHT
 from learners.multilabel_tree import Branch, Instance, Leaf
-from learners.split_criterion import hoeffding_bound
+from learners.split_criterion import hoeffding_bound, merit_range
 
 logger = logging.getLogger(__name__)
 

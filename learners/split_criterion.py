@@ -66,9 +66,12 @@ def hoeffding_bound(value_range: float, delta: float, n: float) -> float:
     return math.sqrt(value_range * value_range * math.log(1.0 / delta) / (2.0 * n))
 
 
-def merit_range(n_labels: int) -> float:
-    """Range of the multi-label information gain: log2 of the labels tracked, 1 when <= 2."""
-    return math.log2(n_labels) if n_labels > 2 else 1.0
+def merit_range(n_outcomes: int) -> float:
+    """Range of the multi-label information gain: log2 of the outcomes counted, 1 when <= 2.
+
+    MLHT counts the labels a leaf has seen, MLHAT its distinct label sets (as the reference).
+    """
+    return math.log2(n_outcomes) if n_outcomes > 2 else 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from river.tree.splitter import GaussianSplitter
 
-from learners.class_gaussian_split import EMPTY, FIRST_LABEL, TOTAL, ClassGaussianObservers, class_entropy, merit_range
+from learners.class_gaussian_split import EMPTY, FIRST_LABEL, TOTAL, ClassGaussianObservers, class_entropy
 from learners.mlhat import MLHAT
 from learners.multilabel_tree import ColumnIndex
 
@@ -78,11 +78,10 @@ def test_zeros_a_row_carries_count_and_absent_features_do_not():
     assert observers._low[u, TOTAL] == 0.0 and observers._high[u, TOTAL] == 0.0
 
 
-def test_entropy_and_range_as_the_reference():
+def test_entropy_as_the_reference():
     assert class_entropy(np.array([4.0, 0.0, 2.0, 2.0])) == pytest.approx(2.0)
     assert class_entropy(np.array([4.0, 0.0, 2.0])) == 0.0  # one class besides total: pure
     assert class_entropy(np.array([4.0, 0.0, 4.0, 1.0])) == pytest.approx(0.8113, abs=1e-4)
-    assert merit_range(2) == 1.0 and merit_range(8) == 3.0
 
 
 def test_mlhat_splits_where_a_rare_label_leaves_a_side_pure():
