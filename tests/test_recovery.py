@@ -78,15 +78,6 @@ def prediction_ids(config: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
     return ids
 
 
-@pytest.fixture
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize(
