@@ -216,7 +216,27 @@ def test_inspect_prints_the_structure_and_writes_it_as_json(runner, tmp_path):
     model = registry.make("ihomer", seed=1)
     Prequential({"ihomer": model}, report_every=None).run(first_instances("flags", 40))
     assert model.render_text() in result.stdout
-    assert structure == json.loads(json.dumps(model.describe()))
+    described = json.loads(json.dumps(model.describe()))
+    # Byte counts walk live objects, whose sizes (an instance dict's shared keys) depend on what the
+    # process built before: equal structure, sizes within a percent.
+    assert without_bytes(structure) == without_bytes(described)
+    assert sizes(structure) == pytest.approx(sizes(described), rel=0.01)
+
+
+def without_bytes(node):
+    if isinstance(node, dict):
+        return {key: without_bytes(value) for key, value in node.items() if key != "bytes"}
+    if isinstance(node, list):
+        return [without_bytes(value) for value in node]
+    return node
+
+
+def sizes(node) -> list[int]:
+    if isinstance(node, dict):
+        return [size for key, value in node.items() for size in ([value] if key == "bytes" else sizes(value))]
+    if isinstance(node, list):
+        return [size for value in node for size in sizes(value)]
+    return []
 
 
 def first_instances(name, n):
