@@ -7,6 +7,9 @@ label split, in process), side by side in one run; micro-F1 and subset accuracy 
 table into ``benchmarks/results/sharding.md``. Binary-relevance learners are exact by construction
 (tests/test_sharding.py), so the table lists learners that couple labels.
 
+``--exact``: the catalogue's iHOMER unsharded and sharded (N = 2, 3) over whole streams: records
+whose predictions differ (none: it is exact) and both scores.
+
 ``--cpu``: iHOMER sharded over N hosts (``LocalExecutor``, in process): CPU seconds per record
 spent in each host's calls, the roots' hosts and the head, against the unsharded learner in the
 same run.
@@ -15,6 +18,7 @@ Run it from the repository root (under ``nice``: the machine is shared)::
 
     nice -n 10 .venv/bin/python benchmarks/bench_sharding.py --datasets emotions,yeast --learners mlhat,mlht
     nice -n 10 .venv/bin/python benchmarks/bench_sharding.py --cpu --datasets bibtex,yeast --instances 1500
+    nice -n 10 .venv/bin/python benchmarks/bench_sharding.py --exact --datasets emotions,yeast,bibtex
     .venv/bin/python benchmarks/bench_sharding.py --report-only
 """
 
@@ -59,7 +63,7 @@ def quality_run(dataset: str, learner: str, n_shards: int, budget: float) -> dic
 
 
 def load() -> dict:
-    return whole_stream.load(JSON_PATH, {"quality": {}, "cpu": {}})
+    return {"quality": {}, "cpu": {}, "exact": {}, **whole_stream.load(JSON_PATH, {})}
 
 
 def record(section: str, key: str, result: dict) -> None:
@@ -136,6 +140,8 @@ def write_report(document: dict) -> None:
     cpu = document.get("cpu", {})
     if cpu:
         lines += cpu_section(cpu)
+    if document.get("exact"):
+        lines += exact_section(document["exact"])
     MD_PATH.write_text("\n".join(lines) + "\n")
 
 
@@ -200,6 +206,61 @@ def root_blocks(name: str, ops: list, records: int, shards: list[int]) -> dict:
             model.run(ops[start : start + CPU_BATCH])
         out[str(n_shards)] = max(1000 * executor.cpu.get(id(h), 0.0) / records for h in model.handles)
     return out
+
+
+def exact_run(dataset: str, shards: list[int]) -> dict:
+    """The catalogue's iHOMER over the whole stream, unsharded and over each N (in process): the
+    records whose predicted probabilities differ at all, and micro-F1 and subset accuracy."""
+    stream = list(whole_stream.open_dataset(dataset))
+    ops = [op for x, y in stream for op in (Predict(x), Learn(x, y))]
+    model = registry.make("ihomer", seed=SEED)
+    reference = [model.predict_proba_one(op.x) if isinstance(op, Predict) else model.learn_one(op.x, op.y) for op in ops]
+    out = {"instances": len(stream), "unsharded": scores(stream, reference[0::2]), "shards": {}}
+    for n_shards in shards:
+        sharded = ShardedModel(registry.make("ihomer", seed=SEED), n_shards, LocalExecutor())
+        results = [r for start in range(0, len(ops), CPU_BATCH) for r in sharded.run(ops[start : start + CPU_BATCH])]
+        differing = sum(a != b for a, b in zip(results[0::2], reference[0::2]))
+        out["shards"][str(n_shards)] = {"differing_records": differing, **scores(stream, results[0::2])}
+    return out
+
+
+def scores(stream: list, probabilities: list[dict]) -> dict:
+    """Micro-F1 and subset accuracy of the predictions (probability >= 0.5) on the stream's labels."""
+    tp = fp = fn = exact = 0
+    for (_, y), proba in zip(stream, probabilities):
+        on = {label for label, p in proba.items() if p >= 0.5}
+        truth = {label for label, value in y.items() if value}
+        tp, fp, fn = tp + len(on & truth), fp + len(on - truth), fn + len(truth - on)
+        exact += on == truth
+    return {"micro_f1": 2 * tp / max(2 * tp + fp + fn, 1), "subset_accuracy": exact / max(len(stream), 1)}
+
+
+def exact_section(exact: dict) -> list[str]:
+    lines = [
+        "### Sharded iHOMER against unsharded over whole streams",
+        "",
+        "Whole streams, file order, the catalogue's iHOMER (seed 1) unsharded and sharded in the same",
+        "run: records whose predicted probabilities differ in any label (exact equality), and the",
+        "scores (micro-F1 / subset accuracy, probability >= 0.5):",
+        "",
+        "| dataset | records | unsharded | N | differing records | sharded |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for dataset, run in exact.items():
+        base = run["unsharded"]
+        for n, shard in sorted(run["shards"].items(), key=lambda item: int(item[0])):
+            lines.append(
+                f"| {dataset} | {run['instances']} | {base['micro_f1']:.4f} / {base['subset_accuracy']:.4f} | {n} | "
+                f"{shard['differing_records']} | {shard['micro_f1']:.4f} / {shard['subset_accuracy']:.4f} |"
+            )
+    return lines + [""]
+
+
+def run_exact(datasets: list[str], shards: list[int]) -> None:
+    for dataset in datasets:
+        if dataset not in load().get("exact", {}):
+            record("exact", dataset, exact_run(dataset, shards))
+    write_report(load())
 
 
 def run_cpu(datasets: list[str], shards: list[int], instances: int) -> None:
@@ -278,15 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=600.0, help="wall seconds per run before it is cut short")
     parser.add_argument("--cpu", action="store_true", help="measure iHOMER's CPU per record per host instead")
     parser.add_argument("--instances", type=int, default=1500, help="records per --cpu run")
+    parser.add_argument("--exact", action="store_true", help="check sharded iHOMER against unsharded over whole streams")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    shards = [int(n) for n in (args.shards or ("1,2,4" if args.cpu else "2,4")).split(",") if n.strip()]
+    default_shards = "1,2,4" if args.cpu else "2,3" if args.exact else "2,4"
+    shards = [int(n) for n in (args.shards or default_shards).split(",") if n.strip()]
     if args.report_only:
         write_report(load())
         return 0
     if args.cpu:
         run_cpu(datasets, shards, args.instances)
+        return 0
+    if args.exact:
+        run_exact(datasets, [n for n in shards if n > 1] or [2, 3])
         return 0
     run_quality(datasets, registry.expand(args.learners), shards, args.budget)
     return 0
