@@ -155,14 +155,14 @@ def test_run_command_with_shards(ray_local, tmp_path):
 
     result = CliRunner().invoke(
         app,
-        ["run", "--learner", "br-nb", "--shards", "2", "--limit", "200", "--metrics-port", "0", "--dashboard-port", "0",
+        ["run", "--learner", "br-nb", "--shards", "2", "--limit", "100", "--metrics-port", "0", "--dashboard-port", "0",
          "--out", str(tmp_path)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert (summary["records_in"], summary["predictions_out"]) == (200, 200)
+    assert (summary["records_in"], summary["predictions_out"]) == (100, 100)
     assert summary["learners"]["br-nb"]["shards"] == 2
-    assert summary["learners"]["br-nb"]["learned"] == 200
+    assert summary["learners"]["br-nb"]["learned"] == 100
 
 
 # -- exactly once with a killed shard --------------------------------------------------------------
