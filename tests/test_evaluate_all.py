@@ -22,7 +22,7 @@ DATASETS = ("yeast", "emotions", "scene", "enron")
 
 #: Instances evaluated per dataset for each group of learners.
 LIMITS = {
-    "one_model_per_label": {"yeast": 80, "emotions": 100, "scene": 80, "enron": 40},
+    "one_model_per_label": {"yeast": 40, "emotions": 50, "scene": 40, "enron": 20},
     "vectorised": {"yeast": 400, "emotions": 400, "scene": 400, "enron": 300},
 }
 
