@@ -122,6 +122,58 @@ def test_a_sharded_stage_settles_late_labels_corrections_and_partial_targets_as_
     assert whole["majority"]["partial_refused"] > 0
 
 
+@pytest.mark.integration
+def test_sharded_ihomer_restored_from_its_head_and_shard_checkpoints_goes_on_exactly(ray_local, tmp_path):
+    """Head and shards checkpoint under one epoch; new actors restored from it predict the rest of
+    the stream as the uninterrupted unsharded stage does. Shards not at their head's epoch refuse it."""
+    records = yeast(240)
+    batches = [
+        Batch(records[i : i + 30], [float(i)] * 30, float(i), [("records", 0, k) for k in range(i, i + 30)])
+        for i in range(0, len(records), 30)
+    ]
+    whole = LearnerStage(["ihomer"], SEED, window=50, model_size_every=1000)
+    expected = [whole.process(batch)[0].outputs for batch in batches]
+
+    def started():
+        """The sharded stage and its shard actors over the checkpoint folders in tmp_path, restored from none yet."""
+        factories = host_factories(registry.make("ihomer", SEED), 2)
+        actors = [
+            remote_shard_stage().remote(factory, ["ihomer", f"shard {k}"], str(tmp_path / f"shard-{k}"))
+            for k, factory in enumerate(factories)
+        ]
+        stage = LearnerStage(
+            ["ihomer"], SEED, window=50, model_size_every=1000, checkpoint_uri=str(tmp_path / "head"), shards=2,
+            shard_actors={"ihomer": actors},
+        )  # fmt: skip
+        return stage, actors
+
+    stage, actors = started()
+    ray_local.get([actor.restore.remote(None) for actor in actors])
+    stage.restore(None)
+    for batch, outputs in zip(batches[:4], expected):
+        assert stage.process(batch)[0].outputs == outputs
+    stage.checkpoint(epoch=1)
+    ray_local.get([actor.checkpoint.remote(1) for actor in actors])
+    stage.process(batches[4])  # learned, then lost with the crash
+    for actor in actors:
+        ray_local.kill(actor)
+
+    stage, actors = started()
+    ray_local.get([actor.restore.remote(1) for actor in actors])
+    stage.restore(1)
+    for batch, outputs in zip(batches[4:], expected[4:]):
+        assert stage.process(batch)[0].outputs == outputs
+
+    # A head restored from epoch 1 beside shards that went on past it: they refuse its calls.
+    stale = LearnerStage(
+        ["ihomer"], SEED, window=50, model_size_every=1000, checkpoint_uri=str(tmp_path / "head"), shards=2,
+        shard_actors={"ihomer": actors},
+    )  # fmt: skip
+    stale.restore(1)
+    with pytest.raises(ray_local.exceptions.RayTaskError, match="ShardOutOfStep"):
+        stale.process(batches[4])
+
+
 # -- the setting -----------------------------------------------------------------------------------
 
 
