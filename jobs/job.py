@@ -27,7 +27,7 @@ from jobs.pipeline.progress import Summary
 from jobs.pipeline.recovery import RecoveryBudgetExceeded
 from jobs.pipeline.waits import PipelineTimeout
 from jobs.produce import dataset_records, jsonl_records, produce
-from jobs.startup import Endpoints, check_dataset, serve_endpoints
+from jobs.startup import Endpoints, check_dataset, check_stages, serve_endpoints
 from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFileError
 from stream.errors import StreamError
@@ -124,12 +124,13 @@ def run_with_view(
 ) -> Summary:
     """Run ``config`` from start-up checks to ``summary.json``; returns the summary.
 
-    The dataset, the model file to start from and the ports (then held) are checked before a
+    The stage names, the dataset, the model file to start from and the ports (then held) are checked before a
     broker, topics, a replay or Ray. A bounded replay that ends before its records were all
     consumed (input idle for ``idle_timeout_s``) raises :class:`IncompleteRun`. ``label_delay``
     replays the labels to the labels topic that many records after their features.
     """
     with contextlib.ExitStack() as stack:
+        check_stages(config)
         if config.dataset is not None and not config.replaying:
             check_dataset(records_of(config.dataset, config.dataset_fields))
         job_initial_model(config)  # a model file that does not fit is refused before the replay

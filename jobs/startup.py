@@ -1,7 +1,7 @@
 """Start-up checks of a run, made before anything has a side effect (a broker, topics, a replay, Ray).
 
 ``tagstream run`` and the Ray job (:mod:`jobs.ray_job`) validate their config (pydantic, learners
-included), then call :func:`check_dataset` and :func:`serve_endpoints` here; only then do they
+included), then call :func:`check_stages`, :func:`check_dataset` and :func:`serve_endpoints` here; only then do they
 start a broker, create topics or replay records. A mistake is thus reported at once, with what to
 change, instead of after a broker started and records were replayed.
 
@@ -16,6 +16,8 @@ import dataclasses
 import errno
 import typing
 
+from jobs import extractors, sinks
+from jobs.config import ConfigError
 from jobs.dashboard import LivePage, serve_live_page
 from jobs.telemetry import PipelineMetrics
 
@@ -35,6 +37,21 @@ class Endpoints:
     @property
     def metrics_url(self) -> str:
         return f"http://{self.metrics_host}:{self.metrics_port}/metrics"
+
+
+def check_stages(config) -> None:
+    """The text extractor and the sinks ``config`` (a :class:`~jobs.config.JobConfig`) names are
+    registered, and a built-in optional sink listed in ``sinks`` has its setting; else a
+    :class:`~jobs.config.ConfigError` names the choices or the missing setting."""
+    try:
+        extractors.lookup(config.extractor.text_extractor)
+        sinks.job_sinks(config)
+    except (extractors.UnknownExtractorError, sinks.UnknownSinkError) as error:
+        raise ConfigError(str(error)) from None
+    if "predictions-file" in config.sinks and config.predictions_file is None:
+        raise ConfigError("the predictions-file sink needs predictions_file (--predictions-file)")
+    if "alertmanager" in config.sinks and config.drift.alertmanager_url is None:
+        raise ConfigError("the alertmanager sink needs drift.alertmanager_url")
 
 
 def check_dataset(records: typing.Iterable) -> None:

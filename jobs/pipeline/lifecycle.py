@@ -19,6 +19,7 @@ from jobs.checkpoint import CheckpointError, read_key
 from jobs.config import JobConfig
 from jobs.extractor_pool import ExtractorPool, extractor_options
 from jobs.pipeline.waits import answer_within, get_within
+from jobs.sinks import job_sinks
 from jobs.stages.remote import remote_stages
 from jobs.stages.shard import host_factories, remote_shard_stage
 from learners import registry
@@ -184,6 +185,7 @@ def start_stages(config: JobConfig, initial: ModelFile | None = None) -> Stages:
             limits=config.limits,
             checkpoint_key=key,
             alertmanager_url=config.drift.alertmanager_url,
+            sinks=job_sinks(config),
         ),
     )
     try:

@@ -6,8 +6,9 @@ import dataclasses
 import time
 
 from jobs.checkpoint import CheckpointError
+from jobs import extractors
 from jobs.config import ExtractorConfig
-from jobs.features import FeatureError, NumericStandardizer, TextEmbedder
+from jobs.features import FeatureError, NumericStandardizer
 from jobs.stages.base import Restartable
 from jobs.stages.messages import Batch
 
@@ -15,8 +16,9 @@ from jobs.stages.messages import Batch
 class FeatureStage(Restartable):
     """Turns every record into numeric features.
 
-    Text records are embedded with :class:`~jobs.features.TextEmbedder` (loaded at the first
-    text record, so numeric streams never pay for torch); numeric records pass through, or are
+    Text records go through the text extractor named by ``config.text_extractor``
+    (:mod:`jobs.extractors`; built at the first text record, so numeric streams never pay for
+    torch); numeric records pass through, or are
     standardised online when ``config.standardize`` is set.
 
     Parameters
@@ -53,7 +55,7 @@ class FeatureStage(Restartable):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
         self.holds_state = holds_state
-        self._embedder: TextEmbedder | None = None
+        self._embedder: extractors.TextExtractor | None = None
         self._scaler = NumericStandardizer() if config.standardize and holds_state else None
         self._transformed = 0
 
@@ -100,16 +102,9 @@ class FeatureStage(Restartable):
         """Batches this incarnation has transformed."""
         return self._transformed
 
-    def _text_embedder(self) -> TextEmbedder:
+    def _text_embedder(self) -> extractors.TextExtractor:
         if self._embedder is None:
-            self._embedder = TextEmbedder(
-                model=self.config.text_model,
-                device=self.config.device,
-                batch_size=self.config.batch_size,
-                max_length=self.config.max_length,
-                num_threads=self.config.num_cpus,
-                quantize=self.config.quantize,
-            )
+            self._embedder = extractors.make(self.config.text_extractor, self.config)
         return self._embedder
 
 

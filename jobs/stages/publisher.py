@@ -5,13 +5,13 @@ from __future__ import annotations
 import collections
 import logging
 import time
+import typing
 
 from jobs.champion import ChampionSelector
 from jobs.outage import flush_until_delivered
-from jobs.predictions_file import PredictionsFile
+from jobs.sinks import Published, SinkContext, SinkEntry, default_names, resolve
 from jobs.stages.base import Restartable
 from jobs.stages.messages import CHAMPION_SWITCH, Scored
-from jobs.webhook import AlertmanagerSink
 from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink
 from stream.records import ModelEvent, Prediction, RecordLimits
 
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class PublisherStage(Restartable):
-    """Publishes the serving learner's predictions and every drift alert, then flushes.
+    """Publishes the serving learner's predictions and every drift alert to its sinks, then flushes.
 
     :meth:`publish` returns only after the broker acknowledged everything, so the driver may
     commit the batch's input offsets as soon as it has the acknowledgement.
@@ -49,6 +49,9 @@ class PublisherStage(Restartable):
     alertmanager_url
         Also POST the drift monitor's drift-level alerts to this Alertmanager, once they are on
         the drift topic (see :mod:`jobs.webhook`).
+    sinks
+        Where each batch goes (:mod:`jobs.sinks`), written and flushed in this order. ``None``:
+        the topics, then the predictions file and the Alertmanager when given.
 
     """
 
@@ -65,15 +68,18 @@ class PublisherStage(Restartable):
         limits: RecordLimits | None = None,
         checkpoint_key: bytes | None = None,
         alertmanager_url: str | None = None,
+        sinks: typing.Sequence[SinkEntry] | None = None,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
         self.serving = serving
-        self._alertmanager = None if alertmanager_url is None else AlertmanagerSink(alertmanager_url)
         self.champion = champion
         self._sink = RecordSink(config)
         self._dead_letters = DeadLetterSink(self._sink, config.topics.deadletter, limits)
-        self._file = None if predictions_file is None else PredictionsFile(predictions_file)
+        if sinks is None:
+            sinks = resolve(default_names(predictions_file, alertmanager_url))
+        context = SinkContext(config, self._sink, predictions_file, alertmanager_url)
+        self._sinks = [entry.build(context) for entry in sinks]
         self._scored = 0  # labelled records scored so far: the instance of a switch event
 
     def _learners(self) -> list[str]:
@@ -100,7 +106,6 @@ class PublisherStage(Restartable):
         started = time.perf_counter()
         serving = self.serving if self.champion is None else self.champion.serving
         served = next(part for part in scored if serving in part.outputs)
-        topics = self.config.topics
         now = time.time()
         published = []
         for record_id, (labels, scores, version) in zip(served.ids, served.outputs[serving]):
@@ -114,22 +119,12 @@ class PublisherStage(Restartable):
                 ts=now,
             )
             published.append(prediction.to_json())
-            self._sink.send(topics.predictions, published[-1], key=record_id)
-        if self._file is not None:
-            self._file.write(published)
         # The learners' own events (splits, merges, serving changes, ...) are structural bookkeeping:
         # they go to the model-events topic, so the drift topic carries only the monitor's alerts.
-        model_events = 0
-        for part in scored:
-            for event in part.events:
-                model_event = ModelEvent.from_event(event, ts=now)
-                self._sink.send(topics.model_events, model_event.to_json(), key=model_event.learner)
-                model_events += 1
+        model_events = [ModelEvent.from_event(event, ts=now).to_json() for part in scored for event in part.events]
         # Each learner actor runs a drift monitor on the same records: their alerts about the data
         # carry the same event ids, and go out once.
         alerts = {alert["event_id"]: alert for part in scored for alert in part.alerts}
-        for event_id, alert in alerts.items():
-            self._sink.send(topics.drift, alert | {"ts": now}, key=event_id)
         switch = event = None
         self._scored += served.scored
         if self.champion is not None:
@@ -138,23 +133,24 @@ class PublisherStage(Restartable):
         if switch is not None:
             event = {"learner": switch["to"], "level": "global", "kind": CHAMPION_SWITCH, "labels": [], "node": None}
             event |= {"instance": self._scored, "detail": switch}
-            model_event = ModelEvent.from_event(event, ts=now)
-            self._sink.send(topics.model_events, model_event.to_json(), key=model_event.learner)
-            model_events += 1
+            model_events.append(ModelEvent.from_event(event, ts=now).to_json())
             logger.info("champion switch: %s", switch)
+        batch = Published(published, model_events, [alert | {"ts": now} for alert in alerts.values()], now)
+        for sink in self._sinks:
+            sink.write(batch)
         refused: collections.Counter[str] = collections.Counter()
         for (topic, partition, offset), key, value, error in served.refused:
             self._dead_letters.send(Message(topic, partition, offset, key, value), error)
             refused[error.reason] += 1
         flush_until_delivered(self._dead_letters, "publishing predictions")
-        if self._alertmanager is not None and alerts:
-            self._alertmanager.send(alerts.values(), now)  # a copy replayed after a recovery merges in Alertmanager
+        for sink in self._sinks:
+            sink.flush()
         acknowledged = time.time()
         return {
             "predictions": len(served.ids),
             "dead_letters": dict(refused),
             "drift": len(alerts),
-            "model_events": model_events,
+            "model_events": len(model_events),
             "drift_alerts": dict(collections.Counter(f"{a['level']}/{a['kind']}" for a in alerts.values())),
             "switch": switch,
             "switch_event": event,
@@ -167,6 +163,6 @@ class PublisherStage(Restartable):
         return self.serving if self.champion is None else self.champion.serving
 
     def close(self) -> None:
+        for sink in self._sinks:
+            sink.close()
         self._sink.close()
-        if self._file is not None:
-            self._file.close()
