@@ -11,7 +11,10 @@ import time
 import pytest
 import ray.cloudpickle
 
-from jobs import extractors, sinks
+from typer.testing import CliRunner
+
+from jobs import cli_run, extractors, sinks
+from jobs.cli import app
 from jobs.config import ConfigError, ExtractorConfig, JobConfig
 from jobs.pipeline.driver import run_pipeline
 from jobs.produce import jsonl_records, produce
@@ -97,6 +100,16 @@ def test_unknown_names_and_missing_sink_settings_are_refused_at_start_up(tmp_pat
     with pytest.raises(ConfigError, match="predictions-file sink needs predictions_file"):
         check_stages(JobConfig(sinks="predictions-file"))
     check_stages(JobConfig(sinks="predictions-file", predictions_file=tmp_path / "p.jsonl"))
+
+
+def test_tagstream_run_refuses_an_unknown_sink_before_the_broker_starts(monkeypatch):
+    def no_broker(*args, **kwargs):
+        raise AssertionError("the embedded broker was started before the start-up checks failed")
+
+    monkeypatch.setattr(cli_run, "EmbeddedBroker", no_broker)
+    result = CliRunner().invoke(app, ["run", "--learner", "majority", "--limit", "10"], env={"TAGSTREAM_SINKS": "kafka2", "COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "error: unknown sink 'kafka2'; choose from: topics, predictions-file, alertmanager" in " ".join(result.output.split())
 
 
 # -- through the publisher, the broker and Ray ------------------------------------------------------
