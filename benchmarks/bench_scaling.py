@@ -201,6 +201,54 @@ def shard_runs(broker: str, args, results: dict) -> None:
         results["shards"][dataset] = runs
 
 
+def tables(results: dict) -> str:
+    """The results as markdown tables (what ``--render`` prints)."""
+    lines = []
+    stages = ("ConsumerStage", "FeatureStage", "LearnerStage", "ShardStage", "PublisherStage", "driver")
+
+    def cpu_cells(cpu: dict) -> str:
+        return " | ".join(f"{cpu[name]['ms_per_record']:.2f}" if name in cpu else "" for name in stages)
+
+    header = " | ".join(stages)
+    if "extractors" in results:
+        alone = results["embedder_alone"]
+        base = results["extractors"][0]["records_per_s"]
+        lines += [
+            f"Embedder alone, {alone['threads']} threads: {alone['per_s']:.1f} texts/s (before {alone['before']:.1f}, "
+            f"after {alone['after']:.1f}); the job with 1 extractor of {alone['threads']} threads: "
+            f"{base:.1f} records/s, **{base / alone['per_s']:.2f}x** (target >= 0.8).",
+            "",
+            f"| extractors | threads each | records/s | vs 1 | CPU ms/record: {header} |",
+            "|---:|---:|---:|---:|" + "---:|" * len(stages),
+        ]
+        for run in results["extractors"]:
+            lines.append(
+                f"| {run['extractors']} | {run['threads_each']} | {run['records_per_s']:.1f} | "
+                f"{run['records_per_s'] / base:.2f} | {cpu_cells(run['cpu'])} |"
+            )
+        lines.append("")
+    for dataset, runs in (results.get("shards") or {}).items() if isinstance(results.get("shards"), dict) else ():
+        base = runs[0]
+        learner_cpu = base["cpu"]["LearnerStage"]["ms_per_record"]
+        lines += [
+            f"iHOMER on {dataset}:",
+            "",
+            f"| shards | records/s | vs 1 | CPU ms/record per shard actor | unsharded learner / N + 20 % | CPU ms/record: {header} |",
+            "|---:|---:|---:|---:|---:|" + "---:|" * len(stages),
+        ]
+        for run in runs:
+            count = run["shards"]
+            per_shard = run["cpu"]["ShardStage"]["ms_per_record_per_actor"] if "ShardStage" in run["cpu"] else learner_cpu
+            lines.append(
+                f"| {count} | {run['records_per_s']:.1f} | {run['records_per_s'] / base['records_per_s']:.2f} | "
+                f"{per_shard:.2f} | {1.2 * learner_cpu / count:.2f} | {cpu_cells(run['cpu'])} |"
+            )
+        lines.append("")
+    standardiser = ", ".join(f"{name} {rate:,.0f}" for name, rate in results.get("standardiser_alone", {}).items())
+    lines.append(f"Standardiser alone, records/s: {standardiser}.")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="the real CPU allotment (threads of the embedder alone)")
@@ -210,7 +258,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--skip", choices=["extractors", "shards"], action="append", default=[])
     parser.add_argument("--out", type=pathlib.Path)
+    parser.add_argument("--render", type=pathlib.Path, help="print the tables of a results JSON and exit")
     args = parser.parse_args()
+    if args.render:
+        print(tables(json.loads(args.render.read_text())))
+        return
 
     results: dict = {
         "machine": {"cpus": os.cpu_count(), "cpu_allotment": args.cpus, "python": platform.python_version(),
@@ -230,6 +282,7 @@ def main() -> None:
         finally:
             ray.shutdown()
     results["machine"]["load_average_end"] = os.getloadavg()
+    print(tables(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
