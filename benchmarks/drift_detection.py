@@ -31,10 +31,13 @@ seed 101); the committed results use the default (stream seeds 100..151, learner
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import datetime
+import hashlib
 import json
 import pathlib
+import pickle
 import platform
 import statistics
 import subprocess
@@ -122,30 +125,71 @@ def injected(name: str, at: int, seed: int) -> Scenario:
                     [Change(at, "permutation", "abrupt", frozenset(map(str, top)))])
 
 
-def run(scenario: Scenario, learners: list[str], seed: int) -> dict[tuple[str, str], list[Alarm]]:
-    """Alarms per (detector, learner) over one scenario."""
-    models = {name: registry.make(name, seed=seed) for name in learners}
-    monitors = {
-        setting: DriftMonitor(job="bench", **{key: getattr(DriftMonitor(), key) * scale for key in THRESHOLDS})
-        for setting, scale in SETTINGS.items()
-    }
+@dataclasses.dataclass
+class Trace:
+    """What each learner predicted for every record of a scenario (before learning it), and its own drift events."""
+
+    predictions: dict[str, list[dict[str, bool]]]
+    events: dict[str, list[tuple[int, object]]]  # learner -> (record index, DriftEvent)
+
+
+def predict(scenario: Scenario, learners: list[str], seed: int, cache: pathlib.Path | None = None) -> Trace:
+    """Run the learners prequentially over the scenario; with ``cache``, keep and reuse the trace there.
+
+    The learners do not depend on the detectors, so their predictions are the same for every
+    setting of the monitor: a cached trace lets detector settings be compared in seconds.
+    """
+    trace = Trace({}, {})
+    for name in learners:
+        path = None
+        if cache is not None:
+            key = hashlib.sha256(f"{scenario.name}\x1f{len(scenario.rows)}\x1f{name}\x1f{seed}".encode()).hexdigest()[:16]
+            path = cache / f"{name}-{key}.pkl"
+            if path.exists():
+                predictions, events = pickle.loads(path.read_bytes())
+                trace.predictions[name], trace.events[name] = predictions, events
+                continue
+        model = registry.make(name, seed=seed)
+        predictions, events = [], []
+        for i, (x, y) in enumerate(scenario.rows):
+            predictions.append({str(label): bool(on) for label, on in model.predict_one(x).items()})
+            model.learn_one(x, {str(label): bool(on) for label, on in y.items()})
+            events.extend((i, event) for event in model.pop_events())
+        trace.predictions[name], trace.events[name] = predictions, events
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(pickle.dumps((predictions, events)))
+    return trace
+
+
+def run(scenario: Scenario, trace: Trace, settings: dict[str, dict] | None = None) -> dict[tuple[str, str], list[Alarm]]:
+    """Alarms per (detector, learner) over one scenario, from the learners' trace.
+
+    ``settings`` maps a monitor setting's name to its :class:`DriftMonitor` keyword arguments
+    (default: :data:`SETTINGS`'s threshold scales).
+    """
+    learners = list(trace.predictions)
+    if settings is None:
+        settings = {name: {key: getattr(DriftMonitor(), key) * scale for key in THRESHOLDS} for name, scale in SETTINGS.items()}
+    monitors = {setting: DriftMonitor(job="bench", **kwargs) for setting, kwargs in settings.items()}
     adwin = {name: river_drift.ADWIN() for name in learners}
     page = {name: river_drift.PageHinkley(mode="up") for name in learners}
     per_label: dict[str, dict[str, river_drift.ADWIN]] = {name: {} for name in learners}
     alarms: dict[tuple[str, str], list[Alarm]] = {}
+    events = {name: collections.deque(trace.events[name]) for name in learners}
 
     def add(detector, learner, index, labels):
         alarms.setdefault((detector, learner), []).append(Alarm(index, labels))
 
     for i, (x, y) in enumerate(scenario.rows):
         y = {str(label): bool(on) for label, on in y.items()}
-        predictions = {name: {str(l): bool(v) for l, v in model.predict_one(x).items()} for name, model in models.items()}
+        predictions = {name: trace.predictions[name][i] for name in learners}
         for setting, monitor in monitors.items():
-            for alert in monitor.update(x, y, predictions, StreamPosition(i), {name: i for name in models}):
+            for alert in monitor.update(x, y, predictions, StreamPosition(i), {name: i for name in learners}):
                 if alert.level == "drift":
                     learner = alert.learner or "*"
                     add(f"monitor {setting}", learner, alert.last.index, frozenset(alert.labels) if alert.labels else None)
-        for name, model in models.items():
+        for name in learners:
             errors = {label: predictions[name].get(label, False) != on for label, on in y.items()}
             hamming = sum(errors.values()) / max(len(errors), 1)
             adwin[name].update(hamming)
@@ -166,8 +210,8 @@ def run(scenario: Scenario, learners: list[str], seed: int) -> dict[tuple[str, s
                     previous[-1] = Alarm(previous[-1].index, previous[-1].labels | frozenset(fired))
                 else:
                     add("river ADWIN per label", name, i, frozenset(fired))
-            model.learn_one(x, y)
-            for event in model.pop_events():
+            while events[name] and events[name][0][0] == i:
+                _, event = events[name].popleft()
                 if event.kind == "drift":
                     add("learner's own detector", name, i, frozenset(event.labels) if event.labels else None)
     end = StreamPosition(len(scenario.rows) - 1)
@@ -267,6 +311,7 @@ def main() -> None:
     parser.add_argument("--no-real", action="store_true", help="leave out the real datasets with an injected drift")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "drift.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--cache", type=pathlib.Path, help="keep the learners' predictions here and reuse them (monitor changes only)")
     args = parser.parse_args()
     learners = [name.strip() for name in args.learners.split(",") if name.strip()]
     seed = 1 + args.seed_offset
@@ -278,7 +323,7 @@ def main() -> None:
     for group, scenarios in groups.items():
         for scenario in scenarios:
             tick = time.time()
-            alarms = run(scenario, learners, seed)
+            alarms = run(scenario, predict(scenario, learners, seed, args.cache))
             results.setdefault(group, []).append((scenario, alarms))
             print(f"{scenario.name}: {len(scenario.rows)} records, {time.time() - tick:.0f} s", file=sys.stderr, flush=True)
     detectors = ["monitor default", "monitor strict", "monitor sensitive", "river ADWIN (Hamming error)",

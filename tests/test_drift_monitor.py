@@ -6,6 +6,7 @@ import pickle
 import random
 
 import hypothesis.strategies as st
+import numpy as np
 import pytest
 from hypothesis import given, settings
 
@@ -225,3 +226,92 @@ def test_alert_to_dict_is_plain_data_with_the_window():
         Alert(**{**next(a for a in alert if a.level == "drift").__getstate__()} if False else dict(
             event_id="x", level="alarm", kind="prior", severity="low", labels=(), learner=None, clusters=(),
             first=StreamPosition(0), last=StreamPosition(0), model_version=None, detector="d", statistic={}, job="t"))
+
+
+# -- localisation, learner warm-up, the label-space queues ------------------------------------------
+
+
+def correlated_chain(n: int, swap_at: int, seed: int = 0):
+    """Labels a and b on together most of the time, c and d too, plus two independent ones; from
+    ``swap_at`` on ``b`` and ``c`` swap values."""
+    rng = np.random.default_rng(seed + 100)  # apart from the stand-in learners' random.Random noise
+    rows = []
+    for i in range(n):
+        a, c = rng.random() < 0.5, rng.random() < 0.5
+        b = a if rng.random() < 0.9 else not a
+        d = c if rng.random() < 0.9 else not c
+        y = {"a": a, "b": b, "c": c, "d": d, "e": rng.random() < 0.3, "f": rng.random() < 0.4}
+        y = {label: bool(on) for label, on in y.items()}
+        if i >= swap_at:
+            y["b"], y["c"] = y["c"], y["b"]
+        rows.append(({"x": float(rng.random())}, y))
+    return rows
+
+
+def test_a_swap_of_two_labels_names_them_and_not_the_labels_they_go_with():
+    # Swapping b and c moves the pairs a+b, a+c, b+d and c+d alike (a 4-cycle: swapping a and d
+    # would look the same in the pairs). The learner's error rises on b and c only: their
+    # relation to what it learned changed. Without it the alert names a and d as well.
+    rows = correlated_chain(4000, 2000)
+
+    noise = noisy(0.05, seed=7)
+
+    def learner(i, x, y):  # predicts each label from the labels' old relations: wrong on b, c after the swap
+        predicted = dict(y)
+        if i >= 2000:
+            predicted["b"], predicted["c"] = y["c"], y["b"]
+        return noise(i, x, predicted)
+
+    prior = [a for a in drifts(run(DriftMonitor(job="t"), rows, learner)) if a.kind == "prior"]
+    assert prior and 2000 <= prior[0].last.index < 2300
+    assert set(prior[0].labels) == {"b", "c"}
+    blind = [a for a in drifts(run(DriftMonitor(job="t"), rows, noisy(0.05, seed=7))) if a.kind == "prior"]
+    assert blind and {"b", "c"} <= set(blind[0].labels) <= {"a", "b", "c", "d"}
+
+
+def test_a_young_learners_error_is_not_taken_for_drift():
+    # A stand-in learner that is right on everything at first and wrong on 10 % later, with no
+    # change in the stream: watched from its first record, its early records make the reference
+    # and the later errors look like a drift; its first learner_warmup records are not watched.
+    rows = list(DriftingMultiLabelStream(3000, 6, 6, seed=3, n_groups=2))
+    later = noisy(0.1, seed=2)
+
+    def learner(i, x, y):
+        return dict(y) if i < 1000 else later(i, x, y)
+
+    watched = [a for a in drifts(run(DriftMonitor(job="t", learner_warmup=0), rows, learner)) if a.kind == "concept"]
+    assert watched and watched[0].last.index < 1400
+    assert not [a for a in drifts(run(DriftMonitor(job="t", learner_warmup=1000), rows, learner)) if a.kind == "concept"]
+    assert DriftMonitor(window=150).learner_warmup == 150  # by default one recent window
+
+
+def quiet_by_scan(life, index, ts, dormant_after, dormant_factor, dormant_after_s):
+    """The dormancy rule checked on one label directly (what the queues must agree with)."""
+    if dormant_after is not None:
+        gap = (life.last_on - life.since + 1) / max(life.count, 1)
+        if index - life.last_on >= max(dormant_after, dormant_factor * gap):
+            return True
+    return dormant_after_s is not None and ts is not None and life.last_on_ts is not None and ts - life.last_on_ts >= dormant_after_s
+
+
+@given(seed=st.integers(0, 10_000), dormant_after=st.sampled_from([None, 3, 20]), factor=st.sampled_from([0.0, 1.0, 10.0]),
+       dormant_after_s=st.sampled_from([None, 5.0]))
+@settings(max_examples=60, deadline=None)
+def test_dormancy_from_the_due_queues_equals_checking_every_label(seed, dormant_after, factor, dormant_after_s):
+    rng = random.Random(seed)
+    life = LabelLifecycle(warmup=5, dormant_after=dormant_after, dormant_factor=factor, dormant_after_s=dormant_after_s)
+    labels = [f"l{i}" for i in range(rng.randint(1, 6))]
+    rates = {label: rng.random() ** 2 for label in labels}
+    ts = 0.0
+    for index in range(300):
+        if rng.random() < 0.03:
+            rates[rng.choice(labels)] = rng.random() ** 3
+        on = {label for label in labels if rng.random() < rates[label]}
+        ts += rng.uniform(-1.0, 2.0)  # event time may go back
+        now = None if rng.random() < 0.05 else ts
+        awake = {label: l for label, l in life.labels.items() if not l.dormant and label not in on}
+        expected = [label for label, l in awake.items() if quiet_by_scan(l, index, now, dormant_after, factor, dormant_after_s)]
+        changes = life.update(index, on, now)
+        assert [label for kind, label in changes if kind == "label_dormant"] == expected
+    restored = pickle.loads(pickle.dumps(life))
+    assert restored.update(300, set(), ts + 1000.0) == life.update(300, set(), ts + 1000.0)

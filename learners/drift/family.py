@@ -49,6 +49,7 @@ class Change:
     subjects: dict[str, Subject] = dataclasses.field(default_factory=dict)
     statistic: dict = dataclasses.field(default_factory=dict)
     ratio: float = 0.0
+    moved_pairs: set = dataclasses.field(default_factory=set)  # label pairs standing out while it was gathered
 
     def add(self, subject: Subject, statistic: dict) -> None:
         self.subjects[subject.name] = subject
@@ -134,6 +135,13 @@ class Family:
             if subject.nearby and subject.name not in chosen and not self.cooling(subject, index):
                 chosen[subject.name] = subject
         return list(chosen.values())
+
+    def close_pairs(self) -> list[Subject]:
+        """Subjects about two labels (label pairs) that stand at ``name_threshold`` or more now."""
+        bank = self.bank
+        close = bank.ready & (np.abs(bank.statistic) >= self.name_threshold) & (np.abs(bank.effect) >= bank.min_effect)
+        subjects = list(self.subjects.values())
+        return [subjects[i] for i in np.flatnonzero(close) if len(subjects[i].labels) == 2]
 
     def statistic(self, subject: Subject) -> dict:
         bank, i = self.bank, subject.index

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import math
 
 __all__ = ["LabelLife", "LabelLifecycle"]
 
@@ -65,6 +67,13 @@ class LabelLifecycle:
         self.dormant_after_s = dormant_after_s
         self.labels: dict[str, LabelLife] = {}
         self.seen = 0
+        # When each label that is not dormant falls quiet, by count and by event time: a record
+        # looks only at the labels due, not at every label (stale entries are skipped).
+        self._due: list[tuple[int, str]] = []
+        self._due_s: list[tuple[float, str]] = []
+        self._queued: dict[str, int] = {}  # label -> its live entry in _due (and in _due_s)
+        self._queued_s: dict[str, float] = {}
+        self._order: dict[str, int] = {}  # first-seen order: changes are listed in it
 
     def update(self, index: int, on: set[str], ts: float | None = None) -> list[tuple[str, str]]:
         """Count one labelled record (``on``: its labels that are on); return ``(kind, label)`` changes."""
@@ -74,9 +83,11 @@ class LabelLifecycle:
         for label in sorted(on):
             life = self.labels.get(label)
             if life is None:
-                self.labels[label] = LabelLife(0 if initial else index, index, index, ts)
+                life = self.labels[label] = LabelLife(0 if initial else index, index, index, ts)
+                self._order[label] = len(self._order)
                 if not initial:
                     changes.append(("label_born", label))
+                self._schedule(label, life)
                 continue
             if life.dormant:
                 life.dormant = False
@@ -84,20 +95,63 @@ class LabelLifecycle:
                 changes.append(("label_revived", label))
             life.last_on, life.last_on_ts = index, ts
             life.count += 1
-        for label, life in self.labels.items():
-            if not life.dormant and label not in on and self._quiet(life, index, ts):
-                life.dormant = True
-                changes.append(("label_dormant", label))
+            self._schedule(label, life)
+        quiet = self._pop_due(self._due, self._queued, index, self._due_index)
+        if ts is not None:
+            quiet |= self._pop_due(self._due_s, self._queued_s, ts, self._due_time)
+        for label in sorted(quiet, key=self._order.__getitem__):
+            self.labels[label].dormant = True
+            changes.append(("label_dormant", label))
         return changes
 
-    def _quiet(self, life: LabelLife, index: int, ts: float | None) -> bool:
-        if self.dormant_after is not None:
-            mean_gap = (life.last_on - life.since + 1) / max(life.count, 1)
-            if index - life.last_on >= max(self.dormant_after, self.dormant_factor * mean_gap):
-                return True
-        if self.dormant_after_s is not None and ts is not None and life.last_on_ts is not None:
-            return ts - life.last_on_ts >= self.dormant_after_s
-        return False
+    def _due_index(self, life: LabelLife) -> int | None:
+        """First record index at which the label counts as quiet by count (``None``: never)."""
+        if self.dormant_after is None:
+            return None
+        mean_gap = (life.last_on - life.since + 1) / max(life.count, 1)
+        # Records are counted in whole numbers: quiet once index - last_on >= the (real) span.
+        return life.last_on + math.ceil(max(self.dormant_after, self.dormant_factor * mean_gap))
+
+    def _due_time(self, life: LabelLife) -> float | None:
+        """Event time at which the label counts as quiet (``None``: never by time)."""
+        if self.dormant_after_s is None or life.last_on_ts is None:
+            return None
+        return life.last_on_ts + self.dormant_after_s
+
+    def _schedule(self, label: str, life: LabelLife) -> None:
+        """Queue the label's due points unless an entry at or before them is queued already."""
+        for heap, queued, due in ((self._due, self._queued, self._due_index(life)), (self._due_s, self._queued_s, self._due_time(life))):
+            if due is not None and (label not in queued or due < queued[label]):
+                queued[label] = due  # an older, later entry is now superseded
+                heapq.heappush(heap, (due, label))
+
+    def _pop_due(self, heap: list, queued: dict, now, due_of) -> set[str]:
+        """Labels whose due point has come. An entry that later times on moved back is queued again
+        at the new point (so each label has about one entry, not one per time it was on)."""
+        quiet = set()
+        while heap and heap[0][0] <= now:
+            entry, label = heapq.heappop(heap)
+            if queued.get(label) != entry:
+                continue  # superseded by an earlier entry
+            del queued[label]
+            life = self.labels[label]
+            due = None if life.dormant else due_of(life)
+            if due is not None and due <= now:
+                quiet.add(label)
+            elif due is not None:
+                queued[label] = due
+                heapq.heappush(heap, (due, label))
+        return quiet
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickled before the due queues existed: queue every label that is not dormant.
+        self.__dict__.update(state)
+        if "_due" not in state:
+            self._due, self._due_s, self._queued, self._queued_s = [], [], {}, {}
+            self._order = {label: n for n, label in enumerate(self.labels)}
+            for label, life in self.labels.items():
+                if not life.dormant:
+                    self._schedule(label, life)
 
     def present(self) -> list[str]:
         """Labels seen so far and not dormant."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import typing
 
 from learners.drift.alerts import Alert, StreamPosition, event_id
@@ -79,6 +80,11 @@ class DriftMonitor:
         warm-up.
     warmup, dormant_after, dormant_factor, dormant_after_s
         Label-space settings (see :class:`~learners.drift.lifecycle.LabelLifecycle`).
+    learner_warmup
+        Labelled records of a learner (from the first the monitor sees of it) whose errors are not
+        watched (``window`` when ``None``): a fresh learner's error falls fast and then wanders
+        while it grows; with those records in the reference window its first tests took the
+        learner's own ups for drift.
     max_raw_features, feature_dims, seed
         Input settings (see :class:`~learners.drift.sketch.FeatureSketch`).
 
@@ -131,6 +137,7 @@ class DriftMonitor:
         dormant_after: int | None = 1000,
         dormant_factor: float = 10.0,
         dormant_after_s: float | None = None,
+        learner_warmup: int | None = None,
         max_raw_features: int = 16,
         feature_dims: int = 8,
         seed: int = 0,
@@ -154,6 +161,7 @@ class DriftMonitor:
         self.gather = gather
         self.warning_expiry = warning_expiry
         self.max_pair_labels = max_pair_labels
+        self.learner_warmup = window if learner_warmup is None else learner_warmup
         self.lifecycle = LabelLifecycle(warmup, dormant_after, dormant_factor, dormant_after_s)
         self.sketch = FeatureSketch(max_raw_features, feature_dims, seed)
         self.clusters: dict[str, str] = {}
@@ -168,6 +176,7 @@ class DriftMonitor:
         # record of the window an alert is about.
         self._labelled_positions: collections.deque[StreamPosition] = collections.deque(maxlen=window)
         self._positions: collections.deque[StreamPosition] = collections.deque(maxlen=window)
+        self._learner_records: dict[str, int] = {}  # labelled records seen per learner
 
     # -- construction helpers -----------------------------------------------------------------------
 
@@ -251,6 +260,9 @@ class DriftMonitor:
         alerts += self._decide(prior, *prior.update(values, index), position, self._labelled_positions, None)
         versions = model_versions or {}
         for learner, predicted in predictions.items():
+            learned = self._learner_records[learner] = self._learner_records.get(learner, 0) + 1
+            if learned <= self.learner_warmup:
+                continue  # a young learner's error is its learning, not the stream's
             family = self._concept.get(learner)
             if family is None:
                 family = self._concept[learner] = self._family("concept", f"concept/{learner}", learner)
@@ -306,6 +318,7 @@ class DriftMonitor:
                 change = family.change = Change(index, positions[0], position)
             for subject in drifting:
                 change.add(subject, family.statistic(subject))
+            change.moved_pairs.update(s.labels for s in family.close_pairs())  # before their detectors restart
             family.reported(drifting, index)  # quiet from now on: they are part of this change
         if family.change is not None and index >= family.change.opened_at + self.gather:
             return [self._close(family, position, model_version)]
@@ -321,13 +334,56 @@ class DriftMonitor:
             return [alert]
         return []
 
+    def _explain_pairs(self, named: set[str], signalled: list[tuple[str, str]], moved: typing.Iterable[tuple[str, str]], index: int) -> set[str]:
+        """The labels behind the label pairs whose co-occurrence changed: the fewest that take part
+        in every signalled pair, picked greedily.
+
+        When one label's values change, its pairs with the labels it goes with move; the other
+        label of each such pair did not change. So labels are picked by the number of moved pairs
+        (signalled, or standing at ``name_threshold`` while the change was gathered) they are in;
+        between labels in as many, by the rise of the learners' error on them (only the changed
+        label's relation to the inputs changed), when one stands at ``name_threshold / 2`` or more.
+        A tie that neither settles names every label in it. A pair with a label already named for
+        its own frequency is explained by it.
+        """
+        uncovered = {frozenset(pair) for pair in signalled if not named.intersection(pair)}
+        moved_sets = [frozenset(pair) for pair in moved]
+        chosen: set[str] = set()
+        while uncovered:
+            candidates = {label for pair in uncovered for label in pair}
+            degree = {label: sum(label in pair for pair in moved_sets if not pair & chosen) for label in candidates}
+            best = max(degree.values())
+            tied = [label for label in candidates if degree[label] == best]
+            if len(tied) > 1:
+                rise = {label: self._error_rise(label, index) for label in tied}
+                top = max(rise.values())
+                if top >= self.name_threshold / 2:
+                    tied = [label for label in tied if rise[label] == top]
+            chosen.update(tied)
+            uncovered = {pair for pair in uncovered if not pair & chosen}
+        return chosen
+
+    def _error_rise(self, label: str, index: int) -> float:
+        """The largest rise of a learner's error on ``label`` now, in standard errors (0 when none
+        is tested; infinite when a ``concept`` alert named the label less than ``cooldown`` records ago)."""
+        rise = 0.0
+        for family in self._concept.values():
+            if index < family.label_cool_until.get(label, -1):
+                return math.inf  # its detector restarted after that alert: the rise was reported
+            subject = family.subjects.get(label)
+            if subject is not None and family.bank.ready[subject.index]:
+                rise = max(rise, float(family.bank.statistic[subject.index]))
+        return rise
+
     def _close(self, family: Family, position: StreamPosition, model_version: int | None) -> Alert:
         """The one alert of a change: every subject that signalled it, and those close behind now."""
         change, family.change = family.change, None
         subjects = family.named(list(change.subjects.values()), position.index)
+        moved_pairs = change.moved_pairs | {s.labels for s in family.close_pairs()}
         family.reported([s for s in subjects if s.name not in change.subjects], position.index)
         family.cool_until = position.index + self.cooldown
-        labels = tuple(sorted({label for s in subjects for label in s.labels}))
+        labels = {label for s in subjects if len(s.labels) != 2 for label in s.labels}
+        labels = tuple(sorted(labels | self._explain_pairs(labels, [s.labels for s in subjects if len(s.labels) == 2], moved_pairs, position.index)))
         detail = {"signalled": sorted(change.subjects)}
         if family.kind == "feature":
             detail["features"] = sorted(s.name for s in subjects)
@@ -363,6 +419,16 @@ class DriftMonitor:
             job=self.job,
             detail=detail,
         )
+
+    def __setstate__(self, state: dict) -> None:
+        # A monitor pickled before learner warm-ups and moved pairs existed: its learners are past
+        # any warm-up, and a change it was gathering has no pairs recorded yet.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("learner_warmup", 0)
+        self.__dict__.setdefault("_learner_records", {})
+        for family in [self._prior, self._feature, *self._concept.values()]:
+            if family.change is not None and not hasattr(family.change, "moved_pairs"):
+                family.change.moved_pairs = set()
 
     def __repr__(self) -> str:
         return f"DriftMonitor(job={self.job!r}, window={self.window}, labels={len(self.lifecycle.labels)})"
