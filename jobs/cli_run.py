@@ -36,7 +36,7 @@ DEFAULT_DATASET = "yeast"
 
 #: How a user of ``run`` changes each port (see :func:`jobs.startup.serve_endpoints`).
 PORT_FLAGS = {"metrics_port": "--metrics-port", "dashboard_port": "--dashboard-port"}
-FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", "labels", "id")} | {"learner_shards": "--shards"}
+FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", "labels", "id")} | {"learner_shards": "--shards", "extractor.text_extractor": "--text-extractor"}
 
 ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
@@ -138,6 +138,12 @@ def run_command(
     init_model: typing.Annotated[
         pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
     ] = None,
+    sinks: typing.Annotated[
+        str | None, typer.Option(help="More sinks to publish to, comma-separated (jobs.sinks; the topics always).")
+    ] = None,
+    text_extractor: typing.Annotated[
+        str | None, typer.Option(help="How text becomes features: minilm (default) or hashing (jobs.extractors).")
+    ] = None,
     config_file: ConfigFile = None,
     verbose: typing.Annotated[
         bool, typer.Option("--verbose", "-v", help="Log details to stderr, with Ray's own logs and the actors' output.")
@@ -176,6 +182,8 @@ def run_command(
         "predictions_file": predictions_file,
         "shadow": shadow,
         "init_model": init_model,
+        "sinks": sinks,
+        "extractor": {"text_extractor": text_extractor},
         "kafka": {"bootstrap_servers": bootstrap_servers},
         "dataset_fields": {"text": text_field, "labels": labels_field, "id": id_field},
     }

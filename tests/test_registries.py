@@ -102,14 +102,22 @@ def test_unknown_names_and_missing_sink_settings_are_refused_at_start_up(tmp_pat
     check_stages(JobConfig(sinks="predictions-file", predictions_file=tmp_path / "p.jsonl"))
 
 
-def test_tagstream_run_refuses_an_unknown_sink_before_the_broker_starts(monkeypatch):
+@pytest.mark.parametrize(
+    ("args", "env", "complaint"),
+    [
+        (["--sinks", "kafka2"], {}, "unknown sink 'kafka2'; choose from: topics, predictions-file, alertmanager"),
+        ([], {"TAGSTREAM_SINKS": "kafka2"}, "unknown sink 'kafka2'; choose from: topics, predictions-file, alertmanager"),
+        (["--text-extractor", "bert"], {}, "unknown text extractor 'bert'; choose from: minilm, hashing"),
+    ],
+)
+def test_tagstream_run_refuses_an_unknown_name_before_the_broker_starts(monkeypatch, args, env, complaint):
     def no_broker(*args, **kwargs):
         raise AssertionError("the embedded broker was started before the start-up checks failed")
 
     monkeypatch.setattr(cli_run, "EmbeddedBroker", no_broker)
-    result = CliRunner().invoke(app, ["run", "--learner", "majority", "--limit", "10"], env={"TAGSTREAM_SINKS": "kafka2", "COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["run", "--learner", "majority", "--limit", "10", *args], env=env | {"COLUMNS": "200"})
     assert result.exit_code == 2, result.output
-    assert "error: unknown sink 'kafka2'; choose from: topics, predictions-file, alertmanager" in " ".join(result.output.split())
+    assert f"error: {complaint}" in " ".join(result.output.split())
 
 
 # -- through the publisher, the broker and Ray ------------------------------------------------------
