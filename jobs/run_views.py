@@ -207,6 +207,8 @@ def _totals_table(summary: Summary) -> Table:
         totals.add_row("broker unavailable", f"{summary.broker_outages:,} times, {summary.broker_unavailable_s:,.0f} s")
     if summary.offset_gaps:
         totals.add_row("offsets out of range", f"{summary.offset_gaps:,} partitions (kafka.offsets_out_of_range)")
+    if summary.dead_letters_lost:
+        totals.add_row("dead letters lost", f"{summary.dead_letters_lost:,} (not even their head was taken; positions in the log)")
     totals.add_row("seconds", f"{summary.seconds:.1f}")
     totals.add_row("records/s", f"{summary.records_per_s:,.0f}")
     return totals

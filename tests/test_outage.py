@@ -273,17 +273,19 @@ def test_restored_offsets_past_the_log_end_stop_the_job_by_default(ray_local, ka
     assert alert["detail"]["position"] == 60 and alert["detail"]["policy"] == "fail"
 
 
-def test_the_run_summary_shows_outages_and_offset_gaps():
+def test_the_run_summary_shows_outages_offset_gaps_and_lost_dead_letters():
     from rich.console import Console
 
     from jobs.pipeline.progress import Summary
     from jobs.run_views import summary_view
 
     console = Console(width=160, record=True)
-    console.print(summary_view(Summary(broker_outages=2, broker_unavailable_s=121.4, offset_gaps=1), console))
+    console.print(summary_view(Summary(broker_outages=2, broker_unavailable_s=121.4, offset_gaps=1, dead_letters_lost=3), console))
     text = console.export_text()
     assert "broker unavailable" in text and "2 times, 121 s" in text
     assert "offsets out of range" in text and "1 partitions" in text
+    assert "dead letters lost" in text and "3 (not even their head was taken" in text
     quiet = Console(width=160, record=True)
     quiet.print(summary_view(Summary(), quiet))
-    assert "broker unavailable" not in quiet.export_text() and "offsets out of range" not in quiet.export_text()
+    for row in ("broker unavailable", "offsets out of range", "dead letters lost"):
+        assert row not in quiet.export_text()
