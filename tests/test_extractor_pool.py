@@ -162,3 +162,13 @@ def test_two_extractors_share_the_text_and_every_record_is_learned_once_in_order
     assert sum(seen[-1]) == 8 and min(seen[-1]) >= 1, seen[-1]  # both replicas embedded batches
     predictions = [parse_prediction(m.value) for m in read_topic(kafka_config, kafka_config.topics.predictions, 160)]
     assert sorted(p.id for p in predictions) == sorted(r.id for r in records)
+
+
+def test_run_takes_the_pool_size_as_a_flag():
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--extractors", "0"])
+    assert result.exit_code == 2
+    assert "--extractors" in result.output and "greater than or equal to 1" in result.output
