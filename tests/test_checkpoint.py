@@ -97,7 +97,12 @@ def test_a_restored_stage_goes_on_exactly_like_the_uninterrupted_one(tmp_path):
     assert restored.position() == {("in", 0): 120}
     scored, _ = restored.process(_positioned(records[100:], 100))  # rewound a bit too far: 100..119 are skipped
     assert scored.ids == [r.id for r in records[120:]]
-    assert restored.summary() == uninterrupted.summary()
+    restored_summary, uninterrupted_summary = restored.summary(), uninterrupted.summary()
+    # model_bytes walks live objects: an unpickled instance dict no longer shares its keys, so the
+    # restored model measures a few percent larger without holding more.
+    restored_bytes = restored_summary["mlhat"].pop("model_bytes")
+    assert restored_bytes == pytest.approx(uninterrupted_summary["mlhat"].pop("model_bytes"), rel=0.05)
+    assert restored_summary == uninterrupted_summary
     tail = records[-1].features
     assert restored._models["mlhat"].predict_proba_one(tail) == uninterrupted._models["mlhat"].predict_proba_one(tail)
 
