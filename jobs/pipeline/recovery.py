@@ -65,7 +65,8 @@ def failed_stage(consumers: list, checkpointed: list[tuple[str, typing.Any]], er
     named = [*((f"consumer-{index}", actor) for index, actor in enumerate(consumers)), *checkpointed]
     actor_id = getattr(error, "actor_id", None)
     for stage, actor in named:
-        if actor_id is not None and actor._actor_id.hex() == actor_id:
+        handle_id = getattr(actor, "_actor_id", None)  # anything but an actor handle: no match
+        if actor_id is not None and handle_id is not None and handle_id.hex() == actor_id:
             return stage
     if isinstance(error, ray.exceptions.RayTaskError) and "ray::LearnerStage." in str(error):
         return "learner"
