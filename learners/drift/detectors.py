@@ -68,6 +68,7 @@ class WindowShiftBank:
         self.reference = reference
         self.min_reference = min_reference
         self._t = 0
+        self._youngest = -(window + reference)  # the last time a detector was added or reset
         self._buffer = np.zeros((window + reference, 0))
         self._start = np.zeros(0, dtype=np.int64)
         self._recent_sum = np.zeros(0)
@@ -106,6 +107,7 @@ class WindowShiftBank:
             raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
         self._buffer = np.concatenate([self._buffer, np.zeros((len(self._buffer), 1))], axis=1)
         self._start = np.append(self._start, self._t)
+        self._youngest = self._t
         for name in ("_recent_sum", "_reference_sum", "_reference_squares", "statistic", "effect"):
             setattr(self, name, np.append(getattr(self, name), 0.0))
         self.ready = np.append(self.ready, False)
@@ -120,6 +122,7 @@ class WindowShiftBank:
     def reset(self, index) -> None:
         """Forget the values of the detector(s) at ``index``: their windows fill again from the next record."""
         self._start[index] = self._t
+        self._youngest = self._t
         self._recent_sum[index] = self._reference_sum[index] = self._reference_squares[index] = 0.0
         self.statistic[index] = self.effect[index] = 0.0
         self.ready[index] = False
@@ -150,6 +153,8 @@ class WindowShiftBank:
         """Add one value per detector (in index order); return each one's level: NONE, WARNING or DRIFT."""
         values = np.asarray(values, dtype=float)
         window, size, t = self.window, self.window + self.reference, self._t
+        if t - self._youngest >= size:
+            return self._update_full(values, window, size, t)
         slot = t % size
         age = t + 1 - self._start  # values each detector holds with this one
         leaving_recent = self._buffer[(t - window) % size] * (age > window)
@@ -178,6 +183,37 @@ class WindowShiftBank:
         levels[big & (z >= self.warning_threshold)] = WARNING
         levels[big & (z >= self.threshold)] = DRIFT
         return levels
+
+    def _update_full(self, values: np.ndarray, window: int, size: int, t: int) -> np.ndarray:
+        """:meth:`update` when every detector's windows are full (none added or reset in the last
+        ``window + reference`` values): the same sums and tests without the per-detector counts."""
+        slot = t % size
+        leaving_recent = self._buffer[(t - window) % size].copy()
+        leaving_reference = self._buffer[slot].copy()
+        self._buffer[slot] = values
+        self._t = t + 1
+        self._recent_sum += values - leaving_recent
+        self._reference_sum += leaving_recent - leaving_reference
+        self._reference_squares += leaving_recent * leaving_recent - leaving_reference * leaving_reference
+        n_ref = self.reference
+        self.ready = np.ones(len(values), dtype=bool)
+        mean_ref = self._reference_sum / n_ref
+        p = (self._reference_sum + 0.5) / (n_ref + 1.0)
+        var = np.where(self.bernoulli, p * (1.0 - p), np.maximum(self._reference_squares / n_ref - mean_ref * mean_ref, 1e-12))
+        self.effect = effect = self._recent_sum / window - mean_ref
+        self.statistic = statistic = effect / np.sqrt(var * (1.0 / n_ref + 1.0 / window))
+        up = self.up
+        z = np.where(up, statistic, np.abs(statistic))
+        big = np.where(up, effect, np.abs(effect)) >= np.maximum(self.min_effect, self.min_effect_sd * np.sqrt(var))
+        levels = np.zeros(len(values), dtype=np.int8)
+        levels[big & (z >= self.warning_threshold)] = WARNING
+        levels[big & (z >= self.threshold)] = DRIFT
+        return levels
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_youngest" not in state:  # pickled before it was kept
+            self._youngest = int(self._start.max()) if len(self._start) else -(self.window + self.reference)
 
 
 class WindowShift:
