@@ -190,3 +190,34 @@ def test_the_local_ray_of_a_run_listens_on_loopback_only():
     for address in found["addresses"]:
         host = address.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
         assert host in ("127.0.0.1", "::1"), found
+
+
+BESIDE_A_RAY_CLUSTER = r"""
+import json, ray
+from ray._common.utils import reset_ray_address
+from ray._private.utils import read_ray_address
+from ray.cluster_utils import Cluster
+from jobs.config import JobConfig
+from jobs.pipeline.driver import init_ray
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+try:
+    advertised = read_ray_address() == cluster.address  # where a plain ray.init() looks for a cluster
+    init_ray(JobConfig(ray_num_cpus=2))
+    joined = ray.get_runtime_context().gcs_address
+    print(json.dumps({"advertised": advertised, "cluster": cluster.address, "joined": joined, "cpus": ray.cluster_resources().get("CPU")}))
+    ray.shutdown()
+finally:
+    if read_ray_address() == cluster.address:
+        reset_ray_address()
+    cluster.shutdown()
+"""
+
+
+@pytest.mark.integration
+def test_a_run_starts_its_own_ray_beside_a_cluster_started_on_the_machine():
+    completed = subprocess.run([sys.executable, "-c", BESIDE_A_RAY_CLUSTER], capture_output=True, text=True, timeout=240)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert found["advertised"], found
+    assert found["joined"] != found["cluster"] and found["cpus"] == 2, found

@@ -58,10 +58,10 @@ def init_ray(config: JobConfig, quiet: bool = False) -> bool:
     """Connect to Ray unless already connected; returns whether this call started the connection.
 
     ``config.ray_address`` wins; else ``RAY_ADDRESS`` (set inside a Ray job) joins that cluster;
-    else a local Ray with ``config.ray_num_cpus`` CPUs and no dashboard is started, listening on
-    127.0.0.1 only (:func:`jobs.startup.loopback_ray`). ``quiet``
-    keeps Ray's own warnings and the actors' output (prefixed lines) out of this process's
-    stderr; they stay in Ray's log files.
+    else a local Ray of this job alone with ``config.ray_num_cpus`` CPUs and no dashboard is started
+    (even where another process runs a ``ray start`` cluster), listening on 127.0.0.1 only
+    (:func:`jobs.startup.loopback_ray`). ``quiet`` keeps Ray's own warnings and the actors' output
+    (prefixed lines) out of this process's stderr; they stay in Ray's log files.
     """
     if ray.is_initialized():
         return False
@@ -70,8 +70,10 @@ def init_ray(config: JobConfig, quiet: bool = False) -> bool:
     if address:
         ray.init(address=address, **noise)
     else:
-        with loopback_ray():  # a Ray of this job alone: on 127.0.0.1 only
-            ray.init(num_cpus=config.ray_num_cpus, include_dashboard=False, **noise)
+        # address="local": a Ray of this job alone, never a cluster another process started on
+        # this machine with `ray start` (plain ray.init() would join it, and refuse num_cpus).
+        with loopback_ray():  # on 127.0.0.1 only
+            ray.init(address="local", num_cpus=config.ray_num_cpus, include_dashboard=False, **noise)
     return True
 
 
