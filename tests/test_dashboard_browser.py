@@ -108,6 +108,15 @@ def test_live_page_in_a_browser_while_the_pipeline_runs(ray_local, kafka_config,
         live.wait_for(lambda: live.processed() >= len(records), "every record to be predicted", timeout_s=120)
         live.wait_for(lambda: tile(driver, "records") == len(records), "the final count on the page")
 
+        # The x-axis is records: the axes say so and markers sit in the order of their record positions.
+        axis = driver.execute_script("return Array.from(document.querySelectorAll('#timeline text, #chart-example_f1 text')).map(t => t.textContent)")
+        assert sum(label.endswith(" records") for label in axis) == 2
+        placed = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#timeline .event')).map(m => [Number(m.getAttribute('data-records')), Number(m.getAttribute('cx'))])"
+        )
+        across = [x for _, x in sorted(placed)]
+        assert placed and across == sorted(across)
+
         # Clicking an event shows its labels and detail.
         marker = drift_markers_after(DRIFT_POINTS[0])[0]
         click_event(driver, marker["id"])

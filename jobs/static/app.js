@@ -54,7 +54,7 @@ function eventCategory(event) {
   return "other";
 }
 
-// A line chart of several series over time; yRange fixes the axis (scores), else it fits the data.
+// A line chart of several series over the records taken in; yRange fixes the axis (scores), else it fits the data.
 function lineChart(svg, series, yRange, xMax) {
   clear(svg);
   const [width, height] = size(svg);
@@ -69,8 +69,8 @@ function lineChart(svg, series, yRange, xMax) {
     el("line", { x1: pad.left, x2: width - pad.right, y1: yScale(y), y2: yScale(y) }, grid);
     text(svg, pad.left - 4, yScale(y) + 3, yMax >= 100 ? formatNumber(y) : y.toFixed(2), { "text-anchor": "end" });
   }
-  text(svg, pad.left, height - 4, "0 s");
-  text(svg, width - pad.right, height - 4, `${Math.round(xMax)} s`, { "text-anchor": "end" });
+  text(svg, pad.left, height - 4, "0");
+  text(svg, width - pad.right, height - 4, `${formatNumber(xMax)} records`, { "text-anchor": "end" });
   for (const s of series) {
     if (!s.points.length) continue;
     const d = s.points.map((p, i) => `${i ? "L" : "M"}${xScale(p[0]).toFixed(1)},${yScale(p[1]).toFixed(1)}`).join("");
@@ -92,8 +92,13 @@ function renderTiles(state) {
   document.getElementById("dead-reasons").textContent = reasons ? `by reason: ${reasons}` : "";
 }
 
+// The x-axis of every chart and of the timeline: records taken in, so a marker sits where its records are.
+function recordsMax(state) {
+  return Math.max(state.totals.records_in || 0, 1);
+}
+
 function renderQuality(state) {
-  const xMax = Math.max(state.uptime_s, 1);
+  const xMax = recordsMax(state);
   const legend = document.getElementById("legend");
   clear(legend);
   for (const name of state.learners) {
@@ -110,14 +115,14 @@ function renderQuality(state) {
     const series = state.learners.map((name) => ({
       name,
       color: learnerColor(name),
-      points: state.points.filter((p) => p.learners[name] && p.learners[name][score] !== undefined).map((p) => [p.t, p.learners[name][score]]),
+      points: state.points.filter((p) => p.learners[name] && p.learners[name][score] !== undefined).map((p) => [p.records, p.learners[name][score]]),
     }));
     lineChart(document.getElementById(`chart-${score}`), series, [0, 1], xMax);
   }
   const points = state.points;
-  const rate = [{ name: "records/s", color: PALETTE[0], points: points.map((p) => [p.t, p.records_per_s]) }];
-  const lag = [{ name: "lag", color: PALETTE[4], points: points.filter((p) => p.lag !== null).map((p) => [p.t, p.lag]) }];
-  const dead = [{ name: "dead letters", color: PALETTE[1], points: points.map((p) => [p.t, p.dead_letters]) }];
+  const rate = [{ name: "records/s", color: PALETTE[0], points: points.map((p) => [p.records, p.records_per_s]) }];
+  const lag = [{ name: "lag", color: PALETTE[4], points: points.filter((p) => p.lag !== null).map((p) => [p.records, p.lag]) }];
+  const dead = [{ name: "dead letters", color: PALETTE[1], points: points.map((p) => [p.records, p.dead_letters]) }];
   lineChart(document.getElementById("chart-rate"), rate, null, xMax);
   lineChart(document.getElementById("chart-lag"), lag, null, xMax);
   lineChart(document.getElementById("chart-dead"), dead, null, xMax);
@@ -130,15 +135,15 @@ function renderTimeline(state) {
   const rows = ["drift", "warning", "partition", "other"];
   const pad = { left: 70, right: 10, top: 6, bottom: 16 };
   const rowHeight = (height - pad.top - pad.bottom) / rows.length;
-  const xMax = Math.max(state.uptime_s, 1);
-  const xScale = (t) => pad.left + (t / xMax) * (width - pad.left - pad.right);
+  const xMax = recordsMax(state);
+  const xScale = (records) => pad.left + (Math.min(records, xMax) / xMax) * (width - pad.left - pad.right);
   rows.forEach((row, i) => {
     const y = pad.top + rowHeight * (i + 0.5);
     el("line", { x1: pad.left, x2: width - pad.right, y1: y, y2: y, stroke: "#e3e6eb" }, svg);
     text(svg, pad.left - 6, y + 3, row, { "text-anchor": "end" });
   });
-  text(svg, pad.left, height - 3, "0 s");
-  text(svg, width - pad.right, height - 3, `${Math.round(xMax)} s`, { "text-anchor": "end" });
+  text(svg, pad.left, height - 3, "0");
+  text(svg, width - pad.right, height - 3, `${formatNumber(xMax)} records`, { "text-anchor": "end" });
   const legend = document.getElementById("event-legend");
   clear(legend);
   const counts = {};
@@ -157,9 +162,10 @@ function renderTimeline(state) {
     const marker = el(
       "circle",
       {
-        cx: xScale(event.t).toFixed(1), cy: y.toFixed(1), r: 5, fill: EVENT_COLORS[category],
+        cx: xScale(event.records).toFixed(1), cy: y.toFixed(1), r: 5, fill: EVENT_COLORS[category],
         class: "event" + (view.selected === event.id ? " selected" : ""),
         "data-id": event.id, "data-kind": event.kind, "data-level": event.level, "data-instance": event.instance,
+        "data-records": event.records,
       },
       svg,
     );
