@@ -10,9 +10,9 @@ logical CPUs are enough for the largest configuration (``--cpus`` is the real CP
    machine is shared); the mean is the reference.
 2. **Extractors.** The same texts through the whole job (``logistic``) with 1, 2, 4 and 8
    extractor replicas. The ``--cpus`` threads are divided among the replicas (at least one
-   each): with more replicas than cores they share the cores. Records/s in steady state: from
-   the moment every replica has embedded a batch (its model is loaded) to the last published
-   batch. Ratio of 1 extractor with ``--cpus`` threads to the embedder alone: target >= 0.8.
+   each): with more replicas than cores they share the cores. Records/s in steady state: a
+   warm-up of one batch per replica is produced first (each replica loads its model on it), and
+   the measured records only once it is published; from then to the last published batch. Ratio of 1 extractor with ``--cpus`` threads to the embedder alone: target >= 0.8.
 3. **Shards** (when the job has ``learner_shards``): iHOMER on bibtex and delicious with 1, 2, 4
    and 8 shards, records/s in steady state.
 4. **CPU per record by stage.** Over the same steady-state window, the CPU time (user + system,
@@ -31,6 +31,7 @@ import json
 import os
 import pathlib
 import platform
+import threading
 import time
 import uuid
 
@@ -96,13 +97,20 @@ def actor_cpu_seconds() -> dict[str, dict[int, float]]:
 
 
 class Probe:
-    """Publication times, counts and CPU snapshots after every published batch (``on_batch``)."""
+    """Publication times, counts and CPU snapshots after every published batch (``on_batch``).
 
-    def __init__(self):
+    ``warmed`` is set once ``warm_up`` predictions are out.
+    """
+
+    def __init__(self, warm_up: int):
         self.samples: list[tuple[float, int, float, dict]] = []
+        self.warm_up = warm_up
+        self.warmed = threading.Event()
 
     def __call__(self, summary, stats) -> None:
         self.samples.append((time.perf_counter(), summary.predictions_out, time.process_time(), actor_cpu_seconds()))
+        if summary.predictions_out >= self.warm_up:
+            self.warmed.set()
 
     def window(self, start_after: int) -> dict:
         """Rate and CPU per record from the first sample past ``start_after`` records to the last."""
@@ -124,14 +132,29 @@ class Probe:
 
 
 def run_job(broker: str, records: list, config: JobConfig, warm_up: int) -> dict:
+    """Run the job on ``records``; the measured ones are produced only once the first ``warm_up`` are published.
+
+    Otherwise replicas that loaded their model early would embed the backlog while the first
+    batch waits for its replica's model, and publish it all at once inside the window.
+    """
+    if warm_up >= len(records):
+        raise ValueError(f"a warm-up of {warm_up} records leaves nothing to measure in {len(records)}")
     kafka = fresh_kafka(broker)
     ensure_topics(kafka, partitions=1)
-    produce(kafka, records)
-    probe = Probe()
+    produce(kafka, records[:warm_up])
+    probe = Probe(warm_up)
+
+    def produce_measured():
+        probe.warmed.wait()
+        produce(kafka, records[warm_up:])
+
+    producer = threading.Thread(target=produce_measured, daemon=True)
+    producer.start()
     # The whole backlog is in the topic: input never idles, however long a batch takes.
     # A shared machine may take minutes to load eight text models at once: waits are long.
     config = config.model_copy(update={"kafka": kafka, "idle_timeout_s": 3600.0, "ray_timeout_s": 1800.0, "dataset": None})
     summary = run_pipeline(config, expected=len(records), on_batch=probe)
+    producer.join()
     if summary.predictions_out != len(records):
         raise RuntimeError(f"{summary.predictions_out} predictions for {len(records)} records")
     return probe.window(warm_up) | {"whole_run_per_s": summary.records_per_s}
