@@ -6,6 +6,6 @@ Numeric records need no extractor: the extractor stage passes them on, standardi
 """
 
 from jobs.extractors import minilm, hashing  # noqa: F401, I001  (they register themselves, the default first)
-from jobs.extractors.registry import EXTRACTORS, ExtractorEntry, TextExtractor, UnknownExtractorError, lookup, make, register
+from jobs.extractors.registry import EXTRACTORS, TextExtractor, UnknownExtractorError, lookup, make, register
 
-__all__ = ["EXTRACTORS", "ExtractorEntry", "TextExtractor", "UnknownExtractorError", "lookup", "make", "register"]
+__all__ = ["EXTRACTORS", "TextExtractor", "UnknownExtractorError", "lookup", "make", "register"]

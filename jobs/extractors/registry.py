@@ -28,8 +28,9 @@ jobs.extractors.registry.UnknownExtractorError: unknown text extractor 'nope'; c
 
 from __future__ import annotations
 
-import dataclasses
 import typing
+
+from jobs.catalogue import Catalogue, UnknownNameError
 
 
 class TextExtractor(typing.Protocol):
@@ -40,43 +41,13 @@ class TextExtractor(typing.Protocol):
     def transform(self, texts: typing.Sequence[str]) -> list[dict[str, float]]: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class ExtractorEntry:
-    name: str
-    description: str
-    build: typing.Callable[[typing.Any], TextExtractor]
+class UnknownExtractorError(UnknownNameError):
+    """A text extractor name nothing is registered under."""
 
 
-EXTRACTORS: dict[str, ExtractorEntry] = {}
-
-
-class UnknownExtractorError(KeyError):
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
-
-    def __str__(self) -> str:
-        return f"unknown text extractor {self.name!r}; choose from: {', '.join(EXTRACTORS)}"
-
-
-def register(name: str, description: str):
-    """Class decorator: register the extractor class under ``name`` (a second class of that name is an error)."""
-
-    def add(cls):
-        if name in EXTRACTORS and EXTRACTORS[name].build is not cls:
-            raise ValueError(f"a text extractor named {name!r} is registered already ({EXTRACTORS[name].build.__qualname__})")
-        EXTRACTORS[name] = ExtractorEntry(name, description, cls)
-        return cls
-
-    return add
-
-
-def lookup(name: str) -> ExtractorEntry:
-    """The entry registered as ``name``; an unknown name raises :class:`UnknownExtractorError`."""
-    try:
-        return EXTRACTORS[name]
-    except KeyError:
-        raise UnknownExtractorError(name) from None
+EXTRACTORS = Catalogue("text extractor", UnknownExtractorError)
+register = EXTRACTORS.register
+lookup = EXTRACTORS.lookup
 
 
 def make(name: str, config) -> TextExtractor:

@@ -5,10 +5,11 @@ Built in: ``topics`` (always), ``predictions-file`` (when ``predictions_file`` i
 """
 
 from jobs.sinks import topics, predictions_file, alertmanager  # noqa: F401, I001  (they register themselves, topics first)
-from jobs.sinks.registry import SINKS, Published, Sink, SinkContext, SinkEntry, UnknownSinkError, register, resolve
+from jobs.catalogue import Entry
+from jobs.sinks.registry import SINKS, Published, Sink, SinkContext, UnknownSinkError, register, resolve
 
 __all__ = [
-    "SINKS", "Published", "Sink", "SinkContext", "SinkEntry", "UnknownSinkError",
+    "SINKS", "Published", "Sink", "SinkContext", "UnknownSinkError",
     "default_names", "job_sinks", "register", "resolve",
 ]
 
@@ -28,7 +29,7 @@ def default_names(predictions_file: object | None, alertmanager_url: str | None)
     return names
 
 
-def job_sinks(config) -> list[SinkEntry]:
+def job_sinks(config) -> list[Entry]:
     """The sinks of a :class:`~jobs.config.JobConfig`, resolved: :func:`default_names`, then
     ``config.sinks`` (each once). An unknown name raises :class:`UnknownSinkError` naming the choices."""
     names = default_names(config.predictions_file, config.drift.alertmanager_url)

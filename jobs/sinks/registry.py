@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from jobs.catalogue import Catalogue, Entry, UnknownNameError
 from stream.kafka import KafkaConfig, RecordSink
 
 
@@ -76,42 +77,14 @@ class Sink(typing.Protocol):
     def close(self) -> None: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class SinkEntry:
-    name: str
-    description: str
-    build: typing.Callable[[SinkContext], Sink]
+class UnknownSinkError(UnknownNameError):
+    """A sink name nothing is registered under."""
 
 
-SINKS: dict[str, SinkEntry] = {}
+SINKS = Catalogue("sink", UnknownSinkError)
+register = SINKS.register
 
 
-class UnknownSinkError(KeyError):
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
-
-    def __str__(self) -> str:
-        return f"unknown sink {self.name!r}; choose from: {', '.join(SINKS)}"
-
-
-def register(name: str, description: str):
-    """Class decorator: register the sink class under ``name`` (a second class of that name is an error)."""
-
-    def add(cls):
-        if name in SINKS and SINKS[name].build is not cls:
-            raise ValueError(f"a sink named {name!r} is registered already ({SINKS[name].build.__qualname__})")
-        SINKS[name] = SinkEntry(name, description, cls)
-        return cls
-
-    return add
-
-
-def resolve(names: typing.Iterable[str]) -> list[SinkEntry]:
+def resolve(names: typing.Iterable[str]) -> list[Entry]:
     """The entries of ``names``, in order; an unknown name raises :class:`UnknownSinkError`."""
-    entries = []
-    for name in names:
-        if name not in SINKS:
-            raise UnknownSinkError(name)
-        entries.append(SINKS[name])
-    return entries
+    return [SINKS.lookup(name) for name in names]

@@ -7,9 +7,10 @@ import logging
 import time
 import typing
 
+from jobs.catalogue import Entry
 from jobs.champion import ChampionSelector
 from jobs.outage import flush_until_delivered
-from jobs.sinks import Published, SinkContext, SinkEntry, default_names, resolve
+from jobs.sinks import Published, SinkContext, default_names, resolve
 from jobs.stages.base import Restartable
 from jobs.stages.messages import CHAMPION_SWITCH, Scored
 from stream.kafka import DeadLetterSink, KafkaConfig, Message, RecordSink
@@ -68,7 +69,7 @@ class PublisherStage(Restartable):
         limits: RecordLimits | None = None,
         checkpoint_key: bytes | None = None,
         alertmanager_url: str | None = None,
-        sinks: typing.Sequence[SinkEntry] | None = None,
+        sinks: typing.Sequence[Entry] | None = None,
     ):
         super().__init__(checkpoint_uri, checkpoint_keep, checkpoint_key)
         self.config = config
