@@ -110,6 +110,11 @@ class Progress:
         self._started = time.monotonic()
         self._joined = False
         self._join_started = self._started
+        # Partitions each consumer last reported assigned, and the most the group ever covered:
+        # fewer now means a rebalance is moving partitions (a consumer joining late or coming back).
+        self._assigned: dict[int, int] = {}
+        self._most_assigned = 0
+        self._short_since: float | None = None
         self._first_input: float | None = None
         self._last_input = self._started
         self._last_progress = self._started
@@ -139,6 +144,9 @@ class Progress:
     def consumed(self, consumer, info: PollInfo) -> None:
         """Count a poll's messages; sample ``consumer``'s lag now and then."""
         now = time.monotonic()
+        self._assigned[id(consumer)] = info.partitions
+        assigned = sum(self._assigned.values())
+        self._most_assigned = max(self._most_assigned, assigned)
         if info.partitions:
             self._joined = True
         elif not self._joined:
@@ -149,6 +157,17 @@ class Progress:
                     f"within {self.config.ray_timeout_s} s"
                 )
             self._last_input = now
+        if assigned < self._most_assigned:
+            # A rebalance holds partitions back from every consumer for seconds: not idle input
+            # either. A shortfall that outlasts the join deadline is the group's new shape (another
+            # member took partitions), and idle time counts again.
+            self._short_since = now if self._short_since is None else self._short_since
+            if now - self._short_since > self.config.ray_timeout_s:
+                self._most_assigned, self._short_since = assigned, None
+            else:
+                self._last_input = now
+        else:
+            self._short_since = None
         self.summary.dead_letters_lost += info.lost
         if info.consumed:
             if self._first_input is None:
