@@ -17,8 +17,8 @@ class Consumer:
     lag = types.SimpleNamespace(remote=lambda: None)
 
 
-def poll(partitions: int, consumed: int = 0) -> PollInfo:
-    return PollInfo(consumed=consumed, good=consumed, dead_letters={}, offsets={}, partitions=partitions)
+def poll(partitions: int, consumed: int = 0, offsets: dict | None = None) -> PollInfo:
+    return PollInfo(consumed=consumed, good=consumed, dead_letters={}, offsets=offsets or {}, partitions=partitions)
 
 
 @pytest.fixture
@@ -60,4 +60,28 @@ def test_a_shortfall_that_outlasts_the_join_deadline_is_the_groups_new_shape(clo
     for _ in range(5):
         clock[0] += 1.0
         run.consumed(consumer, poll(1))
+    assert run.done()
+
+
+def test_after_a_recovery_a_quiet_stream_ends_the_run_only_once_read_back_to_where_it_was(clock):
+    run, consumer = bounded_run(ray_timeout_s=30.0), Consumer()
+    run.consumed(consumer, poll(2, consumed=100, offsets={("in", 0): 60, ("in", 1): 40}))
+    run.recovered()  # rewound to the checkpoints: offsets 30 and 20, say
+    run.consumed(consumer, poll(2, consumed=30, offsets={("in", 0): 60}))
+    for _ in range(10):  # a slow restart: the consumer answers empty for a while
+        clock[0] += 1.0
+        run.consumed(consumer, poll(2))
+        assert not run.done()
+    run.consumed(consumer, poll(2, consumed=20, offsets={("in", 1): 40}))
+    clock[0] += 4.5
+    assert run.done()
+
+
+def test_read_back_waits_no_longer_than_the_join_deadline(clock):
+    run, consumer = bounded_run(ray_timeout_s=20.0), Consumer()
+    run.consumed(consumer, poll(1, consumed=100, offsets={("in", 0): 100}))
+    run.recovered()  # and the log was truncated: offset 100 never comes back
+    clock[0] += 15.0
+    assert not run.done()
+    clock[0] += 6.0
     assert run.done()

@@ -115,6 +115,10 @@ class Progress:
         self._assigned: dict[int, int] = {}
         self._most_assigned = 0
         self._short_since: float | None = None
+        # The next offset to read of each input partition, as far as any poll got; after a
+        # recovery, the positions to read back to before a quiet stream may end a bounded run.
+        self._reached: dict[tuple[str, int], int] = {}
+        self._read_back_to: dict[tuple[str, int], int] = {}
         self._first_input: float | None = None
         self._last_input = self._started
         self._last_progress = self._started
@@ -130,7 +134,11 @@ class Progress:
             return False
         if self.expected is not None and self.summary.records_in >= self.expected:
             return True
-        if time.monotonic() - self._last_input > self.config.idle_timeout_s:
+        idle_s = time.monotonic() - self._last_input
+        if self._read_back_to and idle_s <= self.config.ray_timeout_s:
+            # Records read before a recovery exist: read them again before calling the input idle.
+            return False
+        if idle_s > self.config.idle_timeout_s:
             if self.expected is not None:
                 logger.warning(
                     "no input for %s s: stopping after %d of the %d expected messages",
@@ -169,6 +177,10 @@ class Progress:
         else:
             self._short_since = None
         self.summary.dead_letters_lost += info.lost
+        for partition, offset in info.offsets.items():
+            self._reached[partition] = max(offset, self._reached.get(partition, offset))
+            if self._read_back_to.get(partition, offset + 1) <= offset:
+                del self._read_back_to[partition]
         if info.consumed:
             if self._first_input is None:
                 self._first_input = now
@@ -267,6 +279,7 @@ class Progress:
         self.expected = None
         self._last_input = self._join_started = time.monotonic()
         self._joined = False
+        self._read_back_to = dict(self._reached)
 
     def finish(self) -> None:
         """The run's final times and broker outages, and no batch in flight any more (for the metrics)."""
