@@ -143,8 +143,9 @@ class ConsumerStage:
                 else:
                     batch.updates.append((parse_label_update(message.value, message.key, limits=self.limits), position, ts))
             except RecordError as error:
-                self._dead_letters.send(message, error)
-                dead[error.reason] += 1
+                # Read again after a recovery, a record dead-lettered before is not counted twice.
+                if self._dead_letters.send(message, error):
+                    dead[error.reason] += 1
         texts = sum(record.text is not None for record in batch.records)
         good = len(batch.records) + len(batch.updates)
         first: dict[tuple[str, int], int] = {}
