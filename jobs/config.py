@@ -414,9 +414,10 @@ class JobConfig(BaseSettings):
     drift: DriftConfig = DriftConfig()
     kafka: KafkaConfig = KafkaConfig()
 
-    @pydantic.field_validator("learners", mode="before")
+    @pydantic.field_validator("learners", "sinks", "shadow", mode="before")
     @classmethod
-    def _split_learners(cls, value):
+    def _split_names(cls, value):
+        """A comma-separated string (a flag or an environment variable) is a list of names."""
         if isinstance(value, str):
             value = [name.strip() for name in value.split(",") if name.strip()]
         return value
@@ -442,20 +443,6 @@ class JobConfig(BaseSettings):
         if len(names) != len(value):
             raise ValueError(f"learners are listed twice: {value}")
         return names
-
-    @pydantic.field_validator("sinks", mode="before")
-    @classmethod
-    def _split_sinks(cls, value):
-        if isinstance(value, str):
-            value = [name.strip() for name in value.split(",") if name.strip()]
-        return value
-
-    @pydantic.field_validator("shadow", mode="before")
-    @classmethod
-    def _split_shadow(cls, value):
-        if isinstance(value, str):
-            value = [name.strip() for name in value.split(",") if name.strip()]
-        return value
 
     @pydantic.field_validator("shadow")
     @classmethod
