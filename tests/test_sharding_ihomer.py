@@ -32,12 +32,7 @@ def prequential_ops(stream) -> list:
 def unsharded(model, ops) -> tuple[list, list]:
     out = []
     for op in ops:
-        if isinstance(op, Predict):
-            out.append(model.predict_proba_one(op.x))
-        elif op.mask is None:
-            out.append(model.learn_one(op.x, op.y))
-        else:
-            out.append(model.learn_one_masked(op.x, op.y, op.mask))
+        out.append(model.predict_proba_one(op.x) if isinstance(op, Predict) else op.teach(model))
     return out, model.pop_events()
 
 

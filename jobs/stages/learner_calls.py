@@ -66,10 +66,7 @@ class InProcess:
             predicted = model.predict_one(op.x) if self._own_predict else {l: p >= 0.5 for l, p in scores.items()}
             return scores, predicted
         try:
-            if op.mask is None:
-                model.learn_one(op.x, op.y)
-            else:
-                model.learn_one_masked(op.x, op.y, op.mask)
+            op.teach(model)
         except PartialLabelsUnsupported as refusal:
             return refusal
         return model.pop_events()

@@ -33,10 +33,7 @@ class LabelShard:
             if isinstance(op, Predict):
                 results.append(learner.predict_proba_one(op.x))
                 continue
-            if op.mask is None:
-                learner.learn_one(op.x, op.y)
-            else:
-                learner.learn_one_masked(op.x, op.y, op.mask)
+            op.teach(learner)
             results.append(None)
             events.extend((position, event) for event in learner.pop_events())
         return results, events

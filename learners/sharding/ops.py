@@ -51,6 +51,13 @@ class Learn:
     y: LabelDict | typing.AbstractSet[Label]
     mask: LabelMask | None = None
 
+    def teach(self, learner) -> None:
+        """Teach ``learner`` this op: ``learn_one``, or ``learn_one_masked`` with the mask."""
+        if self.mask is None:
+            learner.learn_one(self.x, self.y)
+        else:
+            learner.learn_one_masked(self.x, self.y, self.mask)
+
 
 Op = typing.Union[Predict, Learn]
 
