@@ -6,11 +6,18 @@ their detail (at most :data:`EVENTS_PER_BATCH` per learner), hits and misses of 
 :data:`TOP_LABELS` most frequent labels, and, every :data:`SNAPSHOT_EVERY_S` seconds, a snapshot of
 the label partition of learners that have one (iHOMER's ``describe()`` without its history).
 The driver hands each batch's stats to :meth:`LiveState.observe_batch` (``run_pipeline``'s
-``on_batch``), which folds them into ring buffers. :class:`LivePage` serves the static page from
+``on_batch``), which folds them into ring buffers, and the drift monitor's alerts of the batch,
+as the publisher put them on the drift topic and each event id once, to
+:meth:`LiveState.observe_alerts` (``on_alerts``). :class:`LivePage` serves the static page from
 ``jobs/static`` and that state as JSON from a daemon thread; the page polls it.
 
+Two sources of timeline entries, told apart by their ``source``: ``"model"``, the learners' own
+events (their detectors, splits, merges, serving changes: model bookkeeping, placed at the records
+taken in when their batch came back), and ``"monitor"``, the drift monitor's alerts (the records
+people act on, placed at the record that raised them).
+
 Endpoints: ``/`` (the page), ``/static/<file>``, ``/api/state`` (everything but the events),
-``/api/events?since=<id>`` (events with a larger id, oldest first).
+``/api/events?since=<id>`` (events and alerts with a larger id, oldest first).
 """
 
 from __future__ import annotations
@@ -134,7 +141,7 @@ class LiveState:
     history
         Most points kept per curve and columns per heatmap.
     max_events
-        Most events kept for the timeline.
+        Most learner events kept for the timeline, and apart from them most monitor alerts.
     clock
         Monotonic clock in seconds (a parameter so that tests can drive it).
 
@@ -173,9 +180,13 @@ class LiveState:
         self._status = "starting"
         self._last_sample: tuple[float, int] = (0.0, 0)  # (t, records) of the last point
         self._points: collections.deque[dict] = collections.deque(maxlen=history)
+        # Apart, so that a learner busy with its bookkeeping does not push the monitor's alerts out;
+        # numbered from one counter, so that the page asks for both with one id.
         self._events: collections.deque[dict] = collections.deque(maxlen=max_events)
+        self._alerts: collections.deque[dict] = collections.deque(maxlen=max_events)
         self._next_event_id = 1
         self._event_counts: collections.Counter[str] = collections.Counter()  # "level/kind" -> events, all learners
+        self._alert_counts: collections.Counter[str] = collections.Counter()  # "level/kind" -> monitor alerts
         self._totals: dict = {}
         self._window: dict[str, dict] = {}
         self._learned: dict[str, int] = {}
@@ -211,7 +222,8 @@ class LiveState:
         for (level, kind), count in stats.get("events", {}).items():
             self._event_counts[f"{level}/{kind}"] += count
         for event in stats.get("recent_events", ()):
-            self._events.append({**event, "id": self._next_event_id, "learner": learner, "t": round(t, 3), "records": records})
+            entry = {**event, "id": self._next_event_id, "source": "model", "learner": learner, "t": round(t, 3), "records": records}
+            self._events.append(entry)
             self._next_event_id += 1
         open_counts = self._heat_open[learner]
         for label, (tp, fp, fn) in stats.get("label_counts", {}).items():
@@ -222,6 +234,20 @@ class LiveState:
             self._support[learner][label] += tp + fn
         if stats.get("partition") is not None:
             self._partitions[learner] = {**stats["partition"], "t": round(t, 3)}
+
+    def observe_alerts(self, alerts: typing.Iterable[typing.Mapping]) -> None:
+        """Fold in drift monitor alerts as published on the drift topic (the driver passes each event id once).
+
+        An alert sits at the record that raised it: the monitor's index of its window's last
+        record, plus one (records taken in up to and with it), the unit of the page's x-axis.
+        """
+        with self._lock:
+            t = round(self.clock() - self._started, 3)
+            for alert in alerts:
+                records = alert["window"]["last"]["index"] + 1
+                self._alerts.append({**alert, "id": self._next_event_id, "source": "monitor", "t": t, "records": records})
+                self._next_event_id += 1
+                self._alert_counts[f"{alert['level']}/{alert['kind']}"] += 1
 
     def _sample(self, t: float, records: int) -> None:
         last_t, last_records = self._last_sample
@@ -283,6 +309,7 @@ class LiveState:
                     "records_per_s": last["records_per_s"] if last else 0.0,
                     "lag": last["lag"] if last else None,
                     "drift_events": dict(self._event_counts),
+                    "drift_alerts": dict(self._alert_counts),
                     "learned": dict(self._learned),
                 },
                 "window": {name: dict(scores) for name, scores in self._window.items()},
@@ -302,9 +329,10 @@ class LiveState:
         }
 
     def events_since(self, since: int) -> list[dict]:
-        """Kept events with an id above ``since``, oldest first."""
+        """Kept events and alerts with an id above ``since``, oldest first."""
         with self._lock:
-            return [event for event in self._events if event["id"] > since]
+            kept = [entry for entries in (self._events, self._alerts) for entry in entries if entry["id"] > since]
+        return sorted(kept, key=lambda entry: entry["id"])
 
 
 #: Sent with every response: the page loads only its own files and talks only to its own origin.
@@ -460,8 +488,9 @@ class LivePage:
 def serve_live_page(config, metrics=None) -> LivePage:
     """Start the live page of a run of ``config`` (a :class:`~jobs.config.JobConfig`) on its dashboard host and port.
 
-    Pass ``page.state.observe_batch`` to :func:`~jobs.pipeline.driver.run_pipeline` as ``on_batch``,
-    and call ``page.state.finish(summary)`` when the run ends.
+    Pass ``page.state.observe_batch`` and ``page.state.observe_alerts`` to
+    :func:`~jobs.pipeline.driver.run_pipeline` as ``on_batch`` and ``on_alerts``, and call
+    ``page.state.finish(summary)`` when the run ends.
     """
     title = config.dataset or config.kafka.topics.records
     state = LiveState(config.learners, title=title, metrics=metrics)

@@ -162,6 +162,7 @@ def run_with_view(
                 metrics=metrics,
                 on_progress=on_progress,
                 on_batch=endpoints.page.state.observe_batch,
+                on_alerts=endpoints.page.state.observe_alerts,
             )
         endpoints.page.state.finish(summary)
         stopped = stop is not None and stop.is_set()

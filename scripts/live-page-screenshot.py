@@ -52,7 +52,9 @@ def main() -> None:
         page.state.title = f"synthetic drifting stream (drifts at {n // 3} and {2 * n // 3})"
         stop = threading.Event()
         runner = threading.Thread(
-            target=run_pipeline, args=(config,), kwargs={"stop": stop, "metrics": metrics, "on_batch": page.state.observe_batch}
+            target=run_pipeline,
+            args=(config,),
+            kwargs={"stop": stop, "metrics": metrics, "on_batch": page.state.observe_batch, "on_alerts": page.state.observe_alerts},
         )
         runner.start()
         produce(kafka, records, rate=args.rate)

@@ -74,7 +74,11 @@ class LivePipeline:
     def _run(self) -> None:
         try:
             self.summary = run_pipeline(
-                self.config, stop=self._stop, metrics=self.metrics, on_batch=self.page.state.observe_batch
+                self.config,
+                stop=self._stop,
+                metrics=self.metrics,
+                on_batch=self.page.state.observe_batch,
+                on_alerts=self.page.state.observe_alerts,
             )
             self.page.state.finish(self.summary)
         except BaseException as error:  # re-raised in the test thread by stop()
@@ -227,6 +231,51 @@ def test_state_events_get_increasing_ids_and_the_oldest_are_dropped():
     assert [e["id"] for e in state.events_since(4)] == [5]
     assert state.events_since(5) == []
     assert state.events_since(4)[0]["detail"] == {"why": "adwin"} and state.to_json()["last_event_id"] == 5
+
+
+def monitor_alert(event_id: str, index: int, level: str = "drift", kind: str = "concept", labels=("y0",)) -> dict:
+    """A drift monitor alert as published on the drift topic."""
+    where = {"topic": "tagstream.records", "partition": 0, "record_id": None, "ts": None}
+    return {
+        "event_id": event_id, "level": level, "kind": kind, "severity": "medium", "labels": list(labels), "learner": None,
+        "clusters": [], "model_version": None, "detector": f"{kind}/x", "statistic": {}, "job": "j", "detail": {}, "ts": 1.7e9,
+        "window": {"first": where | {"index": index - 50, "offset": index - 50}, "last": where | {"index": index, "offset": index}},
+    }  # fmt: skip
+
+
+def test_monitor_alerts_sit_at_their_record_apart_from_learner_events_and_are_counted_by_level_and_kind():
+    clock = Clock()
+    state = LiveState(["a"], max_events=2, clock=clock)
+    model_event = DriftEvent("a", "global", "split", 5).to_dict()
+    state.observe_batch({"records_in": 300}, {"a": learner_stats(0.5, events=[model_event])})
+    clock.now = 2.0
+    state.observe_alerts([monitor_alert("e1", 120), monitor_alert("e2", 250, level="warning", kind="prior", labels=("y1", "y2"))])
+    for _ in range(3):  # a learner busy with its bookkeeping does not push the monitor's alerts out
+        state.observe_batch({"records_in": 400}, {"a": learner_stats(0.5, events=[model_event])})
+    served = state.events_since(0)
+    assert [(e["id"], e["source"]) for e in served] == [(2, "monitor"), (3, "monitor"), (5, "model"), (6, "model")]
+    first, second = served[:2]
+    assert (first["records"], first["event_id"], first["level"], first["kind"], first["t"]) == (121, "e1", "drift", "concept", 2.0)
+    assert second["labels"] == ["y1", "y2"] and second["window"]["last"]["offset"] == 250 and second["severity"] == "medium"
+    assert [e["id"] for e in state.events_since(3)] == [5, 6]
+    assert state.to_json()["totals"]["drift_alerts"] == {"drift/concept": 1, "warning/prior": 1}
+
+
+def test_the_driver_hands_each_monitor_alert_to_the_page_and_the_metrics_once():
+    """A recovery replays the records after the last checkpoint: their alerts come again with the same ids."""
+    from jobs.pipeline.progress import Progress
+
+    metrics = PipelineMetrics(100)
+    handed = []
+    progress = Progress(JobConfig(learners="majority"), None, None, metrics, broker=None, on_alerts=handed.append)
+    ack = {"predictions": 0, "latencies_s": [], "publish_s": 0.0, "serving": "majority"}
+    progress.published(ack | {"alerts": [monitor_alert("e1", 120), monitor_alert("e2", 130, kind="label_born")]}, [])
+    progress.published(ack | {"alerts": []}, [])
+    progress.published(ack | {"alerts": [monitor_alert("e2", 130, kind="label_born"), monitor_alert("e3", 900)]}, [])
+    assert [[a["event_id"] for a in alerts] for alerts in handed] == [["e1", "e2"], ["e3"]]
+    assert progress.summary.drift_alerts == {"drift/concept": 2, "drift/label_born": 1}
+    assert metrics.value("tagstream_drift_alerts_total", level="drift", kind="label_born") == 1
+    assert metrics.value("tagstream_drift_alerts_total", level="drift", kind="concept") == 2
 
 
 def test_state_heatmap_is_per_label_f1_per_interval_for_the_most_frequent_labels():

@@ -104,6 +104,7 @@ def run_pipeline(
     metrics: PipelineMetrics | None = None,
     on_progress: typing.Callable[[Summary, dict], None] | None = None,
     on_batch: typing.Callable[[Summary, dict], None] | None = None,
+    on_alerts: typing.Callable[[list[dict]], None] | None = None,
 ) -> Summary:
     """Run the pipeline on a connected Ray until a stop condition holds; returns the summary.
 
@@ -116,7 +117,7 @@ def run_pipeline(
     config = with_default_checkpoints(config)
     metrics = metrics or PipelineMetrics(config.window)
     broker = BrokerWatch(config.kafka, getattr(metrics, "registry", None))
-    progress = Progress(config, expected, stop, metrics, broker, on_progress, on_batch)
+    progress = Progress(config, expected, stop, metrics, broker, on_progress, on_batch, on_alerts)
     in_flight = InFlightBatches(config, broker, progress)
     recovery = Recovery(config, progress.summary)
     checkpoints = CheckpointSchedule(config, in_flight, progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import threading
@@ -23,6 +24,45 @@ IDLE_PROGRESS_EVERY_S = 1.0
 #: How often the driver samples the consumers' lag.
 LAG_EVERY_S = 5.0
 
+#: Event ids of the drift monitor's latest alerts kept to recognise their copies: a recovery
+#: replays the records after the last checkpoint, whose alerts come again with the same ids.
+ALERT_IDS_KEPT = 10_000
+
+
+class SeenAlerts:
+    """The event ids of the latest drift alerts, to tell a new alert from a copy republished after a recovery.
+
+    Parameters
+    ----------
+    keep
+        Most ids remembered; the oldest are forgotten first.
+
+    Examples
+    --------
+    >>> seen = SeenAlerts(keep=2)
+    >>> [a["event_id"] for a in seen.fresh([{"event_id": "a"}, {"event_id": "b"}, {"event_id": "a"}])]
+    ['a', 'b']
+    >>> [a["event_id"] for a in seen.fresh([{"event_id": "b"}, {"event_id": "c"}, {"event_id": "a"}])]
+    ['c', 'a']
+
+    """
+
+    def __init__(self, keep: int = ALERT_IDS_KEPT):
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.keep = keep
+
+    def fresh(self, alerts: typing.Iterable[typing.Mapping]) -> list[typing.Mapping]:
+        """The alerts whose event id was not seen before, in their order; remembers their ids."""
+        out = []
+        for alert in alerts:
+            if alert["event_id"] in self._ids:
+                continue
+            self._ids[alert["event_id"]] = None
+            if len(self._ids) > self.keep:
+                self._ids.popitem(last=False)
+            out.append(alert)
+        return out
+
 
 @dataclasses.dataclass
 class Summary:
@@ -33,6 +73,8 @@ class Summary:
     predictions_out: int = 0
     dead_letters: dict[str, int] = dataclasses.field(default_factory=dict)
     drift_events: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    #: The drift monitor's alerts by ``"level/kind"``, each event id once (copies republished after a recovery are not counted).
+    drift_alerts: dict[str, int] = dataclasses.field(default_factory=dict)
     batches: int = 0
     seconds: float = 0.0
     active_seconds: float = 0.0
@@ -81,6 +123,9 @@ class Progress:
     on_batch
         Called with the running :class:`Summary` and the batch's stats by learner after each batch
         (the live page of :mod:`jobs.dashboard`).
+    on_alerts
+        Called with the drift monitor's alerts of a batch, as published on the drift topic, once
+        per event id (the live page's alert markers); not called for a batch without new ones.
 
     """
 
@@ -93,6 +138,7 @@ class Progress:
         broker: BrokerWatch,
         on_progress: typing.Callable[[Summary, dict], None] | None = None,
         on_batch: typing.Callable[[Summary, dict], None] | None = None,
+        on_alerts: typing.Callable[[list[dict]], None] | None = None,
     ):
         self.config = config
         self.expected = expected
@@ -101,6 +147,8 @@ class Progress:
         self.broker = broker
         self.on_progress = on_progress
         self.on_batch = on_batch
+        self.on_alerts = on_alerts
+        self.alerts = SeenAlerts()
         self.summary = Summary(shadow=list(config.shadow))
         self.window: dict[str, dict] = {}
         self.start()
@@ -241,7 +289,13 @@ class Progress:
         self.metrics.observe_published(ack["predictions"], ack["latencies_s"])
         self.metrics.observe_stage("publish", ack["publish_s"])
         self.metrics.observe_serving(ack["serving"])
-        self.metrics.observe_drift_alerts(ack.get("drift_alerts", {}))
+        alerts = self.alerts.fresh(ack.get("alerts", ()))
+        alert_counts = collections.Counter(f"{alert['level']}/{alert['kind']}" for alert in alerts)
+        self.metrics.observe_drift_alerts(alert_counts)
+        for key, count in alert_counts.items():
+            self.summary.drift_alerts[key] = self.summary.drift_alerts.get(key, 0) + count
+        if alerts and self.on_alerts is not None:
+            self.on_alerts(alerts)
         batch_stats: dict[str, dict] = {}
         for stats in learner_stats:
             join_counts = stats.pop(JOIN_STATS)

@@ -136,7 +136,8 @@ class PublisherStage(Restartable):
             event |= {"instance": self._scored, "detail": switch}
             model_events.append(ModelEvent.from_event(event, ts=now).to_json())
             logger.info("champion switch: %s", switch)
-        batch = Published(published, model_events, [alert | {"ts": now} for alert in alerts.values()], now)
+        stamped = [alert | {"ts": now} for alert in alerts.values()]
+        batch = Published(published, model_events, stamped, now)
         for sink in self._sinks:
             sink.write(batch)
         refused: collections.Counter[str] = collections.Counter()
@@ -152,7 +153,8 @@ class PublisherStage(Restartable):
             "dead_letters": dict(refused),
             "drift": len(alerts),
             "model_events": len(model_events),
-            "drift_alerts": dict(collections.Counter(f"{a['level']}/{a['kind']}" for a in alerts.values())),
+            # As published: the driver counts them and draws them on the live page, each event id once.
+            "alerts": stamped,
             "switch": switch,
             "switch_event": event,
             "serving": serving,
