@@ -295,3 +295,48 @@ def test_scores_stay_in_range(pair, window):
             assert 0.0 <= value <= 1.0 + 1e-12, name
             assert not math.isnan(value)
     assert all(0.0 <= f1 <= 1.0 for f1 in suite.per_label_f1().values())
+
+
+# The batch form: a micro-batch at once gives exactly the numbers of one instance at a time.
+
+
+@st.composite
+def ragged_stream(draw, max_rows=40):
+    """Instances whose truths and predictions name different labels (some appear mid-stream, a
+    prediction may leave labels out), some partially judged, cut into micro-batches."""
+    from learners.base import LabelMask
+
+    universe = [f"l{j}" for j in range(draw(st.integers(1, 7)))]
+    n = draw(st.integers(1, max_rows))
+    rows = []
+    for _ in range(n):
+        named = draw(st.lists(st.sampled_from(universe), min_size=1, unique=True))
+        y_true = {label: draw(st.booleans()) for label in named}
+        y_pred = {label: draw(st.booleans()) for label in draw(st.lists(st.sampled_from(universe), unique=True))}
+        unknown = draw(st.lists(st.sampled_from(named), unique=True, max_size=2))
+        rows.append((y_true, y_pred, LabelMask(unknown=frozenset(unknown)) if unknown else None))
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=5)))
+    return rows, [0, *cuts, n]
+
+
+@settings(max_examples=150, deadline=None)
+@given(ragged_stream(), st.sampled_from([None, 1, 3, 10]))
+def test_a_micro_batch_at_once_scores_exactly_as_one_by_one(stream, window):
+    rows, cuts = stream
+    one = metrics.MetricSuite(window=window)
+    for y_true, y_pred, mask in rows:
+        one.update(y_true, y_pred, mask)
+    batched = metrics.MetricSuite(window=window)
+    for start, end in zip(cuts, cuts[1:]):
+        part = rows[start:end]
+        batched.update_many([r[0] for r in part], [r[1] for r in part], [r[2] for r in part])
+    assert batched.n == one.n
+    assert batched.get() == one.get()  # equal floats, not approximately
+    assert batched.get_window() == one.get_window()
+    assert batched.per_label_f1() == one.per_label_f1()
+    assert batched._cumulative.labels == one._cumulative.labels
+
+
+def test_update_many_refuses_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="2 truths, 1 predictions"):
+        metrics.MetricSuite().update_many([{"a": True}, {"a": False}], [{"a": True}])

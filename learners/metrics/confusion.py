@@ -3,7 +3,10 @@
 One :class:`MultiLabelConfusion` holds everything the example-based and label-based metrics need,
 so a whole report costs one pass over each instance's labels. Per update, the Python-level work is
 proportional to the number of labels that are on (in the truth or the prediction); picking those
-labels out and counting the universe of labels run in C. Scores are computed only when asked for.
+labels out and counting the universe of labels run in C. Scores are computed only when asked for,
+over arrays of the per-label counts. :meth:`MultiLabelConfusion.add_many` counts a micro-batch at
+once (the per-instance counts as arrays, each label count in one pass) and gives exactly the
+numbers of adding its instances one by one.
 
 Conventions (shared by every metric in :mod:`learners.metrics`):
 
@@ -34,6 +37,8 @@ from __future__ import annotations
 import collections
 import itertools
 import typing
+
+import numpy as np
 
 Observation = tuple[frozenset, frozenset, tuple]
 """One scored instance: (labels on in the truth, labels predicted on, the keys of both dicts).
@@ -166,6 +171,45 @@ class MultiLabelConfusion:
             if len(self._recent) > self.window:
                 self._apply(self._recent.popleft(), -1)
 
+    def add_many(self, observations: typing.Sequence[Observation]) -> None:
+        """Count a micro-batch of :func:`observe` results: the same counts as :meth:`add` on each
+        in turn, in one pass (instance counts as arrays, each label counter updated once).
+
+        >>> one, many = MultiLabelConfusion(window=2), MultiLabelConfusion(window=2)
+        >>> batch = [observe({"a": True}, {"a": True, "b": True}), observe({"b": True}, {}), observe({}, {})]
+        >>> for observation in batch:
+        ...     one.add(observation)
+        >>> many.add_many(batch)
+        >>> many.scores() == one.scores(), many.labels == one.labels
+        (True, True)
+        """
+        if not observations:
+            return
+        true_on = [observation[0] for observation in observations]
+        pred_on = [observation[1] for observation in observations]
+        hits = list(map(frozenset.intersection, true_on, pred_on))
+        tp = np.fromiter(map(len, hits), np.int64, len(hits))
+        fp = np.fromiter(map(len, pred_on), np.int64, len(hits)) - tp
+        fn = np.fromiter(map(len, true_on), np.int64, len(hits)) - tp
+        self.n += len(hits)
+        self.tp += int(tp.sum())
+        self.fp += int(fp.sum())
+        self.fn += int(fn.sum())
+        wrong = fp + fn
+        self.mismatches += int(wrong.sum())
+        self.exact_matches += int(np.count_nonzero(wrong == 0))
+        shapes, counts = np.unique(np.stack([tp, fp, fn], axis=1), axis=0, return_counts=True)
+        for shape, count in zip(map(tuple, shapes.tolist()), counts.tolist()):
+            self._shapes[shape] = self._shapes.get(shape, 0) + count
+        self.label_tp.update(itertools.chain.from_iterable(hits))
+        self.label_fp.update(itertools.chain.from_iterable(map(frozenset.difference, pred_on, true_on)))
+        self.label_fn.update(itertools.chain.from_iterable(map(frozenset.difference, true_on, pred_on)))
+        keys = [self._mentioned.add(observation[2]) for observation in observations]
+        if self.window is not None:
+            self._recent.extend(zip(true_on, pred_on, keys))
+            while len(self._recent) > self.window:
+                self._apply(self._recent.popleft(), -1)
+
     def _apply(self, observation: Observation, sign: int) -> tuple:
         true_on, pred_on, labels = observation
         hits = true_on & pred_on
@@ -226,7 +270,8 @@ class MultiLabelConfusion:
         if not self.n:
             return 0.0, 0.0, 0.0, 0.0
         precision = recall = f1 = jaccard = 0.0
-        for (tp, fp, fn), count in self._shapes.items():
+        # In a fixed order: the same sums however the shapes were counted (one by one or in batches).
+        for (tp, fp, fn), count in sorted(self._shapes.items()):
             if tp + fp + fn == 0:
                 precision += count
                 recall += count
@@ -263,17 +308,28 @@ class MultiLabelConfusion:
     def micro_f1(self) -> float:
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
+    def _label_scores(self, labels: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Precision, recall and F1 of each of ``labels``, as arrays (0 where undefined)."""
+        size = len(labels)
+        zeros = itertools.repeat(0)
+        tp = np.fromiter(map(self.label_tp.get, labels, zeros), float, size)
+        fp = np.fromiter(map(self.label_fp.get, labels, zeros), float, size)
+        fn = np.fromiter(map(self.label_fn.get, labels, zeros), float, size)
+
+        def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+            return np.divide(numerator, denominator, out=np.zeros(size), where=denominator > 0)
+
+        return ratio(tp, tp + fp), ratio(tp, tp + fn), ratio(2 * tp, 2 * tp + fp + fn)
+
     def per_label(self) -> dict:
         """``{label: (precision, recall, f1)}`` over the label universe."""
-        tps, fps, fns = self.label_tp, self.label_fp, self.label_fn
-        out = {}
-        for label in self.labels:
-            tp, fp, fn = tps.get(label, 0), fps.get(label, 0), fns.get(label, 0)
-            out[label] = (_ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn))
-        return out
+        labels = self.labels
+        precision, recall, f1 = self._label_scores(labels)
+        return dict(zip(labels, zip(precision.tolist(), recall.tolist(), f1.tolist())))
 
     def per_label_f1(self) -> dict:
-        return {label: f1 for label, (_, _, f1) in self.per_label().items()}
+        labels = self.labels
+        return dict(zip(labels, self._label_scores(labels)[2].tolist()))
 
     def present_labels(self) -> list:
         """Labels on in the truth or the prediction of at least one counted instance, in first-seen order."""
@@ -291,18 +347,11 @@ class MultiLabelConfusion:
         (['a'], 1.0)
 
         """
-        per_label = self.per_label()
-        if self.window is not None:
-            per_label = {label: per_label[label] for label in self.present_labels()}
-        scores = per_label.values()
-        if not scores:
+        labels = self.present_labels() if self.window is not None else self.labels
+        if not labels:
             return 0.0, 0.0, 0.0
-        n_labels = len(scores)
-        return (
-            sum(p for p, _, _ in scores) / n_labels,
-            sum(r for _, r, _ in scores) / n_labels,
-            sum(f for _, _, f in scores) / n_labels,
-        )
+        # Summed in label order, one by one (as Python's sum does): the same float whatever batches counted them.
+        return tuple(sum(scores.tolist()) / len(labels) for scores in self._label_scores(labels))
 
     def scores(self) -> dict[str, float]:
         """Every scalar score by name (the names of :data:`learners.metrics.SCORES`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing
 
 from learners.metrics.confusion import MultiLabelConfusion, observe
@@ -28,7 +29,7 @@ class MetricSuite:
 
     Each update reduces the instance to its sets of true and predicted labels once and feeds both
     confusions, so following twelve scores costs about as much as following one. Scores are only
-    computed when asked for.
+    computed when asked for. :meth:`update_many` takes a micro-batch at once, with the same scores.
 
     Parameters
     ----------
@@ -74,6 +75,26 @@ class MetricSuite:
         self._cumulative.add(observation)
         if self._windowed is not None:
             self._windowed.add(observation)
+
+    def update_many(self, y_trues: typing.Sequence, y_preds: typing.Sequence, masks: typing.Sequence | None = None) -> None:
+        """Count a micro-batch of instances at once: the same scores as :meth:`update` on each in
+        turn (``masks``: each instance's :class:`~learners.base.LabelMask` or ``None``).
+
+        >>> batch = MetricSuite(window=2)
+        >>> batch.update_many([{"a": True, "b": False}, {"a": True, "b": True}], [{"a": True, "b": True}, {"a": True}])
+        >>> batch.get()["micro_f1"], batch.get_window()["subset_accuracy"]
+        (0.6666666666666666, 0.0)
+        """
+        if len(y_trues) != len(y_preds) or (masks is not None and len(masks) != len(y_trues)):
+            raise ValueError(f"update_many: {len(y_trues)} truths, {len(y_preds)} predictions and {len(masks or ())} masks")
+        observations = []
+        for y_true, y_pred, mask in zip(y_trues, y_preds, masks if masks is not None else itertools.repeat(None)):
+            if mask is not None and not mask.judges_all:
+                y_true, y_pred = mask.restrict(y_true), mask.restrict(y_pred)
+            observations.append(observe(y_true, y_pred))
+        self._cumulative.add_many(observations)
+        if self._windowed is not None:
+            self._windowed.add_many(observations)
 
     @property
     def n(self) -> int:
