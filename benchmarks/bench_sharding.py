@@ -246,14 +246,25 @@ def exact_section(exact: dict) -> list[str]:
         "| dataset | records | unsharded | N | differing records | sharded |",
         "|---|---:|---|---:|---:|---|",
     ]
-    for dataset, run in exact.items():
+
+    def cells(dataset: str, run: dict, n: str, shard: dict) -> list[str]:
         base = run["unsharded"]
-        for n, shard in sorted(run["shards"].items(), key=lambda item: int(item[0])):
-            lines.append(
-                f"| {dataset} | {run['instances']} | {base['micro_f1']:.4f} / {base['subset_accuracy']:.4f} | {n} | "
-                f"{shard['differing_records']} | {shard['micro_f1']:.4f} / {shard['subset_accuracy']:.4f} |"
-            )
-    return lines + [""]
+        return [
+            dataset, str(run["instances"]), f"{base['micro_f1']:.4f} / {base['subset_accuracy']:.4f}", n,
+            str(shard["differing_records"]), f"{shard['micro_f1']:.4f} / {shard['subset_accuracy']:.4f}",
+        ]  # fmt: skip
+
+    return lines + shard_rows(exact, cells) + [""]
+
+
+def shard_rows(section: dict, cells) -> list[str]:
+    """One table row per dataset and N of a section's runs (N ascending within each dataset), its
+    cells given by ``cells(dataset, run, N, that N's results)``."""
+    return [
+        "| " + " | ".join(cells(dataset, run, n, shard)) + " |"
+        for dataset, run in section.items()
+        for n, shard in sorted(run["shards"].items(), key=lambda item: int(item[0]))
+    ]
 
 
 def run_exact(datasets: list[str], shards: list[int]) -> None:
@@ -299,17 +310,18 @@ def cpu_section(cpu: dict) -> list[str]:
         "| dataset | records | N | unsharded ms | target (1/N + 20 %) | group hosts ms | worst group host | root hosts ms (mlhat, mlht) | head ms | groups per host |",
         "|---|---:|---:|---:|---:|---|---:|---|---:|---|",
     ]
-    for dataset, run in cpu.items():
+
+    def cells(dataset: str, run: dict, n: str, shard: dict) -> list[str]:
         base = run["unsharded_ms"]
-        for n, shard in sorted(run["shards"].items(), key=lambda item: int(item[0])):
-            target = base / int(n) * 1.2
-            worst = max(shard["groups_ms"])
-            lines.append(
-                f"| {dataset} | {run['instances']} | {n} | {base:.2f} | {target:.2f} | "
-                f"{', '.join(f'{v:.2f}' for v in shard['groups_ms'])} | {worst:.2f} ({'meets' if worst <= target else 'misses'}) | "
-                f"{', '.join(f'{v:.2f}' for v in shard['roots_ms'])} | {shard['head_ms']:.2f} | "
-                f"{', '.join(map(str, shard['groups_per_host']))} |"
-            )
+        target = base / int(n) * 1.2
+        worst = max(shard["groups_ms"])
+        return [
+            dataset, str(run["instances"]), n, f"{base:.2f}", f"{target:.2f}",
+            ", ".join(f"{v:.2f}" for v in shard["groups_ms"]), f"{worst:.2f} ({'meets' if worst <= target else 'misses'})",
+            ", ".join(f"{v:.2f}" for v in shard["roots_ms"]), f"{shard['head_ms']:.2f}", ", ".join(map(str, shard["groups_per_host"])),
+        ]  # fmt: skip
+
+    lines += shard_rows(cpu, cells)
     lines += [
         "",
         "Roots' placement: a host per root learner, chosen by this measurement. The alternative is to",
