@@ -8,6 +8,7 @@
 """
 
 from learners.drift.alerts import ALERT_KINDS, ALERT_LEVELS, SEVERITIES, Alert, StreamPosition, event_id
+from learners.drift.batch import Observation
 from learners.drift.detectors import WindowShift
 from learners.drift.lifecycle import LabelLifecycle
 from learners.drift.monitor import DriftMonitor
@@ -21,6 +22,7 @@ __all__ = [
     "DriftMonitor",
     "FeatureSketch",
     "LabelLifecycle",
+    "Observation",
     "StreamPosition",
     "WindowShift",
     "event_id",

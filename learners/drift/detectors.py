@@ -17,9 +17,11 @@ per label, say), which is what the monitor uses; :class:`WindowShift` is one det
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-__all__ = ["DIRECTIONS", "NONE", "VARIANCES", "WARNING", "DRIFT", "WindowShift", "WindowShiftBank"]
+__all__ = ["Ahead", "DIRECTIONS", "NONE", "VARIANCES", "WARNING", "DRIFT", "WindowShift", "WindowShiftBank"]
 
 #: Which moves of the mean count: up only (an error rate), or both ways (a label's frequency).
 DIRECTIONS = ("up", "both")
@@ -30,6 +32,24 @@ VARIANCES = ("bernoulli", "empirical")
 #: Levels a bank returns per detector.
 NONE, WARNING, DRIFT = 0, 1, 2
 _LEVEL_NAMES = {NONE: None, WARNING: "warning", DRIFT: "drift"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ahead:
+    """What a :class:`WindowShiftBank` would hold after each of a few records (one row per record):
+    its running sums, and each detector's readiness, statistic, effect and level. See
+    :meth:`WindowShiftBank.look_ahead`."""
+
+    values: np.ndarray
+    columns: slice | np.ndarray  # the detectors computed
+    age: np.ndarray  # values each detector holds after the record
+    recent: np.ndarray
+    reference: np.ndarray
+    squares: np.ndarray
+    ready: np.ndarray
+    statistic: np.ndarray
+    effect: np.ndarray
+    levels: np.ndarray
 
 
 class WindowShiftBank:
@@ -105,7 +125,13 @@ class WindowShiftBank:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         if variance not in VARIANCES:
             raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
-        self._buffer = np.concatenate([self._buffer, np.zeros((len(self._buffer), 1))], axis=1)
+        n = len(self._start)
+        if n == self._buffer.shape[1]:
+            # Room for twice as many detectors: a label space found one label at a time (983 labels
+            # on delicious) copied the whole buffer once per label.
+            grown = np.zeros((len(self._buffer), max(8, 2 * n)))
+            grown[:, :n] = self._buffer
+            self._buffer = grown
         self._start = np.append(self._start, self._t)
         self._youngest = self._t
         for name in ("_recent_sum", "_reference_sum", "_reference_squares", "statistic", "effect"):
@@ -155,11 +181,11 @@ class WindowShiftBank:
         window, size, t = self.window, self.window + self.reference, self._t
         if t - self._youngest >= size:
             return self._update_full(values, window, size, t)
-        slot = t % size
+        slot, n = t % size, len(self)
         age = t + 1 - self._start  # values each detector holds with this one
-        leaving_recent = self._buffer[(t - window) % size] * (age > window)
-        leaving_reference = self._buffer[slot] * (age > size)
-        self._buffer[slot] = values
+        leaving_recent = self._buffer[(t - window) % size, :n] * (age > window)
+        leaving_reference = self._buffer[slot, :n] * (age > size)
+        self._buffer[slot, :n] = values
         self._t = t + 1
         self._recent_sum += values - leaving_recent
         self._reference_sum += leaving_recent - leaving_reference
@@ -187,10 +213,10 @@ class WindowShiftBank:
     def _update_full(self, values: np.ndarray, window: int, size: int, t: int) -> np.ndarray:
         """:meth:`update` when every detector's windows are full (none added or reset in the last
         ``window + reference`` values): the same sums and tests without the per-detector counts."""
-        slot = t % size
-        leaving_recent = self._buffer[(t - window) % size].copy()
-        leaving_reference = self._buffer[slot].copy()
-        self._buffer[slot] = values
+        slot, n = t % size, len(self)
+        leaving_recent = self._buffer[(t - window) % size, :n].copy()
+        leaving_reference = self._buffer[slot, :n].copy()
+        self._buffer[slot, :n] = values
         self._t = t + 1
         self._recent_sum += values - leaving_recent
         self._reference_sum += leaving_recent - leaving_reference
@@ -209,6 +235,84 @@ class WindowShiftBank:
         levels[big & (z >= self.warning_threshold)] = WARNING
         levels[big & (z >= self.threshold)] = DRIFT
         return levels
+
+    # -- many records at once ------------------------------------------------------------------------
+
+    @property
+    def max_ahead(self) -> int:
+        """Most records :meth:`look_ahead` takes at once (what leaves the windows is then still in the buffer)."""
+        return min(self.window, self.reference)
+
+    def look_ahead(self, values, columns=None) -> Ahead:
+        """What :meth:`update` would do with each row of ``values`` in turn, without changing the bank.
+
+        ``values`` has one row per record and one column per detector (or per detector of
+        ``columns``, an index array: then only those are computed). Nothing is added or reset
+        between the rows. Every number is computed with the same operations in the same order as
+        :meth:`update`, so :meth:`commit` leaves the bank bit for bit as the same calls of
+        :meth:`update` would.
+        """
+        values = np.asarray(values, dtype=float)
+        rows = len(values)
+        if rows > self.max_ahead:
+            raise ValueError(f"at most {self.max_ahead} records at once, got {rows}")
+        window, size, n = self.window, self.window + self.reference, len(self)
+        cols = slice(0, n) if columns is None else np.asarray(columns, dtype=np.int64)
+        times = self._t + np.arange(rows)
+        age = (times + 1)[:, None] - self._start[cols][None, :]
+        leaving_recent = self._buffer[(times - window) % size][:, cols] * (age > window)
+        leaving_reference = self._buffer[times % size][:, cols] * (age > size)
+        # add.accumulate adds row after row, as the running sums of update do.
+        recent = np.add.accumulate(np.vstack([self._recent_sum[cols], values - leaving_recent]))[1:]
+        reference = np.add.accumulate(np.vstack([self._reference_sum[cols], leaving_recent - leaving_reference]))[1:]
+        squares = np.add.accumulate(np.vstack([
+            self._reference_squares[cols], leaving_recent * leaving_recent - leaving_reference * leaving_reference]))[1:]
+        n_reference = np.minimum(age - window, self.reference)
+        ready = n_reference >= self.min_reference
+        n_ref = np.maximum(n_reference, 1)
+        mean_ref = reference / n_ref
+        p = (reference + 0.5) / (n_ref + 1.0)
+        bernoulli, up = self.bernoulli[cols], self.up[cols]
+        var = np.where(bernoulli, p * (1.0 - p), np.maximum(squares / n_ref - mean_ref * mean_ref, 1e-12))
+        effect = (recent / window - mean_ref) * ready
+        statistic = effect / np.sqrt(var * (1.0 / n_ref + 1.0 / window))
+        z = np.where(up, statistic, np.abs(statistic))
+        big = ready & (np.where(up, effect, np.abs(effect)) >= np.maximum(self.min_effect[cols], self.min_effect_sd[cols] * np.sqrt(var)))
+        levels = np.zeros(statistic.shape, dtype=np.int8)
+        levels[big & (z >= self.warning_threshold[cols])] = WARNING
+        levels[big & (z >= self.threshold[cols])] = DRIFT
+        none_ready = ~ready.any(axis=1)
+        effect[none_ready] = statistic[none_ready] = 0.0  # as update leaves them when it tests nothing
+        return Ahead(values, cols, age, recent, reference, squares, ready, statistic, effect, levels)
+
+    def reference_means_before(self, ahead: Ahead) -> np.ndarray:
+        """Row ``k``: :attr:`reference_mean` of ``ahead``'s detectors just before its ``k``-th record."""
+        counts = np.minimum(np.maximum(ahead.age - self.window, 0), self.reference)  # after each record
+        after = np.divide(ahead.reference, counts, out=np.zeros(ahead.reference.shape), where=counts > 0)
+        return np.vstack([self.reference_mean[ahead.columns][None, :], after[:-1]])
+
+    def commit(self, ahead: Ahead, rows: int) -> None:
+        """Take the first ``rows`` records of ``ahead`` (a :meth:`look_ahead` of every detector) as :meth:`update` would."""
+        if not isinstance(ahead.columns, slice):
+            raise ValueError("only a look-ahead of every detector can be committed")
+        if rows <= 0:
+            return
+        size, n = self.window + self.reference, len(self)
+        times = self._t + np.arange(rows)
+        self._buffer[times % size, :n] = ahead.values[:rows]
+        self._t += rows
+        last = rows - 1
+        self._recent_sum = ahead.recent[last].copy()
+        self._reference_sum = ahead.reference[last].copy()
+        self._reference_squares = ahead.squares[last].copy()
+        self.ready = ahead.ready[last].copy()
+        self.statistic = ahead.statistic[last].copy()
+        self.effect = ahead.effect[last].copy()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_buffer"] = self._buffer[:, : len(self)].copy()  # not the room kept for more detectors
+        return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

@@ -11,7 +11,11 @@ import numpy as np
 from learners.drift.alerts import StreamPosition
 from learners.drift.detectors import DRIFT, WindowShiftBank
 
-__all__ = ["Change", "Family", "PendingWarning", "Subject"]
+__all__ = ["CARDINALITY", "LABELSET", "Change", "Family", "PendingWarning", "Subject"]
+
+#: Subjects of a family that are not one label (the whole label set, the cardinality).
+LABELSET = "labelset"
+CARDINALITY = "cardinality"
 
 
 @dataclasses.dataclass(slots=True)

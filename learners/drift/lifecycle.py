@@ -120,10 +120,17 @@ class LabelLifecycle:
 
     def _schedule(self, label: str, life: LabelLife) -> None:
         """Queue the label's due points unless an entry at or before them is queued already."""
-        for heap, queued, due in ((self._due, self._queued, self._due_index(life)), (self._due_s, self._queued_s, self._due_time(life))):
-            if due is not None and (label not in queued or due < queued[label]):
-                queued[label] = due  # an older, later entry is now superseded
-                heapq.heappush(heap, (due, label))
+        # Written out for each queue: it runs for every label on in every record.
+        if self.dormant_after is not None:
+            due = self._due_index(life)
+            if due < self._queued.get(label, math.inf):
+                self._queued[label] = due  # an older, later entry is now superseded
+                heapq.heappush(self._due, (due, label))
+        if self.dormant_after_s is not None and life.last_on_ts is not None:
+            due = life.last_on_ts + self.dormant_after_s
+            if due < self._queued_s.get(label, math.inf):
+                self._queued_s[label] = due
+                heapq.heappush(self._due_s, (due, label))
 
     def _pop_due(self, heap: list, queued: dict, now, due_of) -> set[str]:
         """Labels whose due point has come. An entry that later times on moved back is queued again

@@ -13,15 +13,12 @@ import typing
 
 from learners.drift.alerts import Alert, StreamPosition, event_id
 from learners.drift.detectors import WindowShiftBank
-from learners.drift.family import Change, Family, PendingWarning
+from learners.drift.batch import Observation, observe_many
+from learners.drift.family import CARDINALITY, LABELSET, Change, Family, PendingWarning
 from learners.drift.lifecycle import LabelLifecycle
 from learners.drift.sketch import FeatureSketch
 
 __all__ = ["DriftMonitor"]
-
-#: Subjects of a family that are not one label (the whole label set, the cardinality).
-LABELSET = "labelset"
-CARDINALITY = "cardinality"
 
 
 class DriftMonitor:
@@ -277,6 +274,25 @@ class DriftMonitor:
             drifting, warning = family.update(errors, index)
             alerts += self._decide(family, drifting, warning, position, self._labelled_positions, versions.get(learner))
         return alerts
+
+    def observe_many(self, observations: typing.Sequence[Observation]) -> list[Alert]:
+        """Many records at once, in stream order; returns the alerts raised.
+
+        Each :class:`~learners.drift.batch.Observation` stands for the per-record calls
+        (:meth:`set_clusters`, :meth:`observe_inputs`, :meth:`observe_labels`); the alerts, their
+        order and the monitor's state after are those of the per-record calls, but the records
+        where nothing but the detectors' windows changes are taken together, every label and
+        record at once (:mod:`learners.drift.batch`).
+
+        >>> monitor = DriftMonitor(job="doc", warmup=1)
+        >>> [alert.kind for alert in monitor.observe_many([
+        ...     Observation(StreamPosition(0), x={"f": 1.0}, labels={"a": True}, predictions={"m": {"a": True}}),
+        ...     Observation(StreamPosition(1), x={"f": 0.5}, labels={"a": True, "b": True}, predictions={"m": {}}),
+        ... ])]
+        ['label_born']
+
+        """
+        return observe_many(self, observations)
 
     def _start_pairs(self) -> None:
         frequent = [label for label, _ in self._frequency.most_common(self.max_pair_labels)]

@@ -1,0 +1,307 @@
+"""The drift monitor over many records at once: the alerts of the record-by-record calls, with the
+per-label work done for every label and record together.
+
+Almost every record changes nothing but the detectors' windows: no detector signals, no label is
+new or falls quiet, no gathered change or warning is due. :func:`observe_many` looks ahead over a
+run of records with :meth:`~learners.drift.detectors.WindowShiftBank.look_ahead` (numpy, one row
+per record and one column per detector), finds the first record where something else happens,
+takes the records before it in bulk and that record through the monitor's own per-record path,
+then goes on after it. The look-ahead repeats the per-record arithmetic operation for operation, so
+the alerts are the same, to the bit of their statistics, and so is the monitor's state after.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import numpy as np
+
+from learners.drift.alerts import Alert, StreamPosition
+from learners.drift.detectors import DRIFT, WARNING
+from learners.drift.family import CARDINALITY, LABELSET, Family
+
+if typing.TYPE_CHECKING:
+    from learners.drift.monitor import DriftMonitor
+
+__all__ = ["Observation", "observe_many"]
+
+#: Most records looked ahead over at once (fewer when the monitor's windows are shorter): the
+#: look-ahead holds about a dozen arrays of records x detectors.
+MAX_AHEAD = 128
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Observation:
+    """One record's worth of input to :meth:`~learners.drift.monitor.DriftMonitor.observe_many`.
+
+    It stands for the per-record calls, in this order: ``set_clusters(clusters)`` when
+    ``clusters`` is given, ``observe_inputs(x, position)`` when ``x`` is, and
+    ``observe_labels(labels, predictions, position, model_versions)`` when ``labels`` is (a
+    record that came with its labels has both; a late label only ``labels``).
+
+    Parameters
+    ----------
+    position
+        Where the record is in the stream.
+    x
+        The record's inputs, or ``None``.
+    labels
+        Its true labels (``dict[label, bool]`` or the labels that are on), or ``None``.
+    predictions
+        Per learner, what it had predicted for the record (``dict[label, bool]``).
+    model_versions
+        Per learner, the records it had learned from when it predicted.
+    clusters
+        The label clusters to name from now on (see :meth:`~learners.drift.monitor.DriftMonitor.set_clusters`).
+    """
+
+    position: StreamPosition
+    x: typing.Mapping | None = None
+    labels: typing.Mapping[str, bool] | typing.Iterable[str] | None = None
+    predictions: typing.Mapping[str, typing.Mapping[str, bool]] = dataclasses.field(default_factory=dict)
+    model_versions: typing.Mapping[str, int] | None = None
+    clusters: typing.Mapping[str, str] | None = None
+
+
+def observe_many(monitor: DriftMonitor, observations: typing.Sequence[Observation]) -> list[Alert]:
+    """Feed ``observations`` in order; return the alerts the per-record calls would have raised."""
+    alerts: list[Alert] = []
+    start = 0
+    while start < len(observations):
+        stop = _quiet_run(monitor, observations, start)
+        if stop < len(observations) and stop < start + _cap(monitor):
+            alerts += _one(monitor, observations[stop])  # something happens here: the per-record path
+            stop += 1
+        start = stop
+    return alerts
+
+
+def _cap(monitor: DriftMonitor) -> int:
+    return min(MAX_AHEAD, monitor.window, monitor.reference)
+
+
+def _one(monitor: DriftMonitor, observation: Observation) -> list[Alert]:
+    if observation.clusters is not None:
+        monitor.set_clusters(observation.clusters)
+    alerts = []
+    if observation.x is not None:
+        alerts += monitor.observe_inputs(observation.x, observation.position)
+    if observation.labels is not None:
+        alerts += monitor.observe_labels(observation.labels, observation.predictions, observation.position, observation.model_versions)
+    return alerts
+
+
+def _on(labels) -> set[str]:
+    if isinstance(labels, typing.Mapping):
+        return {str(label) for label, value in labels.items() if value}
+    return {str(label) for label in labels}
+
+
+@dataclasses.dataclass(slots=True)
+class _Rows:
+    """The records of a quiet run that one family's detectors see: their place in the run, their
+    stream indices and one row of values each."""
+
+    at: list[int] = dataclasses.field(default_factory=list)
+    index: list[int] = dataclasses.field(default_factory=list)
+    values: list = dataclasses.field(default_factory=list)
+
+
+def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation], start: int) -> int:
+    """Take in bulk the records from ``start`` on that change nothing but the detectors' windows,
+    up to :data:`MAX_AHEAD` of them; return where that run stopped."""
+    end = min(len(observations), start + _cap(monitor))
+    lifecycle, prior = monitor.lifecycle, monitor._prior
+    known = lifecycle.labels
+    label_id = {label: i for i, label in enumerate(known)}
+    n_pairs = len(monitor._pairs or ())
+    if len(prior.subjects) != 1 + len(known) + n_pairs:
+        return start  # a label not watched yet
+    concept = {name: family for name, family in monitor._concept.items() if len(family.subjects) == 1 + len(known)}
+    features = monitor._feature
+    inputs, labelled = _Rows(), _Rows()
+    errors: dict[str, _Rows] = {name: _Rows() for name in concept}
+    young: dict[str, int] = {}  # records of learners still in their warm-up
+    seen = lifecycle.seen
+    first_index = first_ts = None
+    stop = start
+    # What changes the monitor beyond its windows: found record by record, nothing changed yet.
+    for stop in range(start, end):
+        observation = observations[stop]
+        index, ts = observation.position.index, observation.position.ts
+        if observation.x is not None:
+            if not features.subjects:
+                break  # the first inputs: their detectors are made
+            inputs.at.append(stop)
+            inputs.index.append(index)
+            inputs.values.append([value for _, value in monitor.sketch.transform(observation.x)])
+        if observation.labels is None:
+            continue
+        on = _on(observation.labels)
+        seen += 1
+        if not _quiet_labels(monitor, on, index, ts, seen, first_index, first_ts):
+            break
+        first_index = index if first_index is None else min(first_index, index)
+        if ts is not None:
+            first_ts = ts if first_ts is None else min(first_ts, ts)
+        predictions = observation.predictions
+        if any(name not in concept and (name in monitor._concept or _learned(monitor, young, name) > monitor.learner_warmup)
+               for name in predictions):
+            break  # a learner's detectors are made, or lack a label
+        row = len(labelled.at)
+        labelled.at.append(stop)
+        labelled.index.append(index)
+        labelled.values.append(on)
+        for name, predicted in predictions.items():
+            if name in concept:
+                rows = errors[name]
+                rows.at.append(stop)
+                rows.index.append(index)
+                rows.values.append((row, [label for label, value in predicted.items() if value]))
+            else:
+                young[name] = young.get(name, 0) + 1
+    else:
+        stop = end
+    # Where a detector would signal (or a gathered change or warning falls due) the run stops too.
+    truth = _label_matrix(labelled.values, label_id)
+    looks = []
+    if inputs.at:
+        looks.append((features, inputs, np.asarray(inputs.values, dtype=float)))
+    if labelled.at:
+        looks.append((prior, labelled, _prior_values(monitor, truth, labelled.values, label_id)))
+    for name, rows in errors.items():
+        if rows.at:
+            predicted = _label_matrix([on for _, on in rows.values], label_id)
+            wrong = predicted != truth[[row for row, _ in rows.values]]
+            looks.append((concept[name], rows, _error_values(concept[name], wrong, label_id)))
+    aheads = []
+    for family, rows, values in looks:
+        ahead = family.bank.look_ahead(values)
+        due = _first_due(family, ahead.levels, np.asarray(rows.index), monitor)
+        if due is not None:
+            stop = min(stop, rows.at[due])
+        aheads.append((family, rows, ahead))
+    _commit(monitor, observations, start, stop, aheads)
+    return stop
+
+
+def _learned(monitor: DriftMonitor, young: dict[str, int], name: str) -> int:
+    """Labelled records of learner ``name`` with the one being looked at."""
+    return monitor._learner_records.get(name, 0) + young.get(name, 0) + 1
+
+
+def _quiet_labels(monitor: DriftMonitor, on: set[str], index: int, ts, seen: int, first_index, first_ts) -> bool:
+    """Whether a record with labels ``on`` leaves the label space as it is: no label new or back,
+    none due to fall quiet (a due point scheduled earlier in the run is at least ``dormant_after``
+    after that record), and the label pairs not about to be chosen."""
+    lifecycle = monitor.lifecycle
+    if monitor._pairs is None and seen >= lifecycle.warmup:
+        return False
+    for label in on:
+        life = lifecycle.labels.get(label)
+        if life is None or life.dormant:
+            return False
+    if lifecycle.dormant_after is not None:
+        due = lifecycle._due[0][0] if lifecycle._due else None
+        if first_index is not None:
+            due = first_index + lifecycle.dormant_after if due is None else min(due, first_index + lifecycle.dormant_after)
+        if due is not None and index >= due:
+            return False
+    if lifecycle.dormant_after_s is not None and ts is not None:
+        due = lifecycle._due_s[0][0] if lifecycle._due_s else None
+        if first_ts is not None:
+            due = first_ts + lifecycle.dormant_after_s if due is None else min(due, first_ts + lifecycle.dormant_after_s)
+        if due is not None and ts >= due:
+            return False
+    return True
+
+
+def _label_matrix(rows: list, label_id: dict[str, int]) -> np.ndarray:
+    """One row per record, one column per known label (in the order first seen): 1 where on."""
+    matrix = np.zeros((len(rows), len(label_id)))
+    where = [(k, label_id[label]) for k, labels in enumerate(rows) for label in labels if label in label_id]
+    if where:
+        matrix[tuple(np.array(where).T)] = 1.0
+    return matrix
+
+
+def _columns(family: Family, keys) -> np.ndarray:
+    return np.fromiter((family.subjects[key].index for key in keys), dtype=np.int64, count=len(keys))
+
+
+def _prior_values(monitor: DriftMonitor, truth: np.ndarray, on: list[set[str]], label_id: dict[str, int]) -> np.ndarray:
+    """The prior detectors' values per record: each label on or off, the cardinality and, against
+    the labels' reference frequencies just before the record, the co-variation of each pair."""
+    prior = monitor._prior
+    values = np.zeros((len(truth), len(prior.bank)))
+    values[:, _columns(prior, list(label_id))] = truth
+    values[:, prior.subjects[CARDINALITY].index] = [float(len(labels)) for labels in on]
+    if monitor._pairs:
+        pair_labels = monitor._pair_labels
+        ids = [label_id[label] for label in pair_labels]
+        ahead = prior.bank.look_ahead(truth[:, ids], columns=_columns(prior, pair_labels))
+        centred = truth[:, ids] - prior.bank.reference_means_before(ahead)
+        where = {label: k for k, label in enumerate(pair_labels)}
+        a = [where[a] for a, _ in monitor._pairs]
+        b = [where[b] for _, b in monitor._pairs]
+        values[:, _columns(prior, [f"{x}+{y}" for x, y in monitor._pairs])] = centred[:, a] * centred[:, b]
+    return values
+
+
+def _error_values(family: Family, wrong: np.ndarray, label_id: dict[str, int]) -> np.ndarray:
+    """A learner's error detectors' values per record: each label's error and their mean."""
+    values = np.zeros((len(wrong), len(family.bank)))
+    values[:, _columns(family, list(label_id))] = wrong
+    values[:, family.subjects[LABELSET].index] = wrong.sum(axis=1) / max(len(label_id), 1)
+    return values
+
+
+def _first_due(family: Family, levels: np.ndarray, index: np.ndarray, monitor: DriftMonitor) -> int | None:
+    """The first row at which the family would do more than update its windows: a detector
+    signals drift (reported, or restarted while cooling down), a warning that could be raised,
+    or a gathered change or pending warning falls due."""
+    due = (levels == DRIFT).any(axis=1)
+    if family.change is None and family.warning is None and (levels == WARNING).any():
+        warned = (levels == WARNING) & (index[:, None] >= _cool_end(family)[None, :])
+        due |= warned.any(axis=1) & (index >= family.quiet_until)
+    if family.warning is not None:
+        due |= index >= family.warning.expires_at
+    if family.change is not None:
+        due |= index >= family.change.opened_at + monitor.gather
+    rows = np.flatnonzero(due)
+    return int(rows[0]) if len(rows) else None
+
+
+def _cool_end(family: Family) -> np.ndarray:
+    """Per detector of the family, the record index until which it keeps quiet (see :meth:`Family.cooling`)."""
+    label_cool = family.label_cool_until
+    ends = []
+    for subject in family.subjects.values():
+        end = max(family.cool_until, subject.cool_until)
+        for label in subject.labels:
+            end = max(end, label_cool.get(label, -1))
+        ends.append(end)
+    return np.array(ends, dtype=np.int64)
+
+
+def _commit(monitor: DriftMonitor, observations: typing.Sequence[Observation], start: int, stop: int, aheads) -> None:
+    """Take records ``start`` to ``stop`` (not included): the per-record bookkeeping, then every family's windows."""
+    for observation in observations[start:stop]:
+        if observation.clusters is not None:
+            monitor.set_clusters(observation.clusters)
+        position = observation.position
+        if observation.x is not None:
+            monitor._positions.append(position)
+        if observation.labels is None:
+            continue
+        on = _on(observation.labels)
+        monitor._labelled_positions.append(position)
+        if monitor._pairs is None:
+            monitor._frequency.update(on)
+        changes = monitor.lifecycle.update(position.index, on, position.ts)
+        assert not changes, f"a quiet record changed the label space: {changes}"
+        for name in observation.predictions:
+            monitor._learner_records[name] = monitor._learner_records.get(name, 0) + 1
+    for family, rows, ahead in aheads:
+        family.bank.commit(ahead, sum(1 for at in rows.at if at < stop))
