@@ -18,7 +18,7 @@ import typing
 import pydantic
 
 from jobs.drift_events import label_clusters
-from learners.drift import DriftMonitor, StreamPosition
+from learners.drift import DriftMonitor, Observation, StreamPosition
 
 #: Version of the drift alert record (``stream/schemas/tagstream.drift.json``).
 ALERT_SCHEMA_VERSION = 2
@@ -125,12 +125,37 @@ class StageMonitor:
 
     def clusters_from(self, models: typing.Mapping[str, object], learned: int) -> None:
         """Every :data:`CLUSTERS_EVERY` learned records, take the label clusters of the first learner that has them."""
+        clusters = self._clusters_due(models, learned)
+        if clusters is not None:
+            self.monitor.set_clusters(clusters)
+
+    def _clusters_due(self, models: typing.Mapping[str, object], learned: int) -> dict | None:
         self._since_clusters += learned
         if self._since_clusters < CLUSTERS_EVERY:
-            return
+            return None
         self._since_clusters = 0
         for model in models.values():
             clusters = label_clusters(model)
             if clusters:
-                self.monitor.set_clusters(clusters)
-                return
+                return clusters
+        return None
+
+    # -- a batch at once: the same alerts as record / clusters_from + labelled, record by record ------
+
+    def inputs_observation(self, x: typing.Mapping, where, record_id: str | None, ts: float | None) -> Observation:
+        """A record taken in, as :meth:`record` takes it, for :meth:`observe`."""
+        position = self._position(self.seen, where, record_id, ts)
+        self.seen += 1
+        return Observation(position, x=x)
+
+    def labels_observation(self, labels, predictions: typing.Mapping[str, typing.Mapping], where, record_id, ts, versions,
+                           models: typing.Mapping[str, object]) -> Observation:
+        """A record's labels, as :meth:`clusters_from` (one learned record) then :meth:`labelled` take them, for :meth:`observe`."""
+        clusters = self._clusters_due(models, 1)
+        predicted = {name: {str(l): True for l, on in p.items() if on} for name, p in predictions.items()}
+        position = self._position(max(self.seen - 1, 0), where, record_id, ts)
+        return Observation(position, labels=set(map(str, labels)), predictions=predicted, model_versions=versions, clusters=clusters)
+
+    def observe(self, observations: typing.Sequence[Observation]) -> list[dict]:
+        """The alerts of a batch's observations, in order (:meth:`learners.drift.DriftMonitor.observe_many`)."""
+        return [alert.to_dict() for alert in self.monitor.observe_many(observations)]

@@ -105,8 +105,9 @@ class LearnerStage(Restartable):
     The per-record work runs in two passes over a batch. The first takes each new record or late
     label in (dedupe, limits, label join, targets) and says what the learners do with it (a
     *step* of ops); the second settles each step with the learners' results, in stream order
-    (outputs, metrics, the drift monitor, events). A learner held here runs a step's ops as the
-    second pass reaches it (:class:`~jobs.stages.learner_calls.InProcess`), a sharded one runs the
+    (outputs, metrics, events), and the drift monitor takes the batch's records at once after it
+    (:meth:`~jobs.drift_stage.StageMonitor.observe`: the alerts of the record-by-record calls).
+    A learner held here runs a step's ops as the second pass reaches it (:class:`~jobs.stages.learner_calls.InProcess`), a sharded one runs the
     whole batch before (:class:`~jobs.stages.learner_calls.Sharded`).
 
     """
@@ -200,8 +201,8 @@ class LearnerStage(Restartable):
         steps = self._take_in(batch, refused)
         outputs: dict[str, list] = {name: [] for name in self.learners}
         events: list[dict] = []
-        alerts: list[dict] = []
         ids, origin = [], []
+        drift = []  # the drift monitor's observations, taken at once after the loop
         scored = 0
         position = dict(self._offsets)
         ops = [step.ops for step in steps]
@@ -216,7 +217,7 @@ class LearnerStage(Restartable):
                     outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
                     step.predictions[name] = predicted
                 if self._drift is not None:
-                    alerts += self._drift.record(step.x, step.where, step.record_id, step.ts)
+                    drift.append(self._drift.inputs_observation(step.x, step.where, step.record_id, step.ts))
             if step.feedback is None:
                 continue
             self._score(step)
@@ -224,8 +225,11 @@ class LearnerStage(Restartable):
                 for name, learner_results in zip(self._learners, results):
                     self._taught(name, learner_results[-1], events)
             if not step.correction:
-                alerts += self._drift_labelled(step.feedback, step.predictions, step.where, step.record_id, step.ts)
+                if self._drift is not None:
+                    drift.append(self._drift.labels_observation(step.feedback.labels, step.predictions, step.where,
+                                                                step.record_id, step.ts, dict(self._learned), self._models))
                 scored += 1
+        alerts = self._drift.observe(drift) if drift else []
         window = {name: suite.get_window() for name, suite in self._suites.items()}
         result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused, alerts)
         return result, self.stats(len(ids))
@@ -323,13 +327,6 @@ class LearnerStage(Restartable):
             else:
                 self._suites[name].update(step.y, predicted, step.mask)
                 self._tallies[name].observe(step.feedback.labels, tuple(str(l) for l, on in predicted.items() if on))
-
-    def _drift_labelled(self, feedback, predictions, where, record_id: str, ts: float) -> list[dict]:
-        """The drift monitor's alerts for a record just learned (its labels, the predictions made on arrival)."""
-        if self._drift is None:
-            return []
-        self._drift.clusters_from(self._models, 1)
-        return self._drift.labelled(feedback.labels, predictions, where, record_id, ts, dict(self._learned))
 
     def _taught(self, name: str, result, events: list[dict]) -> None:
         """Count what a learner's ``Learn`` gave: learned (with its events), or a partial target refused."""
