@@ -112,8 +112,12 @@ class AlertmanagerSink:
         self.failed = 0
 
     def send(self, alerts: typing.Iterable[typing.Mapping], ts: float) -> int:
-        """POST the ``drift``-level ones among ``alerts`` in one request; return how many were posted."""
-        body = [alertmanager_alert(a, ts, self.resolve_after_s) for a in alerts if a.get("level") == "drift"]
+        """POST the ``drift``-level ones among ``alerts`` in one request; return how many were posted.
+
+        Each starts at its own ``ts`` (its publication time) when it has one, else at ``ts``: an
+        alert posted again after a failure keeps its start.
+        """
+        body = [alertmanager_alert(a, a.get("ts", ts), self.resolve_after_s) for a in alerts if a.get("level") == "drift"]
         if not body:
             return 0
         request = urllib.request.Request(

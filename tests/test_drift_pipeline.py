@@ -196,3 +196,50 @@ def test_prometheus_counts_the_monitors_alerts_by_level_and_kind_apart_from_lear
     assert metrics.value("tagstream_drift_alerts_total", level="drift", kind="concept") == 3
     assert metrics.value("tagstream_drift_alerts_total", level="warning", kind="prior") == 1
     assert metrics.value("tagstream_drift_events_total", learner="mlhat", level="global", kind="drift") is None
+
+
+def test_the_alertmanager_sink_posts_again_what_a_failing_alertmanager_did_not_take(monkeypatch, caplog):
+    import http.server
+
+    from jobs.sinks import alertmanager
+    from jobs.sinks.registry import Published, SinkContext
+    from stream.kafka import KafkaConfig
+    from test_dashboard import monitor_alert
+
+    answers, received = [503, 200, 503, 503, 503], []
+
+    class FlakyAlertmanager(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the http.server API)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answers.pop(0))
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), FlakyAlertmanager)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = alertmanager.AlertmanagerWebhookSink(SinkContext(KafkaConfig(), None, alertmanager_url=f"http://127.0.0.1:{server.server_port}"))
+
+    def publish(ts, *alerts):
+        sink.write(Published([], [], [alert | {"ts": ts} for alert in alerts], ts))
+        sink.flush()
+
+    try:
+        publish(1.7e9, monitor_alert("a", 100), monitor_alert("w", 110, level="warning"), monitor_alert("b", 120))
+        publish(1.7e9 + 60, monitor_alert("c", 300))  # the first POST failed: its drifts go again, with their own start
+        assert [[a["labels"]["event_id"] for a in body] for body in received] == [["a", "b"], ["a", "b", "c"]]
+        assert [a["startsAt"] for a in received[1]] == ["2023-11-14T22:13:20Z"] * 2 + ["2023-11-14T22:14:20Z"]
+        publish(1.7e9 + 120)  # nothing new, nothing owed: no POST
+        assert len(received) == 2
+
+        monkeypatch.setattr(alertmanager, "MAX_UNSENT", 2)  # beyond it, the oldest unsent are given up, by name
+        publish(1.7e9 + 180, monitor_alert("d", 400), monitor_alert("e", 410))
+        publish(1.7e9 + 240, monitor_alert("f", 420))
+        assert [a["labels"]["event_id"] for a in received[-1]] == ["d", "e", "f"]
+        assert "gave up posting 1 drift alerts" in caplog.text
+        publish(1.7e9 + 300)
+        assert [a["labels"]["event_id"] for a in received[-1]] == ["e", "f"]
+    finally:
+        server.shutdown()
+        server.server_close()
