@@ -153,7 +153,7 @@ def test_river_adwin_tests_for_drift_only_on_its_clock():
 def test_a_group_host_without_the_roots_answers_to_its_batch_says_so():
     host = GroupShard(IHOMER(**SETTINGS))
     with pytest.raises(RuntimeError, match="no root answers"):
-        host.apply([("predict", {"u": 1.0})], 0, True)
+        host.apply([("predict", 0)], 0)
 
 
 class CopyingExecutor(LocalExecutor):

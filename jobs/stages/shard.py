@@ -24,6 +24,7 @@ import typing
 from jobs.stages.base import Restartable
 from learners.base import MultiLabelClassifier
 from learners.sharding import ShardedModel
+from learners.sharding.executor import Shared
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,13 @@ class ShardTimeout(TimeoutError):
 def owned(value):
     """A copy of ``value`` its receiver owns: numpy arrays in it writable.
 
-    Ray hands a call's arguments and results over as read-only views of its object store. The
-    head and the hosts keep and change what they are given (a label group moved to a host goes on
-    learning there), as they do in one process (:class:`~learners.sharding.LocalExecutor`), so what
-    crosses between them is copied once more (pickle protocol 4 copies array buffers; protocol 5
-    would keep them read-only).
+    Ray hands a call's arguments and results over as read-only views of its object store. A host
+    keeps and changes what it is given (a label group moved to it goes on learning there), as in
+    one process (:class:`~learners.sharding.LocalExecutor`), so a shard copies its call's
+    arguments once more (pickle protocol 4 copies array buffers; protocol 5 would keep them
+    read-only); a :class:`~learners.sharding.executor.Shared` value (a batch's features, a root's
+    answers) is only read and is not copied. Results are not copied: the head copies the little
+    it goes on changing (groups a host hands back).
 
     Examples
     --------
@@ -113,7 +116,8 @@ class ShardStage(Restartable):
                 f"{self.owner} covers the input up to {self._position}, its head expected {expected}: "
                 "the shard and its head were not restored from the same checkpoint"
             )
-        result = getattr(self._host, method)(*owned(args))
+        args = tuple(arg if isinstance(arg, Shared) else owned(arg) for arg in args)
+        result = getattr(self._host, method)(*args)
         self._position = position
         return result
 
@@ -178,11 +182,18 @@ class RayExecutor:
         expected, self.told[index] = self.told[index], self.position
         return handle.call.remote(method, expected, self.position, *args)
 
+    def share(self, value) -> typing.Any:
+        """One copy of ``value`` in Ray's object store, for every shard that takes it."""
+        import ray
+
+        return ray.put(value)
+
     def gather(self, futures: typing.Sequence) -> list:
         import ray
 
         try:
-            return owned(ray.get(list(futures), timeout=self.timeout_s))
+            # Not copied: a head copies the little it goes on changing (groups handed back by a host).
+            return ray.get(list(futures), timeout=self.timeout_s)
         except ray.exceptions.GetTimeoutError:
             raise ShardTimeout(f"a learner shard did not answer within {self.timeout_s} s") from None
 
@@ -205,6 +216,9 @@ class FactoryRecorder:
         raise ShardLayoutError("a sharded model called a host while it was being built")
 
     def gather(self, futures: typing.Sequence) -> list:
+        raise ShardLayoutError("a sharded model called a host while it was being built")
+
+    def share(self, value) -> typing.Any:
         raise ShardLayoutError("a sharded model called a host while it was being built")
 
 

@@ -8,8 +8,12 @@ Design (exact: the sharded model predicts what the unsharded one does, record fo
 - The roots (learners over all labels) do not depend on the groups: each runs on a root host
   of its own and answers, for a whole batch at once, its probabilities per op; the group hosts
   take those answers as inputs (the executor passes futures along, no round trip via the head).
+- A batch's features and labels are shared once (:meth:`~learners.sharding.Executor.share`);
+  ops name a record's features by index and its labels by the set of those on, so each host
+  reads only its own labels' part of a record.
 - Each group host holds a balanced share of the groups (by labels) with their learners, serving
-  choices and error monitors (:class:`~learners.sharding.ihomer_parts.GroupShard`).
+  choices and error monitors (:class:`~learners.sharding.ihomer_parts.GroupShard`). A host that
+  holds no group is not called.
 - The global error monitor is an ADWIN that tests for drift only every ``clock`` updates
   (river's ADWIN), and the tree changes only on label sets the head sees. So the head cuts a
   batch into segments that end where a restructure can happen (a tree change outside the guard,
@@ -25,13 +29,15 @@ restructure. Mentors exist only without root learners, which this head does not 
 
 from __future__ import annotations
 
+import copy
+import itertools
 import pickle
 import typing
 
 from learners.base import DriftEvent, Label, as_label_dict
 from learners.ihomer import IHOMER
 from learners.ihomer_groups import change_event, drift_event, forwarded_event
-from learners.sharding.executor import Executor
+from learners.sharding.executor import Executor, Shared
 from learners.sharding.host import HostFactory
 from learners.sharding.ihomer_parts import GROUPS, SERVING, GroupShard, RootShard
 from learners.sharding.ops import Predict, check_ops
@@ -67,7 +73,7 @@ class IHOMERHead:
         self.executor = executor
         self._skeleton = learner.clone()
         self._host_of: dict[str, int] = {}  # group id -> group host
-        self._batch_sent = False  # whether the group hosts have the roots' answers to the running batch
+        self._given: set[int] = set()  # group hosts that have the running batch's inputs
         self._ticks = 0  # updates of the error monitor since its window was last reset
         self._reset_due = False  # the monitor's last update found drift: river resets it on the next
         self.group_hosts = [executor.start(HostFactory(GroupShard(learner.clone()))) for _ in range(n_shards)]
@@ -86,56 +92,68 @@ class IHOMERHead:
     def run(self, ops: typing.Sequence, emit: typing.Callable[[DriftEvent], None]) -> list:
         check_ops(ops)
         sk = self._skeleton
-        # First pass: the targets over every label known at their time, and the roots' ops.
-        targets, known_counts, root_ops = [], [], []
+        # First pass: the targets over every label known at their time, the roots' ops, and the
+        # batch's features (each distinct one once: a record is predicted and learned with the same).
+        targets, known_counts, root_ops, rows = [], [], [], []
+        features: list = []
+        index_of: dict[int, int] = {}
         learned = bool(sk._groups)
         for op in ops:
+            index = index_of.get(id(op.x))
+            if index is None:
+                index = index_of[id(op.x)] = len(features)
+                features.append(op.x)
+            rows.append(index)
             if isinstance(op, Predict):
                 targets.append(None)
-                root_ops.append(("predict", op.x))
+                root_ops.append(("predict", index))
             elif op.mask is not None and not op.mask.judges_all:
                 y = as_label_dict(op.y, known=sk._labels)
                 known = {label: bool(y.get(label, False)) for label in sk._labels}
                 targets.append(known)
-                root_ops.append(("masked", op.x, known, op.mask))
+                root_ops.append(("masked", index, known, op.mask))
             else:
                 y = as_label_dict(op.y, known=sk._labels)
-                for label in y:
-                    sk._labels.setdefault(label, None)
-                for label in sk._labels:
-                    y.setdefault(label, False)
+                if y.keys() != sk._labels.keys():  # equal: every known label and no new one (a full target)
+                    for label in y:
+                        sk._labels.setdefault(label, None)
+                    for label in sk._labels:
+                        y.setdefault(label, False)
                 targets.append(y)
-                root_ops.append(("learn", op.x, y, learned))
+                root_ops.append(("learn", index, y, learned))
                 learned = True
             known_counts.append(len(sk._labels))
-        root_futures = [self.executor.call(host, "apply", root_ops) for host in self.root_hosts]
-        root_events: list = []  # each root's events of the batch, fetched with the first segment
-        self._batch_sent = False  # whether the group hosts have the roots' answers to this batch
         labels = list(sk._labels)
+        batch = self.executor.share(Shared((features, tuple(labels))))
+        root_futures = [self.executor.call(host, "apply", root_ops, batch) for host in self.root_hosts]
+        root_events: list = []  # each root's events of the batch, fetched with the first segment
+        self._given = set()
+        inputs = (batch, *root_futures)
         results: list = [None] * len(ops)
         segment: list[dict] = []
         for position, op in enumerate(ops):
             step = {"position": position, "known": known_counts[position]}
             if isinstance(op, Predict):
-                step.update(kind="predict", grouped=bool(sk._groups), host_op=("predict", op.x))
+                step.update(kind="predict", grouped=bool(sk._groups), host_op=("predict", rows[position]))
                 segment.append(step)
                 continue
             y = targets[position]
+            on = frozenset(itertools.compress(y, y.values()))
             if op.mask is not None and not op.mask.judges_all:
                 sk._n += 1
-                step.update(kind="masked", n=sk._n, host_op=("masked", op.x, y, op.mask, sk._n))
+                step.update(kind="masked", n=sk._n, host_op=("masked", rows[position], on, op.mask, sk._n))
                 segment.append(step)
                 continue
-            boundary = self._walk_learn(op.x, y, step)
+            boundary = self._walk_learn(rows[position], y, on, step)
             segment.append(step)
             if boundary:
-                self._flush(segment, root_futures, root_events, labels, results, emit, position == len(ops) - 1)
+                self._flush(segment, inputs, root_events, labels, results, emit)
                 segment = []
         if segment:
-            self._flush(segment, root_futures, root_events, labels, results, emit, True)
+            self._flush(segment, inputs, root_events, labels, results, emit)
         return results
 
-    def _walk_learn(self, x, y, step: dict) -> bool:
+    def _walk_learn(self, index: int, y: dict, on: frozenset, step: dict) -> bool:
         """The head's part of iHOMER's ``learn_one`` before the hosts run it; whether a
         restructure may follow it (the segment must end there)."""
         sk = self._skeleton
@@ -162,7 +180,7 @@ class IHOMERHead:
         step.update(
             kind="learn", n=sk._n, monitor=monitor, checks=checks,
             changes=[change_event(change, sk._n) for change in changes], reasons=[change.kind for change in changes],
-            host_ops=[("learn", x, y, sk._n, monitor, score, prelude) for prelude in preludes],
+            host_ops=[("learn", index, on, sk._n, monitor, score, prelude) for prelude in preludes],
         )
         reasons = step["reasons"]
         step["act"] = bool(reasons or sk._pending)  # iHOMER restructures after this instance
@@ -172,18 +190,17 @@ class IHOMERHead:
             return False
         return checks or step["act"]
 
-    def _flush(
-        self, segment: list[dict], root_futures, root_events: list, labels: list, results: list, emit, last: bool
-    ) -> None:
-        """Run a segment on the group hosts and finish each of its ops at the head, in order."""
+    def _flush(self, segment: list[dict], inputs: tuple, root_events: list, labels: list, results: list, emit) -> None:
+        """Run a segment on the group hosts that hold groups and finish each of its ops at the
+        head, in order. A host's first call of the batch brings the batch's ``inputs``."""
         sk = self._skeleton
         first = segment[0]["position"]
-        answers_to_send = () if self._batch_sent else root_futures
-        self._batch_sent = True
         futures = []
-        for index, host in enumerate(self.group_hosts):
+        for index in sorted(set(self._host_of.values())):
             host_ops = [step["host_ops"][index] if step["kind"] == "learn" else step["host_op"] for step in segment]
-            futures.append(self.executor.call(host, "apply", host_ops, first, last, *answers_to_send))
+            given = () if index in self._given else inputs
+            self._given.add(index)
+            futures.append(self.executor.call(self.group_hosts[index], "apply", host_ops, first, *given))
         if not root_events:
             root_events.extend(self.executor.gather([self.executor.call(h, "control", "events") for h in self.root_hosts]))
         answers = self.executor.gather(futures)
@@ -227,8 +244,9 @@ class IHOMERHead:
             )
             for _, probabilities in served:
                 out.update(probabilities)
-        for label in labels:
-            out.setdefault(label, 0.0)
+        if len(out) < len(labels):  # labels no group has taken yet
+            for label in labels:
+                out.setdefault(label, 0.0)
         return out
 
     def _monitor(self, step: dict, errors: int, answers, emit) -> None:
@@ -261,12 +279,14 @@ class IHOMERHead:
         wanted = {frozenset(labels) for _, labels in sk._tree.partition_homes(sk.max_groups)}
         leaving = {stub.group_id for stub in sk._groups if frozenset(stub.labels) not in wanted}
         holding = {self._host_of[group_id] for group_id in leaving}
+        occupied = set(self._host_of.values())
         calls = [
             self.executor.call(host, "control", "release", leaving, clear_rise)
             for index, host in enumerate(self.group_hosts)
-            if clear_rise or index in holding
+            if index in holding or (clear_rise and index in occupied)
         ]
-        released = {group.group_id: group for groups in self.executor.gather(calls) for group in groups}
+        # The head's own copies: the rebuild changes them, and what a host hands back may be read-only.
+        released = {group.group_id: copy.deepcopy(group) for groups in self.executor.gather(calls) for group in groups}
         sk._groups = [released.get(stub.group_id, stub) for stub in sk._groups]
         for group_id in leaving:
             del self._host_of[group_id]
@@ -277,10 +297,12 @@ class IHOMERHead:
         self._place_created(created)
         order = [group.group_id for group in sk._groups]
         homes = {group.group_id: group.home for group in sk._groups}
+        occupied = set(self._host_of.values())  # hosts keeping groups, and those given new ones
         self.executor.gather(
             [
                 self.executor.call(host, "control", "settle", changes[0][1] if changes else [], homes, order)
-                for host, changes in zip(self.group_hosts, created)
+                for index, (host, changes) in enumerate(zip(self.group_hosts, created))
+                if index in occupied
             ]
         )
 

@@ -8,23 +8,36 @@ op, exactly the per-group steps of :meth:`learners.ihomer.IHOMER.learn_one` and
 methods (the group host keeps an :class:`~learners.ihomer.IHOMER` holding only its groups), so
 the sharded model computes what the unsharded one computes.
 
-Host ops (built by the head, :mod:`learners.sharding.ihomer_head`):
+What crosses, per batch: the head shares the batch's features and its label list once
+(:class:`~learners.sharding.executor.Shared`, one copy for every host); each root answers one
+array (a row per op, a column per label of the batch) that every group host reads; a group host
+gets, per op, the index of its features and the set of labels on, and takes from both only its
+own labels. So a host's work per record grows with its own labels, not with all of them.
 
-- ``("predict", x)``
-- ``("learn", x, y, n, monitor, score, prelude)``: ``y`` over every known label, ``n`` the
-  instance count after it, ``monitor``/``score`` whether iHOMER's error monitor and serving
-  choices run on it (they need groups before it), ``prelude`` the structure changes made
-  between predicting and learning (``("create", groups, order)``, ``("adopt", group_id, labels)``)
-- ``("masked", x, known, mask, n)``: a partially judged instance
+Host ops (built by the head, :mod:`learners.sharding.ihomer_head`); ``i`` is the index of the
+record's features in the batch's shared list:
+
+- root hosts: ``("predict", i)``, ``("learn", i, y, wanted)`` (``y`` over every known label, in
+  the unsharded model's order; ``wanted``: answer the probabilities), ``("masked", i, known, mask)``
+- group hosts: ``("predict", i)``; ``("learn", i, on, n, monitor, score, prelude)``: ``on`` the
+  labels on, ``n`` the instance count after it, ``monitor``/``score`` whether iHOMER's error
+  monitor and serving choices run on it (they need groups before it), ``prelude`` the structure
+  changes made between predicting and learning (``("create", groups, order)``,
+  ``("adopt", group_id, labels)``); ``("masked", i, on, mask, n)``: a partially judged instance
+  (``on``: the judged labels on)
 """
 
 from __future__ import annotations
 
+import itertools
 import typing
+
+import numpy as np
 
 from learners.base import DriftEvent, MultiLabelClassifier
 from learners.ihomer import IHOMER
 from learners.ihomer_groups import forwarded_event
+from learners.sharding.executor import Shared
 
 #: Where an event falls in one instance of iHOMER's learning: serving choices, roots, groups.
 SERVING, ROOTS, GROUPS = 0, 1, 2
@@ -38,32 +51,45 @@ class RootShard:
         self.level = level
         self._events: list[tuple[int, DriftEvent]] = []
 
-    def apply(self, ops: list) -> list:
-        """For each op the root's probabilities before learning it (``None`` where not asked
-        for). The group hosts take this answer; the head takes the events (:meth:`control`)."""
+    def apply(self, ops: list, batch: Shared) -> Shared:
+        """For each op the root's probabilities before learning it, as one array (a row per op, a
+        column per label of ``batch``, 0 where the root has no probability or none was asked for).
+        The group hosts take this answer; the head takes the events (:meth:`control`).
+
+        ``batch`` is the head's :class:`~learners.sharding.executor.Shared` ``(features, labels)``.
+        """
         root = self.root
-        answers: list = []
+        features, labels = batch.value
+        answers = np.zeros((len(ops), len(labels)))
         events = self._events = []
-        predicted = None  # (x, probabilities) of a predict not yet followed by learning
+        predicted = None  # (features index, row) of a predict not yet followed by learning
         for position, op in enumerate(ops):
-            kind = op[0]
+            kind, index = op[0], op[1]
+            x = features[index]
             if kind == "predict":
-                answers.append(root.predict_proba_one(op[1]))
-                predicted = (op[1], answers[-1])
+                self._answer(answers, position, root.predict_proba_one(x), labels)
+                predicted = (index, position)
                 continue
             if kind == "learn":
-                _, x, y, wanted = op
-                # A record predicted, then learned: the same answer (iHOMER memoises it too).
-                same = predicted is not None and predicted[0] is x
-                answers.append((predicted[1] if same else root.predict_proba_one(x)) if wanted else None)
+                _, _, y, wanted = op
+                if wanted:
+                    # A record predicted, then learned: the same answer (iHOMER memoises it too).
+                    if predicted is not None and predicted[0] == index:
+                        answers[position] = answers[predicted[1]]
+                    else:
+                        self._answer(answers, position, root.predict_proba_one(x), labels)
                 root.learn_one(x, dict(y))
             else:
-                _, x, known, mask = op
-                answers.append(None)
-                root.learn_one_masked(x, dict(known), mask)
+                _, _, known, mask = op
+                if root.supports_partial_labels:  # as IHOMER.learn_one_masked: a label-set root learns whole sets only
+                    root.learn_one_masked(x, dict(known), mask)
             predicted = None
             events.extend((position, event) for event in root.pop_events())
-        return answers
+        return Shared(answers)
+
+    @staticmethod
+    def _answer(answers: np.ndarray, row: int, probabilities: dict, labels: tuple) -> None:
+        answers[row] = np.fromiter(map(probabilities.get, labels, itertools.repeat(0.0)), float, len(labels))
 
     def control(self, command: str, *args):
         """``events``: the root's own events of the last batch, as ``(op position, event)`` (the
@@ -93,52 +119,60 @@ class GroupShard:
 
     def __init__(self, model: IHOMER):
         self.model = model
-        self._own_memo: tuple | None = None  # (x, each group's own and served probabilities) of the last predict
-        self._root_answers: tuple = ()  # the roots' answers to the batch being run
+        self._own_memo: tuple | None = None  # (features index, each group's own and served probabilities) of the last predict
+        self._batch: tuple | None = None  # the running batch: features, the roots' answers, label -> column
+        self._here: list = []  # this host's labels, group by group
+        self._columns: np.ndarray | None = None  # their columns in the roots' answers (None: to compute)
+
+    def __getstate__(self) -> dict:
+        return {"model": self.model}  # a host's state holds no batch and no record
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["model"])
 
     @property
     def group_ids(self) -> list[str]:
         return [group.group_id for group in self.model._groups]
 
-    def apply(self, ops: list, first: int, last: bool, *root_answers) -> tuple[list, list, list[str]]:
-        """Run ``ops``; ``root_answers`` are the root hosts' answers to the whole batch, of which
-        ``ops`` start at position ``first``. The first segment of a batch brings them, the others
-        reuse them (each would otherwise fetch and unpickle the batch's answers again); ``last``
-        says the batch ends with this segment.
+    def apply(self, ops: list, first: int, *inputs: Shared) -> tuple[list, list, list[str]]:
+        """Run ``ops``, which start at position ``first`` of the batch. A host's first call of a
+        batch brings ``inputs``: the head's shared ``(features, labels)`` and each root host's
+        answers to the whole batch; its later calls reuse them.
 
         Returns each op's result (for a predict: ``[(group id, {label: probability})]``; for a
         learn: the number of wrong labels the error monitor counted, or ``None``), the events as
         ``(op position, phase, group id, event)`` and the groups whose own error rose.
         """
         model = self.model
-        if root_answers:
-            self._root_answers = root_answers
-        root_answers = self._root_answers
-        if not root_answers:
+        if inputs:
+            (features, labels), answers = inputs[0].value, [shared.value for shared in inputs[1:]]
+            self._batch = (features, answers, dict(zip(labels, range(len(labels)))))
+            self._columns = None
+        if self._batch is None:
             raise RuntimeError("group host: no root answers for this batch (restarted in the middle of one?)")
-        if last:
-            self._root_answers = ()  # a host's state holds no batch
+        features = self._batch[0]
         results: list = []
         events: list[tuple[int, int, str, DriftEvent]] = []
         self._own_memo = None
         for position, op in enumerate(ops):
-            roots = [answers[first + position] for answers in root_answers]
-            kind = op[0]
+            kind, index = op[0], op[1]
+            x = features[index]
             if kind == "predict":
-                x = op[1]
+                roots = self._roots(first + position)
                 own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
                 served = [
                     (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
                     for group in model._groups
                 ]
-                self._own_memo = (x, own, served)
+                self._own_memo = (index, own, served)
                 results.append(served)
                 continue
             if kind == "learn":
-                results.append(self._learn(position, *op[1:], roots=roots, events=events))
+                results.append(self._learn(position, first + position, x, index, *op[2:], events=events))
             else:
-                _, x, known, mask, n = op
+                _, _, on, mask, n = op
                 model._n = n
+                known = self._target(on)
                 for group in model._groups:
                     group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
                     self._forward(position, group, n, events)
@@ -148,10 +182,24 @@ class GroupShard:
         rose = [group.group_id for group in model._groups if group.error_rose]
         return results, events, rose
 
-    def _learn(self, position: int, x, y, n: int, monitor: bool, score: bool, prelude: list, roots, events) -> int | None:
+    def _roots(self, row: int) -> list[dict]:
+        """Each root's probabilities of this host's labels for the batch's op at ``row``."""
+        _, answers, column = self._batch
+        if self._columns is None:
+            self._here = [label for group in self.model._groups for label in group.labels]
+            self._columns = np.fromiter(map(column.__getitem__, self._here), np.intp, len(self._here))
+        here, columns = self._here, self._columns
+        return [dict(zip(here, matrix[row, columns].tolist())) for matrix in answers]
+
+    def _target(self, on: typing.AbstractSet) -> dict:
+        """The target of this host's labels: those in ``on`` are on."""
+        here = [label for group in self.model._groups for label in group.labels]
+        return dict(zip(here, map(on.__contains__, here)))
+
+    def _learn(self, position: int, row: int, x, index: int, on, n: int, monitor: bool, score: bool, prelude: list, events) -> int | None:
         """iHOMER's ``learn_one`` for this host's groups (see :meth:`IHOMER.learn_one`)."""
         model = self.model
-        memo = self._own_memo if self._own_memo is not None and self._own_memo[0] is x else None
+        memo = self._own_memo if self._own_memo is not None and self._own_memo[0] == index else None
         if memo is not None:
             own = memo[1]  # predicted just before, nothing learned since (iHOMER memoises it too)
         elif monitor or score:
@@ -164,13 +212,15 @@ class GroupShard:
                 for _, probabilities in memo[2]:
                     predicted.update(probabilities)
             else:
+                roots = self._roots(row)
                 for group in model._groups:
                     predicted.update(zip(group.labels, model._served(group, roots, own[group.group_id])))
         model._n = n
         for change in prelude:
             self._change(*change)
+        y = self._target(on)
         if score:
-            model._score_levels(y, roots, own)
+            model._score_levels(y, self._roots(row), own)
             events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
         for group in model._groups:
             group.learner.learn_one(x, {label: y[label] for label in group.labels})
@@ -189,6 +239,7 @@ class GroupShard:
         elif kind == "adopt":
             group_id, labels = args
             next(group for group in model._groups if group.group_id == group_id).labels.extend(labels)
+            self._columns = None
         else:
             raise ValueError(f"unknown structure change {kind!r}")
 
@@ -197,6 +248,7 @@ class GroupShard:
         rank = {group_id: i for i, group_id in enumerate(order)}
         self.model._groups = sorted(groups, key=lambda group: rank[group.group_id])
         self.model._group_of = {label: group for group in self.model._groups for label in group.labels}
+        self._columns = None
 
     def control(self, command: str, *args) -> typing.Any:
         """``release(group ids, clear error rise)`` hands back groups (their whole state) and forgets
