@@ -170,3 +170,33 @@ def test_hosts_that_get_copies_answer_the_same():
     expected, expected_events, _ = reference("yeast", 200)
     model = ShardedModel(IHOMER(**SETTINGS), 2, CopyingExecutor())
     assert sharded(model, prequential_ops(prefix("yeast", 200)), 64) == (expected, expected_events)
+
+
+class IdleCallRecorder(LocalExecutor):
+    """Hosts in this process; records every call of a group host that holds no group and is given none."""
+
+    def __init__(self):
+        self.idle_calls: list[str] = []
+        self.shared = 0
+
+    def share(self, value):
+        self.shared += 1
+        return super().share(value)
+
+    def call(self, handle, method: str, *args):
+        if isinstance(handle._part, GroupShard) and not handle.describe()["groups"]:
+            creates = method == "apply" and any(op[0] == "learn" and any(c[0] == "create" for c in op[6]) for op in args[0])
+            given = method == "control" and args[0] == "settle" and args[1]
+            if not (creates or given or method in ("state", "model_bytes") or args[:1] == ("describe_groups",)):
+                self.idle_calls.append(method)
+        return super().call(handle, method, *args)
+
+
+def test_more_shards_than_groups_leave_the_idle_hosts_uncalled():
+    expected, expected_events, _ = reference("yeast", 200)
+    executor = IdleCallRecorder()
+    model = ShardedModel(IHOMER(**SETTINGS), 6, executor)
+    assert sharded(model, prequential_ops(prefix("yeast", 200)), 64) == (expected, expected_events)
+    assert executor.idle_calls == []
+    assert executor.shared == -(-400 // 64)  # the features crossed once per batch
+    assert len({group["shard"] for group in model.describe()["partition"]}) < 6
