@@ -46,7 +46,7 @@ class LabelUniverse:
         on = set(on)
         for label in sorted(on | set(judged_off)):
             self._labels.setdefault(label, None)
-        return {label: label in on for label in self._labels}
+        return dict(zip(self._labels, map(on.__contains__, self._labels)))
 
 
 def label_mask(message) -> LabelMask | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import logging
 import time
 import typing
@@ -24,6 +25,15 @@ from learners.model_file import ModelFile
 from stream.records import RecordError, RecordLimits, encode_json
 
 logger = logging.getLogger(__name__)
+
+
+def labels_on(decisions: dict) -> tuple[str, ...]:
+    """The names of the labels a ``{label: on}`` dict has on, in its order.
+
+    >>> labels_on({"a": True, 2: True, "c": False})
+    ('a', '2')
+    """
+    return tuple(map(str, itertools.compress(decisions, decisions.values())))
 
 
 def label_cluster_count(learner: MultiLabelClassifier) -> int | None:
@@ -105,10 +115,12 @@ class LearnerStage(Restartable):
     The per-record work runs in two passes over a batch. The first takes each new record or late
     label in (dedupe, limits, label join, targets) and says what the learners do with it (a
     *step* of ops); the second settles each step with the learners' results, in stream order
-    (outputs, metrics, events), and the drift monitor takes the batch's records at once after it
-    (:meth:`~jobs.drift_stage.StageMonitor.observe`: the alerts of the record-by-record calls).
-    A learner held here runs a step's ops as the second pass reaches it (:class:`~jobs.stages.learner_calls.InProcess`), a sharded one runs the
-    whole batch before (:class:`~jobs.stages.learner_calls.Sharded`).
+    (outputs, events). The drift monitor (:meth:`~jobs.drift_stage.StageMonitor.observe`: the
+    alerts of the record-by-record calls) and the metrics
+    (:meth:`~learners.metrics.MetricSuite.update_many`: the same scores) take the batch's records
+    at once after it. A learner held here runs a step's ops as the second pass reaches it
+    (:class:`~jobs.stages.learner_calls.InProcess`), a sharded one runs the whole batch before
+    (:class:`~jobs.stages.learner_calls.Sharded`).
 
     """
 
@@ -207,20 +219,21 @@ class LearnerStage(Restartable):
         position = dict(self._offsets)
         ops = [step.ops for step in steps]
         runs = [learner.run(ops, position) for learner in self._learners.values()]
+        scored_steps: list[_Step] = []
         for step, *results in zip(steps, *runs):
             if step.new:
                 ids.append(step.record_id)
                 origin.append(step.ts)
                 for name, learner_results in zip(self._learners, results):
                     scores, predicted = learner_results[0]
-                    predicted_on = tuple(str(l) for l, on in predicted.items() if on)
-                    outputs[name].append((predicted_on, {str(l): float(p) for l, p in scores.items()}, self._learned[name]))
+                    scores = dict(zip(map(str, scores), map(float, scores.values())))
+                    outputs[name].append((labels_on(predicted), scores, self._learned[name]))
                     step.predictions[name] = predicted
                 if self._drift is not None:
                     drift.append(self._drift.inputs_observation(step.x, step.where, step.record_id, step.ts))
             if step.feedback is None:
                 continue
-            self._score(step)
+            scored_steps.append(step)
             if step.ops and isinstance(step.ops[-1], Learn):
                 for name, learner_results in zip(self._learners, results):
                     self._taught(name, learner_results[-1], events)
@@ -230,9 +243,10 @@ class LearnerStage(Restartable):
                                                                 step.record_id, step.ts, dict(self._learned), self._models))
                 scored += 1
         alerts = self._drift.observe(drift) if drift else []
+        self._score(scored_steps)
         window = {name: suite.get_window() for name, suite in self._suites.items()}
         result = Scored(ids, origin, batch.consumed_at, outputs, events, scored, window, refused, alerts)
-        return result, self.stats(len(ids))
+        return result, self.stats(len(ids), window)
 
     def _take_in(self, batch: Batch, refused: list) -> list[_Step]:
         """The first pass: the batch's new records and late labels taken in, each as a step of ops."""
@@ -317,16 +331,19 @@ class LearnerStage(Restartable):
         self._offsets[topic, partition] = offset + 1
         return False
 
-    def _score(self, step: _Step) -> None:
-        """Score the predictions made on the step's record against its labels: with the other
-        scores, or apart for a correction (a label update for a record already learned)."""
+    def _score(self, steps: list[_Step]) -> None:
+        """Score the predictions made on the steps' records against their labels, the batch at
+        once: with the other scores, or apart for a correction (a label update for a record
+        already learned)."""
         for name in self._learners:
-            predicted = step.predictions[name]
-            if step.correction:
-                self._correction_suites[name].update(step.y, predicted, step.mask)
-            else:
-                self._suites[name].update(step.y, predicted, step.mask)
-                self._tallies[name].observe(step.feedback.labels, tuple(str(l) for l, on in predicted.items() if on))
+            for corrections, suite in ((False, self._suites[name]), (True, self._correction_suites[name])):
+                chosen = [step for step in steps if step.correction == corrections]
+                if chosen:
+                    suite.update_many([step.y for step in chosen], [step.predictions[name] for step in chosen], [step.mask for step in chosen])
+            tally = self._tallies[name]
+            for step in steps:
+                if not step.correction:
+                    tally.observe(step.feedback.labels, labels_on(step.predictions[name]))
 
     def _taught(self, name: str, result, events: list[dict]) -> None:
         """Count what a learner's ``Learn`` gave: learned (with its events), or a partial target refused."""
@@ -382,12 +399,13 @@ class LearnerStage(Restartable):
         """Per input partition, the offset after the last message taken in (restored ones included)."""
         return dict(self._offsets)
 
-    def stats(self, processed: int = 0) -> dict:
+    def stats(self, processed: int = 0, window: dict | None = None) -> dict:
         """Per learner: windowed scores, drift events since the last call, sampled size and clusters.
 
         For the live page (:mod:`jobs.dashboard`) also: the first events since the last call with
         their detail, hits and misses of the most frequent labels, and every few seconds a snapshot
-        of the label partition (learners that have one).
+        of the label partition (learners that have one). ``window``: the windowed scores per
+        learner where the caller has just computed them.
         """
         self._since_sized += processed
         sample = self._since_sized >= self.model_size_every
@@ -400,7 +418,7 @@ class LearnerStage(Restartable):
         for name, model in self._models.items():
             out[name] = {
                 "learned": self._learned[name],
-                "window": self._suites[name].get_window(),
+                "window": window[name] if window is not None else self._suites[name].get_window(),
                 "events": dict(self._events[name]),
                 "model_bytes": model.model_bytes if sample else None,
                 "label_clusters": label_cluster_count(model) if sample else None,

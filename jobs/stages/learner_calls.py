@@ -20,6 +20,8 @@ batch, not one per record) and then hands out the results step by step.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import typing
 
 from jobs.stages.shard import Position, RayExecutor
@@ -29,6 +31,18 @@ from learners.sharding import Learn, Predict, ShardedModel
 #: A step's ops, and what each op gave.
 Step = list
 Result = typing.Union[tuple[dict, dict], list, PartialLabelsUnsupported]
+
+
+def decided(scores: dict) -> dict:
+    """The labels predicted on or off from their probabilities: on at 0.5 or above.
+
+    Examples
+    --------
+    >>> decided({"a": 0.5, "b": 0.2})
+    {'a': True, 'b': False}
+
+    """
+    return dict(zip(scores, map(operator.ge, scores.values(), itertools.repeat(0.5))))
 
 
 class InProcess:
@@ -63,8 +77,7 @@ class InProcess:
         model = self.model
         if isinstance(op, Predict):
             scores = model.predict_proba_one(op.x)
-            predicted = model.predict_one(op.x) if self._own_predict else {l: p >= 0.5 for l, p in scores.items()}
-            return scores, predicted
+            return scores, model.predict_one(op.x) if self._own_predict else decided(scores)
         try:
             op.teach(model)
         except PartialLabelsUnsupported as refusal:
@@ -123,7 +136,7 @@ class Sharded:
                     continue
                 answer = next(answers)
                 if isinstance(op, Predict):
-                    results.append((answer, {label: p >= 0.5 for label, p in answer.items()}))
+                    results.append((answer, decided(answer)))
                 else:
                     last_learn = []
                     results.append(last_learn)
