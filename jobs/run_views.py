@@ -152,14 +152,15 @@ class ProgressLog:
 
 def progress_view(summary: Summary, window: dict, learners: list[str], lag: int | None = None) -> Group:
     """The live view on a terminal: running totals and the windowed scores of each learner."""
-    drift = sum(sum(counts.values()) for counts in summary.drift_events.values())
+    # The drifts the monitor confirmed (tagstream.drift), not the learners' own bookkeeping events.
+    drift = sum(count for key, count in summary.drift_alerts.items() if key.startswith("drift/"))
     totals = Text.assemble(
         "records in ", (f"{summary.records_in:,}", "bold"),
         "  ", (f"{summary.records_per_s:,.0f}", "bold"), "/s",
         "  lag ", ("-" if lag is None else f"{lag:,}", "bold"),
         "  predictions ", (f"{summary.predictions_out:,}", "bold"),
         "  dead letters ", (f"{sum(summary.dead_letters.values()):,}", "bold"),
-        "  drift events ", (f"{drift:,}", "bold"),
+        "  drift alerts ", (f"{drift:,}", "bold"),
         "  serving ", (serving_learner(summary, learners), "bold"),
     )  # fmt: skip
     scores = Table(title="windowed scores", title_justify="left", box=None)
@@ -193,9 +194,11 @@ def _totals_table(summary: Summary) -> Table:
     totals.add_row("predictions out", f"{summary.predictions_out:,}")
     for reason, count in sorted(summary.dead_letters.items()):
         totals.add_row(f"dead letters: {escape(reason)}", f"{count:,}")
+    for kind, count in sorted(summary.drift_alerts.items()):
+        totals.add_row(f"drift alerts: {escape(kind)}", f"{count:,}")
     for learner, counts in summary.drift_events.items():
         for kind, count in sorted(counts.items()):
-            totals.add_row(f"drift events: {escape(learner)} {escape(kind)}", f"{count:,}")
+            totals.add_row(f"learner events: {escape(learner)} {escape(kind)}", f"{count:,}")
     for outcome, count in summary.label_join.items():
         if outcome != "joined" or count:
             totals.add_row(f"late labels: {outcome.replace('_', ' ')}", f"{count:,}")

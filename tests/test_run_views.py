@@ -74,6 +74,15 @@ def test_the_final_table_never_cuts_a_header_a_name_or_a_number(width):
         assert any(text in line for line in lines), f"{text!r} is not shown whole at {width} columns:\n{shown}"
 
 
+def test_the_run_table_shows_the_monitors_drift_alerts_apart_from_the_learners_events():
+    summary = finished_summary()
+    summary.drift_alerts = {"drift/concept": 2, "warning/prior": 3}
+    summary.drift_events = {"ihomer": {"global/split": 9}}
+    lines = [" ".join(line.split()) for line in render(summary, 120).splitlines()]
+    assert "drift alerts: drift/concept 2" in lines and "drift alerts: warning/prior 3" in lines
+    assert "learner events: ihomer global/split 9" in lines
+
+
 def test_wide_terminals_get_one_table_and_narrow_ones_a_block_per_learner():
     summary = finished_summary()
     wide = render(summary, 200).splitlines()
