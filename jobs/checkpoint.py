@@ -30,6 +30,8 @@ import uuid
 
 import fsspec
 
+from learners.base import StaleLearnerState
+
 logger = logging.getLogger(__name__)
 
 MAGIC = b"tagstream-checkpoint-2\n"
@@ -41,6 +43,10 @@ _NAME = re.compile(r"^ckpt-(\d{12})\.bin$")
 
 class CheckpointError(RuntimeError):
     """A checkpoint location cannot be used; the message says which and why."""
+
+
+class StaleCheckpoint(CheckpointError):
+    """An intact checkpoint holds a learner pickled with a state layout this version cannot go on from."""
 
 
 class CheckpointStore:
@@ -164,7 +170,7 @@ class CheckpointStore:
         """The state of the intact checkpoint of ``epoch``; :class:`CheckpointError` when there is none."""
         for found, payload in self._intact():
             if found == epoch:
-                return pickle.loads(payload)  # trusted: verified, and only the configured location is read
+                return self._unpickle(payload, epoch)
         raise CheckpointError(f"no intact checkpoint of epoch {epoch} in {self.uri}")
 
     def load_latest(self) -> typing.Any | None:
@@ -173,9 +179,18 @@ class CheckpointStore:
         Torn, corrupt, unsigned (with a key) or foreign ones are skipped with a warning (and
         counted in ``torn``).
         """
-        for _, payload in self._intact():
-            return pickle.loads(payload)  # trusted: verified, and only the configured location is read
+        for epoch, payload in self._intact():
+            return self._unpickle(payload, epoch)
         return None
+
+    def _unpickle(self, payload: bytes, epoch: int) -> typing.Any:
+        try:
+            return pickle.loads(payload)  # trusted: verified, and only the configured location is read
+        except StaleLearnerState as error:
+            raise StaleCheckpoint(
+                f"the checkpoint of epoch {epoch} in {self.uri} holds a learner this version cannot go on from: "
+                f"{error.reason}. Run with --fresh to start from fresh models (they replace these checkpoints)"
+            ) from None
 
 
 def read_key(path: str | None, value: str | None) -> bytes | None:

@@ -329,8 +329,9 @@ class JobConfig(BaseSettings):
         id>``); ``None`` or ``""`` (``--no-checkpoints``) runs without checkpoints, with a warning
         that models are lost on restart.
     fresh
-        Start from fresh models when the checkpoints are unusable (none intact in every stage),
-        instead of refusing to start.
+        Start from fresh models when the checkpoints are unusable (none intact in every stage, or
+        the newest intact one holds a learner pickled with a state layout this version cannot go on
+        from), instead of refusing to start.
     checkpoint_key, checkpoint_key_file
         HMAC key that signs the checkpoints (the file's contents win): a job with a key reads only
         checkpoints signed with it and refuses unsigned or foreign ones.

@@ -10,6 +10,12 @@ drives the learner (the evaluator, a pipeline actor) collects them with :meth:`p
 Partial feedback: a target may come with a :class:`LabelMask` that says which labels were judged.
 ``learn_one_masked`` learns from the judged labels only; a learner that cannot (a label-set
 learner needs the whole set) raises :class:`PartialLabelsUnsupported`.
+
+Pickled state: every learner pickles the version of its class's state layout
+(:attr:`MultiLabelClassifier.STATE_LAYOUT`). A class whose layout changes in a way older pickles
+cannot continue from raises its version; unpickling an older layout then fails at once with
+:class:`StaleLearnerState`, which names the learner and says to start it fresh, instead of failing
+later, deep inside the model, the first time it reaches the changed part.
 """
 
 from __future__ import annotations
@@ -205,6 +211,44 @@ class PartialLabelsUnsupported(NotImplementedError):
         return f"{self.learner} cannot learn from partial labels: {self.reason}"
 
 
+class StaleLearnerState(ValueError):
+    """A pickled learner has a state layout this version cannot go on learning from.
+
+    Parameters
+    ----------
+    learner
+        Class name of the learner whose state is stale.
+    found
+        Layout version of the pickled state.
+    expected
+        Layout version this code reads (the class's ``STATE_LAYOUT``).
+    change
+        What changed in the layout, for the reader of the error.
+
+    Examples
+    --------
+    >>> print(StaleLearnerState("MLHAT", 1, 2, "split scoring"))
+    MLHAT was pickled with state layout 1, this version of tagstream reads layout 2 (split scoring): it cannot go on from that state; start the learner fresh (tagstream run --fresh, or a new model)
+
+    """
+
+    def __init__(self, learner: str, found: int, expected: int, change: str = ""):
+        super().__init__(learner, found, expected, change)
+        self.learner = learner
+        self.found = found
+        self.expected = expected
+        self.change = change
+
+    @property
+    def reason(self) -> str:
+        """Which learner, which layouts and what changed, without advice."""
+        change = f" ({self.change})" if self.change else ""
+        return f"{self.learner} was pickled with state layout {self.found}, this version of tagstream reads layout {self.expected}{change}"
+
+    def __str__(self) -> str:
+        return f"{self.reason}: it cannot go on from that state; start the learner fresh (tagstream run --fresh, or a new model)"
+
+
 class MultiLabelClassifier(base.Estimator, abc.ABC):
     """Base class of tagstream's multi-label learners.
 
@@ -212,9 +256,34 @@ class MultiLabelClassifier(base.Estimator, abc.ABC):
     :meth:`predict_one` (probability >= 0.5), the drift-event buffer and the model size.
     """
 
+    #: Version of the class's pickled state layout. Raise it (and say why in
+    #: ``STATE_LAYOUT_CHANGE``) when a change leaves older pickles unable to go on learning.
+    STATE_LAYOUT: typing.ClassVar[int] = 1
+    #: What the newest layout changed, shown when an older one is refused.
+    STATE_LAYOUT_CHANGE: typing.ClassVar[str] = ""
+
     @property
     def _supervised(self) -> bool:
         return True
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_state_layout": type(self).STATE_LAYOUT}
+
+    def __setstate__(self, state: dict) -> None:
+        found = state.pop("_state_layout", None)
+        if found is None:  # pickled before learners recorded their layout
+            found = self._unrecorded_layout(state)
+        if found != type(self).STATE_LAYOUT:
+            raise StaleLearnerState(type(self).__name__, found, type(self).STATE_LAYOUT, type(self).STATE_LAYOUT_CHANGE)
+        self.__dict__.update(state)
+
+    @classmethod
+    def _unrecorded_layout(cls, state: dict) -> int:
+        """The layout of a state pickled before layouts were recorded (override to tell them apart).
+
+        The default takes it for the first layout.
+        """
+        return 1
 
     @abc.abstractmethod
     def learn_one(self, x: Features, y: LabelDict) -> None:

@@ -13,7 +13,7 @@ from learners.bagged_logistic_br import BaggedLogisticBR
 from learners.base import DriftEvent, Features, LabelDict
 from learners.class_gaussian_split import EMPTY, FIRST_LABEL, TOTAL, ClassGaussianObservers, class_entropy
 from learners.label_combination_knn import LabelCombinationKNN
-from learners.mlht import MLHT
+from learners.mlht import MLHT, tree_leaves
 from learners.multilabel_tree import Branch, Instance, Leaf
 from learners.split_criterion import hoeffding_bound, merit_range
 
@@ -220,6 +220,17 @@ class MLHAT(MLHT):
     @classmethod
     def _unit_test_params(cls):
         yield {"grace_period": 20, "drift_window_threshold": 20, "cardinality_th": 40, "seed": 1}
+
+    # Layout 2 (c30107e): leaves score splits per (feature, class) and start from the split's class
+    # weights. A layout-1 leaf holds MLHT's observers and no class weights, and fails at its next split.
+    STATE_LAYOUT = 2
+    STATE_LAYOUT_CHANGE = "MLHAT's split scoring and leaf statistics changed on 2026-12-03, commit c30107e"
+
+    @classmethod
+    def _unrecorded_layout(cls, state: dict) -> int:
+        # Pickles from before layouts were recorded: every leaf made since c30107e carries its class weights.
+        stale = any("prior_classes" not in leaf.__dict__ for leaf in tree_leaves(state.get("_root")))
+        return 1 if stale else 2
 
     # -- leaves ----------------------------------------------------------------------------------
 

@@ -17,6 +17,19 @@ logger = logging.getLogger(__name__)
 LEAF_MODELS = ("br", "ps")
 
 
+def tree_leaves(root: Leaf | Branch | None):
+    """Every leaf of the tree under ``root``, alternate subtrees (MLHAT's) included."""
+    pending = [] if root is None else [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Leaf):
+            yield node
+            continue
+        pending.extend(node.children)
+        if getattr(node, "alternate", None) is not None:
+            pending.append(node.alternate)
+
+
 class MLHT(MultiLabelClassifier):
     """Multi-label Hoeffding tree: one incremental tree over the whole label vector.
 
@@ -120,6 +133,13 @@ class MLHT(MultiLabelClassifier):
     def _unit_test_params(cls):
         yield {"grace_period": 20, "seed": 1}
         yield {"grace_period": 20, "leaf_model": "ps", "seed": 1}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        # Leaves pickled before they counted the weight of empty label sets (c30107e) start that
+        # count at 0: only MLHAT's split scoring reads it, and MLHAT refuses that older layout.
+        for leaf in tree_leaves(self._root):
+            leaf.__dict__.setdefault("empty_weight", 0.0)
 
     # -- leaf models -------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ Layout of a file::
 
 The header says which learner it is (its catalogue name and class), the label space it was
 trained on (in the order the learner met the labels), how many records it learned from, and
-where it came from. A torn or altered payload fails the length or hash check.
+where it came from. A torn or altered payload fails the length or hash check, and a learner pickled
+with an older state layout than its class reads (``learners.base.StaleLearnerState``) is refused at
+load, naming the learner.
 
 Trust boundary: the payload is a pickle, and loading a pickle runs code. Load only files from
 sources as trusted as your own code (the hash catches accidents, not attacks).
@@ -28,7 +30,7 @@ import os
 import pickle
 import typing
 
-from learners.base import MultiLabelClassifier
+from learners.base import MultiLabelClassifier, StaleLearnerState
 
 MAGIC = b"tagstream-model-1\n"
 
@@ -147,7 +149,13 @@ def read(path: str | os.PathLike) -> ModelFile:
         intact = False
     if not intact:
         raise ModelFileError(f"model file {path} is torn or corrupt (its header, length or hash does not check)")
-    model = pickle.loads(payload)  # trusted: see the module's trust boundary
+    try:
+        model = pickle.loads(payload)  # trusted: see the module's trust boundary
+    except StaleLearnerState as error:
+        raise ModelFileError(
+            f"model file {path} holds a {header['learner']!r} learner this version cannot go on from: {error.reason}. "
+            "Start it fresh: train and export a new model, or run without --init-model"
+        ) from None
     return ModelFile(header["learner"], model, tuple(header["labels"]), int(header["learned"]), header.get("source", ""))
 
 

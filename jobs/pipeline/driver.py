@@ -122,7 +122,6 @@ def run_pipeline(
     recovery = Recovery(config, progress.summary)
     checkpoints = CheckpointSchedule(config, in_flight, progress)
     stages = start_stages(config, initial)
-    progress.start()
     try:
         if checkpoints.enabled:
             checkpoints.epoch, checkpoints.next_epoch = restore_stages(stages, config)
@@ -131,6 +130,9 @@ def run_pipeline(
         progress.summary.serving = get_within(stages.publisher.serving_learner.remote(), config.ray_timeout_s, "reading the champion")
         if config.replaying:
             start_replay(stages, config)
+        # The clocks start once the stages are restored: a slow restore (or a fresh restart of every
+        # stage) is not idle input, which would end a bounded run before its first poll.
+        progress.start()
         polls = ConsumerPolls(stages.consumers, config.ray_timeout_s, broker)
         while not progress.done():
             try:

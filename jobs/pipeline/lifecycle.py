@@ -15,7 +15,7 @@ import typing
 import ray
 
 from jobs.champion import ChampionSelector
-from jobs.checkpoint import CheckpointError, read_key
+from jobs.checkpoint import CheckpointError, StaleCheckpoint, read_key
 from jobs.config import JobConfig
 from jobs.extractor_pool import ExtractorPool, extractor_options
 from jobs.pipeline.waits import answer_within, get_within
@@ -220,6 +220,8 @@ def restore_stages(stages: Stages, config: JobConfig) -> tuple[int | None, int]:
     files at all the stages start fresh; with files but no epoch intact in every stage the job
     refuses to start (:class:`~jobs.checkpoint.CheckpointError`) unless ``config.fresh`` is set,
     instead of silently starting from zero or mixing one stage's older state with another's newer.
+    The same holds for an intact epoch whose learners this version cannot go on from
+    (:class:`~jobs.checkpoint.StaleCheckpoint`): refused, or with ``fresh`` every stage restarts fresh.
     """
     names, actors = zip(*stages.checkpointed())
     found = get_within([actor.checkpoint_epochs.remote() for actor in actors], config.ray_timeout_s, "listing checkpoints")
@@ -239,7 +241,15 @@ def restore_stages(stages: Stages, config: JobConfig) -> tuple[int | None, int]:
             f"no checkpoint in {config.checkpoint_dir} is intact in every stage (intact epochs by stage: {intact}); "
             "refusing to start from fresh models. Repair or move the checkpoints, or run with --fresh to start from zero."
         )
-    get_within([actor.restore.remote(epoch) for actor in actors], config.ray_timeout_s, "restoring checkpoints")
+    try:
+        get_within([actor.restore.remote(epoch) for actor in actors], config.ray_timeout_s, "restoring checkpoints")
+    except StaleCheckpoint as error:
+        if not config.fresh:
+            raise
+        # Some stages may have restored already: every stage restarts fresh, so that none keeps a state the others lack.
+        logger.warning("fresh start: %s", getattr(error, "cause", error))
+        restart_from_checkpoints(stages, config, None)
+        epoch = None
     if epoch is not None:
         logger.info("restored every stage from checkpoint epoch %d", epoch)
     return epoch, next_epoch
