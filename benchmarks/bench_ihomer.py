@@ -56,12 +56,17 @@ def rss_growth(points: list[dict]) -> float | None:
 
 
 def model_parts(model) -> dict[str, int]:
-    """iHOMER's ``model_bytes`` by part: its roots, its groups' learners and the rest."""
+    """iHOMER's ``model_bytes`` by part: its roots, its groups' learners and the rest.
+
+    The parts add up to the whole: what the learners share (the feature names of the input, which
+    every learner's column index holds) counts once, in the first part that reaches it.
+    """
     if not hasattr(model, "partition"):
         return {}
-    description = model.describe()
-    roots = sum(root["bytes"] for root in description["root_learners"])
-    groups = sum(group["learner_bytes"] for group in description["partition"])
+    from learners.base import deep_size
+
+    roots = deep_size(model._roots)
+    groups = deep_size([model._roots, [group.learner for group in model._groups]]) - roots
     return {"roots": roots, "groups": groups, "rest": model.model_bytes - roots - groups}
 
 
