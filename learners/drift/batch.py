@@ -20,6 +20,7 @@ import numpy as np
 from learners.drift.alerts import Alert, StreamPosition
 from learners.drift.detectors import DRIFT, WARNING
 from learners.drift.family import CARDINALITY, LABELSET, Family
+from learners.drift.lifecycle import labels_on
 
 if typing.TYPE_CHECKING:
     from learners.drift.monitor import DriftMonitor
@@ -69,9 +70,9 @@ def observe_many(monitor: DriftMonitor, observations: typing.Sequence[Observatio
     alerts: list[Alert] = []
     start = 0
     while start < len(observations):
-        stop = _quiet_run(monitor, observations, start)
+        stop, changes = _quiet_run(monitor, observations, start)
         if stop < len(observations) and stop < start + _cap(monitor):
-            alerts += _one(monitor, observations[stop])  # something happens here: the per-record path
+            alerts += _one(monitor, observations[stop], changes)  # something happens here: the per-record path
             stop += 1
         start = stop
     return alerts
@@ -81,21 +82,20 @@ def _cap(monitor: DriftMonitor) -> int:
     return min(MAX_AHEAD, monitor.window, monitor.reference)
 
 
-def _one(monitor: DriftMonitor, observation: Observation) -> list[Alert]:
+def _one(monitor: DriftMonitor, observation: Observation, changes: list | None) -> list[Alert]:
+    """The per-record calls for one observation; ``changes``: its label space's, when already taken in."""
     if observation.clusters is not None:
         monitor.set_clusters(observation.clusters)
     alerts = []
     if observation.x is not None:
         alerts += monitor.observe_inputs(observation.x, observation.position)
-    if observation.labels is not None:
-        alerts += monitor.observe_labels(observation.labels, observation.predictions, observation.position, observation.model_versions)
-    return alerts
-
-
-def _on(labels) -> set[str]:
-    if isinstance(labels, typing.Mapping):
-        return {str(label) for label, value in labels.items() if value}
-    return {str(label) for label in labels}
+    if observation.labels is None:
+        return alerts
+    if changes is None:
+        return alerts + monitor.observe_labels(observation.labels, observation.predictions, observation.position,
+                                               observation.model_versions)
+    on = labels_on(observation.labels)
+    return alerts + monitor._labels_observed(on, observation.predictions, observation.position, observation.model_versions, changes)
 
 
 @dataclasses.dataclass(slots=True)
@@ -108,28 +108,29 @@ class _Rows:
     values: list = dataclasses.field(default_factory=list)
 
 
-def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation], start: int) -> int:
-    """Take in bulk the records from ``start`` on that change nothing but the detectors' windows,
-    up to :data:`MAX_AHEAD` of them; return where that run stopped."""
+def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation], start: int) -> tuple[int, list | None]:
+    """Take in bulk the records from ``start`` on that change nothing but the detectors' windows
+    and the label space's counts, up to :data:`MAX_AHEAD` of them. Return where that run stopped
+    and, when it stopped at a record whose labels changed the label space (a label new, back or
+    fallen quiet), those changes: the record is taken into the label space already."""
     end = min(len(observations), start + _cap(monitor))
     lifecycle, prior = monitor.lifecycle, monitor._prior
     known = lifecycle.labels
     label_id = {label: i for i, label in enumerate(known)}
-    n_pairs = len(monitor._pairs or ())
-    if len(prior.subjects) != 1 + len(known) + n_pairs:
-        return start  # a label not watched yet
+    if len(prior.subjects) != 1 + len(known) + len(monitor._pairs or ()):
+        return start, None  # a label not watched yet
     concept = {name: family for name, family in monitor._concept.items() if len(family.subjects) == 1 + len(known)}
     features = monitor._feature
     inputs, labelled = _Rows(), _Rows()
     errors: dict[str, _Rows] = {name: _Rows() for name in concept}
     young: dict[str, int] = {}  # records of learners still in their warm-up
     seen = lifecycle.seen
-    first_index = first_ts = None
     stop = start
-    # What changes the monitor beyond its windows: found record by record, nothing changed yet.
+    # What makes detectors or restarts them (or chooses the label pairs): found record by record,
+    # nothing changed yet. Labels falling quiet are found as the records are taken in (_commit).
     for stop in range(start, end):
         observation = observations[stop]
-        index, ts = observation.position.index, observation.position.ts
+        index = observation.position.index
         if observation.x is not None:
             if not features.subjects:
                 break  # the first inputs: their detectors are made
@@ -138,13 +139,12 @@ def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation]
             inputs.values.append([value for _, value in monitor.sketch.transform(observation.x)])
         if observation.labels is None:
             continue
-        on = _on(observation.labels)
         seen += 1
-        if not _quiet_labels(monitor, on, index, ts, seen, first_index, first_ts):
-            break
-        first_index = index if first_index is None else min(first_index, index)
-        if ts is not None:
-            first_ts = ts if first_ts is None else min(first_ts, ts)
+        on = labels_on(observation.labels)
+        if monitor._pairs is None and seen >= lifecycle.warmup:
+            break  # the label pairs are chosen
+        if any(label not in known or known[label].dormant for label in on):
+            break  # a label new or back: its detectors are made or restarted
         predictions = observation.predictions
         if any(name not in concept and (name in monitor._concept or _learned(monitor, young, name) > monitor.learner_warmup)
                for name in predictions):
@@ -182,39 +182,12 @@ def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation]
         if due is not None:
             stop = min(stop, rows.at[due])
         aheads.append((family, rows, ahead))
-    _commit(monitor, observations, start, stop, aheads)
-    return stop
+    return _commit(monitor, observations, start, stop, aheads, dict(zip(labelled.at, labelled.values)))
 
 
 def _learned(monitor: DriftMonitor, young: dict[str, int], name: str) -> int:
     """Labelled records of learner ``name`` with the one being looked at."""
     return monitor._learner_records.get(name, 0) + young.get(name, 0) + 1
-
-
-def _quiet_labels(monitor: DriftMonitor, on: set[str], index: int, ts, seen: int, first_index, first_ts) -> bool:
-    """Whether a record with labels ``on`` leaves the label space as it is: no label new or back,
-    none due to fall quiet (a due point scheduled earlier in the run is at least ``dormant_after``
-    after that record), and the label pairs not about to be chosen."""
-    lifecycle = monitor.lifecycle
-    if monitor._pairs is None and seen >= lifecycle.warmup:
-        return False
-    for label in on:
-        life = lifecycle.labels.get(label)
-        if life is None or life.dormant:
-            return False
-    if lifecycle.dormant_after is not None:
-        due = lifecycle._due[0][0] if lifecycle._due else None
-        if first_index is not None:
-            due = first_index + lifecycle.dormant_after if due is None else min(due, first_index + lifecycle.dormant_after)
-        if due is not None and index >= due:
-            return False
-    if lifecycle.dormant_after_s is not None and ts is not None:
-        due = lifecycle._due_s[0][0] if lifecycle._due_s else None
-        if first_ts is not None:
-            due = first_ts + lifecycle.dormant_after_s if due is None else min(due, first_ts + lifecycle.dormant_after_s)
-        if due is not None and ts >= due:
-            return False
-    return True
 
 
 def _label_matrix(rows: list, label_id: dict[str, int]) -> np.ndarray:
@@ -285,23 +258,28 @@ def _cool_end(family: Family) -> np.ndarray:
     return np.array(ends, dtype=np.int64)
 
 
-def _commit(monitor: DriftMonitor, observations: typing.Sequence[Observation], start: int, stop: int, aheads) -> None:
-    """Take records ``start`` to ``stop`` (not included): the per-record bookkeeping, then every family's windows."""
-    for observation in observations[start:stop]:
+def _commit(monitor: DriftMonitor, observations: typing.Sequence[Observation], start: int, stop: int, aheads,
+            on: dict[int, set[str]]) -> tuple[int, list | None]:
+    """Take records ``start`` to ``stop`` (not included): the per-record bookkeeping and label space,
+    then every family's windows. A record whose labels change the label space ends it there (see
+    :func:`_quiet_run`): the look-ahead past it assumed the label space unchanged."""
+    for at in range(start, stop):
+        observation = observations[at]
+        if observation.labels is not None:
+            changes = monitor._label_space_update(on[at], observation.position)
+            if changes:
+                stop = at
+                break
         if observation.clusters is not None:
             monitor.set_clusters(observation.clusters)
-        position = observation.position
         if observation.x is not None:
-            monitor._positions.append(position)
-        if observation.labels is None:
-            continue
-        on = _on(observation.labels)
-        monitor._labelled_positions.append(position)
-        if monitor._pairs is None:
-            monitor._frequency.update(on)
-        changes = monitor.lifecycle.update(position.index, on, position.ts)
-        assert not changes, f"a quiet record changed the label space: {changes}"
-        for name in observation.predictions:
-            monitor._learner_records[name] = monitor._learner_records.get(name, 0) + 1
+            monitor._positions.append(observation.position)
+        if observation.labels is not None:
+            monitor._labelled_positions.append(observation.position)
+            for name in observation.predictions:
+                monitor._learner_records[name] = monitor._learner_records.get(name, 0) + 1
+    else:
+        changes = None
     for family, rows, ahead in aheads:
         family.bank.commit(ahead, sum(1 for at in rows.at if at < stop))
+    return stop, changes

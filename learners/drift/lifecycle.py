@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import heapq
 import math
+import typing
 
-__all__ = ["LabelLife", "LabelLifecycle"]
+__all__ = ["LabelLife", "LabelLifecycle", "labels_on"]
+
+
+def labels_on(y: typing.Mapping[str, bool] | typing.Iterable[str]) -> set[str]:
+    """The labels that are on, as strings, of a ``dict[label, bool]`` or of the labels that are on.
+
+    >>> sorted(labels_on({"a": True, 2: True, "c": False})), sorted(labels_on(["b"]))
+    (['2', 'a'], ['b'])
+    """
+    if isinstance(y, collections.abc.Mapping):
+        return {str(label) for label, value in y.items() if value}
+    return {str(label) for label in y}
 
 
 @dataclasses.dataclass(slots=True)

@@ -12,10 +12,10 @@ import math
 import typing
 
 from learners.drift.alerts import Alert, StreamPosition, event_id
-from learners.drift.detectors import WindowShiftBank
 from learners.drift.batch import Observation, observe_many
+from learners.drift.detectors import WindowShiftBank
 from learners.drift.family import CARDINALITY, LABELSET, Change, Family, PendingWarning
-from learners.drift.lifecycle import LabelLifecycle
+from learners.drift.lifecycle import LabelLifecycle, labels_on
 from learners.drift.sketch import FeatureSketch
 
 __all__ = ["DriftMonitor"]
@@ -231,13 +231,14 @@ class DriftMonitor:
         to its ``dict[label, bool]`` (labels it did not predict are off). ``model_versions`` maps
         each learner to the records it had learned from when it predicted.
         """
-        if isinstance(y, typing.Mapping):
-            on = {str(label) for label, value in y.items() if value}
-        else:
-            on = {str(label) for label in y}
+        on = labels_on(y)
+        return self._labels_observed(on, predictions, position, model_versions, self._label_space_update(on, position))
+
+    def _labels_observed(self, on: set[str], predictions, position: StreamPosition, model_versions, changes) -> list[Alert]:
+        """:meth:`observe_labels` once the label space has taken the record in (its ``changes``)."""
         self._labelled_positions.append(position)
         index = position.index
-        alerts = self._observe_label_space(on, position)
+        alerts = self._label_space_alerts(changes, position)
         known = self.lifecycle.labels
         prior = self._prior
         for label in known:
@@ -301,11 +302,15 @@ class DriftMonitor:
         for a, b in self._pairs:
             self._prior.add(f"{a}+{b}", (a, b), nearby=False, **self._settings(self.pair_threshold, "both", "empirical"))
 
-    def _observe_label_space(self, on: set[str], position: StreamPosition) -> list[Alert]:
+    def _label_space_update(self, on: set[str], position: StreamPosition) -> list[tuple[str, str]]:
+        """Take a labelled record into the label space; return its changes (see :meth:`LabelLifecycle.update`)."""
         if self._pairs is None:
             self._frequency.update(on)
+        return self.lifecycle.update(position.index, on, position.ts)
+
+    def _label_space_alerts(self, changes: list[tuple[str, str]], position: StreamPosition) -> list[Alert]:
         alerts = []
-        for kind, label in self.lifecycle.update(position.index, on, position.ts):
+        for kind, label in changes:
             life = self.lifecycle.labels[label]
             first = position
             if kind == "label_dormant":
