@@ -119,7 +119,7 @@ class GroupShard:
 
     def __init__(self, model: IHOMER):
         self.model = model
-        self._own_memo: tuple | None = None  # (features index, each group's own and served probabilities) of the last predict
+        self._own_memo: tuple | None = None  # (features index, own and served probabilities, roots' view) of the last predict
         self._batch: tuple | None = None  # the running batch: features, the roots' answers, label -> column
         self._here: list = []  # this host's labels, group by group
         self._columns: np.ndarray | None = None  # their columns in the roots' answers (None: to compute)
@@ -164,7 +164,7 @@ class GroupShard:
                     (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
                     for group in model._groups
                 ]
-                self._own_memo = (index, own, served)
+                self._own_memo = (index, own, served, roots)
                 results.append(served)
                 continue
             if kind == "learn":
@@ -220,7 +220,10 @@ class GroupShard:
             self._change(*change)
         y = self._target(on)
         if score:
-            model._score_levels(y, self._roots(row), own)
+            # The roots answered this record's predict and learn alike: their view is the predict's
+            # unless the prelude gave this host labels since.
+            roots = memo[3] if memo is not None and not prelude else self._roots(row)
+            model._score_levels(y, roots, own)
             events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
         for group in model._groups:
             group.learner.learn_one(x, {label: y[label] for label in group.labels})
