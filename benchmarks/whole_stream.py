@@ -12,6 +12,7 @@ in :data:`SHUFFLE_SEEDS` seeded permutations (``learners.evaluate.shuffled``), n
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import pathlib
@@ -70,6 +71,20 @@ def head_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+@functools.cache
+def contains(commit: str, change: str) -> bool | None:
+    """Whether the code at ``commit`` includes ``change`` (``change`` is ``commit`` or an ancestor of
+    it); ``None`` when git cannot tell (outside a checkout, an unknown commit)."""
+    try:
+        done = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", change, commit], capture_output=True, check=False,
+            cwd=pathlib.Path(__file__).parent,
+        )
+    except OSError:
+        return None
+    return {0: True, 1: False}.get(done.returncode)
 
 
 def prequential(name: str, learner, stream: Budgeted, stream_instances: int) -> tuple[LearnerResult, dict]:
