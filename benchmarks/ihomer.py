@@ -16,29 +16,22 @@ Configurations:
 
 * ``mlhat`` and ``mlht``: MLHAT and MLHT alone, over all labels (the catalogue's learners);
 * ``no-change``: the label set of the previous instance (what a file sorted by label set rewards);
-* ``mlhat-root-seed``: MLHAT with the seed of iHOMER's first root learner (``ROOT_SEED``);
-* ``ihomer-flat``: iHOMER (the default): one MLHAT per label cluster, and two root learners over
-  all labels, an MLHAT and an MLHT; each label comes from whichever candidate did better on it
-  lately: a root, its cluster's own MLHAT, or the mean of the MLHAT root's and the own MLHAT's
-  probabilities (the blend);
-* ``ihomer-oneroot``: the same with the MLHAT root only (the default before the MLHT root);
-* ``ihomer-psroot``: the default with a third root, pruned sets over all labels (a label-set
-  learner, the family that leads the shuffled sticky datasets), one more candidate of each label's choice;
-* ``ihomer-group``: the default with one serving choice for all the labels of a cluster;
-* ``ihomer-noblend``: the same without the blend;
+* ``ihomer``: iHOMER's default: one MLHAT per label cluster, and three root learners over all
+  labels, an MLHAT, an MLHT and pruned sets (a label-set learner); each label comes from whichever
+  candidate did better on it lately (a root, its cluster's own MLHAT, or the mean of the MLHAT
+  root's and the own MLHAT's probabilities, the blend), and a whole cluster from one candidate
+  when that one got clearly more of the cluster's label sets right (``serving_sets``);
+* ``ihomer-nosets``: the default without the label-set choice per cluster (per-label choices only);
+* ``ihomer-2roots``: the default of the previous round: roots MLHAT and MLHT, per-label choices only;
+* ``ihomer-2roots-sets``: roots MLHAT and MLHT with the label-set choice (no pruned-sets root);
+* ``ihomer-ps``: the default with pruned sets as each cluster's own learner too;
 * ``ihomer-noroot``: iHOMER without root learners: each cluster's own MLHAT (or its mentor)
-  predicts its labels, the predictions concatenated (the specification's model);
-* ``ihomer-ps``: pruned sets as each cluster's own learner (a label-set learner per cluster,
-  HOMER's idea: small clusters keep label powersets tractable), the roots as the default;
-* ``ihomer-psgroup``: the same with one serving choice per cluster, so that a cluster's labels
-  come from one candidate and a label set predicted by pruned sets stays whole;
-* ``ihomer-ccroot``: the default with a third root, a classifier chain of logistic regressions
-  (``cc``).
+  predicts its labels, the predictions concatenated (the specification's model).
 
 Run it from the repository root::
 
     .venv/bin/python benchmarks/ihomer.py --jobs 2
-    .venv/bin/python benchmarks/ihomer.py --datasets yeast,scene --configs ihomer-flat --rerun
+    .venv/bin/python benchmarks/ihomer.py --datasets yeast,scene --configs ihomer --rerun
     .venv/bin/python benchmarks/ihomer.py --configs no-change,mlhat --file-order-only
     .venv/bin/python benchmarks/ihomer.py --report-only
 """
@@ -49,7 +42,6 @@ import argparse
 import concurrent.futures
 import json
 import pathlib
-import random
 import sys
 
 import whole_stream
@@ -60,9 +52,6 @@ RESULTS_DIR = pathlib.Path(__file__).parent / "results"
 JSON_PATH = RESULTS_DIR / "ihomer.json"
 BASELINES_PATH = RESULTS_DIR / "baselines.json"
 SEED = 1
-#: The seed that ``IHOMER(seed=SEED)`` gives its root learner (its first draw): MLHAT alone with it
-#: shows how much of a difference between iHOMER and MLHAT is MLHAT's own spread from seed to seed.
-ROOT_SEED = random.Random(SEED).randrange(2**31)
 
 #: Smallest first (instances x labels), so the table fills in that order.
 DATASETS = (
@@ -76,29 +65,22 @@ METRIC_TITLES = {
     "subset_accuracy": "Subset accuracy", "micro_f1": "Micro-F1", "macro_f1": "Macro-F1",
     "hamming_loss": "Hamming loss (lower is better)",
 }
-#: Constructor parameters of each configuration (``None``: the catalogue learner of that name;
-#: ``mlhat-root-seed`` is MLHAT with the seed iHOMER gives its first root).
+#: Constructor parameters of each configuration (``None``: the catalogue learner of that name).
 CONFIGS: dict[str, dict | None] = {
     "mlhat": None,
     "mlht": None,
     "no-change": None,
-    "mlhat-root-seed": None,
-    "ihomer-flat": {},
-    "ihomer-oneroot": {"root_base_learner": "mlhat"},
-    "ihomer-psroot": {"root_base_learner": ("mlhat", "mlht", "ps")},
-    "ihomer-group": {"serving_unit": "group"},
-    "ihomer-noblend": {"serving_unit": "group", "serving_blend": False},
-    "ihomer-noroot": {"root_learner": False},
+    "ihomer": {},
+    "ihomer-nosets": {"serving_sets": False},
+    "ihomer-2roots": {"root_base_learner": ("mlhat", "mlht"), "serving_sets": False},
+    "ihomer-2roots-sets": {"root_base_learner": ("mlhat", "mlht")},
     "ihomer-ps": {"base_learner": "ps"},
-    "ihomer-psgroup": {"base_learner": "ps", "serving_unit": "group"},
-    "ihomer-ccroot": {"root_base_learner": ("mlhat", "mlht", "cc")},
+    "ihomer-noroot": {"root_learner": False},
 }
 
 
 def build(config: str):
     params = CONFIGS[config]
-    if config == "mlhat-root-seed":
-        return registry.make("mlhat", seed=ROOT_SEED)
     if params is None:
         return registry.make(config, seed=SEED)
     return IHOMER(seed=SEED, **params)
@@ -216,7 +198,7 @@ def render_markdown(document: dict, shown: list[str], baselines: dict | None) ->
         f"under other users' load: compare them within a dataset, not across datasets.",
         "",
         "iHOMER parameters (every iHOMER configuration, besides what its name changes): "
-        + ", ".join(f"`{k}={v}`" for k, v in parameters("ihomer-flat").items() if k != "seed"),
+        + ", ".join(f"`{k}={v}`" for k, v in parameters("ihomer").items() if k != "seed"),
         "",
     ]
     table: dict[str, dict[str, dict[str, float]]] = {m: {} for m in METRICS}

@@ -20,9 +20,6 @@ __all__ = ["IHOMER", "change_event", "drift_event", "forwarded_event"]
 
 # _Choices, _Group and _Mentor are imported here too: models pickled before the split name them here.
 
-#: What one serving choice covers: all the labels of a group, or each label on its own.
-SERVING_UNITS = ("group", "label")
-
 #: The candidates that can serve a group's labels with a root learner, in the order that breaks ties
 #: between challengers: the (first) root's probabilities, the group's own learner's, and their mean.
 #: Further roots follow as ``root:<learner>``.
@@ -51,33 +48,40 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
     labels that are on together (Jaccard co-occurrence, ODAC splits and merges). Each group has its
     own multi-label learner, trained on every instance with that group's labels only. Above them,
     root learners cover all labels and learn every instance (with ``root_learner``, the default):
-    by default an MLHAT and an MLHT (``root_base_learner``), which no restructuring touches. Each
-    label is predicted by whichever candidate has made fewer mistakes on it over a faded window
-    (``serving_unit="group"``: on all the group's labels together): a root, its group's own
-    learner, or the mean of the first root's and the own learner's probabilities
-    (``serving_blend``). A label is served by the first root until the first choice, after
-    ``n_min`` instances; later another candidate takes over only once it is better by a margin.
-    A restructuring keeps each label's record of the roots, and never replaces the learner that
-    predicts a label by an untrained one, which is what cost the partitioned model against the
-    base learner alone (each restructuring restarted some group, and on sparse label sets the
-    clusters carry little co-occurrence structure to make up for it); where a group's own learner
-    is better (it splits on features that matter for its labels only), it serves. Every candidate
-    predicts every instance anyway (the choice scores them), so the blend costs nothing more: it
-    is an ensemble of two learners trained differently (other seeds, other label sets). Roots of
-    different kinds differ more than that: each is better on some labels of some streams. The
-    price is the root learners' work, about one base learner each.
+    by default an MLHAT, an MLHT and pruned sets (``root_base_learner``), which no restructuring
+    touches. Every candidate predicts every instance, and the prediction is chosen from them on
+    their recent mistakes, at two levels:
+
+    - *each label* is predicted by whichever candidate has made the fewest mistakes on it over a
+      faded window: a root, its group's own learner, or the mean of the first root's and the own
+      learner's probabilities (``serving_blend``). A label is served by the first root until its
+      first choice, after ``n_min`` instances; later another candidate takes over only once it is
+      better by ``serving_margin``.
+    - *each group* (``serving_sets``) can instead be served whole by one candidate, when that
+      candidate has made clearly fewer wrong label sets on the group's labels than the per-label
+      choices together (same window, same margin, first choice after ``n_min`` instances). Per-label
+      choices count wrong labels, so they mix candidates and favour the Hamming loss; a label-set
+      learner such as pruned sets predicts sets that are right as a whole, which is what subset
+      accuracy counts and what small groups of co-occurring labels make tractable (HOMER's idea).
+
+    A restructuring keeps each label's record of the roots (a new group's own learner and blend
+    start from the count of the root that served the label), and never replaces the learner that
+    predicts a label by an untrained one. Roots of different kinds make the candidates differ in
+    how they learn, not only in what they were trained on: each is better on some labels or label
+    sets of some streams. The price is the root learners' work, about one learner over all labels
+    each.
 
     Drift is handled at two levels. Locally, each group's learner adapts itself (MLHAT's ADWIN per
     node); its drift events are forwarded with the group's identifier. Globally, a split or merge
     of the label tree changes the partition, and an ADWIN on the Hamming error of the whole
     prediction restarts the tree's statistics, so that the partition is re-estimated on the data
-    after the change (the roots and the group learners adapt by themselves). Only groups whose label set changed get a new learner; a new
-    group starts from the old learner that covered most of its labels, or is mentored by it (see
+    after the change (the roots and the group learners adapt by themselves). Only groups whose
+    label set changed get a new learner; a new group starts from the old learner that covered most of its labels, or is mentored by it (see
     ``warm_start``). Every change goes out as a :class:`~learners.base.DriftEvent`: ``split`` and
     ``merge`` of the label tree (with the statistics of the test), ``drift`` (the error monitor),
     ``restructure`` (groups created and removed, and where each new learner came
-    from), ``serving_level`` (a label, or a group's labels, move between the candidates, with each
-    one's window error), ``handover`` (a mentor steps back, only without root learners) and the
+    from), ``serving_level`` (a label moves between the candidates, with each one's window error;
+    or a group's label sets, with ``"unit": "label set"``), ``handover`` (a mentor steps back, only without root learners) and the
     learners' own events, re-labelled ``local`` with their group (``root``, ``root:mlht``... for
     the root learners).
 
@@ -86,8 +90,9 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     Partial feedback (:meth:`learn_one_masked`): the label tree, the serving choices, the mentors
     and the drift monitor count whole label sets, so they learn from fully judged instances only;
-    an instance with labels not judged trains the root learners and each group's learner on its
-    judged labels (they must support partial labels themselves). A label first named by such an
+    an instance with labels not judged trains each group's learner and the roots that learn from
+    partial labels on its judged labels (a label-set root, such as pruned sets, learns from fully
+    judged instances only). A label first named by such an
     instance becomes known with the first fully judged instance that names it.
 
     Parameters
@@ -128,42 +133,38 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
     stream_length
         Expected number of instances, for the tail guard; ``None`` when the stream is unbounded.
     root_learner
-        Keep learners over all labels at the root of the hierarchy (see ``root_base_learner``).
-        No restructuring replaces them, and each label is predicted
-        by whichever candidate, a root, its group's own learner or their blend, has made fewer
-        mistakes on it lately (see ``serving_unit``, ``serving_window`` and ``serving_margin``).
-        A new group's labels keep the roots that served them until another candidate is
-        measurably better, so mentors are not needed: a source learner covering over twice the
-        group's labels gives a fresh one. Off, every group is always predicted by its own learner
-        (or its mentor).
+        Keep learners over all labels at the root of the hierarchy (see ``root_base_learner``) as
+        candidates of the serving choices; no restructuring replaces them. A new group's labels
+        keep the roots that served them until another candidate is measurably better, so mentors
+        are not needed: a source learner covering over twice the group's labels gives a fresh one.
+        Off, every group is always predicted by its own learner (or its mentor).
     root_base_learner
         What the root learners are: a catalogue name or a :class:`MultiLabelClassifier` (one root),
         or a sequence of them (one root each); ``None``: one root, ``base_learner``. The first root
         serves every label at first; each further root is one more candidate of every serving
         choice (its level is ``root:<learner>``); the blend stays the mean of the first root's
-        and the group's own probabilities. By default the roots are MLHAT and MLHT: a root of
-        another kind than the groups' learners makes the candidates differ in how they learn,
-        not only in what they were trained on, which is what a per-label choice can gain from
-        (MLHT's single logistic regression per leaf and label, against MLHAT's bagged ones and
-        its kNN label powerset, is the better predictor on some labels of some streams, MLHAT on
-        others), and MLHAT first keeps the model safe where MLHT is weak.
+        and the group's own probabilities. The default, MLHAT, MLHT and pruned sets, gives three
+        kinds of learner: MLHAT (bagged regressions behind a kNN label powerset in each leaf,
+        drift adaptation) first keeps the model safe where the others are weak; MLHT (one
+        logistic regression per leaf and label) is better on some labels of some streams; pruned
+        sets (a label-set learner) predicts whole label sets. A root that cannot learn from
+        partial labels (pruned sets) learns from fully judged instances only.
     serving_blend
         Let the mean of the (first) root's and the group's own probabilities serve too, as one
         more candidate of each serving choice, scored like the others. Off, the choice is between
         the roots and the group's own learner only.
-    serving_unit
-        ``"label"``: each label has its own serving choice, on its own mistakes, so the labels of
-        one group can be served by different candidates (a group's own learner can be better on
-        some of its labels only). ``"group"``: one choice for all the labels of a group.
+    serving_sets
+        Give each group a second choice, on wrong label sets: between its per-label choices
+        together (the default) and each candidate serving all the group's labels.
     serving_window
-        Window, in instances, of the exponentially faded counts of wrong labels (fading factor
-        ``1 - 1 / serving_window``) that choose the serving level of each group or label.
+        Window, in instances, of the exponentially faded counts of mistakes (fading factor
+        ``1 - 1 / serving_window``) that the serving choices compare.
     serving_margin
-        A serving choice is first made after ``n_min`` instances of the group (or label): the
-        candidate with the fewest faded wrong labels (on a tie the root, then the group's own
-        learner) replaces the first root, which served by default. From then on it changes only
+        A serving choice is first made after ``n_min`` instances of the label (or group): the
+        candidate with the fewest faded mistakes (on a tie the first root, then the group's own
+        learner) replaces the default, which served until then. From then on it changes only
         when another candidate's count is below ``1 - serving_margin`` times the serving one's,
-        so the choice does not flap; ties stay with the level that serves.
+        so the choice does not flap; ties stay with the candidate that serves.
     seed
         Seed of the seeds given to the group learners.
 
@@ -201,6 +202,12 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     """
 
+    STATE_LAYOUT = 2
+    STATE_LAYOUT_CHANGE = (
+        "iHOMER's serving choices changed on 2026-12-03: each group also holds a label-set choice, "
+        "and serving_unit was removed"
+    )
+
     def __init__(
         self,
         base_learner: str | MultiLabelClassifier = "mlhat",
@@ -218,11 +225,12 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         root_base_learner: str | MultiLabelClassifier | typing.Sequence[str | MultiLabelClassifier] | None = (
             "mlhat",
             "mlht",
+            "ps",
         ),
         serving_window: int = 500,
         serving_margin: float = 0.1,
         serving_blend: bool = True,
-        serving_unit: str = "label",
+        serving_sets: bool = True,
         seed: int | None = None,
     ):
         _check_learner("base_learner", base_learner)
@@ -245,8 +253,6 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
             raise ValueError(f"IHOMER: serving_window must be >= 1, got {serving_window!r}")
         if not 0.0 <= serving_margin < 1.0:
             raise ValueError(f"IHOMER: serving_margin must be in [0, 1), got {serving_margin!r}")
-        if serving_unit not in SERVING_UNITS:
-            raise ValueError(f"IHOMER: serving_unit must be one of {SERVING_UNITS}, got {serving_unit!r}")
         self.base_learner = base_learner
         self.n_min = n_min
         self.delta = delta
@@ -263,7 +269,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         self.serving_window = serving_window
         self.serving_margin = serving_margin
         self.serving_blend = serving_blend
-        self.serving_unit = serving_unit
+        self.serving_sets = serving_sets
         self.seed = seed
         self._reset()
 
@@ -355,17 +361,22 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         known = {label: bool(y.get(label, False)) for label in self._labels}
         self._n += 1
         for level, root in zip(self._root_levels, self._roots):
-            root.learn_one_masked(x, dict(known), mask)
-            self._forward(root, level, tuple(self._labels))
+            if root.supports_partial_labels:  # a label-set root learns from whole label sets only
+                root.learn_one_masked(x, dict(known), mask)
+                self._forward(root, level, tuple(self._labels))
         for group in self._groups:
             group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
             self._forward(group.learner, group.group_id, group.labels)
 
     @property
     def supports_partial_labels(self) -> bool:
+        """Whether the groups' learners and at least one root (or, without roots, the groups'
+        learners alone) learn from partial labels; the roots that cannot learn from whole label
+        sets only."""
         base = self.base_learner
         group_learner = registry.make(base) if isinstance(base, str) else base
-        return all(learner.supports_partial_labels for learner in (*self._roots, group_learner))
+        roots = not self._roots or any(root.supports_partial_labels for root in self._roots)
+        return group_learner.supports_partial_labels and roots
 
     def _score_handover(self, x: Features, y: LabelDict, mentored: list[_Group]) -> None:
         mentor_proba: dict[int, dict] = {}

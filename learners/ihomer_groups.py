@@ -86,7 +86,10 @@ class _Group:
         # While mentored, the mentor predicts; both are scored on the group's labels until handover.
         self.mentor: _Mentor | None = None
         self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
-        # With a root learner: the serving choice over all the group's labels (it also gives each
-        # candidate's window error on the group), and with ``serving_unit="label"`` one per label.
+        # With a root learner: each candidate's faded count of wrong labels over the whole group
+        # (its window error on the group, never decided on), and the serving choice of each label.
         self.choice = _Choices(len(levels), rows=1)
         self.label_choices = _Choices(len(levels))
+        # With ``serving_sets``: one choice for the whole group on wrong label sets, between the
+        # per-label choices together (column 0, the default) and each candidate alone.
+        self.set_choice = _Choices(1 + len(levels), rows=1)

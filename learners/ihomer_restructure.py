@@ -76,7 +76,7 @@ class Restructuring:
             groups.append(group)
             created.append(group)
         removed = [g for g in self._groups if g not in groups]
-        if self._roots and self.serving_unit == "label":
+        if self._roots:
             self._carry_root_records(removed, created)
         self._groups = groups
         self._group_of = {label: group for group in groups for label in group.labels}

@@ -8,15 +8,18 @@ import numpy as np
 from learners.base import DriftEvent, Label, LabelDict
 from learners.ihomer_groups import _Choices, _Group
 
+#: The name of a group's per-label choices among the candidates of its label-set choice.
+PER_LABEL = "per label"
+
 
 class ServingChoices:
     """The serving-choice part of :class:`~learners.ihomer.IHOMER` (a mixin: it reads the model's
     settings, groups and levels)."""
 
     def _score_levels(self, y: LabelDict, roots: list[dict[Label, float]], own: dict[str, dict[Label, float]]) -> None:
-        """Fade and count each candidate's wrong labels on each group (and, with
-        ``serving_unit="label"``, on each of its labels); move a serving choice to the best other
-        candidate when it has been clearly better (see ``serving_margin``)."""
+        """Fade and count each candidate's wrong labels on each group and on each of its labels
+        (and, with ``serving_sets``, its wrong label sets on the group); move a serving choice to
+        the best other candidate when it has been clearly better (see ``serving_margin``)."""
         fading = 1.0 - 1.0 / self.serving_window
         for group in self._groups:
             proba = own.get(group.group_id)
@@ -26,12 +29,16 @@ class ServingChoices:
             truth = np.fromiter((y[label] for label in labels), bool, len(labels))
             wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
-            for _, left in self._fade(group.choice, counts[None, :], fading, decide=self.serving_unit == "group"):
-                self._emit_serving(group, group.choice, 0, labels, left)
-            if self.serving_unit == "label":
-                group.label_choices.grow(len(labels))
-                for row, left in self._fade(group.label_choices, wrong, fading, decide=True):
-                    self._emit_serving(group, group.label_choices, row, [labels[row]], left)
+            if self.serving_sets:
+                # Scored before the per-label choices move: the prediction these choices made.
+                per_label = wrong[np.arange(len(labels)), self._label_columns(group)].any()
+                set_wrong = np.concatenate(([per_label], wrong.any(axis=0)))[None, :]
+                for _, left in self._fade(group.set_choice, set_wrong.astype(float), fading, decide=True):
+                    self._emit_set_serving(group, left)
+            self._fade(group.choice, counts[None, :], fading, decide=False)
+            group.label_choices.grow(len(labels))
+            for row, left in self._fade(group.label_choices, wrong, fading, decide=True):
+                self._emit_serving(group, group.label_choices, row, [labels[row]], left)
 
     def _fade(self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool) -> list[tuple[int, int]]:
         """Add one instance's mistakes (a row per choice, a column per candidate); with ``decide``,
@@ -59,13 +66,30 @@ class ServingChoices:
     def _emit_serving(self, group: _Group, choices: _Choices, row: int, labels: list[Label], left: int) -> None:
         detail = {
             "group": group.group_id,
-            **({"label": str(labels[0])} if choices is group.label_choices else {}),
+            "label": str(labels[0]),
             "from": self._levels[left],
             "to": self._levels[choices.serving[row]],
             **self._window_errors(choices, row, len(labels)),
             "instances": int(choices.scored[row]),
         }
         self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(labels), group.home, detail))
+
+    def _emit_set_serving(self, group: _Group, left: int) -> None:
+        choices = group.set_choice
+        names = self._set_levels()
+        detail = {
+            "group": group.group_id,
+            "unit": "label set",
+            "from": names[left],
+            "to": names[choices.serving[0]],
+            **self._set_errors(group),
+            "instances": int(choices.scored[0]),
+        }
+        self._emit(DriftEvent("ihomer", "global", "serving_level", self._n, tuple(group.labels), group.home, detail))
+
+    def _set_levels(self) -> tuple[str, ...]:
+        """The candidates of a group's label-set choice: its per-label choices, then each level alone."""
+        return (PER_LABEL, *self._levels)
 
     def _candidates(self, labels: list[Label], roots: list[dict[Label, float]], own: dict[Label, float]) -> np.ndarray:
         """Each candidate's probability of each label: a row per label, a column per serving level."""
@@ -82,14 +106,19 @@ class ServingChoices:
         return candidates[np.arange(len(group.labels)), self._served_columns(group)].tolist()
 
     def _served_columns(self, group: _Group) -> np.ndarray:
-        """The index of the candidate serving each of the group's labels, in its label order (a
-        label adopted since the last instance scored is served as the group is)."""
+        """The index of the candidate serving each of the group's labels, in its label order: the
+        candidate that serves the whole group's label sets, or each label's own choice."""
+        whole = int(group.set_choice.serving[0]) if self.serving_sets else 0
+        if whole:
+            return np.full(len(group.labels), whole - 1)
+        return self._label_columns(group)
+
+    def _label_columns(self, group: _Group) -> np.ndarray:
+        """The index of the candidate each of the group's labels chose on its own, in its label
+        order (a label adopted since the last instance scored is served as the group is)."""
         rows = group.label_choices.serving
-        if self.serving_unit == "group" or len(rows) < len(group.labels):
-            default = np.full(len(group.labels), group.choice.serving[0])
-            if self.serving_unit == "label":
-                default[: len(rows)] = rows
-            return default
+        if len(rows) < len(group.labels):
+            return np.concatenate([rows, np.zeros(len(group.labels) - len(rows), dtype=rows.dtype)])
         return rows
 
     def _served_levels(self, group: _Group) -> list[str]:
@@ -102,4 +131,13 @@ class ServingChoices:
         return {
             f"{level}_error": float(choices.wrong[row, i] / scale) if scale else None
             for i, level in enumerate(self._levels)
+        }
+
+    def _set_errors(self, group: _Group) -> dict[str, float | None]:
+        """Each candidate's faded rate of wrong label sets on the group (``<level>_set_error``)."""
+        choices = group.set_choice
+        scale = choices.weight[0]
+        return {
+            f"{name.replace(' ', '_')}_set_error": float(choices.wrong[0, i] / scale) if scale else None
+            for i, name in enumerate(self._set_levels())
         }

@@ -6,6 +6,7 @@ import collections
 
 from learners.base import MultiLabelClassifier
 from learners.ihomer_groups import _Group
+from learners.ihomer_serving import PER_LABEL
 from learners.label_clustering import ClusterNode
 
 
@@ -50,6 +51,7 @@ class Views:
                     "serving": self._group_serving(group),
                     "served_by": self._served_by(group),
                     **self._window_errors(group.choice, 0, len(group.labels)),
+                    **(self._set_errors(group) if self.serving_sets and self._roots else {}),
                 }
                 for group in self._groups
             ],
@@ -57,10 +59,11 @@ class Views:
         }
 
     def _group_serving(self, group: _Group) -> str:
-        """``"own"`` without a root learner, the level of the group's choice, or ``"per label"``."""
+        """``"own"`` without a root learner, the level serving the group's label sets as a whole
+        (with ``serving_sets``), or ``"per label"``."""
         if not self._roots:
             return "own"
-        return self._levels[group.choice.serving[0]] if self.serving_unit == "group" else "per label"
+        return self._set_levels()[group.set_choice.serving[0]] if self.serving_sets else PER_LABEL
 
     def _served_by(self, group: _Group) -> dict[str, int]:
         """How many of the group's labels each candidate serves (empty without a root learner)."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import pickle
 import random
 
 import pytest
 from river import linear_model
 
 from helpers import assert_resumes_identically
-from learners.base import DriftEvent, MultiLabelClassifier, as_label_dict
+from learners.base import DriftEvent, LabelMask, MultiLabelClassifier, StaleLearnerState, as_label_dict
 from learners.binary_relevance import BinaryRelevance
 from learners.ihomer import IHOMER
 from learners.registry import UnknownLearnerError
@@ -255,34 +256,26 @@ def truthful(stream):
         yield {label: float(on) for label, on in y.items()}, y
 
 
-@pytest.mark.parametrize("serving_unit", ["group", "label"])
-def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root(serving_unit):
+def test_a_cluster_learner_better_on_its_labels_takes_over_from_the_root():
     model = IHOMER(
-        base_learner=Width(narrow_is_right=True), n_min=50, serving_unit=serving_unit, root_base_learner=None, seed=1
+        base_learner=Width(narrow_is_right=True), n_min=50, root_base_learner=None, serving_sets=False, seed=1
     )
     events = run(model, truthful(blocks(800, random.Random(21), [A, B])))
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
-    if serving_unit == "group":
-        assert sorted(e.detail["group"] for e in switches) == sorted(g.group_id for g in model._groups)
-    else:
-        assert sorted(e.labels for e in switches) == [(label,) for label in sorted(A + B)]
+    assert sorted(e.labels for e in switches) == [(label,) for label in sorted(A + B)]
     for event in switches:
         group = next(g for g in model._groups if g.group_id == event.detail["group"])
-        labels = tuple(group.labels) if serving_unit == "group" else (event.detail["label"],)
-        assert event.level == "global" and event.labels == labels and event.node == group.home
+        assert event.level == "global" and event.labels == (event.detail["label"],) and event.node == group.home
         assert event.detail["from"] == "root" and event.detail["to"] == "own"
         # It waited for n_min instances of evidence, and the root was wrong on every label.
         assert event.detail["instances"] >= 50 and event.detail["root_error"] > 0.9
-        if serving_unit == "group":
-            assert event.instance >= group.created_at + 50 and event.detail["own_error"] < 0.1
-        else:
-            # Each label kept the root's record from before the split: its new own learner took
-            # over as soon as its count fell clearly below the root's (which it started from).
-            assert event.instance < group.created_at + 50
-            assert event.detail["own_error"] < (1 - model.serving_margin) * event.detail["root_error"]
+        # Each label kept the root's record from before the split: its new own learner took
+        # over as soon as its count fell clearly below the root's (which it started from).
+        assert event.instance < group.created_at + 50
+        assert event.detail["own_error"] < (1 - model.serving_margin) * event.detail["root_error"]
     described = model.describe()["partition"]
-    assert {g["serving"] for g in described} == {"own" if serving_unit == "group" else "per label"}
+    assert {g["serving"] for g in described} == {"per label"}
     assert all(g["served_by"] == {"own": 3} and g["root_error"] > 0.9 for g in described)
     assert "served by own 3" in model.render_text()
     x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
@@ -303,33 +296,57 @@ def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_le
     assert set(model._roots[0].targets[-1]) == set(A + B)
 
 
-class OneOrAll(Recorder):
-    """Reads the labels' truth from the features; learned wide (more than three labels) it gets the
-    first label of each block (``a0``, ``b0``) wrong every time, learned narrow it gets all of them
-    wrong every other time."""
+class SpreadOrBunched(Recorder):
+    """Reads the labels' truth from the features; learned wide (more than three labels) it gets one
+    label of each block wrong on every instance, a different one each time (``phase``), learned
+    narrow it gets all the labels wrong on every other instance (``odd``)."""
 
     def predict_proba_one(self, x):
         if not self.targets:
             return {}
-        wide = len(self.targets[-1]) > 3
-        wrong = [label for label in self.known if label.endswith("0")] if wide else self.known if x.get("odd") else ()
+        if len(self.targets[-1]) > 3:
+            wrong = [label for label in self.known if label.endswith(str(int(x.get("phase", 0.0))))]
+        else:
+            wrong = self.known if x.get("odd") else ()
         return {label: float(x.get(label, 0.0) != (label in wrong)) for label in self.known}
 
 
-def test_the_serving_choice_counts_wrong_labels():
-    # Per instance the root gets one label of each group wrong, a group's own learner all three
-    # every other instance: more wrong labels (1.5 against 1), though fewer wrong instances (half
-    # against all): the root serves.
-    model = IHOMER(base_learner=OneOrAll(), root_base_learner=None, n_min=50, serving_unit="group", seed=1)
-    stream = list(truthful(blocks(800, random.Random(23), [A, B])))
-    stream = [(x | {"odd": float(i % 2)}, y) for i, (x, y) in enumerate(stream)]
-    run(model, stream)
+def spread_or_bunched_stream(n: int = 800):
+    stream = list(truthful(blocks(n, random.Random(23), [A, B])))
+    return [(x | {"odd": float(i % 2), "phase": float(i % 3)}, y) for i, (x, y) in enumerate(stream)]
+
+
+@pytest.mark.parametrize("serving_sets", [False, True])
+def test_a_whole_group_goes_to_the_candidate_with_the_fewest_wrong_label_sets(serving_sets):
+    # Per label, the root is wrong a third of the time and a group's own learner half the time: each
+    # label's choice keeps the root. But the root's mistakes fall on different labels, so every label
+    # set it predicts is wrong, while the own learner's fall together: half its sets are right.
+    model = IHOMER(base_learner=SpreadOrBunched(), root_base_learner=None, n_min=50, serving_sets=serving_sets, seed=1)
+    events = run(model, spread_or_bunched_stream())
     assert sorted(model.partition()) == [A, B]
     described = model.describe()["partition"]
-    assert {g["serving"] for g in described} == {"root"}
     for group in described:
         assert group["root_error"] == pytest.approx(1.0 / 3)
         assert group["own_error"] == pytest.approx(0.5, abs=0.01)
+    x, y = spread_or_bunched_stream(3)[2]  # phase 2, even: the own learner is right, the root is not
+    if not serving_sets:
+        assert {g["serving"] for g in described} == {"per label"}
+        assert [g["served_by"] for g in described] == [{"root": 3}] * 2
+        assert "per_label_set_error" not in described[0]
+        assert model.predict_one(x) != y
+        return
+    switches = [e for e in events if e.kind == "serving_level" and e.detail.get("unit") == "label set"]
+    assert sorted(e.detail["group"] for e in switches) == sorted(g.group_id for g in model._groups)
+    for event in switches:
+        group = next(g for g in model._groups if g.group_id == event.detail["group"])
+        assert event.labels == tuple(group.labels) and event.node == group.home
+        assert (event.detail["from"], event.detail["to"]) == ("per label", "own")
+        assert event.instance >= group.created_at + 50
+        assert event.detail["per_label_set_error"] > 0.9 and event.detail["own_set_error"] < 0.6
+    assert {g["serving"] for g in described} == {"own"}
+    assert [g["served_by"] for g in described] == [{"own": 3}] * 2
+    assert all(g["per_label_set_error"] > 0.9 and g["own_set_error"] == pytest.approx(0.5, abs=0.01) for g in described)
+    assert model.predict_one(x) == y
 
 
 class HalfSure(Recorder):
@@ -351,39 +368,54 @@ def blend_stream(n: int = 800):
     return list(truthful(blocks(n, random.Random(24), [A, B])))
 
 
+class TakingTurns(Recorder):
+    """Reads the labels' truth from the features and is sure and right, except on the first label of
+    each block (``a0``, ``b0``), where it leans the wrong way (0.4 of the truth) on every other
+    instance: learned wide (more than three labels) on the even ones, learned narrow on the odd ones."""
+
+    def predict_proba_one(self, x):
+        if not self.targets:
+            return {}
+        turn = float(len(self.targets[-1]) <= 3)
+        return {
+            label: abs(x.get(label, 0.0) - 0.6) if label.endswith("0") and x.get("odd") == turn else x.get(label, 0.0)
+            for label in self.known
+        }
+
+
 @pytest.mark.parametrize("serving_blend", [True, False])
-def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(serving_blend):
-    # Per instance the root gets a0 (b0) wrong and a group's own learner a1 (b1), each with 0.4 on
-    # the wrong side; their mean is 0.7 on the right side for both labels, so the blend makes no
-    # mistake where each level makes one a third of the time.
+def test_the_blend_serves_where_both_levels_are_wrong_on_different_instances(serving_blend):
+    # On a0 (b0) the root is wrong on the even instances and a group's own learner on the odd ones,
+    # each with 0.4 on the wrong side; their mean is 0.7 on the right side, so the blend makes no
+    # mistake where each level makes one half of the time.
     model = IHOMER(
-        base_learner=HalfSure(), root_base_learner=None, n_min=50, serving_unit="group", serving_blend=serving_blend,
+        base_learner=TakingTurns(), root_base_learner=None, n_min=50, serving_blend=serving_blend, serving_sets=False,
         seed=1,
     )
-    events = run(model, blend_stream())
+    stream = [(x | {"odd": float(i % 2)}, y) for i, (x, y) in enumerate(blend_stream())]
+    events = run(model, stream)
     assert sorted(model.partition()) == [A, B]
-    switches = [e for e in events if e.kind == "serving_level"]
+    groups = {g.group_id for g in model._groups}
+    switches = [e for e in events if e.kind == "serving_level" and e.detail["group"] in groups]
     described = model.describe()["partition"]
-    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B} | {"odd": 0.0}
     proba = model.predict_proba_one(x)
     if not serving_blend:
-        # The two levels tie: the root keeps serving, and its mistakes show.
-        assert not switches and {g["serving"] for g in described} == {"root"}
+        # The two levels tie on a0: the root keeps serving, and its mistakes show.
+        assert [g["served_by"] for g in described] == [{"root": 3}] * 2
         assert "blend_error" not in described[0]
         assert proba["a0"] == pytest.approx(0.4) and proba["b0"] == pytest.approx(0.6)
         return
-    assert {(e.detail["group"], e.detail["from"], e.detail["to"]) for e in switches} == {
-        (g.group_id, "root", "blend") for g in model._groups
-    }
+    assert sorted((e.labels, e.detail["from"], e.detail["to"]) for e in switches) == [
+        (("a0",), "root", "blend"), (("b0",), "root", "blend")
+    ]
     for event in switches:
-        group = next(g for g in model._groups if g.group_id == event.detail["group"])
-        assert event.instance >= group.created_at + 50
-        assert event.detail["root_error"] == pytest.approx(1 / 3)
-        assert event.detail["own_error"] == pytest.approx(1 / 3, abs=0.01)
-        assert event.detail["blend_error"] < 0.01
-    assert {g["serving"] for g in described} == {"blend"}
-    assert "served by blend 3" in model.render_text()
-    expected = {"a0": 0.7, "a1": 0.7, "a2": 1.0, "b0": 0.3, "b1": 0.3, "b2": 0.0}
+        # The labels kept the root's record from before the split, and the blend started from it.
+        assert event.detail["root_error"] == pytest.approx(0.5, abs=0.05)
+        assert event.detail["blend_error"] < (1 - model.serving_margin) * event.detail["root_error"]
+    assert [g["served_by"] for g in described] == [{"root": 2, "blend": 1}] * 2
+    assert "served by root 2, blend 1" in model.render_text()
+    expected = {"a0": 0.7, "a1": 1.0, "a2": 1.0, "b0": 0.3, "b1": 0.0, "b2": 0.0}
     assert proba == pytest.approx(expected)
     assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
 
@@ -391,7 +423,7 @@ def test_the_blend_serves_where_both_levels_are_wrong_on_different_labels(servin
 def test_each_label_is_served_by_the_candidate_with_the_fewest_mistakes_on_it():
     # a0 (b0): the root is always wrong, the group's own learner and the blend never (the tie goes
     # to the own learner); a1: the own learner is always wrong; a2: nobody is. Only a0 and b0 move.
-    model = IHOMER(base_learner=HalfSure(), n_min=50, root_base_learner=None, seed=1)
+    model = IHOMER(base_learner=HalfSure(), n_min=50, root_base_learner=None, serving_sets=False, seed=1)
     events = run(model, blend_stream())
     assert sorted(model.partition()) == [A, B]
     switches = [e for e in events if e.kind == "serving_level"]
@@ -408,10 +440,12 @@ def test_each_label_is_served_by_the_candidate_with_the_fewest_mistakes_on_it():
     assert model.predict_proba_one(x) == {**dict.fromkeys(A, 1.0), **dict.fromkeys(B, 0.0)}
 
 
-@pytest.mark.parametrize("serving_unit, served_by", [("group", {"blend": 3}), ("label", {"root": 2, "own": 1})])
-def test_a_model_served_by_several_candidates_continues_identically_after_pickling(serving_unit, served_by):
-    stream = blend_stream()
-    model = IHOMER(base_learner=HalfSure(), n_min=50, serving_unit=serving_unit, root_base_learner=None, seed=1)
+@pytest.mark.parametrize(
+    "base_learner, stream, served_by",
+    [(HalfSure(), blend_stream(), {"blend": 3}), (SpreadOrBunched(), spread_or_bunched_stream(), {"own": 3})],
+)
+def test_a_model_served_by_several_candidates_continues_identically_after_pickling(base_learner, stream, served_by):
+    model = IHOMER(base_learner=base_learner, n_min=50, serving_sets=True, root_base_learner=None, seed=1)
     run(model, stream[:500])
     assert [g["served_by"] for g in model.describe()["partition"]] == [served_by] * 2
     clone = assert_resumes_identically(model, stream[500:], 0)
@@ -442,6 +476,7 @@ def test_every_root_learner_is_a_candidate_for_each_label():
         base_learner=Width(narrow_is_right=False),
         root_base_learner=(Width(narrow_is_right=True), Width(narrow_is_right=False)),
         n_min=50,
+        serving_sets=False,
         seed=1,
     )
     assert model._levels == ("root", "own", "blend", "root:Width")
@@ -464,11 +499,30 @@ def test_every_root_learner_is_a_candidate_for_each_label():
     assert all(set(root.targets[-1]) == set(A + B) for root in model._roots)
 
 
-def test_the_default_roots_are_mlhat_then_mlht():
+def test_the_default_roots_are_mlhat_mlht_and_pruned_sets_with_label_set_choices():
     model = IHOMER(seed=1)
-    assert model._levels == ("root", "own", "blend", "root:mlht")
-    assert [root["learner"] for root in model.describe()["root_learners"]] == ["mlhat", "mlht"]
-    assert [type(root).__name__ for root in model._roots] == ["MLHAT", "MLHT"]
+    assert model._levels == ("root", "own", "blend", "root:mlht", "root:ps")
+    assert model.serving_sets is True
+    assert [root["learner"] for root in model.describe()["root_learners"]] == ["mlhat", "mlht", "ps"]
+    assert [type(root).__name__ for root in model._roots] == ["MLHAT", "MLHT", "PrunedSets"]
+
+
+def test_a_label_set_root_learns_from_fully_judged_instances_only():
+    # Pruned sets needs whole label sets: a partial target trains the other roots and the groups.
+    model = IHOMER(base_learner=br_lr(), root_base_learner=(br_lr(), "ps"), n_min=50, seed=1)
+    assert model.supports_partial_labels
+    stream = list(DriftingMultiLabelStream(300, 6, 6, seed=6, n_groups=2))
+    for x, y in stream[:200]:
+        model.learn_one(x, y)
+    ps_before = pickle.dumps(model._roots[1])
+    x, y = stream[200]
+    model.learn_one_masked(x, y, LabelMask(unknown=frozenset(list(y)[:2])))
+    assert pickle.dumps(model._roots[1]) == ps_before
+    assert model._n == 201
+    model.learn_one_masked(x, y, LabelMask(unknown=frozenset()))
+    assert pickle.dumps(model._roots[1]) != ps_before
+    only_sets = IHOMER(base_learner=br_lr(), root_base_learner="ps", seed=1)
+    assert only_sets.supports_partial_labels is False
 
 
 def test_repeated_root_learner_kinds_get_numbered_levels():
@@ -525,6 +579,44 @@ def test_pickle_round_trip_continues_identically(root_base_learner):
     assert structure(model) == structure(clone)
 
 
+class StateAsPickled:
+    """Pickles as ``model`` with its state recorded at another layout version."""
+
+    def __init__(self, model: IHOMER, layout: int | None):
+        self.model, self.layout = model, layout
+
+    def __reduce__(self):
+        state = dict(vars(self.model)) | ({"_state_layout": self.layout} if self.layout is not None else {})
+        return object.__new__, (IHOMER,), state
+
+
+@pytest.mark.parametrize("layout", [None, 1])
+def test_a_model_pickled_before_the_label_set_choices_is_refused_naming_the_change(layout):
+    model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
+    run(model, blocks(200, random.Random(17), [A, B]))
+    with pytest.raises(StaleLearnerState) as refused:
+        pickle.loads(pickle.dumps(StateAsPickled(model, layout)))
+    error = refused.value
+    assert (error.learner, error.found, error.expected) == ("IHOMER", 1, 2)
+    assert "label-set choice" in str(error) and "--fresh" in str(error)
+    assert pickle.loads(pickle.dumps(model)).describe()["instances"] == 200
+
+
+def test_learners_given_as_estimators_are_cloned_with_their_parameters():
+    # Neither class is in the learner catalogue: they can only be cloned, never looked up by name.
+    base, root = Recorder(proba=0.9, wise_after=7), Width(narrow_is_right=True)
+    model = IHOMER(base_learner=base, root_base_learner=(root, base), n_min=50, seed=1)
+    run(model, blocks(300, random.Random(18), [A, B]))
+    learners = [*model._roots, *(group.learner for group in model._groups)]
+    assert all(learner is not base and learner is not root for learner in learners)
+    assert type(model._roots[0]) is Width and model._roots[0].narrow_is_right is True
+    assert all(learner.proba == 0.9 and learner.wise_after == 7 for learner in learners[1:])
+    # Each clone got a seed drawn from iHOMER's (a warm-started group's learner is a copy, with the
+    # seed of the learner it copies); the given estimators were never trained.
+    assert None not in {learner.seed for learner in learners} and model._roots[0].seed != model._roots[1].seed
+    assert base.targets == [] and root.targets == []
+
+
 def test_same_seed_same_model():
     stream = list(DriftingMultiLabelStream(400, 6, 6, seed=5, n_groups=2))
     first, second = IHOMER(n_min=50, seed=3), IHOMER(n_min=50, seed=3)
@@ -570,7 +662,6 @@ def test_before_any_data():
         ({"delta": 1.5}, ValueError, "delta"),
         ({"serving_window": 0}, ValueError, "serving_window"),
         ({"serving_margin": 1.0}, ValueError, "serving_margin"),
-        ({"serving_unit": "node"}, ValueError, "serving_unit"),
         ({"root_base_learner": ()}, ValueError, "at least one"),
         ({"root_base_learner": ("mlht", "nope")}, UnknownLearnerError, "unknown learner 'nope'"),
         ({"root_base_learner": "ihomer"}, ValueError, "root_base_learner cannot be 'ihomer'"),
