@@ -236,3 +236,19 @@ def test_observe_many_takes_the_quiet_records_together():
     monitor.observe_labels = counted
     monitor.observe_many(stream_observations(rows))
     assert len(calls) < len(rows) // 10
+
+
+def test_the_sketch_projects_sparse_records_as_the_stacked_vectors_do_and_reads_old_pickles():
+    from learners.drift import FeatureSketch
+
+    rng = random.Random(3)
+    sketch = FeatureSketch(max_raw=2, dims=4, seed=5)
+    sketch.CACHE = 40  # beyond it, vectors are made again at each use
+    records = [{f"w{rng.randrange(60)}": rng.random() for _ in range(rng.randrange(3, 9))} for _ in range(200)]
+    for x in records:
+        expected = np.fromiter(x.values(), dtype=float) @ np.stack([sketch._vector(name) for name in x])
+        assert [value for _, value in sketch.transform(x)] == expected.tolist()
+    old = FeatureSketch.__new__(FeatureSketch)
+    state = {key: value for key, value in FeatureSketch(max_raw=2, dims=4, seed=5).__dict__.items() if key not in ("_rows", "_table")}
+    old.__setstate__(state | {"_vectors": {name: sketch._vector(name) for name in ("w1", "w2")}})
+    assert [old.transform(x) for x in records[:20]] == [sketch.transform(x) for x in records[:20]]

@@ -53,7 +53,10 @@ class FeatureSketch:
         self.seed = seed
         self._raw: tuple[str, ...] | None = None
         self._projected: bool | None = None
-        self._vectors: dict[str, np.ndarray] = {}
+        # The projection vectors kept, one row each, and each name's row: a record's matrix is
+        # picked out of the table in one step (sparse records change names at every record).
+        self._rows: dict[str, int] = {}
+        self._table = np.zeros((0, dims))
         self._names = tuple(f"proj{d}" for d in range(dims))
         self._last_names: tuple | None = None
         self._last_matrix = np.zeros((0, dims))
@@ -76,15 +79,34 @@ class FeatureSketch:
         if names != self._last_names:
             # Dense records repeat the same names in the same order: their vectors are stacked once.
             self._last_names = names
-            self._last_matrix = np.stack([self._vector(str(name)) for name in names]) if names else np.zeros((0, self.dims))
+            self._last_matrix = self._matrix([str(name) for name in names])
         values = np.fromiter(x.values(), dtype=float, count=len(names))
         return list(zip(self._names, (values @ self._last_matrix).tolist()))
 
+    def _matrix(self, names: list[str]) -> np.ndarray:
+        """The projection vectors of ``names``, one row each (kept in the table up to :data:`CACHE` names)."""
+        rows = self._rows
+        new = [name for name in dict.fromkeys(names) if name not in rows][: max(self.CACHE - len(rows), 0)]
+        if new:
+            start = len(rows)
+            if start + len(new) > len(self._table):  # room for twice as many
+                grown = np.zeros((max(64, 2 * (start + len(new))), self.dims))
+                grown[:start] = self._table[:start]
+                self._table = grown
+            rows.update((name, start + k) for k, name in enumerate(new))
+            self._table[start : start + len(new)] = [self._vector(name) for name in new]
+        if all(name in rows for name in names):
+            return self._table[[rows[name] for name in names]]
+        return np.stack([self._table[rows[name]] if name in rows else self._vector(name) for name in names])
+
     def _vector(self, name: str) -> np.ndarray:
-        vector = self._vectors.get(name)
-        if vector is None:
-            digest = hashlib.sha256(f"{self.seed}\x1f{name}".encode()).digest()
-            vector = np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(self.dims)
-            if len(self._vectors) < self.CACHE:
-                self._vectors[name] = vector
-        return vector
+        digest = hashlib.sha256(f"{self.seed}\x1f{name}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little")).standard_normal(self.dims)
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickled with the vectors in a dict: they become the table's rows.
+        vectors = state.pop("_vectors", None)
+        self.__dict__.update(state)
+        if vectors is not None:
+            self._rows = {name: k for k, name in enumerate(vectors)}
+            self._table = np.stack(list(vectors.values())) if vectors else np.zeros((0, self.dims))
