@@ -69,6 +69,7 @@ CRD_SCHEMAS = {
     ("ray.io/v1", "RayCluster"): "ray.io_v1_raycluster.json",
     ("ray.io/v1", "RayJob"): "ray.io_v1_rayjob.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_v1_podmonitor.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_v1_prometheusrule.json",
 }
 CLUSTER_SCOPED = {"Namespace"}
 
@@ -653,6 +654,7 @@ BREAKAGES = {
     "unknown node pool role": ("KafkaNodePool", lambda o: o["spec"].update(roles=["controller", "borker"])),
     "listener without tls": ("Kafka", lambda o: o["spec"]["kafka"]["listeners"][0].pop("tls")),
     "bad scrape interval": ("PodMonitor", lambda o: o["spec"]["podMetricsEndpoints"][0].update(interval="15 seconds")),
+    "alert rule with a bad duration": ("PrometheusRule", lambda o: o["spec"]["groups"][0]["rules"][1].update({"for": "5 min"})),
     "unknown submission mode": ("RayJob", lambda o: o["spec"].update(submissionMode="Kubernetes")),
     "container without limits": (
         "RayJob", lambda o: o["spec"]["submitterPodTemplate"]["spec"]["containers"][0]["resources"].pop("limits"),
@@ -676,6 +678,7 @@ CAUGHT_BY = {
     "unknown node pool role": "'borker' is not one of",
     "listener without tls": "'tls' is a required property",
     "bad scrape interval": "'15 seconds' does not match",
+    "alert rule with a bad duration": "'5 min' does not match",
     "unknown submission mode": "'Kubernetes' is not one of",
     "container without limits": "no limits",
     "replicas above maxReplicas": "outside [minReplicas, maxReplicas]",

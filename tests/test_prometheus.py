@@ -184,6 +184,78 @@ def test_each_alert_fires_on_its_condition_and_not_before(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# -- the same rules on Kubernetes (a PrometheusRule) ---------------------------------------------------
+
+K8S_RULE = DASHBOARDS.parents[1] / "k8s" / "base" / "prometheusrule.yaml"
+
+#: A PodMonitor's targets: job "<namespace>/<name>", the port's name as endpoint; Ray's port beside ours.
+K8S_ALERT_TESTS = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{{job="tagstream/tagstream", endpoint="ts-metrics", instance="10.1.2.3:9108"}}'
+        values: '1x3 0x6'
+      - series: 'up{{job="tagstream/tagstream", endpoint="metrics", instance="10.1.2.4:8080"}}'
+        values: '0x9'
+      - series: 'tagstream_drift_alerts_total{{job="tagstream/tagstream", level="drift", kind="concept"}}'
+        values: '0 0 1 2 3 3 3 3 3 3'
+      - series: 'tagstream_drift_events_total{{job="tagstream/tagstream", learner="ihomer", level="global", kind="split"}}'
+        values: '0 0 20 40 60 80 80 80 80 80'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: TagstreamDriftBurst
+        exp_alerts:
+          - exp_labels: {{job: tagstream/tagstream, kind: concept, severity: warning}}
+            exp_annotations:
+              summary: "concept drift on tagstream/tagstream: 3 drift alerts in 10 minutes"
+              description: "The stream is changing quickly; check the drift timeline of the live page or the Grafana dashboard."
+      - eval_time: 4m
+        alertname: TagstreamDown
+        exp_alerts: []
+      - eval_time: 8m
+        alertname: TagstreamDown
+        exp_alerts:
+          - exp_labels: {{job: tagstream/tagstream, endpoint: ts-metrics, instance: "10.1.2.3:9108", severity: critical}}
+            exp_annotations:
+              summary: "10.1.2.3:9108: the tagstream metrics endpoint is not answering"
+"""
+
+
+def rule_generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_rule", DASHBOARDS / "generate_rule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_kubernetes_prometheus_rule_holds_the_alert_rules_as_generated():
+    assert K8S_RULE.read_text() == rule_generator().render(), "run: .venv/bin/python dashboards/prometheus/generate_rule.py"
+    groups = yaml.safe_load(K8S_RULE.read_text())["spec"]["groups"]
+    compose = yaml.safe_load(ALERTS.read_text())["groups"]
+    differ = [
+        (ours["alert"], ours["expr"])
+        for group, theirs in zip(groups, compose, strict=True)
+        for ours, rule in zip(group["rules"], theirs["rules"], strict=True)
+        if ours != rule
+    ]
+    assert differ == [("TagstreamDown", 'up{endpoint="ts-metrics"} == 0')]  # the one selector a PodMonitor labels otherwise
+
+
+def test_the_kubernetes_rules_pass_promtool_and_fire_on_the_pod_monitors_labels(tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": yaml.safe_load(K8S_RULE.read_text())["spec"]["groups"]}))
+    result = promtool("check", "rules", str(rules))
+    assert result.returncode == 0 and "SUCCESS: 8 rules found" in result.stdout, result.stdout + result.stderr
+    cases = tmp_path / "rules_test.yml"
+    cases.write_text(textwrap.dedent(K8S_ALERT_TESTS.format(rules=json.dumps(str(rules)))))
+    result = promtool("test", "rules", str(cases))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # -- a real Prometheus on a running pipeline -----------------------------------------------------------
 
 
