@@ -70,7 +70,8 @@ def main() -> None:
             try:
                 driver.get(page.url)
                 time.sleep(3)  # a few polls: curves, timeline and tree drawn
-                drifts = driver.find_elements("css selector", '#timeline .event[data-kind="drift"]')
+                # Show the detail of the drift monitor's latest drift alert (the last drawn is on top).
+                drifts = driver.find_elements("css selector", '#timeline .event[data-source="monitor"][data-level="drift"]')
                 if drifts:
                     drifts[-1].click()
                 args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -317,7 +317,7 @@ def test_page_serves_the_static_page_state_and_events_and_nothing_else():
     with LivePage(state, "127.0.0.1", 0) as page:
         status, content_type, body = get(page.url)
         assert status == 200 and content_type.startswith("text/html") and b"/static/app.js" in body
-        for name in ("app.js", "style.css"):
+        for name in ("app.js", "timeline.js", "style.css"):
             status, _, body = get(page.url + "static/" + name)
             assert status == 200 and body
         _, content_type, body = get(page.url + "api/state")
