@@ -18,7 +18,7 @@ logical CPUs are enough for the largest configuration (``--cpus`` is the real CP
 4. **CPU per record by stage.** Over the same steady-state window, the CPU time (user + system,
    from ``/proc``) of every actor process of this benchmark's Ray, by actor class, and of the
    driver, divided by the records published in the window; "per actor" divides a class's time
-   by its actors too (a shard's own share).
+   by its actors too (a shard's own share), "busiest" is the shard actor that spent the most.
 5. **Standardiser alone.** :class:`jobs.features.NumericStandardizer` over the numeric records:
    records/s, to show one extractor replica keeps up with what cannot be split.
 """
@@ -122,11 +122,14 @@ class Probe:
         seconds = last[0] - first[0]
         cpu: dict[str, dict] = {"driver": {"ms_per_record": 1000 * (last[2] - first[2]) / records, "actors": 1}}
         for actor_class, pids in last[3].items():
-            spent = sum(seconds_now - first[3].get(actor_class, {}).get(pid, 0.0) for pid, seconds_now in pids.items())
+            each = [seconds_now - first[3].get(actor_class, {}).get(pid, 0.0) for pid, seconds_now in pids.items()]
+            spent = sum(each)
             cpu[actor_class] = {
                 "ms_per_record": 1000 * spent / records,
                 "actors": len(pids),
                 "ms_per_record_per_actor": 1000 * spent / records / len(pids),
+                "busiest_ms_per_record": 1000 * max(each) / records,
+                "each_ms_per_record": sorted((1000 * seconds / records for seconds in each), reverse=True),
             }
         return {"records": records, "seconds": seconds, "records_per_s": records / seconds, "cpu": cpu}
 
@@ -256,15 +259,19 @@ def tables(results: dict) -> str:
         lines += [
             f"iHOMER on {dataset}:",
             "",
-            f"| shards | records/s | vs 1 | CPU ms/record per shard actor | unsharded learner / N + 20 % | CPU ms/record: {header} |",
-            "|---:|---:|---:|---:|---:|" + "---:|" * len(stages),
+            f"| shards | records/s | vs 1 | CPU ms/record per shard actor | busiest shard actor | each shard actor | unsharded learner / N + 20 % | CPU ms/record: {header} |",
+            "|---:|---:|---:|---:|---:|---|---:|" + "---:|" * len(stages),
         ]
         for run in runs:
             count = run["shards"]
-            per_shard = run["cpu"]["ShardStage"]["ms_per_record_per_actor"] if "ShardStage" in run["cpu"] else learner_cpu
+            # Unsharded: the learner stage is the one shard. Runs of older versions have no busiest actor.
+            shards = run["cpu"].get("ShardStage", {"ms_per_record_per_actor": learner_cpu, "busiest_ms_per_record": learner_cpu})
+            busiest = shards.get("busiest_ms_per_record")
+            each = ", ".join(f"{ms:.2f}" for ms in shards.get("each_ms_per_record", ()))
             lines.append(
                 f"| {count} | {run['records_per_s']:.1f} | {run['records_per_s'] / base['records_per_s']:.2f} | "
-                f"{per_shard:.2f} | {1.2 * learner_cpu / count:.2f} | {cpu_cells(run['cpu'])} |"
+                f"{shards['ms_per_record_per_actor']:.2f} | {'' if busiest is None else f'{busiest:.2f}'} | {each} | "
+                f"{1.2 * learner_cpu / count:.2f} | {cpu_cells(run['cpu'])} |"
             )
         lines.append("")
     standardiser = ", ".join(f"{name} {rate:,.0f}" for name, rate in results.get("standardiser_alone", {}).items())
