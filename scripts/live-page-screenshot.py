@@ -42,10 +42,13 @@ def main() -> None:
     n = args.records
     stream = DriftingMultiLabelStream(n_instances=n, n_features=10, n_labels=12, drift_points=[n // 3, 2 * n // 3], seed=7)
     records = [Record(f"syn-{i}", features=x, labels=tuple(l for l, on in y.items() if on)) for i, (x, y) in enumerate(stream)]
-    with EmbeddedBroker() as broker:
+    # The broker is a fresh one each time: checkpoints of an earlier run would restore offsets it never had.
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as checkpoints:
         kafka = KafkaConfig(bootstrap_servers=broker.bootstrap_servers, group_id="screenshot")
         ensure_topics(kafka, partitions=1)
-        config = JobConfig(kafka=kafka, learners=["ihomer", "mlhat"], follow=True, window=500, batch_size=100, dashboard_port=0)
+        config = JobConfig(
+            kafka=kafka, learners=["ihomer", "mlhat"], follow=True, window=500, batch_size=100, dashboard_port=0, checkpoint_dir=checkpoints
+        )
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
         metrics = PipelineMetrics(config.window)
         page = serve_live_page(config, metrics)

@@ -353,6 +353,9 @@ def test_a_real_prometheus_scrapes_a_running_pipeline(ray_local, kafka_config, p
 
         drift = values(query(port, 'sum by (learner, level) (tagstream_drift_events_total{learner="ihomer"})'))
         assert drift and sum(drift.values()) == sum(live.page.state.to_json()["totals"]["drift_events"].values())
+        # The drift monitor's alerts, apart: Prometheus and the live page count the same ones.
+        (alerts,) = values(query(port, 'sum(tagstream_drift_alerts_total{job="tagstream"})')).values()
+        assert alerts == sum(live.page.state.to_json()["totals"]["drift_alerts"].values())
         (clusters,) = values(query(port, 'tagstream_label_clusters{learner="ihomer"}')).values()
         assert 1 <= clusters <= 12
         (age,) = values(query(port, "time() - tagstream_last_commit_timestamp_seconds")).values()
