@@ -25,8 +25,14 @@ run: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# Two workers (pytest-xdist): most integration tests wait on the broker and Ray, not on a CPU.
+# A worker takes whole modules (--dist loadfile): a module's fixtures (its Ray) start once, on one
+# worker, and each worker has its own broker. Modules go out in collection order, where
+# tests/conftest.py puts those with slow tests first (not xdist's default: the most tests first).
+TEST_WORKERS ?= 2
+
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -182,7 +182,7 @@ def test_chaos_every_record_once_every_bad_one_dead_lettered_once(kafka_config, 
                 ray.kill(ray.get_actor(actor_name(config, stage)), no_restart=False)
                 state["next_kill"] = time.monotonic() + 4.0
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         monkey = threading.Thread(target=chaos, daemon=True)
         monkey.start()

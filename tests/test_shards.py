@@ -64,6 +64,7 @@ def prequential(learner: str, records) -> dict[str, tuple[tuple[str, ...], dict[
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.parametrize(("learner", "shards"), [("br-nb", 3), ("ihomer", 2)])
 def test_a_sharded_learner_publishes_the_unsharded_predictions_record_for_record(ray_local, kafka_config, learner, shards):
     records = yeast(300)
@@ -78,6 +79,7 @@ def test_a_sharded_learner_publishes_the_unsharded_predictions_record_for_record
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_sharded_stage_settles_late_labels_corrections_and_partial_targets_as_the_unsharded_one(ray_local):
     """The learner stage itself, its shards on Ray: the same batches of records, late labels,
     corrections and partial targets give the same outputs and scores as the unsharded stage."""
@@ -221,6 +223,7 @@ def test_run_command_with_shards(ray_local, tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_killed_shard_restores_with_every_stage_and_every_record_is_learned_once(ray_local, kafka_config, tmp_path):
     learner, stream = "br-nb", 300
     ensure_topics(kafka_config, partitions=1)
