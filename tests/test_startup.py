@@ -89,8 +89,10 @@ def test_an_unreachable_broker_at_start_is_a_clear_error_naming_the_address():
     address = f"127.0.0.1:{_closed_port()}"
     command = [sys.executable, "-m", "jobs.cli", "run", "-b", address, "--learner", "majority", "--bounded",
                "--metrics-port", "0", "--dashboard-port", "0"]  # fmt: skip
-    # A generous deadline, not a timing assertion: the job must end by itself (connect_timeout_s is 10 s).
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ | {"COLUMNS": "200"})
+    # A generous deadline, not a timing assertion: the job must end by itself, once it has tried to
+    # connect for connect_timeout_s (2 s here: nothing listens, so the default 10 s would only wait).
+    env = os.environ | {"COLUMNS": "200", "TAGSTREAM_KAFKA__CONNECT_TIMEOUT_S": "2"}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert completed.returncode == 1, completed.stdout + completed.stderr
     error = " ".join(completed.stderr.split())
     assert f"no broker reachable at {address}" in error
