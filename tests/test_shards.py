@@ -14,6 +14,7 @@ import json
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from jobs.checkpoint import CheckpointStore
@@ -25,8 +26,9 @@ from jobs.produce import dataset_records, produce
 from jobs.stages.labels import LabelUniverse
 from jobs.stages.learner import LearnerStage
 from jobs.stages.messages import Batch
-from jobs.stages.shard import host_factories, remote_shard_stage
+from jobs.stages.shard import ShardOutOfStep, ShardStage, host_factories, remote_shard_stage
 from learners import registry
+from learners.sharding.executor import Shared
 from stream.kafka import KafkaConfig, ensure_topics
 from stream.records import LabelUpdate, parse_prediction
 
@@ -292,3 +294,24 @@ def test_a_killed_shard_restores_with_every_stage_and_every_record_is_learned_on
         reference.learn_one(record.features, universe.target(record.labels))
     for record in yeast(2417)[2300:]:
         assert exported.predict_proba_one(record.features) == reference.predict_proba_one(record.features), record.id
+
+
+class _Keeper:
+    """A host that keeps what it is handed, to see whether the shard copied it."""
+
+    def apply(self, *args):
+        self.args = args
+        return len(args)
+
+
+def test_a_shard_copies_its_arguments_but_not_shared_ones():
+    stage = ShardStage(_Keeper, ["br-nb", "shard 0 of 1"])
+    frozen = np.zeros(3)
+    frozen.setflags(write=False)  # as Ray hands an array over from its object store
+    shared = Shared(frozen)
+    assert stage.call("apply", {}, {("in", 0): 5}, {"counts": frozen}, shared) == 2
+    copied, kept = stage._host.args
+    assert copied["counts"].flags.writeable and copied["counts"] is not frozen  # the host may change it
+    assert kept is shared  # only read: no copy
+    with pytest.raises(ShardOutOfStep):
+        stage.call("apply", {}, {("in", 0): 6})  # the shard is at offset 5 now, not at the start

@@ -17,9 +17,11 @@ The contract the job side codes against
   ``apply(...)``, ``control(command, ...)``, ``model_bytes()``, ``describe()``, and for
   checkpoints ``state() -> dict`` / ``load_state(dict)``.
 - :class:`Executor`: ``start(factory) -> handle``, ``call(handle, method, *args) -> future``,
-  ``gather(futures) -> list``. A future passed as a top-level argument of ``call`` must be
-  resolved before the method runs (Ray does this for object refs). :class:`LocalExecutor` runs
-  hosts in this process.
+  ``gather(futures) -> list``, ``share(value) -> future`` (one copy of a value many calls take:
+  a batch's features). A future passed as a top-level argument of ``call`` must be resolved
+  before the method runs (Ray does this for object refs). What a host receives wrapped in
+  :class:`~learners.sharding.executor.Shared` it only reads; results may be read-only views.
+  :class:`LocalExecutor` runs hosts in this process.
 - :class:`ShardedModel(learner, n_shards, executor)`: the head. ``run(ops) -> list`` gives, for
   each op, the label -> probability dict (``Predict``) or ``None`` (``Learn``), exactly what the
   unsharded learner's ``predict_proba_one`` / ``learn_one`` / ``learn_one_masked`` would in that
