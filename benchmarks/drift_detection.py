@@ -35,6 +35,7 @@ import collections
 import dataclasses
 import datetime
 import hashlib
+import itertools
 import json
 import pathlib
 import pickle
@@ -113,10 +114,11 @@ def stationary(seed: int, n: int = 10_000) -> list[Scenario]:
     ]
 
 
-def injected(name: str, at: int, seed: int) -> Scenario:
+def injected(name: str, at: int, seed: int, length: int | None = None) -> Scenario:
     """A real dataset, shuffled with ``seed`` (several files are sorted by label set, which is a drift
-    of its own), whose two most frequent labels swap values from ``at`` on, and so do the next two."""
-    rows = list(shuffled(open_dataset(name), seed))
+    of its own), whose two most frequent labels swap values from ``at`` on, and so do the next two;
+    its first ``length`` records when given."""
+    rows = list(itertools.islice(shuffled(open_dataset(name), seed), length))
     frequency = {label: sum(y[label] for _, y in rows[:at]) for label in rows[0][1]}
     top = sorted(frequency, key=lambda label: (-frequency[label], str(label)))[:4]
     swap = {top[0]: top[1], top[1]: top[0], top[2]: top[3], top[3]: top[2]}
@@ -309,6 +311,9 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=1000, help="records after a change within which an alarm detects it")
     parser.add_argument("--length", type=int, default=8000, help="records of each synthetic drifting stream")
     parser.add_argument("--no-real", action="store_true", help="leave out the real datasets with an injected drift")
+    parser.add_argument("--real", default="yeast,scene", help="the real datasets given an injected drift at record 1,400")
+    parser.add_argument("--real-length", type=int, help="records of each real dataset (default: all)")
+    parser.add_argument("--no-synthetic", action="store_true", help="only the real datasets (checks on other data)")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "drift.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--cache", type=pathlib.Path, help="keep the learners' predictions here and reuse them (monitor changes only)")
@@ -316,9 +321,9 @@ def main() -> None:
     learners = [name.strip() for name in args.learners.split(",") if name.strip()]
     seed = 1 + args.seed_offset
     started = time.time()
-    groups = {"synthetic drifts": synthetic(seed, args.length), "stationary": stationary(seed)}
+    groups = {} if args.no_synthetic else {"synthetic drifts": synthetic(seed, args.length), "stationary": stationary(seed)}
     if not args.no_real:
-        groups["real, injected"] = [injected("yeast", 1400, seed), injected("scene", 1400, seed)]
+        groups["real, injected"] = [injected(name, 1400, seed, args.real_length) for name in args.real.split(",")]
     results: dict[str, list] = {}
     for group, scenarios in groups.items():
         for scenario in scenarios:

@@ -363,9 +363,15 @@ class DriftMonitor:
         label of each such pair did not change. So labels are picked by the number of moved pairs
         (signalled, or standing at ``name_threshold`` while the change was gathered) they are in;
         between labels in as many, by the rise of the learners' error on them (only the changed
-        label's relation to the inputs changed), when one stands at ``name_threshold / 2`` or more.
-        A tie that neither settles names every label in it. A pair with a label already named for
-        its own frequency is explained by it.
+        label's relation to the inputs changed), when one stands at ``name_threshold / 4`` (one
+        standard error at the default) or more. A tie that neither settles names every label in it.
+        A pair with a label already named for its own frequency is explained by it.
+
+        The pairs alone cannot tell which label of a tie changed, and naming both names one that
+        did not; a label whose error rose by a standard error while the other's did not is the
+        better guess. (Two labels swapping values move their pairs with a third label that goes
+        with both, and with no other: yeast's Class2/Class3 swap tied Class1 with Class2, whose
+        error had risen 1.3 standard errors at the alert against 0.0, under the old floor of 2.)
         """
         uncovered = {frozenset(pair) for pair in signalled if not named.intersection(pair)}
         moved_sets = [frozenset(pair) for pair in moved]
@@ -378,7 +384,7 @@ class DriftMonitor:
             if len(tied) > 1:
                 rise = {label: self._error_rise(label, index) for label in tied}
                 top = max(rise.values())
-                if top >= self.name_threshold / 2:
+                if top >= self.name_threshold / 4:
                     tied = [label for label in tied if rise[label] == top]
             chosen.update(tied)
             uncovered = {pair for pair in uncovered if not pair & chosen}
