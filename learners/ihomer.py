@@ -63,6 +63,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
       choices count wrong labels, so they mix candidates and favour the Hamming loss; a label-set
       learner such as pruned sets predicts sets that are right as a whole, which is what subset
       accuracy counts and what small groups of co-occurring labels make tractable (HOMER's idea).
+      A root that predicts label sets serves whole groups only.
 
     A restructuring keeps each label's record of the roots (a new group's own learner and blend
     start from the count of the root that served the label), and never replaces the learner that
@@ -155,7 +156,11 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         the roots and the group's own learner only.
     serving_sets
         Give each group a second choice, on wrong label sets: between its per-label choices
-        together (the default) and each candidate serving all the group's labels.
+        together (the default) and each candidate serving all the group's labels. A root that
+        predicts whole label sets (pruned sets) is then a candidate of this choice only: its
+        probability of a single label is a sum over the label sets it predicts, which makes few
+        wrong labels where it predicts little (on rare labels, on streams of unique label sets)
+        and so would win per-label choices while losing labels that are on.
     serving_window
         Window, in instances, of the exponentially faded counts of mistakes (fading factor
         ``1 - 1 / serving_window``) that the serving choices compare.
@@ -293,6 +298,13 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         self._levels = (SERVING_LEVELS if self.serving_blend else SERVING_LEVELS[:2]) + self._root_levels[1:]
         # Where the roots' columns are among the candidates (a restructuring keeps their records).
         self._root_columns = [self._levels.index(level) for level in self._root_levels]
+        # With label-set choices, the roots that predict whole label sets serve whole groups only
+        # (the first root serves every label by default, so it is never one of them).
+        self._set_only_columns = [
+            column
+            for column, root in zip(self._root_columns[1:], self._roots[1:])
+            if self.serving_sets and getattr(root, "_predicts_label_sets", False)
+        ]
         # (x, instance count, roots' probabilities, groups' own probabilities) of the last prediction
         self._level_memo: tuple | None = None
 

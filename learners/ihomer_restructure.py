@@ -103,6 +103,7 @@ class Restructuring:
         old group's own learner or blend did, the root with the fewest mistakes). Its new own
         learner and blend start from that root's count: they take over by the serving margin."""
         root_columns = self._root_columns
+        servable = [column for column in root_columns if column not in self._set_only_columns]
         records = {}
         for group in removed:
             choices = group.label_choices
@@ -117,8 +118,8 @@ class Restructuring:
                 old, old_row = records[label]
                 wrong = old.wrong[old_row]
                 left = serving = int(old.serving[old_row])
-                if serving not in root_columns:
-                    serving = root_columns[int(np.argmin(wrong[root_columns]))]
+                if serving not in servable:
+                    serving = servable[int(np.argmin(wrong[servable]))]
                 choices.wrong[row] = wrong[serving]
                 choices.wrong[row, root_columns] = wrong[root_columns]
                 choices.weight[row] = old.weight[old_row]

@@ -37,13 +37,15 @@ class ServingChoices:
                     self._emit_set_serving(group, left)
             self._fade(group.choice, counts[None, :], fading, decide=False)
             group.label_choices.grow(len(labels))
-            for row, left in self._fade(group.label_choices, wrong, fading, decide=True):
+            for row, left in self._fade(group.label_choices, wrong, fading, decide=True, barred=self._set_only_columns):
                 self._emit_serving(group, group.label_choices, row, [labels[row]], left)
 
-    def _fade(self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool) -> list[tuple[int, int]]:
+    def _fade(
+        self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool, barred: list[int] = ()
+    ) -> list[tuple[int, int]]:
         """Add one instance's mistakes (a row per choice, a column per candidate); with ``decide``,
-        move each choice to its best other candidate where the margin rule allows. Returns the
-        ``(row, index of the candidate it left)`` of each move."""
+        move each choice to its best other candidate (not one of the ``barred`` columns) where the
+        margin rule allows. Returns the ``(row, index of the candidate it left)`` of each move."""
         choices.wrong *= fading
         choices.wrong += wrong
         choices.weight = choices.weight * fading + 1.0
@@ -55,6 +57,7 @@ class ServingChoices:
         serving = choices.wrong[rows, choices.serving]
         others = choices.wrong.copy()
         others[rows, choices.serving] = np.inf
+        others[:, barred] = np.inf
         best = others.argmin(axis=1)  # the first of equals: the root, then the group's own learner
         # The first decision replaces a default, not a candidate that earned its place: no margin then.
         margin = np.where(choices.scored == self.n_min, 0.0, self.serving_margin)

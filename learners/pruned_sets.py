@@ -70,6 +70,11 @@ class PrunedSets(MultiLabelClassifier):
 
     _partial_labels_reason = "it learns whole label sets"
 
+    @property
+    def _predicts_label_sets(self) -> bool:
+        """It predicts label sets it has seen, as a whole (iHOMER lets it serve whole groups)."""
+        return True
+
     def __init__(
         self,
         classifier: river_base.Classifier | None = None,

@@ -499,6 +499,44 @@ def test_every_root_learner_is_a_candidate_for_each_label():
     assert all(set(root.targets[-1]) == set(A + B) for root in model._roots)
 
 
+class SetWidth(Width):
+    """A :class:`Width` that says it predicts whole label sets (as pruned sets does)."""
+
+    @property
+    def _predicts_label_sets(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("serving_sets", [True, False])
+def test_a_root_that_predicts_label_sets_serves_whole_groups_only(serving_sets):
+    # Once the labels are split into A and B, only the second root is right, on every label: with
+    # label-set choices it takes each group whole, and never a single label; without, each label.
+    model = IHOMER(
+        base_learner=Width(narrow_is_right=False),
+        root_base_learner=(Width(narrow_is_right=True), SetWidth(narrow_is_right=False)),
+        n_min=50,
+        serving_sets=serving_sets,
+        seed=1,
+    )
+    events = run(model, truthful(blocks(800, random.Random(26), [A, B])))
+    assert sorted(model.partition()) == [A, B]
+    groups = {g.group_id for g in model._groups}
+    switches = [e for e in events if e.kind == "serving_level" and e.detail["group"] in groups]
+    per_label = [e for e in switches if e.detail.get("unit") != "label set"]
+    described = model.describe()["partition"]
+    assert [g["served_by"] for g in described] == [{"root:SetWidth": 3}] * 2
+    x = {label: 1.0 for label in A} | {label: 0.0 for label in B}
+    assert model.predict_one(x) == {**dict.fromkeys(A, True), **dict.fromkeys(B, False)}
+    if not serving_sets:
+        assert {e.detail["to"] for e in per_label} == {"root:SetWidth"}
+        return
+    assert all(e.detail["to"] != "root:SetWidth" for e in per_label)
+    whole = [e for e in switches if e.detail.get("unit") == "label set"]
+    assert sorted(e.detail["group"] for e in whole) == sorted(groups)
+    assert all(e.detail["to"] == "root:SetWidth" and e.detail["root:SetWidth_set_error"] == 0.0 for e in whole)
+    assert {g["serving"] for g in described} == {"root:SetWidth"}
+
+
 def test_the_default_roots_are_mlhat_mlht_and_pruned_sets_with_label_set_choices():
     model = IHOMER(seed=1)
     assert model._levels == ("root", "own", "blend", "root:mlht", "root:ps")
