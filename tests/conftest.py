@@ -23,6 +23,13 @@ from stream.kafka import KafkaConfig, TopicNames
 hypothesis.settings.register_profile("tagstream", deadline=None)
 hypothesis.settings.load_profile("tagstream")
 
+# A pytest-xdist worker starts with COLUMNS=80 and LINES=24 in its environment, where a plain run
+# has neither: a rich console made at import (jobs.cli_config's) would keep those 80 columns and
+# ignore the COLUMNS a test gives the CLI. Workers run as a plain run does.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("COLUMNS", "LINES"):
+        os.environ.pop(variable, None)
+
 
 def pytest_collection_modifyitems(config, items):
     """Modules holding a ``slow`` test run first, each module's tests still together and in order.
