@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import signal
@@ -469,7 +470,9 @@ def test_a_follow_job_outlives_the_wait_and_stops_gracefully(head, kafka_config,
         env=head.env, cwd=ROOT, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 1
-    assert f"job {job_id} is still RUNNING" in result.stderr  # the client gave up, the job goes on
+    # The client gave up while the job goes on: RUNNING, or still PENDING where the cluster took
+    # longer than the 5 s to start the entrypoint (a busy machine); the predictions show it ran.
+    assert re.search(rf"job {job_id} is still (PENDING|RUNNING) after", result.stderr), result.stderr
     assert len(_predictions(kafka_config, 50)) == 50  # the replay was processed
     stop = _ray(head, "job", "stop", "--address", head.address, job_id)
     assert stop.returncode == 0, stop.stderr
