@@ -335,15 +335,15 @@ class LearnerStage(Restartable):
         """Score the predictions made on the steps' records against their labels, the batch at
         once: with the other scores, or apart for a correction (a label update for a record
         already learned)."""
+        first_labels = [step for step in steps if not step.correction]
+        corrections = [step for step in steps if step.correction]
         for name in self._learners:
-            for corrections, suite in ((False, self._suites[name]), (True, self._correction_suites[name])):
-                chosen = [step for step in steps if step.correction == corrections]
+            for chosen, suite in ((first_labels, self._suites[name]), (corrections, self._correction_suites[name])):
                 if chosen:
                     suite.update_many([step.y for step in chosen], [step.predictions[name] for step in chosen], [step.mask for step in chosen])
             tally = self._tallies[name]
-            for step in steps:
-                if not step.correction:
-                    tally.observe(step.feedback.labels, labels_on(step.predictions[name]))
+            for step in first_labels:
+                tally.observe(step.feedback.labels, labels_on(step.predictions[name]))
 
     def _taught(self, name: str, result, events: list[dict]) -> None:
         """Count what a learner's ``Learn`` gave: learned (with its events), or a partial target refused."""
