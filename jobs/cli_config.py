@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pathlib
 import typing
 
 import typer
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from jobs.cli_options import BootstrapServers, ConfigFile, Learners
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
 
@@ -56,9 +56,9 @@ def config_table(config: JobConfig, origins: typing.Mapping[str, str]) -> Table:
 
 
 def config_show(
-    config_file: typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")] = None,
-    bootstrap_servers: typing.Annotated[str | None, typer.Option("--bootstrap-servers", "-b")] = None,
-    learner: typing.Annotated[str | None, typer.Option()] = None,
+    config_file: ConfigFile = None,
+    bootstrap_servers: BootstrapServers = None,
+    learner: Learners = None,
     as_json: typing.Annotated[
         bool, typer.Option("--json", help="JSON: {config, sources, embedded_broker} instead of the table.")
     ] = False,

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from jobs import submit as jobs_submit
+from jobs.cli_options import Verbose
 from jobs.config import ConfigError
 from jobs.logging_setup import setup_logging
 
@@ -66,7 +67,7 @@ def submit_command(
     timeout: typing.Annotated[
         float | None, typer.Option(min=1, help="Seconds to wait for the job to end (default: no limit).")
     ] = None,
-    verbose: typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Submit the pipeline (python -m jobs.ray_job) to a Ray cluster's job API; exit 0 only if it SUCCEEDED."""
     setup_logging(verbose)

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobs.cli_options import Dataset, IdField, InitModel, LabelsField, Seed, TextField, Verbose
 from jobs.html_report import write_html_report
 from jobs.drift_events import DriftRecorder
 from jobs.logging_setup import setup_logging
@@ -48,21 +49,13 @@ DATA_ERROR = 1
 #: Snapshots taken over a stream when ``--report-every`` is not given.
 DEFAULT_SNAPSHOTS = 50
 
-DatasetOption = typing.Annotated[
-    str, typer.Option("--dataset", "-d", help="Registered dataset name (see `tagstream datasets`) or path of an ARFF file.")
-]
 LabelsOption = typing.Annotated[
     int | None, typer.Option(min=1, help="Number of label columns, for ARFF files that do not declare them.")
 ]
 LimitOption = typing.Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N instances.")]
-SeedOption = typing.Annotated[int, typer.Option(help="Seed of every learner.")]
 OutOption = typing.Annotated[
     pathlib.Path | None, typer.Option(help="Folder for the output files (default: out/<dataset>).")
 ]
-VerboseOption = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")]
-TextFieldOption = typing.Annotated[str, typer.Option(help="Text datasets (JSONL): the field holding the text.")]
-LabelsFieldOption = typing.Annotated[str, typer.Option(help="Text datasets: the field holding the list of labels.")]
-IdFieldOption = typing.Annotated[str, typer.Option(help="Text datasets: the id field (ids are generated where it is absent).")]
 EmbeddingCacheOption = typing.Annotated[
     pathlib.Path | None,
     typer.Option(help="Text datasets: folder of the embedding cache (default: $TAGSTREAM_CACHE_DIR/embeddings or ~/.cache/tagstream/embeddings)."),
@@ -223,13 +216,13 @@ def _summary(dataset, results: typing.Mapping[str, LearnerResult]) -> DatasetSum
 
 
 def evaluate_command(
-    dataset: DatasetOption,
+    dataset: Dataset,
     learner: typing.Annotated[
         str, typer.Option("--learner", "-l", help="Comma-separated learner names (see `tagstream learners`), or `all`.")
     ],
     labels: LabelsOption = None,
     limit: LimitOption = None,
-    seed: SeedOption = 1,
+    seed: Seed = 1,
     label_delay: typing.Annotated[int, typer.Option(min=0, help="Labels arrive K instances after their instance.")] = 0,
     report_every: typing.Annotated[
         int | None, typer.Option(min=1, help=f"Snapshot every N instances (default: {DEFAULT_SNAPSHOTS} snapshots over the stream).")
@@ -238,19 +231,17 @@ def evaluate_command(
     shuffle: typing.Annotated[
         int | None, typer.Option(min=0, metavar="SEED", help="Stream a permutation of the dataset drawn with SEED (default: file order).")
     ] = None,
-    init_model: typing.Annotated[
-        pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
-    ] = None,
+    init_model: InitModel = None,
     report: typing.Annotated[
         pathlib.Path | None, typer.Option(help="Also write a self-contained HTML report (plots and results table) here.")
     ] = None,
     out: OutOption = None,
-    text_field: TextFieldOption = "text",
-    labels_field: LabelsFieldOption = "labels",
-    id_field: IdFieldOption = "id",
+    text_field: TextField = "text",
+    labels_field: LabelsField = "labels",
+    id_field: IdField = "id",
     embedding_cache: EmbeddingCacheOption = None,
     no_embedding_cache: NoCacheOption = False,
-    verbose: VerboseOption = False,
+    verbose: Verbose = False,
 ) -> None:
     """Prequential (test-then-train) evaluation of learners side by side on a dataset stream.
 
@@ -314,13 +305,13 @@ def _has_structure(learner) -> bool:
 
 
 def inspect_command(
-    dataset: DatasetOption,
+    dataset: Dataset,
     learner: typing.Annotated[str, typer.Option("--learner", "-l", help="Learner name (see `tagstream learners`).")] = "ihomer",
     labels: LabelsOption = None,
     limit: LimitOption = None,
-    seed: SeedOption = 1,
+    seed: Seed = 1,
     out: OutOption = None,
-    verbose: VerboseOption = False,
+    verbose: Verbose = False,
 ) -> None:
     """Train a learner prequentially over a dataset, then print the structure it built."""
     setup_logging(verbose)

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs.checkpoint import CheckpointError, read_key
+from jobs.cli_options import BootstrapServers, ConfigFile, Verbose
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
 from jobs.model_export import export_model
@@ -32,17 +33,12 @@ from stream.errors import StreamError
 console = Console()
 errors = Console(stderr=True)
 
-ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
-BootstrapServers = typing.Annotated[
-    str | None, typer.Option("--bootstrap-servers", "-b", help="Kafka host:port,... (default: the job config's).")
-]
 Group = typing.Annotated[str | None, typer.Option(help="Consumer group (default: the job config's kafka.group_id).")]
 TopicKind = typing.Annotated[
     str | None, typer.Option(help="Which input topic: records or labels (default: both for show/reset, records for skip).")
 ]
 Partition = typing.Annotated[int | None, typer.Option(min=0, help="Only this partition.")]
 DryRun = typing.Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")]
-Verbose = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log details to stderr.")]
 
 
 @contextlib.contextmanager

@@ -20,6 +20,22 @@ from rich.markup import escape
 
 from jobs.broker import EmbeddedBroker
 from jobs.cli_config import uses_embedded_broker
+from jobs.cli_options import (
+    BootstrapServers,
+    ConfigFile,
+    Dataset,
+    Follow,
+    IdField,
+    InitModel,
+    LabelsField,
+    Learners,
+    LogFormatOption,
+    ReplayLimit,
+    Seed,
+    SummaryDir,
+    TextField,
+    Verbose,
+)
 from jobs.config import ConfigError, JobConfig
 from jobs.job import FATAL_ERRORS, JobView, failure_reason, run_with_view
 from jobs.logging_setup import LogFormat, setup_logging
@@ -37,8 +53,6 @@ DEFAULT_DATASET = "yeast"
 #: How a user of ``run`` changes each port (see :func:`jobs.startup.serve_endpoints`).
 PORT_FLAGS = {"metrics_port": "--metrics-port", "dashboard_port": "--dashboard-port"}
 FIELD_FLAGS = {f"dataset_fields.{name}": f"--{name}-field" for name in ("text", "labels", "id")} | {"learner_shards": "--shards", "extractor.text_extractor": "--text-extractor"}
-
-ConfigFile = typing.Annotated[pathlib.Path | None, typer.Option("--config", help="TOML or YAML job config file.")]
 
 
 def with_bootstrap_servers(config: JobConfig, servers: str) -> JobConfig:
@@ -74,25 +88,16 @@ def graceful_interrupt(stop: threading.Event):
 
 
 def run_command(
-    dataset: typing.Annotated[
-        str | None,
-        typer.Option(help=f"Registered dataset, ARFF or JSONL path to replay first (embedded default: {DEFAULT_DATASET})."),
-    ] = None,
-    learner: typing.Annotated[
-        str | None, typer.Option(help="Learners side by side, comma-separated; the first serves predictions.")
-    ] = None,
-    bootstrap_servers: typing.Annotated[
-        str | None, typer.Option("--bootstrap-servers", "-b", help="Kafka host:port,... (default: an embedded broker).")
-    ] = None,
+    dataset: Dataset = None,
+    learner: Learners = None,
+    bootstrap_servers: BootstrapServers = None,
     ray_address: typing.Annotated[str | None, typer.Option(help="Ray cluster to join (default: local Ray).")] = None,
     metrics_port: typing.Annotated[int | None, typer.Option(help="Port of /metrics (0: any free port).")] = None,
     dashboard_port: typing.Annotated[int | None, typer.Option(help="Port of the live page (0: any free port).")] = None,
-    follow: typing.Annotated[
-        bool | None, typer.Option("--follow/--bounded", help="Keep consuming until Ctrl-C, or end with the replay.")
-    ] = None,
-    out: typing.Annotated[pathlib.Path | None, typer.Option(help="Folder for summary.json.")] = None,
-    limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
-    seed: typing.Annotated[int | None, typer.Option(help="Seed of the learners.")] = None,
+    follow: Follow = None,
+    out: SummaryDir = None,
+    limit: ReplayLimit = None,
+    seed: Seed = None,
     batch_size: typing.Annotated[int | None, typer.Option(min=1, help="Most records per micro-batch.")] = None,
     extractors: typing.Annotated[
         int | None, typer.Option(min=1, help="Feature-extractor actors; batches go to the least loaded.")
@@ -129,15 +134,13 @@ def run_command(
     shadow: typing.Annotated[
         str | None, typer.Option(help="Shadow learners, comma-separated: scored and reported beside the others, never served.")
     ] = None,
-    text_field: typing.Annotated[str | None, typer.Option(help="Text datasets (--dataset): the field holding the text.")] = None,
-    labels_field: typing.Annotated[str | None, typer.Option(help="Text datasets: the field holding the labels.")] = None,
-    id_field: typing.Annotated[str | None, typer.Option(help="Text datasets: the field holding the id (generated when absent).")] = None,
+    text_field: TextField = None,
+    labels_field: LabelsField = None,
+    id_field: IdField = None,
     predictions_file: typing.Annotated[
         pathlib.Path | None, typer.Option(help="Also append the published predictions to this JSON Lines file.")
     ] = None,
-    init_model: typing.Annotated[
-        pathlib.Path | None, typer.Option(help="Start its learner from this model file (tagstream export), not from scratch.")
-    ] = None,
+    init_model: InitModel = None,
     sinks: typing.Annotated[
         str | None, typer.Option(help="More sinks to publish to, comma-separated (jobs.sinks; the topics always).")
     ] = None,
@@ -145,14 +148,14 @@ def run_command(
         str | None, typer.Option(help="How text becomes features: minilm (default) or hashing (jobs.extractors).")
     ] = None,
     config_file: ConfigFile = None,
-    verbose: typing.Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log details to stderr, with Ray's own logs and the actors' output.")
-    ] = False,
-    log_format: typing.Annotated[
-        LogFormat, typer.Option(help="Log lines on stderr as key=value (text) or JSON.")
-    ] = LogFormat.text,
+    verbose: Verbose = False,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the streaming pipeline: Kafka -> Ray actors -> learners -> predictions and drift alerts.
+
+    Without -b (and no bootstrap servers in the config file or TAGSTREAM_* variables) it starts an
+    embedded broker and replays --dataset into it (default: yeast). --verbose also shows Ray's own
+    logs and the actors' output.
 
     On a terminal the progress is redrawn in place; otherwise (a pipe, a file, CI, systemd) a plain
     ``progress key=value ...`` line is printed every few seconds.

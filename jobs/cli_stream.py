@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from jobs.broker import BrokerError, EmbeddedBroker
+from jobs.cli_options import BootstrapServers, ConfigFile, Dataset, IdField, LabelsField, TextField, Verbose
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
 from jobs.produce import dataset_records, jsonl_records, produce
@@ -23,14 +24,6 @@ from stream.text import TextFields
 
 console = Console()
 errors = Console(stderr=True)
-
-ConfigFile = typing.Annotated[
-    pathlib.Path | None, typer.Option("--config", help="TOML or YAML config file; its kafka table is used.")
-]
-Verbose = typing.Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")]
-BootstrapServers = typing.Annotated[
-    str | None, typer.Option("--bootstrap-servers", "-b", help="Comma-separated host:port list.")
-]
 
 
 def _kafka_config(config_file: pathlib.Path | None, bootstrap_servers: str | None, topics: dict) -> KafkaConfig:
@@ -76,10 +69,7 @@ def broker_command(
 
 
 def produce_command(
-    dataset: typing.Annotated[
-        str | None,
-        typer.Option(help="Registered dataset name, or path of a multi-label ARFF file or a JSONL text dataset (see --text-field)."),
-    ] = None,
+    dataset: Dataset = None,
     file: typing.Annotated[
         pathlib.Path | None, typer.Option(help="JSON Lines file of records (.jsonl or .jsonl.gz).")
     ] = None,
@@ -91,9 +81,9 @@ def produce_command(
     ] = None,
     topic: typing.Annotated[str | None, typer.Option(help="Input topic (default from the config).")] = None,
     partitions: typing.Annotated[int, typer.Option(min=1, help="Partitions of topics that must be created.")] = 1,
-    text_field: typing.Annotated[str, typer.Option(help="Text datasets (--dataset): the field holding the text.")] = "text",
-    labels_field: typing.Annotated[str, typer.Option(help="Text datasets: the field holding the list of labels.")] = "labels",
-    id_field: typing.Annotated[str, typer.Option(help="Text datasets: the id field (generated where absent).")] = "id",
+    text_field: TextField = "text",
+    labels_field: LabelsField = "labels",
+    id_field: IdField = "id",
     bootstrap_servers: BootstrapServers = None,
     config_file: ConfigFile = None,
     verbose: Verbose = False,

@@ -30,6 +30,7 @@ import typing
 
 import typer
 
+from jobs.cli_options import BootstrapServers, Dataset, Follow, Learners, LogFormatOption, ReplayLimit, SummaryDir
 from jobs.config import JobConfig
 from jobs.job import FATAL_ERRORS, JobView, failure_reason, run_with_view
 from jobs.logging_setup import LogFormat, setup_logging
@@ -114,22 +115,16 @@ def main(
         pathlib.Path | None,
         typer.Option("--config", envvar=CONFIG_ENV, help="TOML or YAML job config (relative to the working dir)."),
     ] = None,
-    bootstrap_servers: typing.Annotated[
-        str | None, typer.Option("--bootstrap-servers", "-b", help="Kafka bootstrap servers, host:port,...")
-    ] = None,
-    dataset: typing.Annotated[str | None, typer.Option(help="Dataset to replay into the input topic first.")] = None,
-    limit: typing.Annotated[int | None, typer.Option(min=1, help="Replay at most this many records.")] = None,
-    learner: typing.Annotated[str | None, typer.Option(help="Learners side by side, comma-separated.")] = None,
-    follow: typing.Annotated[
-        bool | None, typer.Option("--follow/--bounded", help="Keep consuming until stopped, or end with the replay.")
-    ] = None,
-    out: typing.Annotated[pathlib.Path | None, typer.Option(help="Folder for summary.json.")] = None,
+    bootstrap_servers: BootstrapServers = None,
+    dataset: Dataset = None,
+    limit: ReplayLimit = None,
+    learner: Learners = None,
+    follow: Follow = None,
+    out: SummaryDir = None,
     quiet: typing.Annotated[
         bool, typer.Option("--quiet", "-q", help="Log warnings only, no progress.")
     ] = False,
-    log_format: typing.Annotated[
-        LogFormat, typer.Option(help="Log lines as key=value (text) or JSON.")
-    ] = LogFormat.text,
+    log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Run the tagstream pipeline inside a Ray job (or standalone, on a local Ray)."""
     setup_logging(verbose=not quiet, log_format=log_format)
