@@ -27,10 +27,10 @@ from stream.records import RecordError, RecordLimits, encode_json
 logger = logging.getLogger(__name__)
 
 
-def labels_on(decisions: dict) -> tuple[str, ...]:
-    """The names of the labels a ``{label: on}`` dict has on, in its order.
+def predicted_on(decisions: dict) -> tuple[str, ...]:
+    """The names of the labels a ``{label: on}`` prediction has on, in its order (as published).
 
-    >>> labels_on({"a": True, 2: True, "c": False})
+    >>> predicted_on({"a": True, 2: True, "c": False})
     ('a', '2')
     """
     return tuple(map(str, itertools.compress(decisions, decisions.values())))
@@ -227,7 +227,7 @@ class LearnerStage(Restartable):
                 for name, learner_results in zip(self._learners, results):
                     scores, predicted = learner_results[0]
                     scores = dict(zip(map(str, scores), map(float, scores.values())))
-                    outputs[name].append((labels_on(predicted), scores, self._learned[name]))
+                    outputs[name].append((predicted_on(predicted), scores, self._learned[name]))
                     step.predictions[name] = predicted
                 if self._drift is not None:
                     drift.append(self._drift.inputs_observation(step.x, step.where, step.record_id, step.ts))
@@ -343,7 +343,7 @@ class LearnerStage(Restartable):
                     suite.update_many([step.y for step in chosen], [step.predictions[name] for step in chosen], [step.mask for step in chosen])
             tally = self._tallies[name]
             for step in first_labels:
-                tally.observe(step.feedback.labels, labels_on(step.predictions[name]))
+                tally.observe(step.feedback.labels, predicted_on(step.predictions[name]))
 
     def _taught(self, name: str, result, events: list[dict]) -> None:
         """Count what a learner's ``Learn`` gave: learned (with its events), or a partial target refused."""
