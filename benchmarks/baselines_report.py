@@ -155,19 +155,6 @@ def _speed(run: dict | None) -> str:
     return f"{run['instances_per_s']:,.0f}{_marks(run)}"
 
 
-def columns_of(document: dict, datasets) -> list[tuple[str, list[str]]]:
-    """The table's columns: ``(title, stream names)``, file order for every dataset, then the
-    shuffles (their mean) right after each sticky one."""
-    columns = []
-    for dataset in datasets:
-        columns.append((dataset, [dataset]))
-        info = document.get("datasets", {}).get(dataset)
-        names = whole_stream.stream_names(dataset, info["no_change_subset_accuracy"]) if info else [dataset]
-        if len(names) > 1:
-            columns.append((f"{dataset} shuffled", names[1:]))
-    return columns
-
-
 def column_score(runs: dict, names: list[str], learner: str, metric: str) -> tuple[float, bool] | None:
     """The score of a column (one run, or the mean over the shuffles) and whether a run was cut short."""
     found = [runs.get(run_key(name, learner)) for name in names]
@@ -337,7 +324,7 @@ def render_markdown(document: dict, datasets, learners) -> str:
                 f"{info['cardinality']:.3f} | {info['density']:.3f} | {info['no_change_subset_accuracy']:.4f} |"
             )
     lines.append("")
-    columns = columns_of(document, datasets)
+    columns = whole_stream.stream_groups(document, datasets)
     header = ["| learner | " + " | ".join(title for title, _ in columns) + " |", "|---|" + "---|" * len(columns)]
     for metric in METRICS:
         lines += [f"## {METRIC_TITLES[metric]}", "", *header]

@@ -136,6 +136,24 @@ def stream_names(dataset: str, no_change: float) -> list[str]:
     return names
 
 
+def stream_groups(document: dict, datasets) -> list[tuple[str, list[str]]]:
+    """A results table's columns (or rows): ``(title, stream names)``, file order for every dataset,
+    then its shuffles (their mean) right after each sticky one. ``document["datasets"]`` holds each
+    dataset's ``no_change_subset_accuracy``; a dataset without it counts as not sticky.
+
+    >>> stream_groups({"datasets": {"a": {"no_change_subset_accuracy": 0.9}}}, ["a", "b"])
+    [('a', ['a']), ('a shuffled', ['a@shuffle1', 'a@shuffle2', 'a@shuffle3']), ('b', ['b'])]
+    """
+    groups = []
+    for dataset in datasets:
+        groups.append((dataset, [dataset]))
+        info = document.get("datasets", {}).get(dataset)
+        names = stream_names(dataset, info["no_change_subset_accuracy"]) if info else [dataset]
+        if len(names) > 1:
+            groups.append((f"{dataset} shuffled", names[1:]))
+    return groups
+
+
 def shuffle_mean(runs: list[dict | None], metric: str) -> tuple[float, bool] | None:
     """Mean of ``metric`` over the runs of every shuffle, and whether any was cut short; ``None``
     unless every shuffle has a successful run."""

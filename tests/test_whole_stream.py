@@ -17,6 +17,14 @@ def test_a_sticky_dataset_also_runs_in_every_shuffle():
     assert [whole_stream.parse_order(name) for name in names] == [("scene", None), *(("scene", s) for s in whole_stream.SHUFFLE_SEEDS)]
 
 
+def test_stream_groups_put_the_shuffles_of_a_sticky_dataset_right_after_its_file_order():
+    document = {"datasets": {"scene": {"no_change_subset_accuracy": 0.875}, "flags": {"no_change_subset_accuracy": 0.05}}}
+    groups = whole_stream.stream_groups(document, ["scene", "flags", "yeast"])
+    shuffles = [f"scene@shuffle{seed}" for seed in whole_stream.SHUFFLE_SEEDS]
+    # yeast has no entry yet: it shows in file order only until its no-change score is known.
+    assert groups == [("scene", ["scene"]), ("scene shuffled", shuffles), ("flags", ["flags"]), ("yeast", ["yeast"])]
+
+
 def test_open_stream_shuffles_the_dataset_with_its_seed():
     dataset, in_order = whole_stream.open_stream("flags")
     _, mixed = whole_stream.open_stream("flags@shuffle2")
