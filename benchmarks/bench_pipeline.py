@@ -42,13 +42,13 @@ from learners.evaluate import Prequential
 from stream.kafka import KafkaConfig, TopicNames, ensure_topics
 
 
-def fresh_kafka(bootstrap: str) -> KafkaConfig:
-    """Kafka settings with topics and a group of their own."""
+def fresh_kafka(bootstrap: str, prefix: str = "bench") -> KafkaConfig:
+    """Kafka settings with topics and a group of their own, named ``<prefix>.<topic>.<tag>``."""
     tag = uuid.uuid4().hex[:8]
     return KafkaConfig(
         bootstrap_servers=bootstrap,
-        group_id=f"bench-{tag}",
-        topics=TopicNames(**{name: f"bench.{name}.{tag}" for name in TopicNames.model_fields}),
+        group_id=f"{prefix}-{tag}",
+        topics=TopicNames(**{name: f"{prefix}.{name}.{tag}" for name in TopicNames.model_fields}),
     )
 
 

@@ -33,28 +33,19 @@ import pathlib
 import platform
 import threading
 import time
-import uuid
 
 import ray
 
+from bench_pipeline import fresh_kafka
 from jobs.broker import EmbeddedBroker
 from jobs.config import JobConfig
 from jobs.features import NumericStandardizer, TextEmbedder
 from jobs.pipeline.driver import run_pipeline
 from jobs.produce import dataset_records, produce
-from stream.kafka import KafkaConfig, TopicNames, ensure_topics
+from stream.kafka import ensure_topics
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 COUNTS = (1, 2, 4, 8)
-
-
-def fresh_kafka(bootstrap: str) -> KafkaConfig:
-    tag = uuid.uuid4().hex[:8]
-    return KafkaConfig(
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-scaling-{tag}",
-        topics=TopicNames(**{name: f"bench-scaling.{name}.{tag}" for name in TopicNames.model_fields}),
-    )
 
 
 def _children() -> dict[int, list[int]]:
@@ -142,7 +133,7 @@ def run_job(broker: str, records: list, config: JobConfig, warm_up: int) -> dict
     """
     if warm_up >= len(records):
         raise ValueError(f"a warm-up of {warm_up} records leaves nothing to measure in {len(records)}")
-    kafka = fresh_kafka(broker)
+    kafka = fresh_kafka(broker, "bench-scaling")
     ensure_topics(kafka, partitions=1)
     produce(kafka, records[:warm_up])
     probe = Probe(warm_up)

@@ -161,6 +161,11 @@ class TimedExecutor(LocalExecutor):
 CPU_BATCH = 100
 
 
+def run_in_batches(model: ShardedModel, ops: list) -> list:
+    """Run ``ops`` through a sharded model ``CPU_BATCH`` at a time (as a stage would); its results in order."""
+    return [result for start in range(0, len(ops), CPU_BATCH) for result in model.run(ops[start : start + CPU_BATCH])]
+
+
 def cpu_run(dataset: str, instances: int, shards: list[int]) -> dict:
     """iHOMER (the catalogue's, seed 1) over the first ``instances`` records, prequential in
     batches of ``CPU_BATCH``: CPU ms per record unsharded and, for each N, per host and head."""
@@ -175,8 +180,7 @@ def cpu_run(dataset: str, instances: int, shards: list[int]) -> dict:
         executor = TimedExecutor()
         sharded = ShardedModel(registry.make("ihomer", seed=SEED), n_shards, executor)
         started = time.process_time()
-        for start in range(0, len(ops), CPU_BATCH):
-            sharded.run(ops[start : start + CPU_BATCH])
+        run_in_batches(sharded, ops)
         total = time.process_time() - started
         handles = sharded.handles
         per_host = [1000 * executor.cpu.get(id(handle), 0.0) / len(stream) for handle in handles]
@@ -202,8 +206,7 @@ def root_blocks(name: str, ops: list, records: int, shards: list[int]) -> dict:
     for n_shards in shards:
         executor = TimedExecutor()
         model = ShardedModel(registry.make(name, seed=SEED), n_shards, executor)
-        for start in range(0, len(ops), CPU_BATCH):
-            model.run(ops[start : start + CPU_BATCH])
+        run_in_batches(model, ops)
         out[str(n_shards)] = max(1000 * executor.cpu.get(id(h), 0.0) / records for h in model.handles)
     return out
 
@@ -218,7 +221,7 @@ def exact_run(dataset: str, shards: list[int]) -> dict:
     out = {"instances": len(stream), "unsharded": scores(stream, reference[0::2]), "shards": {}}
     for n_shards in shards:
         sharded = ShardedModel(registry.make("ihomer", seed=SEED), n_shards, LocalExecutor())
-        results = [r for start in range(0, len(ops), CPU_BATCH) for r in sharded.run(ops[start : start + CPU_BATCH])]
+        results = run_in_batches(sharded, ops)
         differing = sum(a != b for a, b in zip(results[0::2], reference[0::2]))
         out["shards"][str(n_shards)] = {"differing_records": differing, **scores(stream, results[0::2])}
     return out
@@ -338,9 +341,9 @@ def cpu_section(cpu: dict) -> list[str]:
         "above shows MLHAT's cost). With a host each, the roots run beside the group hosts; at N = 8",
         "on bibtex the MLHAT root's host (about 1 ms per record) would be above the 1/N target.",
         "",
-        "| dataset | root | " + " | ".join(f"N={n}" for n in sorted({int(n) for run in cpu.values() for n in run.get("root_blocks", {}).get("mlhat", {})})) + " |",
     ]
     widths = sorted({int(n) for run in cpu.values() for n in run.get("root_blocks", {}).get("mlhat", {})})
+    lines.append("| dataset | root | " + " | ".join(f"N={n}" for n in widths) + " |")
     lines.append("|---|---|" + "---:|" * len(widths))
     for dataset, run in cpu.items():
         for root, blocks in run.get("root_blocks", {}).items():

@@ -27,10 +27,10 @@ import os
 import pathlib
 import platform
 import time
-import uuid
 
 import ray
 
+from bench_pipeline import fresh_kafka
 from jobs.broker import EmbeddedBroker
 from jobs.config import ExtractorConfig, JobConfig
 from jobs.features import TextEmbedder
@@ -39,16 +39,7 @@ from jobs.produce import dataset_records, produce
 from jobs.stages.extractor import FeatureStage
 from jobs.stages.learner import LearnerStage
 from jobs.stages.messages import Batch
-from stream.kafka import KafkaConfig, TopicNames, ensure_topics
-
-
-def fresh_kafka(bootstrap: str) -> KafkaConfig:
-    tag = uuid.uuid4().hex[:8]
-    return KafkaConfig(
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-text-{tag}",
-        topics=TopicNames(**{name: f"bench-text.{name}.{tag}" for name in TopicNames.model_fields}),
-    )
+from stream.kafka import ensure_topics
 
 
 def embedder_alone(texts: list[str], extractor: ExtractorConfig, batch_size: int) -> float:
@@ -112,7 +103,7 @@ def main() -> None:
             for quantize in [False, True] if args.quantize else [False]:
                 extractor = base.extractor.model_copy(update={"quantize": quantize})
                 before = embedder_alone(texts, extractor, base.batch_size)
-                kafka = fresh_kafka(broker.bootstrap_servers)
+                kafka = fresh_kafka(broker.bootstrap_servers, "bench-text")
                 ensure_topics(kafka, partitions=1)
                 produce(kafka, records)
                 # The whole backlog is in the topic: input never idles, however long a batch takes.
