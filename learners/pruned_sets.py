@@ -26,6 +26,12 @@ class PrunedSets(MultiLabelClassifier):
     base learner the class is dropped from it too (when the base learner has a ``forget`` method,
     as the default has). Memory is thus bounded by ``max_tracked`` label sets and as many classes.
 
+    ``max_classes`` bounds the classes further, and with them the base learner's memory and its
+    cost per prediction (the default's is classes x features): only the most frequent label sets
+    are classes. A label set that becomes frequent while the classes are full replaces the least
+    counted class (the oldest among ties) once it has been seen more often than that class; until
+    then its instances are re-introduced as their frequent subsets, like those of a rare set.
+
     The default base learner is :class:`~learners.sparse_gaussian_nb.SparseGaussianNB`, a
     Gaussian naive Bayes vectorised over the classes that reads absent features as 0. Measured
     against river's ``GaussianNB`` as the base (1,500 instances, prequential): about 30x faster
@@ -44,6 +50,9 @@ class PrunedSets(MultiLabelClassifier):
         Frequent subsets an instance with an infrequent label set is re-introduced as (``b``).
     max_tracked
         Label sets kept in the count table.
+    max_classes
+        Label sets kept as classes of the base learner, the most frequent ones; ``None``: every
+        frequent tracked label set.
     seed
         Accepted for a uniform catalogue; pruned sets itself draws no random numbers.
 
@@ -70,6 +79,11 @@ class PrunedSets(MultiLabelClassifier):
 
     _partial_labels_reason = "it learns whole label sets"
 
+    STATE_LAYOUT = 2
+    STATE_LAYOUT_CHANGE = (
+        "pruned sets keeps its classes in admission order since 2026-12-03 (the max_classes bound)"
+    )
+
     @property
     def _predicts_label_sets(self) -> bool:
         """It predicts label sets it has seen, as a whole (iHOMER lets it serve whole groups)."""
@@ -81,6 +95,7 @@ class PrunedSets(MultiLabelClassifier):
         min_count: int = 2,
         max_subsets: int = 2,
         max_tracked: int = 1000,
+        max_classes: int | None = None,
         seed: int | None = None,
     ):
         if min_count < 1:
@@ -89,10 +104,13 @@ class PrunedSets(MultiLabelClassifier):
             raise ValueError(f"max_subsets must be >= 1, got {max_subsets}")
         if max_tracked < 1:
             raise ValueError(f"max_tracked must be >= 1, got {max_tracked}")
+        if max_classes is not None and max_classes < 1:
+            raise ValueError(f"max_classes must be >= 1 or None, got {max_classes}")
         self.classifier = classifier
         self.min_count = min_count
         self.max_subsets = max_subsets
         self.max_tracked = max_tracked
+        self.max_classes = max_classes
         self.seed = seed
         self._reset()
 
@@ -101,20 +119,31 @@ class PrunedSets(MultiLabelClassifier):
         self._classifier = base_learner.clone()
         self._labels: dict[typing.Hashable, None] = {}  # known labels, in order of appearance
         self._counts: dict[frozenset, int] = {}
-        self._trained: set[frozenset] = set()
+        # The base learner's classes, in the order they were admitted (an insertion-ordered set).
+        self._trained: dict[frozenset, None] = {}
 
     @classmethod
     def _unit_test_params(cls):
         yield {}
         yield {"min_count": 1, "max_subsets": 1, "max_tracked": 5}
+        yield {"max_classes": 3}
 
     def _frequent_subsets(self, labelset: frozenset) -> list[frozenset]:
-        candidates = [
-            s for s, count in self._counts.items()
-            if count >= self.min_count and s < labelset
-        ]
+        # In count-table order, so that ties fall the same way whatever the classes' order.
+        candidates = [s for s in self._counts if s in self._trained and s < labelset]
         candidates.sort(key=lambda s: (-len(s), -self._counts[s]))
         return candidates[: self.max_subsets]
+
+    def _admit(self, labelset: frozenset, count: int) -> bool:
+        """Make a newly frequent label set a class, evicting the least counted class (the oldest
+        among ties) when the classes are full, if it has been seen more often than that one."""
+        if self.max_classes is not None and len(self._trained) >= self.max_classes:
+            weakest = min(self._trained, key=self._counts.__getitem__)
+            if self._counts[weakest] >= count:
+                return False
+            self._drop_class(weakest)
+        self._trained[labelset] = None
+        return True
 
     def _count(self, labelset: frozenset) -> int:
         count = self._counts.get(labelset, 0) + 1
@@ -126,23 +155,26 @@ class PrunedSets(MultiLabelClassifier):
     def _forget(self, labelset: frozenset) -> None:
         del self._counts[labelset]
         if labelset in self._trained:
-            self._trained.discard(labelset)
-            forget = getattr(self._classifier, "forget", None)
-            if forget is not None:
-                forget(labelset)
+            self._drop_class(labelset)
+
+    def _drop_class(self, labelset: frozenset) -> None:
+        del self._trained[labelset]
+        forget = getattr(self._classifier, "forget", None)
+        if forget is not None:
+            forget(labelset)
 
     def learn_one(self, x: Features, y: LabelDict) -> None:
         y = as_label_dict(y, self._labels)
         for label in y:
             self._labels.setdefault(label)
         labelset = frozenset(label for label, on in y.items() if on)
-        if self._count(labelset) >= self.min_count:
+        count = self._count(labelset)
+        if labelset in self._trained or (count >= self.min_count and self._admit(labelset, count)):
             targets = [labelset]
         else:
             targets = self._frequent_subsets(labelset)
         for target in targets:
             self._classifier.learn_one(x, target)
-            self._trained.add(target)
 
     def predict_proba_one(self, x: Features) -> dict:
         proba = dict.fromkeys(self._labels, 0.0)

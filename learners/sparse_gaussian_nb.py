@@ -10,7 +10,9 @@ learning one instance touches only its non-zero features, and the log-likelihood
 with ``a = mean / var``, ``b = 1 / (2 var) - 1 / (2 min_variance)`` and ``k_c`` the zero-input
 log-likelihood. Every term is measured relative to a column never seen non-zero (mean 0, variance
 ``min_variance``), for which all three are 0, so columns added later need no update of the other
-classes. One prediction costs one ``(classes x non-zero features)`` product.
+classes. Only the sums, the sums of squares and ``k`` are kept: ``a`` and ``b`` are computed at
+prediction for the instance's non-zero features, so memory is two floats per class and feature
+column, and one prediction costs a few ``(classes x non-zero features)`` array operations.
 """
 
 from __future__ import annotations
@@ -56,8 +58,6 @@ class SparseGaussianNB(base.Classifier):
         self._counts = np.zeros(4)
         self._sums = np.zeros((4, 8))
         self._squares = np.zeros((4, 8))
-        self._a = np.zeros((4, 8))
-        self._b = np.zeros((4, 8))
         self._k = np.zeros(4)
 
     @property
@@ -75,7 +75,7 @@ class SparseGaussianNB(base.Classifier):
             slot = self._new_slot(y)
         width = max(self._sums.shape[1], int(inst.cols.max()) + 1 if len(inst.cols) else 0)
         shape = (self._counts.shape[0], width)
-        self._sums, self._squares, self._a, self._b = (grow(a, shape) for a in (self._sums, self._squares, self._a, self._b))
+        self._sums, self._squares = grow(self._sums, shape), grow(self._squares, shape)
         self._counts[slot] += 1.0
         self._sums[slot, inst.cols] += inst.vals
         self._squares[slot, inst.cols] += inst.vals * inst.vals
@@ -92,16 +92,17 @@ class SparseGaussianNB(base.Classifier):
             self._counts = grow(self._counts, (rows,))
             self._k = grow(self._k, (rows,))
             shape = (rows, self._sums.shape[1])
-            self._sums, self._squares, self._a, self._b = (grow(a, shape) for a in (self._sums, self._squares, self._a, self._b))
+            self._sums, self._squares = grow(self._sums, shape), grow(self._squares, shape)
         self._slot[y] = slot
         return slot
 
+    def _moments(self, counts: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and floored variance of each class (a row) in each column, absent values read as 0."""
+        mean = sums / counts
+        return mean, np.maximum(squares / counts - mean * mean, 0.0) + self.min_variance
+
     def _refresh(self, slot: int) -> None:
-        n = self._counts[slot]
-        mean = self._sums[slot] / n
-        var = np.maximum(self._squares[slot] / n - mean * mean, 0.0) + self.min_variance
-        self._a[slot] = mean / var
-        self._b[slot] = 0.5 / var - 0.5 / self.min_variance
+        mean, var = self._moments(self._counts[slot], self._sums[slot], self._squares[slot])
         self._k[slot] = float(-0.5 * np.log(var / self.min_variance).sum() - (mean * mean / (2.0 * var)).sum())
 
     def forget(self, y: typing.Hashable) -> None:
@@ -110,7 +111,7 @@ class SparseGaussianNB(base.Classifier):
         if slot is None:
             return
         self._classes[slot] = None
-        for array in (self._sums, self._squares, self._a, self._b):
+        for array in (self._sums, self._squares):
             array[slot] = 0.0
         self._counts[slot] = 0.0
         self._k[slot] = 0.0
@@ -123,10 +124,13 @@ class SparseGaussianNB(base.Classifier):
         counts = self._counts[:n_slots]
         used = counts > 0
         log_joint = self._k[:n_slots] + np.log(np.where(used, counts, 1.0) / counts.sum())
-        known = inst.cols < self._a.shape[1]
+        known = inst.cols < self._sums.shape[1]
         cols, vals = inst.cols[known], inst.vals[known]
         if len(cols):
-            log_joint = log_joint + self._a[:n_slots, cols] @ vals - self._b[:n_slots, cols] @ (vals * vals)
+            safe = np.where(used, counts, 1.0)[:, None]
+            mean, var = self._moments(safe, self._sums[:n_slots, cols], self._squares[:n_slots, cols])
+            a, b = mean / var, 0.5 / var - 0.5 / self.min_variance
+            log_joint = log_joint + a @ vals - b @ (vals * vals)
         log_joint = np.where(used, log_joint, -math.inf)
         proba = np.exp(log_joint - log_joint.max())
         proba /= proba.sum()

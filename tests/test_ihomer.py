@@ -539,10 +539,12 @@ def test_a_root_that_predicts_label_sets_serves_whole_groups_only(serving_sets):
 
 def test_the_default_roots_are_mlhat_mlht_and_pruned_sets_with_label_set_choices():
     model = IHOMER(seed=1)
-    assert model._levels == ("root", "own", "blend", "root:mlht", "root:ps")
+    assert model._levels == ("root", "own", "blend", "root:mlht", "root:PrunedSets")
     assert model.serving_sets is True
-    assert [root["learner"] for root in model.describe()["root_learners"]] == ["mlhat", "mlht", "ps"]
+    assert [root["learner"] for root in model.describe()["root_learners"]] == ["mlhat", "mlht", "PrunedSets"]
     assert [type(root).__name__ for root in model._roots] == ["MLHAT", "MLHT", "PrunedSets"]
+    # The label-set root keeps its 64 most frequent label sets as classes: bounded memory.
+    assert model._roots[2].max_classes == 64
 
 
 def test_a_label_set_root_learns_from_fully_judged_instances_only():
@@ -628,15 +630,15 @@ class StateAsPickled:
         return object.__new__, (IHOMER,), state
 
 
-@pytest.mark.parametrize("layout", [None, 1])
-def test_a_model_pickled_before_the_label_set_choices_is_refused_naming_the_change(layout):
+@pytest.mark.parametrize("layout", [None, 1, 2])
+def test_a_model_pickled_before_the_capped_label_set_root_is_refused_naming_the_change(layout):
     model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
     run(model, blocks(200, random.Random(17), [A, B]))
     with pytest.raises(StaleLearnerState) as refused:
         pickle.loads(pickle.dumps(StateAsPickled(model, layout)))
     error = refused.value
-    assert (error.learner, error.found, error.expected) == ("IHOMER", 1, 2)
-    assert "label-set choice" in str(error) and "--fresh" in str(error)
+    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 3)
+    assert "64 most frequent label sets" in str(error) and "--fresh" in str(error)
     assert pickle.loads(pickle.dumps(model)).describe()["instances"] == 200
 
 

@@ -77,6 +77,43 @@ def test_tracked_label_sets_stay_bounded_and_forgotten_classes_leave_the_base_le
     assert set(model._classifier.classes) == set(model.labelset_counts)
 
 
+def test_max_classes_keeps_the_most_frequent_label_sets_as_classes():
+    model = PrunedSets(RecordingClassifier(), min_count=2, max_classes=2)
+    _learn(model, ["a", "a", "b", "b", "b", "c", "c"])
+    # {c} became frequent with both classes taken, seen no more often than the weakest ({a}, 2):
+    # it is not a class, and its instance trained nothing (it has no frequent subset).
+    assert list(model._trained) == [frozenset("a"), frozenset("b")]
+    assert model._classifier.trained[-1] == frozenset("b")
+    _learn(model, ["c"])
+    # Seen 3 times now, more than {a}: it replaces it, and {a} leaves the classes.
+    assert list(model._trained) == [frozenset("b"), frozenset("c")]
+    model._classifier.trained.clear()
+    _learn(model, ["a", "ac"])
+    # {a} is tracked but no longer a class: {a, c} is re-introduced as its class subset {c} only.
+    assert model._classifier.trained == [frozenset("c")]
+
+
+def test_max_classes_bounds_the_naive_bayes_rows():
+    rng = random.Random(5)
+    model = PrunedSets(max_classes=8)
+    for _ in range(600):
+        on = frozenset(f"y{i}" for i in range(6) if rng.random() < 0.4)
+        model.learn_one({f"f{i}": rng.random() for i in range(20)}, on)
+    assert len(model._trained) == 8
+    assert len(model._classifier.classes) == 8
+    assert model._classifier._sums.shape[0] == 8
+    assert set(model._classifier.classes) == set(model._trained)
+    counts = model.labelset_counts
+    weakest_class = min(counts[s] for s in model._trained)
+    assert all(counts[s] <= weakest_class for s in counts if s not in model._trained)
+
+
+def test_without_max_classes_every_frequent_label_set_is_a_class():
+    model = PrunedSets(RecordingClassifier(), min_count=2)
+    _learn(model, ["a", "a", "b", "b", "c", "c"])
+    assert set(model._trained) == {frozenset("a"), frozenset("b"), frozenset("c")}
+
+
 def test_probability_of_a_label_is_the_mass_of_the_label_sets_holding_it():
     proba = {frozenset("ab"): 0.5, frozenset("a"): 0.3, frozenset(): 0.2}
     model = PrunedSets(RecordingClassifier(proba), min_count=1)
@@ -120,9 +157,10 @@ def test_label_first_seen_mid_stream():
     assert model.predict_one(x)["c"]
 
 
-def test_pickle_mid_stream_continues_identically():
+@pytest.mark.parametrize("max_classes", [None, 2])
+def test_pickle_mid_stream_continues_identically(max_classes):
     stream = _stream(400, seed=4)
-    assert_resumes_identically(PrunedSets(), stream, 200)
+    assert_resumes_identically(PrunedSets(max_classes=max_classes), stream, 200)
 
 
 def test_clone_gives_a_fresh_model_with_the_same_parameters():
@@ -133,7 +171,7 @@ def test_clone_gives_a_fresh_model_with_the_same_parameters():
     assert fresh.predict_proba_one({"x": 1.0}) == {}
 
 
-@pytest.mark.parametrize("param", ["min_count", "max_subsets", "max_tracked"])
+@pytest.mark.parametrize("param", ["min_count", "max_subsets", "max_tracked", "max_classes"])
 def test_invalid_parameters(param):
     with pytest.raises(ValueError, match=param):
         PrunedSets(**{param: 0})
@@ -183,3 +221,13 @@ def test_sparse_gaussian_nb_forgets_a_class_and_reuses_its_row():
     assert model.predict_one({"c": 1.0}) == "C"
     with pytest.raises(ValueError, match="min_variance"):
         SparseGaussianNB(min_variance=0.0)
+
+
+def test_a_pickle_from_before_the_class_cap_is_refused():
+    from learners.base import StaleLearnerState
+
+    model = PrunedSets()
+    model.learn_one({"x": 1.0}, {"a"})
+    older = PrunedSets.__new__(PrunedSets)
+    with pytest.raises(StaleLearnerState, match="PrunedSets"):
+        older.__setstate__({**model.__getstate__(), "_state_layout": 1})
