@@ -27,7 +27,7 @@ from jobs.html_report import write_html_report
 from jobs.drift_events import DriftRecorder
 from jobs.logging_setup import setup_logging
 from jobs.model_export import initial_model
-from jobs.report import HEADLINE, DatasetSummary, write_report
+from jobs.report import HEADLINE, DatasetSummary, readable_bytes, write_report
 from learners import registry
 from learners.model_file import ModelFileError
 from learners.drift import DriftMonitor
@@ -138,14 +138,6 @@ def learners_command() -> None:
         console.print(f"{name:<{width}}  {entry.family:<{family_width}}  {entry.description}", highlight=False, soft_wrap=True)
 
 
-def _format_bytes(size: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
 def _print_wide(renderable) -> None:
     # Off a terminal (a pipe, a file, a test) rich would fold tables at 80 columns.
     target = console if console.is_terminal else Console(file=console.file, width=200)
@@ -173,7 +165,7 @@ def results_table(results: typing.Mapping[str, LearnerResult], title: str) -> Ta
             name,
             *(f"{result.cumulative[score]:.4f}" for score in HEADLINE),
             f"{result.instances_per_s:,.0f}",
-            _format_bytes(result.model_bytes),
+            readable_bytes(result.model_bytes),
             f"{result.seconds:.2f}",
             str(len(result.events)),
         )

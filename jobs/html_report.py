@@ -15,7 +15,7 @@ import io
 import pathlib
 import typing
 
-from jobs.report import HEADLINE, SCORE_TITLES, DatasetSummary, curves_figure
+from jobs.report import HEADLINE, SCORE_TITLES, DatasetSummary, curves_figure, readable_bytes
 from learners.evaluate import LearnerResult
 from learners.metrics import SCORES
 
@@ -37,14 +37,6 @@ def _png_data_uri(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
 def results_rows(results: typing.Mapping[str, LearnerResult]) -> str:
     """The ``<tr>`` rows of the results table; the best value of each headline score is marked ``best``."""
     best = {}
@@ -60,7 +52,7 @@ def results_rows(results: typing.Mapping[str, LearnerResult]) -> str:
             cells.append(f"<td{marked}>{value:.4f}</td>")
         cells += [
             f"<td>{result.instances_per_s:,.0f}</td>",
-            f"<td>{_size(result.model_bytes)}</td>",
+            f"<td>{readable_bytes(result.model_bytes)}</td>",
             f"<td>{result.seconds:.2f}</td>",
             f"<td>{len(result.events)}</td>",
         ]

@@ -39,6 +39,19 @@ PLOT_FILE = "curves.png"
 HEADLINE = ("subset_accuracy", "hamming_loss", "example_f1", "micro_f1", "macro_f1")
 
 
+def readable_bytes(size: float) -> str:
+    """A model size as people read it, in the tables of ``evaluate`` and the HTML report.
+
+    >>> readable_bytes(512), readable_bytes(1536), readable_bytes(3 * 1024**3)
+    ('512 B', '1.5 KiB', '3.0 GiB')
+    """
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSummary:
     """The ``dataset`` entry of ``results.json``."""
