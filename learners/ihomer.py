@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import random
 import typing
+
+import numpy as np
 
 from river import drift
 
@@ -476,7 +479,9 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         """Feed each group's error monitor its share of wrong labels; the wrong labels of all groups."""
         errors = 0
         for group in self._groups:
-            wrong = sum((predicted.get(label, 0.0) >= 0.5) != y[label] for label in group.labels)
+            labels = group.labels
+            served = np.fromiter(map(predicted.get, labels, itertools.repeat(0.0)), float, len(labels)) >= 0.5
+            wrong = int((served != np.fromiter(map(y.__getitem__, labels), bool, len(labels))).sum())
             errors += wrong
             before = group.error.estimation
             group.error.update(wrong / len(group.labels))

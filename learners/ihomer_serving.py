@@ -3,6 +3,8 @@ each label, from each candidate's faded count of mistakes."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from learners.base import DriftEvent, Label, LabelDict
@@ -26,7 +28,7 @@ class ServingChoices:
             if proba is None:  # created while learning the instance predicted
                 continue
             labels = group.labels
-            truth = np.fromiter((y[label] for label in labels), bool, len(labels))
+            truth = np.fromiter(map(y.__getitem__, labels), bool, len(labels))
             wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
             if self.serving_sets:
@@ -96,8 +98,9 @@ class ServingChoices:
 
     def _candidates(self, labels: list[Label], roots: list[dict[Label, float]], own: dict[Label, float]) -> np.ndarray:
         """Each candidate's probability of each label: a row per label, a column per serving level."""
-        root_p = [np.fromiter((root.get(label, 0.0) for label in labels), float, len(labels)) for root in roots]
-        own_p = np.fromiter((own.get(label, 0.0) for label in labels), float, len(labels))
+        zeros = itertools.repeat(0.0)
+        root_p = [np.fromiter(map(root.get, labels, zeros), float, len(labels)) for root in roots]
+        own_p = np.fromiter(map(own.get, labels, zeros), float, len(labels))
         columns = [root_p[0], own_p]
         if self.serving_blend:
             columns.append((root_p[0] + own_p) / 2.0)
