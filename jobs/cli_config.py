@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from jobs.cli_console import print_error
 from jobs.cli_options import BootstrapServers, ConfigFile, Learners
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
 
 console = Console()
-errors = Console(stderr=True)
 
 #: What ``config show`` prints for the Kafka address when none is set: ``run`` starts its own broker.
 EMBEDDED_BROKER = "none set: run starts an embedded broker"
@@ -70,7 +70,7 @@ def config_show(
             config_file, overrides={"learners": learner, "kafka": {"bootstrap_servers": bootstrap_servers}}
         )
     except ConfigError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        print_error(str(error))
         raise typer.Exit(2) from None
     if as_json:
         document = {"config": config.masked(), "sources": origins, "embedded_broker": uses_embedded_broker(config)}

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from jobs import submit as jobs_submit
+from jobs.cli_console import print_error
 from jobs.cli_options import Verbose
 from jobs.config import ConfigError
 from jobs.logging_setup import setup_logging
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -90,7 +90,7 @@ def submit_command(
             client, job_id, timeout_s=timeout, on_logs=lambda text: (sys.stdout.write(text), sys.stdout.flush())
         )
     except (jobs_submit.SubmitError, ConfigError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         raise typer.Exit(1) from None
     colour = "green" if status == "SUCCEEDED" else "red"
     console.print(f"job {escape(job_id)} [{colour}]{status}[/{colour}]")

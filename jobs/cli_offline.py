@@ -18,10 +18,10 @@ import typing
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from jobs.cli_console import errors, print_error, print_wide
 from jobs.cli_options import Dataset, IdField, InitModel, LabelsField, Seed, TextField, Verbose
 from jobs.html_report import write_html_report
 from jobs.drift_events import DriftRecorder
@@ -40,7 +40,6 @@ from stream.errors import ArffError, DatasetMissingError, StreamError, UnknownDa
 logger = logging.getLogger(__name__)
 
 console = Console()
-errors = Console(stderr=True)
 
 #: Exit codes: what the user typed is wrong / the data cannot be used.
 USAGE_ERROR = 2
@@ -72,10 +71,10 @@ def _errors_to_exit():
     try:
         yield
     except (UsageError, registry.UnknownLearnerError, UnknownDatasetError, DatasetMissingError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         raise typer.Exit(USAGE_ERROR) from None
     except StreamError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         raise typer.Exit(DATA_ERROR) from None
     except KeyboardInterrupt:
         errors.print("interrupted; nothing written")
@@ -126,7 +125,7 @@ def datasets_command() -> None:
         SYNTHETIC, f"{synthetic.n_instances:,}", f"{synthetic.n_features:,}", f"{synthetic.n_labels:,}", "–", "generated",
         "[green]built in[/green]: synthetic:kind=...,at=...,seed=... (see README, Datasets)",
     )
-    _print_wide(table)
+    print_wide(console, table)
     console.print(f"shared datasets folder: {data_dir()} (set TAGSTREAM_DATA_DIR to change it)", highlight=False, soft_wrap=True)
 
 
@@ -136,12 +135,6 @@ def learners_command() -> None:
     family_width = max(len(entry.family) for entry in registry.LEARNERS.values())
     for name, entry in registry.LEARNERS.items():
         console.print(f"{name:<{width}}  {entry.family:<{family_width}}  {entry.description}", highlight=False, soft_wrap=True)
-
-
-def _print_wide(renderable) -> None:
-    # Off a terminal (a pipe, a file, a test) rich would fold tables at 80 columns.
-    target = console if console.is_terminal else Console(file=console.file, width=200)
-    target.print(renderable)
 
 
 RESULT_HEADERS = {
@@ -260,7 +253,7 @@ def evaluate_command(
         title += f", labels {label_delay} instances late"
     if shuffle is not None:
         title += f", shuffled with seed {shuffle}"
-    _print_wide(results_table(results, title))
+    print_wide(console, results_table(results, title))
     files = write_report(_out_dir(out, data), summary, results, window)
     console.print(f"wrote {files.results}, {files.curves} and {files.plot}", highlight=False, soft_wrap=True)
     drift.finish()

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobs.checkpoint import CheckpointError, read_key
+from jobs.cli_console import print_error, print_wide
 from jobs.cli_options import BootstrapServers, ConfigFile, Verbose
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
@@ -31,7 +32,6 @@ from learners.model_file import save
 from stream.errors import StreamError
 
 console = Console()
-errors = Console(stderr=True)
 
 Group = typing.Annotated[str | None, typer.Option(help="Consumer group (default: the job config's kafka.group_id).")]
 TopicKind = typing.Annotated[
@@ -46,10 +46,10 @@ def _errors_to_exit():
     try:
         yield
     except (ConfigError, ValueError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         raise typer.Exit(2) from None
     except (StreamError, CheckpointError, OSError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         raise typer.Exit(1) from None
 
 
@@ -75,12 +75,6 @@ def _group(config: JobConfig, topics: list[str], group: str | None) -> GroupOffs
     return GroupOffsets(config.kafka, group or config.kafka.group_id, topics)
 
 
-def _print_wide(renderable) -> None:
-    # Off a terminal rich would fold at 80 columns and cut the numbers.
-    target = console if console.is_terminal else Console(file=console.file, width=200)
-    target.print(renderable)
-
-
 def offsets_show(
     config_file: ConfigFile = None, bootstrap_servers: BootstrapServers = None, group: Group = None, topic: TopicKind = None
 ) -> None:
@@ -96,7 +90,7 @@ def offsets_show(
     for row in rows:
         committed = "-" if row.committed is None else f"{row.committed:,}"
         table.add_row(row.topic, str(row.partition), committed, f"{row.start:,}", f"{row.end:,}", f"{row.lag:,}")
-    _print_wide(table)
+    print_wide(console, table)
 
 
 def _print_changes(group: str, changes: list[OffsetChange], dry_run: bool) -> None:
@@ -106,7 +100,7 @@ def _print_changes(group: str, changes: list[OffsetChange], dry_run: bool) -> No
     for change in changes:
         before = "-" if change.before is None else f"{change.before:,}"
         table.add_row(change.topic, str(change.partition), before, f"{change.after:,}")
-    _print_wide(table)
+    print_wide(console, table)
 
 
 def offsets_reset(
@@ -177,7 +171,7 @@ def deadletters_stats(config_file: ConfigFile = None, bootstrap_servers: Bootstr
     table.add_column("last error")
     for reason, count in stats.by_reason.most_common():
         table.add_row(reason, f"{count:,}", escape(stats.last_error[reason][:160]))
-    _print_wide(table)
+    print_wide(console, table)
     for source, count in stats.by_source.most_common():
         console.print(f"from {escape(source)}: {count:,}", highlight=False, soft_wrap=True)
 

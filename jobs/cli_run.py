@@ -16,10 +16,10 @@ import typing
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 
 from jobs.broker import EmbeddedBroker
 from jobs.cli_config import uses_embedded_broker
+from jobs.cli_console import errors, print_error
 from jobs.cli_options import (
     BootstrapServers,
     ConfigFile,
@@ -45,7 +45,6 @@ from jobs.telemetry import PipelineMetrics
 from learners.model_file import ModelFileError
 
 console = Console()
-errors = Console(stderr=True)
 
 #: Dataset replayed by a run on the embedded broker when none is given.
 DEFAULT_DATASET = "yeast"
@@ -193,7 +192,7 @@ def run_command(
     try:
         config = JobConfig.load(config_file, overrides=overrides, flag_names=FIELD_FLAGS)
     except ConfigError as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        print_error(str(error))
         raise typer.Exit(2) from None
     # The embedded broker has no data of its own: it replays the default dataset unless told another.
     if uses_embedded_broker(config) and config.dataset is None:
@@ -203,10 +202,10 @@ def run_command(
         with graceful_interrupt(stop):
             summary = run_with_view(config, TerminalView(stop, quiet_ray=not verbose), stop, label_delay=label_delay)
     except (ConfigError, ModelFileError) as error:
-        errors.print(f"[red]error:[/red] {escape(failure_reason(error))}", highlight=False)
+        print_error(failure_reason(error))
         raise typer.Exit(2) from None
     except FATAL_ERRORS as error:
-        errors.print(f"[red]error:[/red] {escape(failure_reason(error))}", highlight=False)
+        print_error(failure_reason(error))
         raise typer.Exit(1) from None
     console.print(summary_view(summary, console))
     if config.out_dir is not None:

@@ -10,9 +10,9 @@ import typing
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from jobs.broker import BrokerError, EmbeddedBroker
+from jobs.cli_console import errors, print_error
 from jobs.cli_options import BootstrapServers, ConfigFile, Dataset, IdField, LabelsField, TextField, Verbose
 from jobs.config import ConfigError, JobConfig
 from jobs.logging_setup import setup_logging
@@ -23,7 +23,6 @@ from stream.kafka import KafkaConfig, ensure_topics
 from stream.text import TextFields
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def _kafka_config(config_file: pathlib.Path | None, bootstrap_servers: str | None, topics: dict) -> KafkaConfig:
@@ -37,7 +36,7 @@ def _errors_to_exit():
     try:
         yield
     except (StreamError, BrokerError, ConfigError, OSError) as error:
-        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        print_error(str(error))
         raise typer.Exit(1) from None
 
 
