@@ -49,6 +49,9 @@ class DriftConfig(pydantic.BaseModel):
     warmup: int = pydantic.Field(200, ge=0, description="Labelled records that make up the initial label space.")
     dormant_after: int | None = pydantic.Field(1000, ge=1, description="Records without a label before it is dormant.")
     dormant_after_s: float | None = pydantic.Field(None, gt=0, description="Seconds of event time without a label before it is dormant.")
+    born_factor: float = pydantic.Field(
+        10.0, ge=0, description="A label first on after the warm-up is born once its occurrences have probability exp(-born_factor) or less for a label always there (0: when first on)."
+    )
     seed: int = 0
     alertmanager_url: str | None = pydantic.Field(
         None, description="POST drift-level alerts to this Alertmanager (http(s)://host:9093) too."
@@ -70,6 +73,7 @@ class DriftConfig(pydantic.BaseModel):
             "warmup": self.warmup,
             "dormant_after": self.dormant_after,
             "dormant_after_s": self.dormant_after_s,
+            "born_factor": self.born_factor,
             "seed": self.seed,
             **scaled,
         }
@@ -87,7 +91,7 @@ class StageMonitor:
 
     Examples
     --------
-    >>> monitor = StageMonitor("job", DriftConfig(warmup=1))
+    >>> monitor = StageMonitor("job", DriftConfig(warmup=1, born_factor=0.0))
     >>> monitor.record({"x": 1.0}, ("tagstream.records", 0, 41), "r1", ts=1.0)
     []
     >>> monitor.labelled(("a",), {"mlhat": {"a": True}}, ("tagstream.records", 0, 41), "r1", ts=1.0, versions={"mlhat": 0})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 
@@ -154,6 +155,23 @@ def test_label_born_dormant_and_revived_are_one_alert_each():
     assert revived == ("label_revived", ("y0",), 6000)
 
 
+def test_a_late_label_is_born_once_it_is_unlikely_for_a_label_always_there():
+    life = LabelLifecycle(warmup=10, dormant_after=None)
+    new_on = lambda i: {"new"} if i >= 1000 and i % 5 == 0 else set()  # noqa: E731  (on every 5th record from 1000)
+    late_once = lambda i: {"rare"} if i in (700, 1900, 2600) else set()  # noqa: E731  (a rare label, seen three times)
+    changes = {i: found for i in range(3000) if (found := life.update(i, {"a"} | new_on(i) | late_once(i), ts=float(i)))}
+    # new: (1 / 1001) ** 1 > exp(-10), (6 / 1006) ** 2 <= exp(-10): born at its second time on.
+    assert changes == {1005: [("label_born", "new")]}
+    assert (life.labels["new"].first_on, life.labels["new"].first_on_ts) == (1000, 1000.0)
+    assert life.labels["rare"].unborn and "rare" not in life.present()
+
+
+def test_a_born_alert_spans_the_first_time_on_to_the_record_that_settled_it():
+    monitor = DriftMonitor(job="t", warmup=10)
+    alerts = [a for i in range(1200) for a in monitor.observe_labels({"a"} | ({"new"} if i >= 1000 and i % 5 == 0 else set()), {}, StreamPosition(i))]
+    assert [(a.kind, a.labels, a.first.index, a.last.index, a.severity) for a in alerts] == [("label_born", ("new",), 1000, 1005, "low")]
+
+
 def test_dormant_by_event_time():
     life = LabelLifecycle(warmup=1, dormant_after=None, dormant_after_s=60.0)
     assert life.update(0, {"a", "b"}, ts=0.0) == []
@@ -269,6 +287,46 @@ def test_a_swap_of_two_labels_names_them_and_not_the_labels_they_go_with():
     assert blind and {"b", "c"} <= set(blind[0].labels) <= {"a", "b", "c", "d"}
 
 
+def swap_known_and_unknown(n: int, swap_at: int, seed: int = 0):
+    """Independent labels a, b, c; a stand-in learner that knows a and c (5 % wrong) but not b (40 %
+    wrong). From ``swap_at`` on a and b swap values, and the learner follows the inputs: its error on
+    a rises to 40 %, on b falls to 5 %, on c stays."""
+    rng = np.random.default_rng(seed + 200)
+    rows = [({"x": float(rng.random())}, {label: bool(rng.random() < 0.4) for label in "abc"}) for _ in range(n)]
+    noise = random.Random(seed)
+
+    def learner(i, x, y):
+        rates = {"a": 0.4, "b": 0.05, "c": 0.05} if i >= swap_at else {"a": 0.05, "b": 0.4, "c": 0.05}
+        return {label: on != (noise.random() < rates[label]) for label, on in y.items()}
+
+    return rows, learner
+
+
+def test_a_concept_alert_names_a_label_whose_error_fell_with_the_change():
+    rows, learner = swap_known_and_unknown(4000, 2000)
+    concept = [a for a in drifts(run(DriftMonitor(job="t"), rows, learner)) if a.kind == "concept"]
+    assert len(concept) == 1 and 2000 <= concept[0].last.index < 2250
+    assert concept[0].labels == ("a", "b")  # b's error fell by as many standard errors as a's rose; c's did not move
+    assert concept[0].detail["signalled"] == ["a"]  # a fall is named, never signalled
+
+
+def test_a_fall_of_the_error_alone_raises_nothing():
+    rows, learner = swap_known_and_unknown(4000, 2000)
+    improving = lambda i, x, y: {**learner(i, x, y), "a": y["a"]}  # noqa: E731  (a stays known: only b's error moves, down)
+    assert not [a for a in run(DriftMonitor(job="t"), rows, improving) if a.kind == "concept"]
+
+
+def test_a_rare_label_is_not_dormant_until_its_silence_is_unlikely_at_its_own_rate():
+    life = LabelLifecycle(warmup=1, dormant_after=100, dormant_factor=10.0)
+    # rare: on 4 times in its first 400 records, then quiet; frequent: on every 4th record until 400.
+    changes = [life.update(i, ({"rare"} if i % 100 == 0 and i < 400 else set()) | ({"frequent"} if i % 4 == 0 and i <= 400 else set()))
+               for i in range(6000)]
+    quiet = {label: i for i, found in enumerate(changes) for kind, label in found if kind == "label_dormant"}
+    assert quiet["frequent"] == 400 + 100  # 10 mean gaps (40) are less than dormant_after
+    # (301 / (301 + gap)) ** 4 <= exp(-10) once gap >= 301 * (exp(2.5) - 1): 10 "mean gaps" (750) would be too soon
+    assert quiet["rare"] == math.ceil(301 * math.exp(2.5)) - 1
+
+
 def test_a_young_learners_error_is_not_taken_for_drift():
     # A stand-in learner that is right on everything at first and wrong on 10 % later, with no
     # change in the stream: watched from its first record, its early records make the reference
@@ -288,8 +346,9 @@ def test_a_young_learners_error_is_not_taken_for_drift():
 def quiet_by_scan(life, index, ts, dormant_after, dormant_factor, dormant_after_s):
     """The dormancy rule checked on one label directly (what the queues must agree with)."""
     if dormant_after is not None:
-        gap = (life.last_on - life.since + 1) / max(life.count, 1)
-        if index - life.last_on >= max(dormant_after, dormant_factor * gap):
+        span = life.last_on - life.since + 1
+        unlikely = (span / (index - life.since + 1)) ** max(life.count, 1) <= math.exp(-dormant_factor)
+        if index - life.last_on >= dormant_after and unlikely:
             return True
     return dormant_after_s is not None and ts is not None and life.last_on_ts is not None and ts - life.last_on_ts >= dormant_after_s
 
@@ -309,7 +368,7 @@ def test_dormancy_from_the_due_queues_equals_checking_every_label(seed, dormant_
         on = {label for label in labels if rng.random() < rates[label]}
         ts += rng.uniform(-1.0, 2.0)  # event time may go back
         now = None if rng.random() < 0.05 else ts
-        awake = {label: l for label, l in life.labels.items() if not l.dormant and label not in on}
+        awake = {label: l for label, l in life.labels.items() if not (l.dormant or l.unborn) and label not in on}
         expected = [label for label, l in awake.items() if quiet_by_scan(l, index, now, dormant_after, factor, dormant_after_s)]
         changes = life.update(index, on, now)
         assert [label for kind, label in changes if kind == "label_dormant"] == expected

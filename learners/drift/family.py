@@ -73,15 +73,25 @@ class Family:
     reported twice. A warning is raised once, escalates into the next drift of the family, or
     expires after the monitor's ``warning_expiry`` records; after it expires the family raises no
     new warning for ``cooldown`` records.
+
+    With ``name_falls``, a one-sided (``up``) detector whose mean *fell* by ``name_threshold``
+    standard errors is named too (never signals): a learner's error on a label whose relation to
+    the inputs changed may fall as well as rise, when the label's new concept is one the learner
+    already knows better than its old one (two labels swapping values: the learner had learned
+    one of them well and the other not at all).
     """
 
-    def __init__(self, kind: str, name: str, learner: str | None, bank: WindowShiftBank, name_threshold: float, cooldown: int):
+    name_falls = False  # families pickled before it existed
+
+    def __init__(self, kind: str, name: str, learner: str | None, bank: WindowShiftBank, name_threshold: float, cooldown: int,
+                 name_falls: bool = False):
         self.kind = kind
         self.name = name
         self.learner = learner
         self.bank = bank
         self.name_threshold = name_threshold
         self.cooldown = cooldown
+        self.name_falls = name_falls
         self.subjects: dict[str, Subject] = {}
         self.label_cool_until: dict[str, int] = {}
         self.warning: PendingWarning | None = None
@@ -127,10 +137,12 @@ class Family:
                 self.bank.reset(subject.index)  # the change moved it too
 
     def named(self, drifting: list[Subject], index: int) -> list[Subject]:
-        """The drifting subjects plus those close behind: one alert names every label the change moved."""
+        """The drifting subjects plus those close behind: one alert names every label the change moved
+        (with ``name_falls``, in either direction)."""
         bank = self.bank
-        z = np.where(bank.up, bank.statistic, np.abs(bank.statistic))
-        size = np.where(bank.up, bank.effect, np.abs(bank.effect))
+        one_sided = bank.up & (not self.name_falls)
+        z = np.where(one_sided, bank.statistic, np.abs(bank.statistic))
+        size = np.where(one_sided, bank.effect, np.abs(bank.effect))
         close = bank.ready & (z >= self.name_threshold) & (size >= bank.min_effect)
         chosen = {s.name: s for s in drifting}
         subjects = list(self.subjects.values())

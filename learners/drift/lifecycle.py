@@ -10,6 +10,10 @@ import typing
 
 __all__ = ["LabelLife", "LabelLifecycle", "labels_on"]
 
+#: Largest exponent of the dormancy rule (see :meth:`LabelLifecycle._due_index`): exp(60) records
+#: is beyond any stream, and keeps the due point a finite number.
+UNLIKELY_CAP = 60.0
+
 
 def labels_on(y: typing.Mapping[str, bool] | typing.Iterable[str]) -> set[str]:
     """The labels that are on, as strings, of a ``dict[label, bool]`` or of the labels that are on.
@@ -24,7 +28,8 @@ def labels_on(y: typing.Mapping[str, bool] | typing.Iterable[str]) -> set[str]:
 
 @dataclasses.dataclass(slots=True)
 class LabelLife:
-    """What is known about one label: when it was first and last on, how often, whether it is dormant."""
+    """What is known about one label: when it was first and last on, how often, whether it is dormant
+    (or, first seen after the warm-up, not yet known to be born)."""
 
     since: int  # index from which the label counts as present (0 for the initial label space)
     first_on: int
@@ -32,16 +37,30 @@ class LabelLife:
     last_on_ts: float | None
     count: int = 1
     dormant: bool = False
+    unborn: bool = False  # first seen after the warm-up, as a label that had always been there might be
+    before: int = 0  # labelled records before its first time on
+    first_on_ts: float | None = None
 
 
 class LabelLifecycle:
     """Tracks every label that has been on, and says which are born, dormant or revived.
 
-    A label on for the first time after ``warmup`` labelled records is *born* (before that it is
-    part of the initial label space). A label is *dormant* once it has not been on for
-    ``max(dormant_after, dormant_factor * its mean gap)`` labelled records, where its mean gap is
-    the records per occurrence since it appeared; or, with ``dormant_after_s``, for that many
-    seconds of event time. A dormant label that is on again is *revived*.
+    A label on for the first time after ``warmup`` labelled records (before that it is part of the
+    initial label space) is *born* once its occurrences are unlikely for a label that had always
+    been there at one rate: ``k`` occurrences since its first, in the last ``m`` of ``n`` labelled
+    records, all fall there with probability ``(m / n) ** k``, and it is born once that is
+    ``exp(-born_factor)`` or less. A new label on often is born at its second or third time on; a
+    rare label of a long-tailed label space, first seen late by chance, is not. A label not yet
+    born is never dormant. A label is *dormant* once it has not been on for
+    ``dormant_after`` labelled records and its silence is unlikely at its own rate: had it kept
+    the rate at which it was on since it appeared (``k`` times in ``span`` records, up to its last
+    time), all ``k`` would have fallen before a silence of ``gap`` records with probability
+    ``(span / (span + gap)) ** k``, and it is dormant once that is ``exp(-dormant_factor)`` or
+    less. For a frequent label that is about ``dormant_factor`` of its mean gaps (``span / k``);
+    a label seen a few times only needs a far longer silence, since a few occurrences say little
+    about its rate (a label seen once is never dormant by count). Or, with ``dormant_after_s``, a
+    label is dormant after that many seconds of event time without it. A dormant label that is on
+    again is *revived*; its occurrences and silence before count on toward its rate.
 
     Parameters
     ----------
@@ -50,14 +69,18 @@ class LabelLifecycle:
     dormant_after
         Fewest labelled records without the label before it is dormant; ``None``: never by count.
     dormant_factor
-        A label is dormant only after this many of its own mean gaps without it, so rare labels are
-        not called dormant between two normal occurrences.
+        How unlikely the silence must be at the label's own rate (``exp(-dormant_factor)``): for a
+        frequent label, about this many of its mean gaps; rare labels are not called dormant
+        between two normal occurrences.
     dormant_after_s
         Seconds of event time without the label after which it is dormant; ``None``: never by time.
+    born_factor
+        How unlikely a late label's occurrences must be for a label that had always been there
+        (``exp(-born_factor)``); ``0``: born when first on.
 
     Examples
     --------
-    >>> life = LabelLifecycle(warmup=2, dormant_after=3, dormant_factor=1.0)
+    >>> life = LabelLifecycle(warmup=2, dormant_after=3, dormant_factor=1.0, born_factor=1.0)
     >>> [life.update(i, labels) for i, labels in enumerate([{"a"}, {"a"}, {"a", "b"}, {"a"}, {"a"}, {"a"}, {"a"}, {"b"}])]
     [[], [], [('label_born', 'b')], [], [], [('label_dormant', 'b')], [], [('label_revived', 'b')]]
 
@@ -69,15 +92,17 @@ class LabelLifecycle:
         dormant_after: int | None = 1000,
         dormant_factor: float = 10.0,
         dormant_after_s: float | None = None,
+        born_factor: float = 10.0,
     ):
-        if warmup < 0 or (dormant_after is not None and dormant_after < 1) or dormant_factor < 0:
-            raise ValueError("warmup and dormant_factor must be >= 0 and dormant_after >= 1")
+        if warmup < 0 or (dormant_after is not None and dormant_after < 1) or min(dormant_factor, born_factor) < 0:
+            raise ValueError("warmup, dormant_factor and born_factor must be >= 0 and dormant_after >= 1")
         if dormant_after_s is not None and dormant_after_s <= 0:
             raise ValueError(f"dormant_after_s must be > 0, got {dormant_after_s}")
         self.warmup = warmup
         self.dormant_after = dormant_after
         self.dormant_factor = dormant_factor
         self.dormant_after_s = dormant_after_s
+        self.born_factor = born_factor
         self.labels: dict[str, LabelLife] = {}
         self.seen = 0
         # When each label that is not dormant falls quiet, by count and by event time: a record
@@ -96,18 +121,22 @@ class LabelLifecycle:
         for label in sorted(on):
             life = self.labels.get(label)
             if life is None:
-                life = self.labels[label] = LabelLife(0 if initial else index, index, index, ts)
+                life = self.labels[label] = LabelLife(0 if initial else index, index, index, ts, unborn=not initial,
+                                                      before=self.seen - 1, first_on_ts=ts)
                 self._order[label] = len(self._order)
-                if not initial:
-                    changes.append(("label_born", label))
-                self._schedule(label, life)
-                continue
+            else:
+                life.last_on, life.last_on_ts = index, ts
+                life.count += 1
+            if life.unborn:
+                if life.count * math.log(self.seen / (self.seen - life.before)) < self.born_factor:
+                    continue  # as likely a rare label seen late: not born yet, not watched for silence
+                life.unborn = False
+                changes.append(("label_born", label))
             if life.dormant:
+                # Its rate is still counted from its first appearance: one occurrence after a long
+                # silence does not make it a label seen once (which would never fall quiet again).
                 life.dormant = False
-                life.since, life.count = index, 0
                 changes.append(("label_revived", label))
-            life.last_on, life.last_on_ts = index, ts
-            life.count += 1
             self._schedule(label, life)
         quiet = self._pop_due(self._due, self._queued, index, self._due_index)
         if ts is not None:
@@ -121,9 +150,11 @@ class LabelLifecycle:
         """First record index at which the label counts as quiet by count (``None``: never)."""
         if self.dormant_after is None:
             return None
-        mean_gap = (life.last_on - life.since + 1) / max(life.count, 1)
-        # Records are counted in whole numbers: quiet once index - last_on >= the (real) span.
-        return life.last_on + math.ceil(max(self.dormant_after, self.dormant_factor * mean_gap))
+        span = life.last_on - life.since + 1
+        # (span / (index - since + 1)) ** count <= exp(-dormant_factor), in whole records. The
+        # exponent's cap is far beyond any stream's length (a label seen once: never, in effect).
+        unlikely = life.since - 1 + math.ceil(span * math.exp(min(self.dormant_factor / max(life.count, 1), UNLIKELY_CAP)))
+        return max(life.last_on + self.dormant_after, unlikely)
 
     def _due_time(self, life: LabelLife) -> float | None:
         """Event time at which the label counts as quiet (``None``: never by time)."""
@@ -164,8 +195,13 @@ class LabelLifecycle:
         return quiet
 
     def __setstate__(self, state: dict) -> None:
-        # Pickled before the due queues existed: queue every label that is not dormant.
         self.__dict__.update(state)
+        # Pickled when labels were born when first on: every label seen is born.
+        self.__dict__.setdefault("born_factor", 0.0)
+        for life in self.labels.values():
+            if not hasattr(life, "unborn"):
+                life.unborn, life.before, life.first_on_ts = False, 0, None
+        # Pickled before the due queues existed: queue every label that is not dormant.
         if "_due" not in state:
             self._due, self._due_s, self._queued, self._queued_s = [], [], {}, {}
             self._order = {label: n for n, label in enumerate(self.labels)}
@@ -174,5 +210,5 @@ class LabelLifecycle:
                     self._schedule(label, life)
 
     def present(self) -> list[str]:
-        """Labels seen so far and not dormant."""
-        return [label for label, life in self.labels.items() if not life.dormant]
+        """Labels seen so far, born and not dormant."""
+        return [label for label, life in self.labels.items() if not (life.dormant or life.unborn)]

@@ -75,7 +75,7 @@ class DriftMonitor:
     max_pair_labels
         Labels whose pairwise co-occurrence is watched: the most frequent ones at the end of the
         warm-up.
-    warmup, dormant_after, dormant_factor, dormant_after_s
+    warmup, dormant_after, dormant_factor, dormant_after_s, born_factor
         Label-space settings (see :class:`~learners.drift.lifecycle.LabelLifecycle`).
     learner_warmup
         Labelled records of a learner (from the first the monitor sees of it) whose errors are not
@@ -134,6 +134,7 @@ class DriftMonitor:
         dormant_after: int | None = 1000,
         dormant_factor: float = 10.0,
         dormant_after_s: float | None = None,
+        born_factor: float = 10.0,
         learner_warmup: int | None = None,
         max_raw_features: int = 16,
         feature_dims: int = 8,
@@ -159,7 +160,7 @@ class DriftMonitor:
         self.warning_expiry = warning_expiry
         self.max_pair_labels = max_pair_labels
         self.learner_warmup = window if learner_warmup is None else learner_warmup
-        self.lifecycle = LabelLifecycle(warmup, dormant_after, dormant_factor, dormant_after_s)
+        self.lifecycle = LabelLifecycle(warmup, dormant_after, dormant_factor, dormant_after_s, born_factor)
         self.sketch = FeatureSketch(max_raw_features, feature_dims, seed)
         self.clusters: dict[str, str] = {}
         self._concept: dict[str, Family] = {}
@@ -178,7 +179,9 @@ class DriftMonitor:
     # -- construction helpers -----------------------------------------------------------------------
 
     def _family(self, kind: str, name: str, learner: str | None) -> Family:
-        return Family(kind, name, learner, WindowShiftBank(self.window, self.reference, self.reference if self.min_reference is None else self.min_reference), self.name_threshold, self.cooldown)
+        bank = WindowShiftBank(self.window, self.reference, self.reference if self.min_reference is None else self.min_reference)
+        # A label whose concept changed may see the learner's error fall: a concept alert names it too.
+        return Family(kind, name, learner, bank, self.name_threshold, self.cooldown, name_falls=kind == "concept")
 
     def _settings(self, threshold: float, direction: str = "up", variance: str = "bernoulli", min_effect=None, min_effect_sd=0.0) -> dict:
         return {
@@ -285,7 +288,7 @@ class DriftMonitor:
         where nothing but the detectors' windows changes are taken together, every label and
         record at once (:mod:`learners.drift.batch`).
 
-        >>> monitor = DriftMonitor(job="doc", warmup=1)
+        >>> monitor = DriftMonitor(job="doc", warmup=1, born_factor=0.0)  # a label is born when first on
         >>> [alert.kind for alert in monitor.observe_many([
         ...     Observation(StreamPosition(0), x={"f": 1.0}, labels={"a": True}, predictions={"m": {"a": True}}),
         ...     Observation(StreamPosition(1), x={"f": 0.5}, labels={"a": True, "b": True}, predictions={"m": {}}),
@@ -313,8 +316,11 @@ class DriftMonitor:
         for kind, label in changes:
             life = self.lifecycle.labels[label]
             first = position
+            # Only the index and time of a label's first and last records are kept.
             if kind == "label_dormant":
-                first = StreamPosition(life.last_on, ts=life.last_on_ts)  # only its index and time are kept
+                first = StreamPosition(life.last_on, ts=life.last_on_ts)
+            elif kind == "label_born":
+                first = StreamPosition(life.first_on, ts=life.first_on_ts)
             if kind == "label_revived" and label in self._prior.subjects:
                 self._prior.bank.reset(self._prior.subjects[label].index)  # its frequency starts again from here
             alerts.append(
@@ -448,14 +454,16 @@ class DriftMonitor:
         )
 
     def __setstate__(self, state: dict) -> None:
-        # A monitor pickled before learner warm-ups and moved pairs existed: its learners are past
-        # any warm-up, and a change it was gathering has no pairs recorded yet.
+        # A monitor pickled before learner warm-ups, moved pairs and named falls existed: its learners
+        # are past any warm-up, a change it was gathering has no pairs recorded yet, and its concept
+        # alerts name falls of the error as new ones do.
         self.__dict__.update(state)
         self.__dict__.setdefault("learner_warmup", 0)
         self.__dict__.setdefault("_learner_records", {})
         for family in [self._prior, self._feature, *self._concept.values()]:
             if family.change is not None and not hasattr(family.change, "moved_pairs"):
                 family.change.moved_pairs = set()
+            family.__dict__.setdefault("name_falls", family.kind == "concept")
 
     def __repr__(self) -> str:
         return f"DriftMonitor(job={self.job!r}, window={self.window}, labels={len(self.lifecycle.labels)})"
