@@ -69,6 +69,10 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
       accuracy counts and what small groups of co-occurring labels make tractable (HOMER's idea).
       A root that predicts label sets serves whole groups only.
 
+    A group's own learner that has served nothing (no label, alone or in the blend, and not the
+    group's label sets) for ``retire_after`` instances retires: it stops learning and predicting,
+    and the roots serve the group (its cost was that of a root, for no prediction).
+
     A restructuring keeps each label's record of the roots (a new group's own learner and blend
     start from the count of the root that served the label), and never replaces the learner that
     predicts a label by an untrained one. Roots of different kinds make the candidates differ in
@@ -84,6 +88,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
     label set changed get a new learner; a new group starts from the old learner that covered most of its labels, or is mentored by it (see
     ``warm_start``). Every change goes out as a :class:`~learners.base.DriftEvent`: ``split`` and
     ``merge`` of the label tree (with the statistics of the test), ``drift`` (the error monitor),
+    ``retire`` (a group's own learner retires),
     ``restructure`` (groups created and removed, and where each new learner came
     from), ``serving_level`` (a label moves between the candidates, with each one's window error;
     or a group's label sets, with ``"unit": "label set"``), ``handover`` (a mentor steps back, only without root learners) and the
@@ -168,6 +173,14 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         probability of a single label is a sum over the label sets it predicts, which makes few
         wrong labels where it predicts little (on rare labels, on streams of unique label sets)
         and so would win per-label choices while losing labels that are on.
+    retire_after
+        With root learners, a group's own learner that has served none of the group's labels
+        (alone or in the blend), nor its label sets, for this many instances retires: it no
+        longer learns or predicts, and the group is served by the roots from then on. A group
+        learner costs about as much per instance as a root; where the roots serve a group
+        (label-set learners on small groups, MLHT on some streams) it is work that pays for
+        nothing. The decision is the group's own, so a sharded model makes it at the same
+        instance. ``None``: never.
     serving_window
         Window, in instances, of the exponentially faded counts of mistakes (fading factor
         ``1 - 1 / serving_window``) that the serving choices compare.
@@ -214,10 +227,10 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     """
 
-    STATE_LAYOUT = 3
+    STATE_LAYOUT = 4
     STATE_LAYOUT_CHANGE = (
-        "iHOMER's default roots changed on 2026-12-03: its pruned-sets root keeps the 64 most "
-        "frequent label sets as classes (level root:PrunedSets)"
+        "iHOMER changed on 2026-12-03: its pruned-sets root keeps the 64 most frequent label sets "
+        "as classes (level root:PrunedSets), and a group's own learner that serves nothing retires"
     )
 
     def __init__(
@@ -243,6 +256,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         serving_margin: float = 0.1,
         serving_blend: bool = True,
         serving_sets: bool = True,
+        retire_after: int | None = 1000,
         seed: int | None = None,
     ):
         _check_learner("base_learner", base_learner)
@@ -261,6 +275,8 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
             raise ValueError(f"IHOMER: handover must be >= 1, got {handover!r}")
         if guard < 0:
             raise ValueError(f"IHOMER: guard must be >= 0, got {guard!r}")
+        if retire_after is not None and retire_after < 1:
+            raise ValueError(f"IHOMER: retire_after must be >= 1 or None, got {retire_after!r}")
         if serving_window < 1:
             raise ValueError(f"IHOMER: serving_window must be >= 1, got {serving_window!r}")
         if not 0.0 <= serving_margin < 1.0:
@@ -282,6 +298,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         self.serving_margin = serving_margin
         self.serving_blend = serving_blend
         self.serving_sets = serving_sets
+        self.retire_after = retire_after
         self.seed = seed
         self._reset()
 
@@ -360,8 +377,9 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
             root.learn_one(x, dict(y))
             self._forward(root, level, tuple(self._labels))
         for group in self._groups:
-            group.learner.learn_one(x, {label: y[label] for label in group.labels})
-            self._forward(group.learner, group.group_id, group.labels)
+            if not group.retired:
+                group.learner.learn_one(x, {label: y[label] for label in group.labels})
+                self._forward(group.learner, group.group_id, group.labels)
         if mentored:
             self._teach(x, y, mentored)
         reasons = [change.kind for change in changes]
@@ -384,8 +402,9 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
                 root.learn_one_masked(x, dict(known), mask)
                 self._forward(root, level, tuple(self._labels))
         for group in self._groups:
-            group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
-            self._forward(group.learner, group.group_id, group.labels)
+            if not group.retired:
+                group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
+                self._forward(group.learner, group.group_id, group.labels)
 
     @property
     def supports_partial_labels(self) -> bool:
@@ -445,9 +464,14 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         if self._level_memo is not None and self._level_memo[0] is x and self._level_memo[1] == self._n:
             return self._level_memo[2:]
         roots = [root.predict_proba_one(x) for root in self._roots]
-        own = {group.group_id: group.learner.predict_proba_one(x) for group in self._groups}
+        own = {group.group_id: self._own_proba(group, x) for group in self._groups}
         self._level_memo = (x, self._n, roots, own)
         return roots, own
+
+    @staticmethod
+    def _own_proba(group: _Group, x: Features) -> dict[Label, float]:
+        """The group's own learner's probabilities; none once it has retired."""
+        return {} if group.retired else group.learner.predict_proba_one(x)
 
     def _adopt_new_labels(self) -> None:
         for label in self._tree.labels:

@@ -86,6 +86,10 @@ class _Group:
         # While mentored, the mentor predicts; both are scored on the group's labels until handover.
         self.mentor: _Mentor | None = None
         self.handover = [0, 0, 0]  # instances, own learner's wrong labels, mentor's wrong labels
+        # With ``retire_after``: the last instance at which the own learner served (alone or in the
+        # blend) and whether it has retired (it neither learns nor predicts any more).
+        self.own_served_at = created_at
+        self.retired = False
         # With a root learner: each candidate's faded count of wrong labels over the whole group
         # (its window error on the group, never decided on), and the serving choice of each label.
         self.choice = _Choices(len(levels), rows=1)

@@ -31,16 +31,42 @@ class ServingChoices:
             truth = np.fromiter(map(y.__getitem__, labels), bool, len(labels))
             wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
+            retired = self._own_columns() if group.retired else []
             if self.serving_sets:
                 # Scored before the per-label choices move: the prediction these choices made.
                 per_label = wrong[np.arange(len(labels)), self._label_columns(group)].any()
                 set_wrong = np.concatenate(([per_label], wrong.any(axis=0)))[None, :]
-                for _, left in self._fade(group.set_choice, set_wrong.astype(float), fading, decide=True):
+                barred = [1 + column for column in retired]
+                for _, left in self._fade(group.set_choice, set_wrong.astype(float), fading, decide=True, barred=barred):
                     self._emit_set_serving(group, left)
             self._fade(group.choice, counts[None, :], fading, decide=False)
             group.label_choices.grow(len(labels))
-            for row, left in self._fade(group.label_choices, wrong, fading, decide=True, barred=self._set_only_columns):
+            barred = self._set_only_columns + retired
+            for row, left in self._fade(group.label_choices, wrong, fading, decide=True, barred=barred):
                 self._emit_serving(group, group.label_choices, row, [labels[row]], left)
+            if self.retire_after is not None and not group.retired:
+                self._retire_if_idle(group)
+
+    def _own_columns(self) -> list[int]:
+        """The candidates that need the group's own learner: itself and the blend."""
+        return [column for column, level in enumerate(self._levels) if level in ("own", "blend")]
+
+    def _retire_if_idle(self, group: _Group) -> None:
+        """Note whether the group's own learner serves (alone or in the blend, a label or the label
+        sets); retire it when it has not for ``retire_after`` instances."""
+        if np.isin(self._served_columns(group), self._own_columns()).any():
+            group.own_served_at = self._n
+            return
+        if self._n - group.own_served_at < self.retire_after:
+            return
+        group.retired = True
+        detail = {
+            "group": group.group_id,
+            "learner": "own",
+            "last_served_at": group.own_served_at,
+            "created_at": group.created_at,
+        }
+        self._emit(DriftEvent("ihomer", "global", "retire", self._n, tuple(group.labels), group.home, detail))
 
     def _fade(
         self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool, barred: list[int] = ()

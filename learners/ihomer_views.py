@@ -43,6 +43,7 @@ class Views:
                     "size": len(group.labels),
                     "learner": self._learner_name(self.base_learner),
                     "learner_bytes": group.learner.model_bytes,
+                    "retired": group.retired,
                     "origin": group.origin,
                     "created_at": group.created_at,
                     "error": group.error.estimation,

@@ -296,6 +296,47 @@ def test_clusters_stay_served_by_the_root_unless_their_learner_is_better(base_le
     assert set(model._roots[0].targets[-1]) == set(A + B)
 
 
+def test_an_own_learner_that_never_serves_retires_and_the_predictions_stay_the_same():
+    # The groups' narrow learners are always wrong: the root serves every label all along.
+    stream = list(truthful(blocks(800, random.Random(22), [A, B])))
+    settings = {"base_learner": Width(narrow_is_right=False), "n_min": 50, "root_base_learner": None, "seed": 1}
+    retiring, keeping = IHOMER(retire_after=100, **settings), IHOMER(retire_after=None, **settings)
+    predicted, events, lessons = [], [], {}
+    for x, y in stream:
+        predicted.append((retiring.predict_proba_one(x), keeping.predict_proba_one(x)))
+        retiring.learn_one(x, y)
+        keeping.learn_one(x, y)
+        for event in retiring.pop_events():
+            events.append(event)
+            for group in retiring._groups:
+                if event.kind == "retire" and group.group_id == event.detail["group"]:
+                    lessons[group.group_id] = (len(group.learner.targets), group.learner.asked)
+    assert all(mine == theirs for mine, theirs in predicted)
+    retired = {e.detail["group"]: e for e in events if e.kind == "retire"}
+    assert {g.group_id for g in retiring._groups} <= set(retired)
+    for group in retiring._groups:
+        event = retired[group.group_id]
+        assert event.level == "global" and event.labels == tuple(group.labels) and event.node == group.home
+        assert event.instance == event.detail["last_served_at"] + 100 == group.created_at + 100
+        # From then on the learner neither learns nor predicts.
+        assert (len(group.learner.targets), group.learner.asked) == lessons[group.group_id]
+    assert all(g["retired"] and g["served_by"] == {"root": 3} for g in retiring.describe()["partition"])
+    assert not any(g.retired for g in keeping._groups)
+    assert [e.kind for e in keeping.pop_events()] == [e.kind for e in events if e.kind != "retire"]
+
+
+def test_an_own_learner_that_serves_does_not_retire():
+    model = IHOMER(
+        base_learner=Width(narrow_is_right=True), n_min=50, root_base_learner=None, retire_after=100, seed=1
+    )
+    events = run(model, truthful(blocks(800, random.Random(21), [A, B])))
+    # The first group's learner, as wide as the root, was no better and retired; its narrow
+    # successors serve their labels and keep learning.
+    assert [e.detail["group"] for e in events if e.kind == "retire"] == ["g0"]
+    assert all(not g.retired and g.learner.targets for g in model._groups)
+    assert all(g["served_by"] == {"own": 3} for g in model.describe()["partition"])
+
+
 class SpreadOrBunched(Recorder):
     """Reads the labels' truth from the features; learned wide (more than three labels) it gets one
     label of each block wrong on every instance, a different one each time (``phase``), learned
@@ -630,15 +671,15 @@ class StateAsPickled:
         return object.__new__, (IHOMER,), state
 
 
-@pytest.mark.parametrize("layout", [None, 1, 2])
-def test_a_model_pickled_before_the_capped_label_set_root_is_refused_naming_the_change(layout):
+@pytest.mark.parametrize("layout", [None, 1, 2, 3])
+def test_a_model_pickled_before_the_retiring_own_learners_is_refused_naming_the_change(layout):
     model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
     run(model, blocks(200, random.Random(17), [A, B]))
     with pytest.raises(StaleLearnerState) as refused:
         pickle.loads(pickle.dumps(StateAsPickled(model, layout)))
     error = refused.value
-    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 3)
-    assert "64 most frequent label sets" in str(error) and "--fresh" in str(error)
+    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 4)
+    assert "own learner that serves nothing retires" in str(error) and "--fresh" in str(error)
     assert pickle.loads(pickle.dumps(model)).describe()["instances"] == 200
 
 
@@ -702,6 +743,7 @@ def test_before_any_data():
         ({"delta": 1.5}, ValueError, "delta"),
         ({"serving_window": 0}, ValueError, "serving_window"),
         ({"serving_margin": 1.0}, ValueError, "serving_margin"),
+        ({"retire_after": 0}, ValueError, "retire_after"),
         ({"root_base_learner": ()}, ValueError, "at least one"),
         ({"root_base_learner": ("mlht", "nope")}, UnknownLearnerError, "unknown learner 'nope'"),
         ({"root_base_learner": "ihomer"}, ValueError, "root_base_learner cannot be 'ihomer'"),

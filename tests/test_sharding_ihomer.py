@@ -17,7 +17,8 @@ from learners.sharding.ihomer_parts import GroupShard
 from stream.datasets import open_dataset
 from stream.synthetic import DriftingMultiLabelStream
 
-SETTINGS = {"seed": 1, "n_min": 50, "guard": 50}
+# retire_after: own learners that serve nothing retire within these short prefixes too.
+SETTINGS = {"seed": 1, "n_min": 50, "guard": 50, "retire_after": 60}
 
 
 @functools.cache
@@ -58,6 +59,7 @@ def test_sharded_ihomer_predicts_and_reports_what_the_unsharded_one_does(name, n
     assert results == expected
     assert events == expected_events
     assert any(event.kind == "restructure" for event in events)
+    assert any(event.kind == "retire" for event in events)
     described = model.describe()
     assert [tuple(group["labels"]) for group in described["partition"]] == [tuple(map(str, g)) for g in partition]
     assert {group["shard"] for group in described["partition"]} <= set(range(n_shards))

@@ -159,7 +159,7 @@ class GroupShard:
             x = features[index]
             if kind == "predict":
                 roots = self._roots(first + position)
-                own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
+                own = {group.group_id: model._own_proba(group, x) for group in model._groups}
                 served = [
                     (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
                     for group in model._groups
@@ -174,8 +174,9 @@ class GroupShard:
                 model._n = n
                 known = self._target(on)
                 for group in model._groups:
-                    group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
-                    self._forward(position, group, n, events)
+                    if not group.retired:
+                        group.learner.learn_one_masked(x, {label: known[label] for label in group.labels}, mask)
+                        self._forward(position, group, n, events)
                 results.append(None)
             self._own_memo = None
         self._own_memo = None  # a host's state holds no record
@@ -203,7 +204,7 @@ class GroupShard:
         if memo is not None:
             own = memo[1]  # predicted just before, nothing learned since (iHOMER memoises it too)
         elif monitor or score:
-            own = {group.group_id: group.learner.predict_proba_one(x) for group in model._groups}
+            own = {group.group_id: model._own_proba(group, x) for group in model._groups}
         else:
             own = {}
         predicted = {}
@@ -226,8 +227,9 @@ class GroupShard:
             model._score_levels(y, roots, own)
             events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
         for group in model._groups:
-            group.learner.learn_one(x, {label: y[label] for label in group.labels})
-            self._forward(position, group, n, events)
+            if not group.retired:
+                group.learner.learn_one(x, {label: y[label] for label in group.labels})
+                self._forward(position, group, n, events)
         return model._count_group_errors(predicted, y) if monitor else None
 
     def _forward(self, position: int, group, n: int, events: list) -> None:
