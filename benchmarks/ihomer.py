@@ -20,7 +20,11 @@ Configurations:
   labels, an MLHAT, an MLHT and pruned sets (a label-set learner); each label comes from whichever
   candidate did better on it lately (a root, its cluster's own MLHAT, or the mean of the MLHAT
   root's and the own MLHAT's probabilities, the blend), and a whole cluster from one candidate
-  when that one got clearly more of the cluster's label sets right (``serving_sets``);
+  when that one got clearly more of the cluster's label sets right (``serving_sets``); pruned
+  sets keeps its 64 most frequent label sets as classes, and a cluster's own MLHAT that has served
+  nothing for 1,000 instances retires (``retire_after``);
+* ``ihomer-ps-all``: the default of the previous round (a0affd8): pruned sets over every frequent
+  label set it tracks (up to 1,000), no retirement;
 * ``ihomer-nosets``: the default without the label-set choice per cluster (per-label choices only);
 * ``ihomer-2roots``: the default of the previous round: roots MLHAT and MLHT, per-label choices only;
 * ``ihomer-2roots-sets``: roots MLHAT and MLHT with the label-set choice (no pruned-sets root);
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import inspect
 import json
 import pathlib
 import sys
@@ -71,6 +76,7 @@ CONFIGS: dict[str, dict | None] = {
     "mlht": None,
     "no-change": None,
     "ihomer": {},
+    "ihomer-ps-all": {"root_base_learner": ("mlhat", "mlht", "ps"), "retire_after": None},
     "ihomer-nosets": {"serving_sets": False},
     "ihomer-2roots": {"root_base_learner": ("mlhat", "mlht"), "serving_sets": False},
     "ihomer-2roots-sets": {"root_base_learner": ("mlhat", "mlht")},
@@ -88,8 +94,27 @@ def build(config: str):
 def parameters(config: str) -> dict:
     """Every constructor parameter of a configuration, defaults included, as recorded in the JSON."""
     learner = build(config)
-    return {name: (value if isinstance(value, (int, float, str, bool, type(None))) else repr(value))
+    return {name: (value if isinstance(value, (int, float, str, bool, type(None))) else parameter_text(value))
             for name, value in learner._get_params().items()}
+
+
+def parameter_text(value) -> str:
+    """A parameter on one line: a learner given as an estimator by its class and the parameters it
+    sets apart from their defaults (river's ``repr`` spans lines), anything else by ``repr``.
+
+    >>> from learners.pruned_sets import PrunedSets
+    >>> parameter_text(("mlhat", PrunedSets(max_classes=64)))
+    "('mlhat', PrunedSets(max_classes=64))"
+    >>> parameter_text(("mlhat", "mlht"))
+    "('mlhat', 'mlht')"
+    """
+    if isinstance(value, (list, tuple)) and any(hasattr(item, "_get_params") for item in value):
+        return "(" + ", ".join(parameter_text(item) for item in value) + ")"
+    if hasattr(value, "_get_params"):
+        defaults = {name: p.default for name, p in inspect.signature(type(value)).parameters.items()}
+        changed = [f"{name}={v!r}" for name, v in value._get_params().items() if defaults.get(name, inspect.Parameter.empty) != v]
+        return f"{type(value).__name__}({', '.join(changed)})"
+    return repr(value)
 
 
 def run_pair(dataset: str, config: str, budget: float) -> dict:
