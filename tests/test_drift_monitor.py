@@ -327,6 +327,16 @@ def test_a_rare_label_is_not_dormant_until_its_silence_is_unlikely_at_its_own_ra
     assert quiet["rare"] == math.ceil(301 * math.exp(2.5)) - 1
 
 
+def test_a_moved_pair_is_explained_by_the_label_in_most_moved_pairs_even_of_no_signalled_pair():
+    # blog changed (three of its pairs moved, one with blogs) and so did tools; only blogs+tools
+    # signalled. Counting blogs+blog for blogs would name blogs alone; blog explains that pair
+    # first, and the signalled pair is then a tie that no error rise settles: both are named.
+    monitor = DriftMonitor(job="t")
+    moved = [("blog", "blogs"), ("blog", "free"), ("blog", "software"), ("blogs", "tools")]
+    assert monitor._explain_pairs(set(), [("blogs", "tools")], moved, 0) == {"blogs", "tools"}
+    assert monitor._explain_pairs({"tools"}, [("blogs", "tools")], moved, 0) == set()  # named for its own frequency
+
+
 def test_a_young_learners_error_is_not_taken_for_drift():
     # A stand-in learner that is right on everything at first and wrong on 10 % later, with no
     # change in the stream: watched from its first record, its early records make the reference

@@ -362,29 +362,33 @@ class DriftMonitor:
         return []
 
     def _explain_pairs(self, named: set[str], signalled: list[tuple[str, str]], moved: typing.Iterable[tuple[str, str]], index: int) -> set[str]:
-        """The labels behind the label pairs whose co-occurrence changed: the fewest that take part
-        in every signalled pair, picked greedily.
+        """The labels behind the signalled label pairs: picked greedily among the labels of every
+        moved pair, until each signalled pair has one; those in a signalled pair are named.
 
         When one label's values change, its pairs with the labels it goes with move; the other
         label of each such pair did not change. So labels are picked by the number of moved pairs
-        (signalled, or standing at ``name_threshold`` while the change was gathered) they are in;
-        between labels in as many, by the rise of the learners' error on them (only the changed
+        (signalled, or standing at ``name_threshold`` while the change was gathered) they are in,
+        of those no label picked is in yet; between labels in as many, by the rise of the learners' error on them (only the changed
         label's relation to the inputs changed), when one stands at ``name_threshold / 4`` (one
         standard error at the default) or more. A tie that neither settles names every label in it.
-        A pair with a label already named for its own frequency is explained by it.
+        A pair with a label already named for its own frequency is explained by it. Only labels of
+        signalled pairs are named: pairs are named when they signal themselves.
 
         The pairs alone cannot tell which label of a tie changed, and naming both names one that
         did not; a label whose error rose by a standard error while the other's did not is the
         better guess. (Two labels swapping values move their pairs with a third label that goes
         with both, and with no other: yeast's Class2/Class3 swap tied Class1 with Class2, whose
         error had risen 1.3 standard errors at the alert against 0.0, under the old floor of 2.)
+        A label of no signalled pair may explain some of them first: on delicious, TAG_blog and
+        TAG_tools swapped and TAG_blogs+TAG_tools signalled; TAG_blogs was in two moved pairs and
+        TAG_tools in one, but TAG_blogs' other one, with TAG_blog, is one of TAG_blog's three.
         """
         uncovered = {frozenset(pair) for pair in signalled if not named.intersection(pair)}
-        moved_sets = [frozenset(pair) for pair in moved]
+        pending = {frozenset(pair) for pair in moved if not named.intersection(pair)} | uncovered
         chosen: set[str] = set()
         while uncovered:
-            candidates = {label for pair in uncovered for label in pair}
-            degree = {label: sum(label in pair for pair in moved_sets if not pair & chosen) for label in candidates}
+            candidates = {label for pair in pending for label in pair}
+            degree = {label: sum(label in pair for pair in pending) for label in candidates}
             best = max(degree.values())
             tied = [label for label in candidates if degree[label] == best]
             if len(tied) > 1:
@@ -393,8 +397,9 @@ class DriftMonitor:
                 if top >= self.name_threshold / 4:
                     tied = [label for label in tied if rise[label] == top]
             chosen.update(tied)
+            pending = {pair for pair in pending if not pair & chosen}
             uncovered = {pair for pair in uncovered if not pair & chosen}
-        return chosen
+        return {label for label in chosen if any(label in pair for pair in signalled)}
 
     def _error_rise(self, label: str, index: int) -> float:
         """The largest rise of a learner's error on ``label`` now, in standard errors (0 when none
