@@ -71,7 +71,8 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     A group's own learner that has served nothing (no label, alone or in the blend, and not the
     group's label sets) for ``retire_after`` instances retires: it stops learning and predicting,
-    and the roots serve the group (its cost was that of a root, for no prediction).
+    its state is dropped, and the roots serve the group (its cost was that of a root, for no
+    prediction).
 
     A restructuring keeps each label's record of the roots (a new group's own learner and blend
     start from the count of the root that served the label), and never replaces the learner that
@@ -176,7 +177,8 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
     retire_after
         With root learners, a group's own learner that has served none of the group's labels
         (alone or in the blend), nor its label sets, for this many instances retires: it no
-        longer learns or predicts, and the group is served by the roots from then on. A group
+        longer learns or predicts, its state is dropped (a new group never starts from it), and
+        the group is served by the roots from then on. A group
         learner costs about as much per instance as a root; where the roots serve a group
         (label-set learners on small groups, MLHT on some streams) it is work that pays for
         nothing. The decision is the group's own, so a sharded model makes it at the same

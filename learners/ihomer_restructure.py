@@ -142,6 +142,8 @@ class Restructuring:
         overlap = len(wanted & set(source.labels)) if source is not None else 0
         if overlap == 0:
             return None, None, "fresh: no previous learner shares a label"
+        if source.retired:
+            return None, None, f"fresh: {source.group_id}'s learner had retired"
         if 2 * len(labels) < len(source.trained) and self._roots:
             # The root serves the group until its fresh learner is better: no mentor needed.
             return None, None, (

@@ -53,13 +53,17 @@ class ServingChoices:
 
     def _retire_if_idle(self, group: _Group) -> None:
         """Note whether the group's own learner serves (alone or in the blend, a label or the label
-        sets); retire it when it has not for ``retire_after`` instances."""
+        sets); retire it when it has not for ``retire_after`` instances, and drop its state."""
         if np.isin(self._served_columns(group), self._own_columns()).any():
             group.own_served_at = self._n
             return
         if self._n - group.own_served_at < self.retire_after:
             return
         group.retired = True
+        # Its state goes: it would only ever serve again as a new group's warm start, and a stale
+        # learner that lost for so long is no better start than a fresh one (see _learner_source).
+        # An untrained clone keeps the group's record of what its learner is.
+        group.learner = group.learner.clone()
         detail = {
             "group": group.group_id,
             "learner": "own",

@@ -318,8 +318,11 @@ def test_an_own_learner_that_never_serves_retires_and_the_predictions_stay_the_s
         event = retired[group.group_id]
         assert event.level == "global" and event.labels == tuple(group.labels) and event.node == group.home
         assert event.instance == event.detail["last_served_at"] + 100 == group.created_at + 100
-        # From then on the learner neither learns nor predicts.
-        assert (len(group.learner.targets), group.learner.asked) == lessons[group.group_id]
+        # Its state was dropped (an untrained learner of the same kind stands for it), and from
+        # then on it neither learns nor predicts.
+        assert lessons[group.group_id] == (0, 0)
+        assert (len(group.learner.targets), group.learner.asked) == (0, 0)
+        assert type(group.learner) is Width and group.learner.narrow_is_right is False
     assert all(g["retired"] and g["served_by"] == {"root": 3} for g in retiring.describe()["partition"])
     assert not any(g.retired for g in keeping._groups)
     assert [e.kind for e in keeping.pop_events()] == [e.kind for e in events if e.kind != "retire"]
@@ -334,6 +337,8 @@ def test_an_own_learner_that_serves_does_not_retire():
     # successors serve their labels and keep learning.
     assert [e.detail["group"] for e in events if e.kind == "retire"] == ["g0"]
     assert all(not g.retired and g.learner.targets for g in model._groups)
+    # A retired learner is no warm start: the groups that replaced g0 started fresh.
+    assert {g.origin for g in model._groups} == {"fresh: g0's learner had retired"}
     assert all(g["served_by"] == {"own": 3} for g in model.describe()["partition"])
 
 
