@@ -58,7 +58,7 @@ class LabelLifecycle:
     ``(span / (span + gap)) ** k``, and it is dormant once that is ``exp(-dormant_factor)`` or
     less. For a frequent label that is about ``dormant_factor`` of its mean gaps (``span / k``);
     a label seen a few times only needs a far longer silence, since a few occurrences say little
-    about its rate (a label seen once is never dormant by count). Or, with ``dormant_after_s``, a
+    about its rate (a label seen once, in effect never). Or, with ``dormant_after_s``, a
     label is dormant after that many seconds of event time without it. A dormant label that is on
     again is *revived*; its occurrences and silence before count on toward its rate.
 
