@@ -91,7 +91,7 @@ NOTES = """## Notes on the gaps
   yeast's subset accuracy 0.138 -> 0.148 (macro-F1 0.392 -> 0.391), enron's 0.0975 -> 0.0981.
   `model_bytes` is smaller on every stream than at 000dd56 (enron 44.3 -> 32.4 MiB at 25fefed ->
   28.2 MiB at 5bbf1cd, medical 38.1 -> 35.4, scene 3.40 -> 2.71 -> 1.65, yeast 1.95 -> 1.62 ->
-  1.18). The instances/s row is of the 5bbf1cd run (load average 1-3), not side by side with the
+  1.18). The instances/s row is of the 5bbf1cd run (load average 1-5), not side by side with the
   other rows.
   Against the paper's best baseline (section above) it is at least as good on 3 of the 7 published
   datasets we run in subset accuracy (water-quality, scene, medical; not flags, emotions 0.214
