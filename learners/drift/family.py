@@ -4,18 +4,61 @@ the state that turns their signals into one alert per change (gathering, cool-do
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
 import typing
 
 import numpy as np
 
 from learners.drift.alerts import StreamPosition
-from learners.drift.detectors import DRIFT, WindowShiftBank
+from learners.drift.detectors import DRIFT, NONE, WARNING, WindowShiftBank
 
-__all__ = ["CARDINALITY", "LABELSET", "Change", "Family", "PendingWarning", "Subject"]
+__all__ = ["CARDINALITY", "LABELSET", "Change", "Family", "PendingWarning", "Subject", "counts_z"]
 
 #: Subjects of a family that are not one label (the whole label set, the cardinality).
 LABELSET = "labelset"
 CARDINALITY = "cardinality"
+
+
+_NORMAL = statistics.NormalDist()
+
+
+def counts_z(recent: int, window: int, reference: int, n_reference: int) -> float:
+    """How far ``recent`` events in ``window`` records stand from ``reference`` in the ``n_reference``
+    records before, as the normal deviate of an exact test (signed: positive when the recent rate
+    is the higher).
+
+    The test conditions on the events of both windows together: were the recent window any
+    ``window`` of the ``window + n_reference`` records, its count would be hypergeometric. The
+    one-sided mid-p tail in the direction of the change is turned into a z, so it reads like the
+    normal statistic where that is right (rates away from 0 and 1) and stays honest where it is
+    not: at rare rates the normal statistic takes the reference rate as known and the recent
+    rate's spread as the reference's, and a label on 10 times in 1,000 records, then 10 times in
+    200, stands at z 5.1 there against 3.4 here; 14 errors in 200 records against 14 in 1,000
+    (2.8 expected) at 6.1 against 4.1.
+
+    >>> round(counts_z(10, 200, 10, 1000), 2), round(counts_z(60, 200, 200, 1000), 2)
+    (3.42, 3.04)
+    >>> round(counts_z(0, 200, 50, 1000), 2)  # a label on 5 % of the time, then not in 200 records
+    -3.92
+
+    """
+    total, records = recent + reference, window + n_reference
+    if window * reference == recent * n_reference:
+        return 0.0
+    upper = recent * n_reference > reference * window
+    low, high = max(0, total - n_reference), min(total, window)
+    base = math.lgamma(total + 1) + math.lgamma(records - total + 1) - math.lgamma(records + 1)
+    base += math.lgamma(window + 1) + math.lgamma(n_reference + 1)
+
+    def mass(k: int) -> float:
+        return math.exp(base - math.lgamma(k + 1) - math.lgamma(window - k + 1) - math.lgamma(total - k + 1)
+                        - math.lgamma(n_reference - total + k + 1))
+
+    beyond = range(recent + 1, high + 1) if upper else range(low, recent)
+    tail = 0.5 * mass(recent) + math.fsum(mass(k) for k in beyond)
+    z = -_NORMAL.inv_cdf(min(max(tail, 1e-300), 0.5))
+    return z if upper else -z
 
 
 @dataclasses.dataclass(slots=True)
@@ -115,8 +158,31 @@ class Family:
                 if levels[i] == DRIFT:
                     self.bank.reset(subject.index)  # the change already reported; build a new reference after it
                 continue
-            (drifting if levels[i] == DRIFT else warning).append(subject)
+            level = self._exact_level(i, levels[i])
+            if level != NONE:
+                (drifting if level == DRIFT else warning).append(subject)
         return drifting, warning
+
+    def z(self, i: int) -> float:
+        """Detector ``i``'s statistic: for 0/1 values the exact test's (:func:`counts_z`), else the bank's."""
+        bank = self.bank
+        if not (bank.bernoulli[i] and bank.ready[i]):
+            return float(bank.statistic[i])
+        n_reference = min(max(bank._t - int(bank._start[i]) - bank.window, 0), bank.reference)
+        return counts_z(round(bank._recent_sum[i]), bank.window, round(bank._reference_sum[i]), n_reference)
+
+    def _exact_level(self, i: int, level: int) -> int:
+        """The bank's level for 0/1 values, lowered to what the exact test supports (the bank's normal
+        statistic screens; it is too sure of itself at rare rates, and the exact test is too slow for
+        every detector at every record)."""
+        bank = self.bank
+        if not bank.bernoulli[i]:
+            return level
+        z = self.z(i)
+        z = z if bank.up[i] else abs(z)
+        if z >= bank.threshold[i]:
+            return level
+        return WARNING if level == DRIFT and z >= bank.warning_threshold[i] else NONE if z < bank.warning_threshold[i] else level
 
     def cooling(self, subject: Subject, index: int) -> bool:
         """Whether the subject, or a label it is about, was reported less than ``cooldown`` records ago."""
@@ -143,13 +209,17 @@ class Family:
         one_sided = bank.up & (not self.name_falls)
         z = np.where(one_sided, bank.statistic, np.abs(bank.statistic))
         size = np.where(one_sided, bank.effect, np.abs(bank.effect))
-        close = bank.ready & (z >= self.name_threshold) & (size >= bank.min_effect)
+        # The normal statistic screens at half the threshold: the exact one stands further out than it
+        # for a rate falling towards 0 (5 % to none in 200 records: 3.9 against 3.0).
+        close = bank.ready & (z >= self.name_threshold / 2) & (size >= bank.min_effect)
         chosen = {s.name: s for s in drifting}
         subjects = list(self.subjects.values())
         for i in np.flatnonzero(close):
             subject = subjects[i]
             if subject.nearby and subject.name not in chosen and not self.cooling(subject, index):
-                chosen[subject.name] = subject
+                exact = self.z(i)
+                if (exact if one_sided[i] else abs(exact)) >= self.name_threshold:
+                    chosen[subject.name] = subject
         return list(chosen.values())
 
     def close_pairs(self) -> list[Subject]:
@@ -164,7 +234,7 @@ class Family:
         return {
             "name": "z",
             "subject": subject.name,
-            "value": round(float(bank.statistic[i]), 3),
+            "value": round(self.z(i), 3),
             "threshold": float(bank.threshold[i]),
             "reference_mean": round(float(bank.reference_mean[i]), 4),
             "recent_mean": round(float(bank.recent_mean[i]), 4),

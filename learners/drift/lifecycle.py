@@ -49,8 +49,11 @@ class LabelLifecycle:
     initial label space) is *born* once its occurrences are unlikely for a label that had always
     been there at one rate: ``k`` occurrences since its first, in the last ``m`` of ``n`` labelled
     records, all fall there with probability ``(m / n) ** k``, and it is born once that is
-    ``exp(-born_factor)`` or less. A new label on often is born at its second or third time on; a
-    rare label of a long-tailed label space, first seen late by chance, is not. A label not yet
+    ``exp(-born_factor)`` divided by the number of labels first seen after the warm-up so far, or
+    less: each of them was put to the same test, and in a long-tailed label space hundreds are (on
+    delicious, with 983 labels, a rare label seen late by chance was born every few hundred records
+    under ``exp(-born_factor)`` alone). A new label on often is born at its second to fourth time
+    on; a rare label of a long-tailed label space, first seen late by chance, is not. A label not yet
     born is never dormant. A label is *dormant* once it has not been on for
     ``dormant_after`` labelled records and its silence is unlikely at its own rate: had it kept
     the rate at which it was on since it appeared (``k`` times in ``span`` records, up to its last
@@ -76,7 +79,7 @@ class LabelLifecycle:
         Seconds of event time without the label after which it is dormant; ``None``: never by time.
     born_factor
         How unlikely a late label's occurrences must be for a label that had always been there
-        (``exp(-born_factor)``); ``0``: born when first on.
+        (``exp(-born_factor)``, over the number of late labels); ``0``: born when first on.
 
     Examples
     --------
@@ -105,6 +108,7 @@ class LabelLifecycle:
         self.born_factor = born_factor
         self.labels: dict[str, LabelLife] = {}
         self.seen = 0
+        self.late = 0  # labels first seen after the warm-up: each was tested for birth
         # When each label that is not dormant falls quiet, by count and by event time: a record
         # looks only at the labels due, not at every label (stale entries are skipped).
         self._due: list[tuple[int, str]] = []
@@ -124,11 +128,13 @@ class LabelLifecycle:
                 life = self.labels[label] = LabelLife(0 if initial else index, index, index, ts, unborn=not initial,
                                                       before=self.seen - 1, first_on_ts=ts)
                 self._order[label] = len(self._order)
+                self.late += not initial
             else:
                 life.last_on, life.last_on_ts = index, ts
                 life.count += 1
             if life.unborn:
-                if life.count * math.log(self.seen / (self.seen - life.before)) < self.born_factor:
+                evidence = life.count * math.log(self.seen / (self.seen - life.before))
+                if self.born_factor and evidence < self.born_factor + math.log(self.late):
                     continue  # as likely a rare label seen late: not born yet, not watched for silence
                 life.unborn = False
                 changes.append(("label_born", label))
@@ -198,6 +204,7 @@ class LabelLifecycle:
         self.__dict__.update(state)
         # Pickled when labels were born when first on: every label seen is born.
         self.__dict__.setdefault("born_factor", 0.0)
+        self.__dict__.setdefault("late", sum(life.since > 0 for life in state["labels"].values()))
         for life in self.labels.values():
             if not hasattr(life, "unborn"):
                 life.unborn, life.before, life.first_on_ts = False, 0, None

@@ -55,7 +55,9 @@ class DriftMonitor:
     concept_threshold, labelset_threshold, prior_threshold, pair_threshold, feature_threshold
         Standard errors beyond which each kind of detector signals a drift (per label error, mean
         error over the labels, a label's frequency and the cardinality, a pair's co-occurrence, an
-        input).
+        input). For a label's error or frequency (0/1 values) the statistic is an exact test's,
+        as a normal deviate (:func:`~learners.drift.family.counts_z`): the normal one is far too
+        sure of a rise at rare rates.
     warning_margin
         A warning is signalled this many standard errors below a drift threshold.
     name_threshold
@@ -99,15 +101,15 @@ class DriftMonitor:
     ...     alerts += monitor.update({"x": rng.random()}, {"a": a, "b": b}, {"model": predicted},
     ...                              StreamPosition(i), model_versions={"model": i})
     >>> [(alert.level, alert.kind, alert.labels, alert.learner, alert.last.index) for alert in alerts]  # doctest: +NORMALIZE_WHITESPACE
-    [('warning', 'prior', ('b',), None, 1542), ('warning', 'concept', ('b',), 'model', 1549),
-     ('drift', 'prior', ('b',), None, 1599), ('drift', 'concept', ('b',), 'model', 1610)]
+    [('warning', 'prior', ('b',), None, 1544), ('warning', 'concept', ('b',), 'model', 1559),
+     ('drift', 'prior', ('b',), None, 1609), ('drift', 'concept', ('b',), 'model', 1618)]
 
     Each drift is raised 50 records after the record that set it off (more labels may join it). It escalates the
     warning before it, and names its window and the model version:
 
     >>> drift = alerts[3]
     >>> drift.detail["escalates"] == alerts[1].event_id, drift.first.index, drift.model_version, drift.detector
-    (True, 1361, 1610, 'concept/model')
+    (True, 1369, 1618, 'concept/model')
 
     """
 
@@ -370,13 +372,15 @@ class DriftMonitor:
         (signalled, or standing at ``name_threshold`` while the change was gathered) they are in,
         of those no label picked is in yet; between labels in as many, by the rise of the learners' error on them (only the changed
         label's relation to the inputs changed), when one stands at ``name_threshold / 4`` (one
-        standard error at the default) or more. A tie that neither settles names every label in it.
-        A pair with a label already named for its own frequency is explained by it. Only labels of
-        signalled pairs are named: pairs are named when they signal themselves.
+        standard error at the default) or more. A tie that neither settles explains its pairs but
+        names none of its labels: the alert lists the pair among the detectors that signalled
+        (``detail["signalled"]``), and says no more than it knows. A pair with a label already
+        named for its own frequency is explained by it. Only labels of signalled pairs are named:
+        pairs are named when they signal themselves.
 
         The pairs alone cannot tell which label of a tie changed, and naming both names one that
-        did not; a label whose error rose by a standard error while the other's did not is the
-        better guess. (Two labels swapping values move their pairs with a third label that goes
+        did not (half the names wrong, for a tie of two); a label whose error rose by a standard
+        error while the other's did not is the better guess. (Two labels swapping values move their pairs with a third label that goes
         with both, and with no other: yeast's Class2/Class3 swap tied Class1 with Class2, whose
         error had risen 1.3 standard errors at the alert against 0.0, under the old floor of 2.)
         A label of no signalled pair may explain some of them first: on delicious, TAG_blog and
@@ -386,6 +390,7 @@ class DriftMonitor:
         uncovered = {frozenset(pair) for pair in signalled if not named.intersection(pair)}
         pending = {frozenset(pair) for pair in moved if not named.intersection(pair)} | uncovered
         chosen: set[str] = set()
+        unsettled: set[str] = set()
         while uncovered:
             candidates = {label for pair in pending for label in pair}
             degree = {label: sum(label in pair for pair in pending) for label in candidates}
@@ -396,10 +401,12 @@ class DriftMonitor:
                 top = max(rise.values())
                 if top >= self.name_threshold / 4:
                     tied = [label for label in tied if rise[label] == top]
+                else:
+                    unsettled.update(tied)
             chosen.update(tied)
             pending = {pair for pair in pending if not pair & chosen}
             uncovered = {pair for pair in uncovered if not pair & chosen}
-        return {label for label in chosen if any(label in pair for pair in signalled)}
+        return {label for label in chosen - unsettled if any(label in pair for pair in signalled)}
 
     def _error_rise(self, label: str, index: int) -> float:
         """The largest rise of a learner's error on ``label`` now, in standard errors (0 when none
@@ -410,7 +417,7 @@ class DriftMonitor:
                 return math.inf  # its detector restarted after that alert: the rise was reported
             subject = family.subjects.get(label)
             if subject is not None and family.bank.ready[subject.index]:
-                rise = max(rise, float(family.bank.statistic[subject.index]))
+                rise = max(rise, family.z(subject.index))
         return rise
 
     def _close(self, family: Family, position: StreamPosition, model_version: int | None) -> Alert:
