@@ -414,7 +414,7 @@ def exact_mid_p_z(recent, window, reference, n_reference):
             for k in range(0, min(total, window) + 1)]
     upper = recent * n_reference > reference * window
     tail = mass[recent] / 2 + (sum(mass[recent + 1:]) if upper else sum(mass[:recent]))
-    z = -NormalDist().inv_cdf(float(tail))
+    z = -NormalDist().inv_cdf(min(float(tail), 0.5))  # never against the direction of the change
     return z if upper else -z
 
 
