@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jobs.drift_stage import DriftConfig, StageMonitor
-from learners.drift import DriftMonitor, Observation, StreamPosition
+from learners.drift import DriftMonitor, Observation, StreamPosition, batch
 from learners.drift.detectors import WindowShiftBank
 from learners.evaluate import shuffled
 from stream.datasets import open_dataset
@@ -252,3 +252,41 @@ def test_the_sketch_projects_sparse_records_as_the_stacked_vectors_do_and_reads_
     state = {key: value for key, value in FeatureSketch(max_raw=2, dims=4, seed=5).__dict__.items() if key not in ("_rows", "_table")}
     old.__setstate__(state | {"_vectors": {name: sketch._vector(name) for name in ("w1", "w2")}})
     assert [old.transform(x) for x in records[:20]] == [sketch.transform(x) for x in records[:20]]
+
+
+def rare_label_observations(n: int = 2400, labels: int = 30, seed: int = 6):
+    """Labels on 2 % of the time; a stand-in learner wrong on 1 % of them, then on 4 % from the middle:
+    the bank's statistic warns on some rare labels' errors, the exact test mostly does not."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        y = {f"l{k}": rng.random() < 0.02 for k in range(labels)}
+        wrong = 0.01 if i < n // 2 else 0.04
+        predicted = {label: on != (rng.random() < wrong) for label, on in y.items()}
+        out.append(Observation(StreamPosition(i), x={"f": rng.random()}, labels={l for l, on in y.items() if on},
+                               predictions={"model": predicted}, model_versions={"model": i}))
+    return out
+
+
+def test_observe_many_takes_records_together_past_warnings_the_exact_test_turns_down():
+    observations = rare_label_observations()
+    assert_same_alerts_and_state(observations, window=100, reference=500)
+    monitor = DriftMonitor(job="t", window=100, reference=500)
+    turned_down = []
+    original = batch._exact_warnings
+
+    def counted(family, ahead, warned):
+        found = original(family, ahead, warned)
+        turned_down.append(bool(warned.any()) and not found.any())
+        return found
+
+    calls = []
+    labels_observed = monitor.observe_labels
+    monitor.observe_labels = lambda *args, **kwargs: calls.append(args[2].index) or labels_observed(*args, **kwargs)
+    batch._exact_warnings = counted
+    try:
+        monitor.observe_many(observations)
+    finally:
+        batch._exact_warnings = original
+    assert any(turned_down)  # the bank warned where the exact test did not, and the run went on
+    assert len(calls) < len(observations) // 10

@@ -18,8 +18,8 @@ import typing
 import numpy as np
 
 from learners.drift.alerts import Alert, StreamPosition
-from learners.drift.detectors import DRIFT, WARNING
-from learners.drift.family import CARDINALITY, LABELSET, Family
+from learners.drift.detectors import DRIFT, WARNING, Ahead
+from learners.drift.family import CARDINALITY, LABELSET, Family, counts_z
 from learners.drift.lifecycle import labels_on
 
 if typing.TYPE_CHECKING:
@@ -178,7 +178,7 @@ def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation]
     aheads = []
     for family, rows, values in looks:
         ahead = family.bank.look_ahead(values)
-        due = _first_due(family, ahead.levels, np.asarray(rows.index), monitor)
+        due = _first_due(family, ahead, np.asarray(rows.index), monitor)
         if due is not None:
             stop = min(stop, rows.at[due])
         aheads.append((family, rows, ahead))
@@ -230,20 +230,47 @@ def _error_values(family: Family, wrong: np.ndarray, label_id: dict[str, int]) -
     return values
 
 
-def _first_due(family: Family, levels: np.ndarray, index: np.ndarray, monitor: DriftMonitor) -> int | None:
+def _first_due(family: Family, ahead: Ahead, index: np.ndarray, monitor: DriftMonitor) -> int | None:
     """The first row at which the family would do more than update its windows: a detector
     signals drift (reported, or restarted while cooling down), a warning that could be raised,
     or a gathered change or pending warning falls due."""
+    levels = ahead.levels
     due = (levels == DRIFT).any(axis=1)
     if family.change is None and family.warning is None and (levels == WARNING).any():
         warned = (levels == WARNING) & (index[:, None] >= _cool_end(family)[None, :])
-        due |= warned.any(axis=1) & (index >= family.quiet_until)
+        warned &= (index >= family.quiet_until)[:, None]
+        due |= _exact_warnings(family, ahead, warned)
     if family.warning is not None:
         due |= index >= family.warning.expires_at
     if family.change is not None:
         due |= index >= family.change.opened_at + monitor.gather
     rows = np.flatnonzero(due)
     return int(rows[0]) if len(rows) else None
+
+
+def _exact_warnings(family: Family, ahead: Ahead, warned: np.ndarray) -> np.ndarray:
+    """Per row, whether a warning of the bank there stands as a warning of the family: for 0/1
+    values the exact test (:meth:`Family.z`) must agree. A rare label's detector may stand at a
+    warning of the bank's statistic for hundreds of records that the exact test turns down; each
+    would otherwise stop the run and go through the per-record path. Rows are tried in order
+    up to the first that warns."""
+    bank = family.bank
+    bernoulli = bank.bernoulli[ahead.columns]
+    found = np.zeros(len(warned), dtype=bool)
+    for row in np.flatnonzero(warned.any(axis=1)):
+        for column in np.flatnonzero(warned[row]):
+            if not bernoulli[column]:
+                found[row] = True
+                break
+            n_reference = min(max(int(ahead.age[row, column]) - bank.window, 0), bank.reference)
+            z = counts_z(round(ahead.recent[row, column]), bank.window, round(ahead.reference[row, column]), n_reference)
+            detector = column if isinstance(ahead.columns, slice) else ahead.columns[column]
+            if (z if bank.up[detector] else abs(z)) >= bank.warning_threshold[detector]:
+                found[row] = True
+                break
+        if found[row]:
+            break
+    return found
 
 
 def _cool_end(family: Family) -> np.ndarray:

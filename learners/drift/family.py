@@ -4,6 +4,7 @@ the state that turns their signals into one alert per change (gathering, cool-do
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import statistics
 import typing
@@ -23,6 +24,7 @@ CARDINALITY = "cardinality"
 _NORMAL = statistics.NormalDist()
 
 
+@functools.lru_cache(maxsize=1 << 16)  # full windows: the same counts come back record after record
 def counts_z(recent: int, window: int, reference: int, n_reference: int) -> float:
     """How far ``recent`` events in ``window`` records stand from ``reference`` in the ``n_reference``
     records before, as the normal deviate of an exact test (signed: positive when the recent rate
