@@ -16,7 +16,7 @@ from learners.evaluate import shuffled
 from stream.datasets import open_dataset
 from stream.synthetic import DriftingMultiLabelStream
 
-BANK_STATE = ("_t", "_recent_sum", "_reference_sum", "_reference_squares", "statistic", "effect", "ready")
+BANK_STATE = ("_t", "_recent_sum", "_reference_sum", "_reference_squares", "_recent_squares", "statistic", "effect", "ready")
 
 
 def assert_same_bank(a: WindowShiftBank, b: WindowShiftBank) -> None:
@@ -32,7 +32,7 @@ def test_a_bank_looking_ahead_and_committing_is_the_bank_updated_record_by_recor
 
     def add(k):
         for bank in (one, many):
-            bank.add(3.0, 2.0, 0.05, 0.1 * (k % 2), "up" if k % 2 else "both", "bernoulli" if k % 3 else "empirical")
+            bank.add(3.0, 2.0, 0.05, 0.1 * (k % 2), "up" if k % 2 else "both", ("empirical", "bernoulli", "bernoulli", "floored")[k % 4])
 
     for k in range(3):
         add(k)
@@ -72,6 +72,21 @@ def test_a_bank_keeps_room_for_more_detectors_but_pickles_only_its_own():
     again.add()
     bank.add()
     assert_same_bank(bank, again)
+
+
+def test_a_bank_pickled_before_the_floored_variance_finds_its_recent_squares_in_its_buffer():
+    rng = np.random.default_rng(4)
+    bank = WindowShiftBank(10, 20)
+    bank.add(variance="empirical")
+    for step in range(45):
+        if step == 25:
+            bank.add(variance="empirical")  # a younger detector: fewer recent values than the window
+        bank.update(rng.integers(0, 4, len(bank)).astype(float))  # integers: sums exact in any order
+    state = bank.__getstate__()
+    old = WindowShiftBank.__new__(WindowShiftBank)
+    old.__setstate__({key: value for key, value in state.items() if key not in ("floored", "_recent_squares")})
+    assert np.array_equal(old._recent_squares, bank._recent_squares) and not old.floored.any()
+    assert_same_bank(bank, old)
 
 
 # -- the monitor -----------------------------------------------------------------------------------
@@ -242,14 +257,16 @@ def test_the_sketch_projects_sparse_records_as_the_stacked_vectors_do_and_reads_
     from learners.drift import FeatureSketch
 
     rng = random.Random(3)
-    sketch = FeatureSketch(max_raw=2, dims=4, seed=5)
+    sketch = FeatureSketch(max_raw=2, dims=4, seed=5, warmup=1)
     sketch.CACHE = 40  # beyond it, vectors are made again at each use
     records = [{f"w{rng.randrange(60)}": rng.random() for _ in range(rng.randrange(3, 9))} for _ in range(200)]
     for x in records:
         expected = np.fromiter(x.values(), dtype=float) @ np.stack([sketch._vector(name) for name in x])
         assert [value for _, value in sketch.transform(x)] == expected.tolist()
     old = FeatureSketch.__new__(FeatureSketch)
-    state = {key: value for key, value in FeatureSketch(max_raw=2, dims=4, seed=5).__dict__.items() if key not in ("_rows", "_table")}
+    # Pickled before the warm-up was kept (the first record decided) and with the vectors in a dict.
+    state = {key: value for key, value in FeatureSketch(max_raw=2, dims=4, seed=5).__dict__.items()
+             if key not in ("_rows", "_table", "warmup", "_warmup_seen", "_warmup_names")}
     old.__setstate__(state | {"_vectors": {name: sketch._vector(name) for name in ("w1", "w2")}})
     assert [old.transform(x) for x in records[:20]] == [sketch.transform(x) for x in records[:20]]
 
@@ -290,3 +307,19 @@ def test_observe_many_takes_records_together_past_warnings_the_exact_test_turns_
         batch._exact_warnings = original
     assert any(turned_down)  # the bank warned where the exact test did not, and the run went on
     assert len(calls) < len(observations) // 10
+
+
+def test_observe_many_on_raw_features_constant_in_the_reference_then_not():
+    """Few features, one of them (``d``) absent from long stretches: its detector's variance is
+    floored at that of both windows, in the batch form as record by record; then ``d`` is on in
+    most records, a drift."""
+    rng = random.Random(9)
+    rows = []
+    for i in range(1500):
+        x = {"a": rng.gauss(0.0, 1.0), "b": rng.random()}
+        if i < 40 or (600 <= i < 1100 and rng.random() < 0.04) or (i >= 1100 and rng.random() < 0.8):
+            x["d"] = 1.0 + rng.random()
+        rows.append((x, {"y0": rng.random() < 0.3, "y1": rng.random() < 0.5}))
+    alerts = assert_same_alerts_and_state(stream_observations(rows, seed=2), **SHORT)
+    feature = [alert for alert in alerts if alert["kind"] == "feature" and alert["level"] == "drift"]
+    assert [alert["detail"]["features"] for alert in feature] == [["d"]] and feature[0]["window"]["last"]["index"] >= 1100

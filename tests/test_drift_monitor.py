@@ -485,3 +485,48 @@ def test_rare_labels_first_seen_late_by_chance_in_a_wide_label_space_are_not_bor
     assert lone_evidence >= life.born_factor  # tested alone, some rare label would have been born
     assert life.late > 100
     assert born == [(5010, "new")]  # a new label on every 5th record: born at its third time on
+
+
+def sparse_words(n: int, seed: int = 0, late_from: int | None = None, shift_at: int | None = None):
+    """Bag-of-words records: a few of 300 words each (Zipf-like frequencies, value 1). The first
+    record names ``rare0``..``rare2``, which are then absent until ``late_from`` and from there on
+    a few times each; from ``shift_at`` every record also names ``w0``..``w9`` (a change of topic)."""
+    rng = random.Random(seed)
+    words = [f"w{k}" for k in range(300)]
+    weights = [1.0 / (k + 1) for k in range(300)]
+    for i in range(n):
+        x = {word: 1.0 for word in rng.choices(words, weights, k=rng.randrange(3, 9))}
+        if i == 0 or (late_from is not None and i >= late_from and rng.random() < 0.03):
+            x |= {f"rare{k}": 1.0 for k in range(3)}
+        if shift_at is not None and i >= shift_at:
+            x |= {f"w{k}": 1.0 for k in range(10)}
+        yield x
+
+
+def test_a_rare_word_first_seen_in_the_reference_after_the_first_record_is_no_feature_drift():
+    """The sketch decides what it watches by the feature space of its warm-up, not by the first
+    record's keys: chosen by the first record, ``rare0`` was watched, absent from the whole
+    reference (variance 0), and its next appearance stood at thousands of standard errors."""
+    monitor = DriftMonitor(job="t")
+    alerts = []
+    for i, x in enumerate(sparse_words(3000, late_from=1500)):
+        alerts += monitor.observe_inputs(x, StreamPosition(i))
+    assert monitor.sketch.projected
+    assert [alert for alert in alerts if alert.kind == "feature"] == []
+
+
+def test_a_change_of_topic_in_sparse_records_is_a_feature_drift():
+    monitor = DriftMonitor(job="t")
+    alerts = []
+    for i, x in enumerate(sparse_words(3000, late_from=1500, shift_at=2000)):
+        alerts += monitor.observe_inputs(x, StreamPosition(i))
+    feature = [alert for alert in drifts(alerts) if alert.kind == "feature"]
+    assert len(feature) == 1 and 2000 <= feature[0].last.index < 2250
+
+
+def test_the_sketch_watches_nothing_during_its_warm_up_then_the_features_it_saw():
+    monitor = DriftMonitor(job="t")
+    rows = [{"a": 1.0}, {"b": 2.0}, {"c": 3.0}] * 100
+    seen = [monitor.sketch.transform(x) for x in rows]
+    assert seen[:199] == [[]] * 199 and monitor.sketch.projected is False
+    assert seen[199] == [("a", 0.0), ("b", 2.0), ("c", 0.0)] and seen[200] == [("a", 0.0), ("b", 0.0), ("c", 3.0)]

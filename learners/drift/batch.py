@@ -125,6 +125,7 @@ def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation]
     errors: dict[str, _Rows] = {name: _Rows() for name in concept}
     young: dict[str, int] = {}  # records of learners still in their warm-up
     seen = lifecycle.seen
+    warming = monitor.sketch.warmup_left if not features.subjects else 0
     stop = start
     # What makes detectors or restarts them (or chooses the label pairs): found record by record,
     # nothing changed yet. Labels falling quiet are found as the records are taken in (_commit).
@@ -133,10 +134,14 @@ def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation]
         index = observation.position.index
         if observation.x is not None:
             if not features.subjects:
-                break  # the first inputs: their detectors are made
+                if warming <= 1:
+                    break  # the sketch decides what it watches: the detectors are made
+                warming -= 1  # the sketch's warm-up: nothing watched yet (it sees the record in _commit)
+                inputs.values.append([])
+            else:
+                inputs.values.append([value for _, value in monitor.sketch.transform(observation.x)])
             inputs.at.append(stop)
             inputs.index.append(index)
-            inputs.values.append([value for _, value in monitor.sketch.transform(observation.x)])
         if observation.labels is None:
             continue
         seen += 1
@@ -167,7 +172,7 @@ def _quiet_run(monitor: DriftMonitor, observations: typing.Sequence[Observation]
     truth = _label_matrix(labelled.values, label_id)
     looks = []
     if inputs.at:
-        looks.append((features, inputs, np.asarray(inputs.values, dtype=float)))
+        looks.append((features, inputs, np.asarray(inputs.values, dtype=float).reshape(len(inputs.at), len(features.bank))))
     if labelled.at:
         looks.append((prior, labelled, _prior_values(monitor, truth, labelled.values, label_id)))
     for name, rows in errors.items():
@@ -301,6 +306,8 @@ def _commit(monitor: DriftMonitor, observations: typing.Sequence[Observation], s
             monitor.set_clusters(observation.clusters)
         if observation.x is not None:
             monitor._positions.append(observation.position)
+            if not monitor._feature.subjects:
+                monitor.sketch.transform(observation.x)  # the sketch's warm-up (see _quiet_run): watches nothing yet
         if observation.labels is not None:
             monitor._labelled_positions.append(observation.position)
             for name in observation.predictions:

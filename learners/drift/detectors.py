@@ -26,8 +26,9 @@ __all__ = ["Ahead", "DIRECTIONS", "NONE", "VARIANCES", "WARNING", "DRIFT", "Wind
 #: Which moves of the mean count: up only (an error rate), or both ways (a label's frequency).
 DIRECTIONS = ("up", "both")
 
-#: How the spread of the values is estimated: ``bernoulli`` for 0/1 values, else from the reference.
-VARIANCES = ("bernoulli", "empirical")
+#: How the spread of the values is estimated: ``bernoulli`` for 0/1 values, else from the reference
+#: (``floored``: at least the spread of both windows).
+VARIANCES = ("bernoulli", "empirical", "floored")
 
 #: Levels a bank returns per detector.
 NONE, WARNING, DRIFT = 0, 1, 2
@@ -46,6 +47,7 @@ class Ahead:
     recent: np.ndarray
     reference: np.ndarray
     squares: np.ndarray
+    recent_squares: np.ndarray
     ready: np.ndarray
     statistic: np.ndarray
     effect: np.ndarray
@@ -94,12 +96,14 @@ class WindowShiftBank:
         self._recent_sum = np.zeros(0)
         self._reference_sum = np.zeros(0)
         self._reference_squares = np.zeros(0)
+        self._recent_squares = np.zeros(0)
         self.threshold = np.zeros(0)
         self.warning_threshold = np.zeros(0)
         self.min_effect = np.zeros(0)
         self.min_effect_sd = np.zeros(0)
         self.up = np.zeros(0, dtype=bool)
         self.bernoulli = np.zeros(0, dtype=bool)
+        self.floored = np.zeros(0, dtype=bool)
         self.statistic = np.zeros(0)
         self.effect = np.zeros(0)
         self.ready = np.zeros(0, dtype=bool)
@@ -134,7 +138,7 @@ class WindowShiftBank:
             self._buffer = grown
         self._start = np.append(self._start, self._t)
         self._youngest = self._t
-        for name in ("_recent_sum", "_reference_sum", "_reference_squares", "statistic", "effect"):
+        for name in ("_recent_sum", "_reference_sum", "_reference_squares", "_recent_squares", "statistic", "effect"):
             setattr(self, name, np.append(getattr(self, name), 0.0))
         self.ready = np.append(self.ready, False)
         self.threshold = np.append(self.threshold, threshold)
@@ -143,6 +147,7 @@ class WindowShiftBank:
         self.min_effect_sd = np.append(self.min_effect_sd, min_effect_sd)
         self.up = np.append(self.up, direction == "up")
         self.bernoulli = np.append(self.bernoulli, variance == "bernoulli")
+        self.floored = np.append(self.floored, variance == "floored")
         return len(self._start) - 1
 
     def reset(self, index) -> None:
@@ -150,6 +155,7 @@ class WindowShiftBank:
         self._start[index] = self._t
         self._youngest = self._t
         self._recent_sum[index] = self._reference_sum[index] = self._reference_squares[index] = 0.0
+        self._recent_squares[index] = 0.0
         self.statistic[index] = self.effect[index] = 0.0
         self.ready[index] = False
 
@@ -190,6 +196,7 @@ class WindowShiftBank:
         self._recent_sum += values - leaving_recent
         self._reference_sum += leaving_recent - leaving_reference
         self._reference_squares += leaving_recent * leaving_recent - leaving_reference * leaving_reference
+        self._recent_squares += values * values - leaving_recent * leaving_recent
         n_reference = np.minimum(age - window, self.reference)
         self.ready = ready = n_reference >= self.min_reference
         levels = np.zeros(len(values), dtype=np.int8)
@@ -203,7 +210,8 @@ class WindowShiftBank:
         # alone made a rise from a rare rate look far surer than it is, and kept many rare labels'
         # detectors at a warning level the exact test (Family) then turned down record after record.
         p = (self._reference_sum + self._recent_sum + 0.5) / (n_ref + window + 1.0)
-        var = np.where(self.bernoulli, p * (1.0 - p), np.maximum(self._reference_squares / n_ref - mean_ref * mean_ref, 1e-12))
+        var = _variance(self.bernoulli, self.floored, p, mean_ref, self._reference_squares, n_ref,
+                        self._recent_sum, self._recent_squares, window)
         self.effect = effect = (self._recent_sum / window - mean_ref) * ready
         self.statistic = statistic = effect / np.sqrt(var * (1.0 / n_ref + 1.0 / window))
         up = self.up
@@ -224,11 +232,13 @@ class WindowShiftBank:
         self._recent_sum += values - leaving_recent
         self._reference_sum += leaving_recent - leaving_reference
         self._reference_squares += leaving_recent * leaving_recent - leaving_reference * leaving_reference
+        self._recent_squares += values * values - leaving_recent * leaving_recent
         n_ref = self.reference
         self.ready = np.ones(len(values), dtype=bool)
         mean_ref = self._reference_sum / n_ref
         p = (self._reference_sum + self._recent_sum + 0.5) / (n_ref + window + 1.0)
-        var = np.where(self.bernoulli, p * (1.0 - p), np.maximum(self._reference_squares / n_ref - mean_ref * mean_ref, 1e-12))
+        var = _variance(self.bernoulli, self.floored, p, mean_ref, self._reference_squares, n_ref,
+                        self._recent_sum, self._recent_squares, window)
         self.effect = effect = self._recent_sum / window - mean_ref
         self.statistic = statistic = effect / np.sqrt(var * (1.0 / n_ref + 1.0 / window))
         up = self.up
@@ -270,13 +280,14 @@ class WindowShiftBank:
         reference = np.add.accumulate(np.vstack([self._reference_sum[cols], leaving_recent - leaving_reference]))[1:]
         squares = np.add.accumulate(np.vstack([
             self._reference_squares[cols], leaving_recent * leaving_recent - leaving_reference * leaving_reference]))[1:]
+        recent_squares = np.add.accumulate(np.vstack([self._recent_squares[cols], values * values - leaving_recent * leaving_recent]))[1:]
         n_reference = np.minimum(age - window, self.reference)
         ready = n_reference >= self.min_reference
         n_ref = np.maximum(n_reference, 1)
         mean_ref = reference / n_ref
         p = (reference + recent + 0.5) / (n_ref + window + 1.0)
         bernoulli, up = self.bernoulli[cols], self.up[cols]
-        var = np.where(bernoulli, p * (1.0 - p), np.maximum(squares / n_ref - mean_ref * mean_ref, 1e-12))
+        var = _variance(bernoulli, self.floored[cols], p, mean_ref, squares, n_ref, recent, recent_squares, window)
         effect = (recent / window - mean_ref) * ready
         statistic = effect / np.sqrt(var * (1.0 / n_ref + 1.0 / window))
         z = np.where(up, statistic, np.abs(statistic))
@@ -286,7 +297,7 @@ class WindowShiftBank:
         levels[big & (z >= self.threshold[cols])] = DRIFT
         none_ready = ~ready.any(axis=1)
         effect[none_ready] = statistic[none_ready] = 0.0  # as update leaves them when it tests nothing
-        return Ahead(values, cols, age, recent, reference, squares, ready, statistic, effect, levels)
+        return Ahead(values, cols, age, recent, reference, squares, recent_squares, ready, statistic, effect, levels)
 
     def reference_means_before(self, ahead: Ahead) -> np.ndarray:
         """Row ``k``: :attr:`reference_mean` of ``ahead``'s detectors just before its ``k``-th record."""
@@ -308,6 +319,7 @@ class WindowShiftBank:
         self._recent_sum = ahead.recent[last].copy()
         self._reference_sum = ahead.reference[last].copy()
         self._reference_squares = ahead.squares[last].copy()
+        self._recent_squares = ahead.recent_squares[last].copy()
         self.ready = ahead.ready[last].copy()
         self.statistic = ahead.statistic[last].copy()
         self.effect = ahead.effect[last].copy()
@@ -321,6 +333,27 @@ class WindowShiftBank:
         self.__dict__.update(state)
         if "_youngest" not in state:  # pickled before it was kept
             self._youngest = int(self._start.max()) if len(self._start) else -(self.window + self.reference)
+        if "floored" not in state:  # pickled before the floored variance: none is, the recent squares from the buffer
+            n, size = len(self._start), self.window + self.reference
+            self.floored = np.zeros(n, dtype=bool)
+            back = np.arange(self.window)
+            held = back[:, None] < np.minimum(self._t - self._start, self.window)[None, :]
+            recent = self._buffer[(self._t - 1 - back) % size][:, :n] if len(self._buffer) else np.zeros((self.window, n))
+            self._recent_squares = (recent * recent * held).sum(axis=0)
+
+
+def _variance(bernoulli, floored, p, mean_ref, reference_squares, n_ref, recent, recent_squares, window):
+    """Each detector's variance of one value: ``p (1 - p)`` for 0/1 values, else the reference's;
+    for ``floored`` detectors at least that of both windows, the spread were there no change: the
+    reference's alone is 0 for a sparse feature absent from the whole reference, or tiny for one
+    seen once, and put its next appearances at thousands of standard errors."""
+    spread = reference_squares / n_ref - mean_ref * mean_ref
+    if floored.any():
+        n = n_ref + window
+        pooled_mean = (mean_ref * n_ref + recent) / n
+        pooled = (reference_squares + recent_squares) / n - pooled_mean * pooled_mean
+        spread = np.where(floored, np.maximum(spread, pooled), spread)
+    return np.where(bernoulli, p * (1.0 - p), np.maximum(spread, 1e-12))
 
 
 class WindowShift:
@@ -346,7 +379,9 @@ class WindowShift:
         ``"up"``: only increases count; ``"both"``: increases and decreases.
     variance
         ``"bernoulli"`` estimates the variance as ``p (1 - p)`` from the mean of both windows (0/1
-        values: the spread were there no change); ``"empirical"`` from the reference values themselves.
+        values: the spread were there no change); ``"empirical"`` from the reference values themselves;
+        ``"floored"`` as ``"empirical"``, but at least the variance of the values of both windows
+        (a feature absent from the whole reference, or seen there once, is no certainty).
     min_effect_sd
         Smallest difference that counts, in standard deviations of the reference values (for
         values without a natural unit, such as features); the larger of the two minimums applies.

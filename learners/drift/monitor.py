@@ -31,7 +31,7 @@ class DriftMonitor:
       over the label set;
     * ``prior``: how often each label is on, the label cardinality, and how often pairs of the
       ``max_pair_labels`` most frequent labels are on together (label dependencies);
-    * ``feature``: the inputs, one by one when there are few, else a seeded random projection
+    * ``feature``: the inputs, one by one when the first records name few, else a seeded random projection
       (:class:`~learners.drift.sketch.FeatureSketch`), on every record, labelled or not;
     * the label space (:class:`~learners.drift.lifecycle.LabelLifecycle`): ``label_born``,
       ``label_dormant``, ``label_revived``.
@@ -219,7 +219,7 @@ class DriftMonitor:
         family = self._feature
         if not family.subjects:
             for name, _ in values:
-                family.add(name, **self._settings(self.feature_threshold, "both", "empirical", 0.0, self.feature_min_effect_sd))
+                family.add(name, **self._settings(self.feature_threshold, "both", "floored", 0.0, self.feature_min_effect_sd))
         drifting, warning = family.update(dict(values), position.index)
         return self._decide(family, drifting, warning, position, self._positions, None)
 
