@@ -27,7 +27,7 @@ __all__ = ["Ahead", "DIRECTIONS", "NONE", "VARIANCES", "WARNING", "DRIFT", "Wind
 DIRECTIONS = ("up", "both")
 
 #: How the spread of the values is estimated: ``bernoulli`` for 0/1 values, else from the reference
-#: (``floored``: at least the spread of both windows).
+#: (``floored``: from both windows where the reference holds one value only).
 VARIANCES = ("bernoulli", "empirical", "floored")
 
 #: Levels a bank returns per detector.
@@ -344,15 +344,16 @@ class WindowShiftBank:
 
 def _variance(bernoulli, floored, p, mean_ref, reference_squares, n_ref, recent, recent_squares, window):
     """Each detector's variance of one value: ``p (1 - p)`` for 0/1 values, else the reference's;
-    for ``floored`` detectors at least that of both windows, the spread were there no change: the
-    reference's alone is 0 for a sparse feature absent from the whole reference, or tiny for one
-    seen once, and put its next appearances at thousands of standard errors."""
+    for ``floored`` detectors whose reference holds one value only (a sparse feature absent from
+    the whole reference), that of both windows, the spread were there no change: the reference's,
+    0, put a feature's first appearance at thousands of standard errors. Elsewhere the reference's
+    stays (at least both windows' everywhere delayed the benchmark's feature drifts by a few records)."""
     spread = reference_squares / n_ref - mean_ref * mean_ref
     if floored.any():
         n = n_ref + window
         pooled_mean = (mean_ref * n_ref + recent) / n
         pooled = (reference_squares + recent_squares) / n - pooled_mean * pooled_mean
-        spread = np.where(floored, np.maximum(spread, pooled), spread)
+        spread = np.where(floored & (spread <= 1e-12), pooled, spread)
     return np.where(bernoulli, p * (1.0 - p), np.maximum(spread, 1e-12))
 
 
@@ -380,8 +381,8 @@ class WindowShift:
     variance
         ``"bernoulli"`` estimates the variance as ``p (1 - p)`` from the mean of both windows (0/1
         values: the spread were there no change); ``"empirical"`` from the reference values themselves;
-        ``"floored"`` as ``"empirical"``, but at least the variance of the values of both windows
-        (a feature absent from the whole reference, or seen there once, is no certainty).
+        ``"floored"`` as ``"empirical"``, but where the reference holds one value only, from the
+        values of both windows (a feature absent from the whole reference is no certainty).
     min_effect_sd
         Smallest difference that counts, in standard deviations of the reference values (for
         values without a natural unit, such as features); the larger of the two minimums applies.
