@@ -89,6 +89,8 @@ class CheckpointStore:
         self._fs, self._root = fsspec.core.url_to_fs(uri)
         self._fs.makedirs(self._root, exist_ok=True)
         self.torn = 0
+        #: Why each file the last read found not intact is not used, by path.
+        self.unusable: dict[str, str] = {}
 
     def _sequences(self) -> list[int]:
         names = (path.rstrip("/").rsplit("/", 1)[-1] for path in self._fs.ls(self._root, detail=False))
@@ -125,6 +127,7 @@ class CheckpointStore:
 
     def _intact(self) -> typing.Iterator[tuple[int, bytes]]:
         """``(epoch, payload)`` of every intact checkpoint this store may read, newest first."""
+        self.unusable = {}
         for sequence in reversed(self._sequences()):
             path = self._path(sequence)
             with self._fs.open(path, "rb") as file:
@@ -132,6 +135,7 @@ class CheckpointStore:
             verified = self._verified(data, sequence)
             if isinstance(verified, str):
                 self.torn += 1
+                self.unusable[path] = verified
                 logger.warning("checkpoint %s is not used: %s", path, verified)
                 continue
             yield verified

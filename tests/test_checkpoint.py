@@ -82,6 +82,7 @@ def test_a_restored_stage_goes_on_exactly_like_the_uninterrupted_one(tmp_path):
     with pytest.raises(StageRestarted):  # no batch before the driver restored (or started) it
         crashed.process(_positioned(records[:120], 0))
     assert crashed.checkpoint_epochs() == ([], False)
+    assert crashed.checkpoint_problems() == []
     crashed.restore(None)
     assert crashed.position() == {}
     crashed.process(_positioned(records[:120], 0))
@@ -147,6 +148,18 @@ def test_epochs_list_only_intact_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match="no intact checkpoint of epoch 11"):
         store.load(11)
     assert store.has_files()
+
+
+def test_a_stage_says_why_its_checkpoint_files_are_not_used(tmp_path):
+    stage = _stage(str(tmp_path))
+    stage.restore(None)
+    stage.checkpoint(epoch=1)
+    newest = tmp_path / CheckpointStore(str(tmp_path)).save({"step": 2}, epoch=2).rsplit("/", 1)[-1]
+    newest.write_bytes(newest.read_bytes()[:-3])
+    assert stage.checkpoint_epochs() == ([1], True)
+    assert stage.checkpoint_problems() == ["torn or corrupt (length or SHA-256 does not match)"]
+    newest.unlink()
+    assert stage.checkpoint_problems() == []  # a file that is gone is no longer a problem
 
 
 def test_a_store_with_a_key_refuses_unsigned_and_foreign_checkpoints(tmp_path):

@@ -187,7 +187,7 @@ def test_a_job_with_a_key_refuses_foreign_checkpoints_with_one_line(ray_with_tes
     code, stderr = entrypoint(_checkpoint_job_env(kafka_config, checkpoints, checkpoint_key_file=str(key)))
     assert code == 1
     _assert_one_line_failure(stderr, "is intact in every stage")
-    assert "signature does not match this job's key" in stderr  # the warning that says why, per stage
+    assert "learner-0: none (its signature does not match this job's key" in stderr  # the error says why, per stage
     assert "9b1e-our-key-7c0d" not in stderr  # the key itself is never printed
 
 

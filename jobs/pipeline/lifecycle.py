@@ -236,7 +236,12 @@ def restore_stages(stages: Stages, config: JobConfig) -> tuple[int | None, int]:
         logger.warning("fresh start: the checkpoints in %s are not used (none is intact in every stage)", config.checkpoint_dir)
         epoch = None
     else:
-        intact = ", ".join(f"{name}: {epochs or 'none'}" for name, (epochs, _) in zip(names, found))
+        # The stages log why each file is not used, but an actor's log may reach no one before the job exits.
+        problems = get_within([actor.checkpoint_problems.remote() for actor in actors], config.ray_timeout_s, "listing checkpoints")
+        intact = ", ".join(
+            f"{name}: {epochs or 'none'}" + (f" ({'; '.join(why)})" if why else "")
+            for name, (epochs, _), why in zip(names, found, problems)
+        )
         raise CheckpointError(
             f"no checkpoint in {config.checkpoint_dir} is intact in every stage (intact epochs by stage: {intact}); "
             "refusing to start from fresh models. Repair or move the checkpoints, or run with --fresh to start from zero."

@@ -52,6 +52,13 @@ class Restartable:
             return [], False
         return self._store.epochs(), self._store.has_files()
 
+    def checkpoint_problems(self) -> list[str]:
+        """Why this stage's checkpoint files that are not intact are not used (distinct reasons, sorted)."""
+        if self._store is None:
+            return []
+        self._store.epochs()  # reads every file
+        return sorted(set(self._store.unusable.values()))
+
     def restore(self, epoch: int | None) -> None:
         """Go on from this stage's checkpoint of ``epoch`` (``None``: from a fresh state); then take work."""
         if epoch is not None:
