@@ -184,7 +184,9 @@ class Family:
         z = z if bank.up[i] else abs(z)
         if z >= bank.threshold[i]:
             return level
-        return WARNING if level == DRIFT and z >= bank.warning_threshold[i] else NONE if z < bank.warning_threshold[i] else level
+        if z < bank.warning_threshold[i]:
+            return NONE
+        return WARNING if level == DRIFT else level
 
     def cooling(self, subject: Subject, index: int) -> bool:
         """Whether the subject, or a label it is about, was reported less than ``cooldown`` records ago."""
