@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import itertools
 import random
 import typing
 
@@ -15,7 +14,7 @@ from learners import registry
 from learners.base import DriftEvent, Features, Label, LabelDict, LabelMask, MultiLabelClassifier, as_label_dict
 from learners.ihomer_groups import _Choices, _Group, _Mentor, change_event, drift_event, forwarded_event
 from learners.ihomer_restructure import Restructuring
-from learners.ihomer_serving import ServingChoices
+from learners.ihomer_serving import ServingChoices, probabilities_of
 from learners.ihomer_views import Views
 from learners.label_clustering import LabelClusterTree, StructureChange
 from learners.pruned_sets import PrunedSets
@@ -506,7 +505,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         errors = 0
         for group in self._groups:
             labels = group.labels
-            served = np.fromiter(map(predicted.get, labels, itertools.repeat(0.0)), float, len(labels)) >= 0.5
+            served = probabilities_of(predicted, labels) >= 0.5
             wrong = int((served != np.fromiter(map(y.__getitem__, labels), bool, len(labels))).sum())
             errors += wrong
             before = group.error.estimation

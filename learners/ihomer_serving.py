@@ -4,6 +4,7 @@ each label, from each candidate's faded count of mistakes."""
 from __future__ import annotations
 
 import itertools
+import typing
 
 import numpy as np
 
@@ -12,6 +13,11 @@ from learners.ihomer_groups import _Choices, _Group
 
 #: The name of a group's per-label choices among the candidates of its label-set choice.
 PER_LABEL = "per label"
+
+
+def probabilities_of(probabilities: dict[Label, float], labels: typing.Sequence[Label]) -> np.ndarray:
+    """The probabilities of ``labels``, in their order, as an array (0 for a label not predicted)."""
+    return np.fromiter(map(probabilities.get, labels, itertools.repeat(0.0)), float, len(labels))
 
 
 class ServingChoices:
@@ -128,9 +134,8 @@ class ServingChoices:
 
     def _candidates(self, labels: list[Label], roots: list[dict[Label, float]], own: dict[Label, float]) -> np.ndarray:
         """Each candidate's probability of each label: a row per label, a column per serving level."""
-        zeros = itertools.repeat(0.0)
-        root_p = [np.fromiter(map(root.get, labels, zeros), float, len(labels)) for root in roots]
-        own_p = np.fromiter(map(own.get, labels, zeros), float, len(labels))
+        root_p = [probabilities_of(root, labels) for root in roots]
+        own_p = probabilities_of(own, labels)
         columns = [root_p[0], own_p]
         if self.serving_blend:
             columns.append((root_p[0] + own_p) / 2.0)

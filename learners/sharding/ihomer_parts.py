@@ -29,7 +29,6 @@ record's features in the batch's shared list:
 
 from __future__ import annotations
 
-import itertools
 import typing
 
 import numpy as np
@@ -37,6 +36,7 @@ import numpy as np
 from learners.base import DriftEvent, MultiLabelClassifier
 from learners.ihomer import IHOMER
 from learners.ihomer_groups import forwarded_event
+from learners.ihomer_serving import probabilities_of
 from learners.sharding.executor import Shared
 
 #: Where an event falls in one instance of iHOMER's learning: serving choices, roots, groups.
@@ -89,7 +89,7 @@ class RootShard:
 
     @staticmethod
     def _answer(answers: np.ndarray, row: int, probabilities: dict, labels: tuple) -> None:
-        answers[row] = np.fromiter(map(probabilities.get, labels, itertools.repeat(0.0)), float, len(labels))
+        answers[row] = probabilities_of(probabilities, labels)
 
     def control(self, command: str, *args):
         """``events``: the root's own events of the last batch, as ``(op position, event)`` (the
