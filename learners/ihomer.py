@@ -460,14 +460,15 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     def _levels_for(
         self, x: Features
-    ) -> tuple[list[dict[Label, float]], dict[str, dict[Label, float]]]:
-        """Each root's probabilities and each group's own learner's."""
+    ) -> tuple[list[dict[Label, float]], dict[str, dict[Label, float]], dict[str, np.ndarray]]:
+        """Each root's probabilities, each group's own learner's, and a memo of the groups'
+        candidate matrices built from them (filled by the serving steps of this instance)."""
         if self._level_memo is not None and self._level_memo[0] is x and self._level_memo[1] == self._n:
             return self._level_memo[2:]
         roots = [root.predict_proba_one(x) for root in self._roots]
         own = {group.group_id: self._own_proba(group, x) for group in self._groups}
-        self._level_memo = (x, self._n, roots, own)
-        return roots, own
+        self._level_memo = (x, self._n, roots, own, {})
+        return self._level_memo[2:]
 
     @staticmethod
     def _own_proba(group: _Group, x: Features) -> dict[Label, float]:
@@ -546,9 +547,9 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         own or their mean; without a root learner its own or its mentor)."""
         out: dict[Label, float] = {}
         if self._roots and self._groups:
-            roots, own = self._levels_for(x)
+            roots, own, candidates = self._levels_for(x)
             for group in self._groups:
-                out.update(zip(group.labels, self._served(group, roots, own[group.group_id])))
+                out.update(zip(group.labels, self._served(group, roots, own[group.group_id], candidates)))
             for label in self._labels:
                 out.setdefault(label, 0.0)
             self._memo = (x, self._n, out)

@@ -24,20 +24,28 @@ class ServingChoices:
     """The serving-choice part of :class:`~learners.ihomer.IHOMER` (a mixin: it reads the model's
     settings, groups and levels)."""
 
-    def _score_levels(self, y: LabelDict, roots: list[dict[Label, float]], own: dict[str, dict[Label, float]]) -> None:
+    def _score_levels(
+        self,
+        y: LabelDict,
+        roots: list[dict[Label, float]],
+        own: dict[str, dict[Label, float]],
+        candidates: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Fade and count each candidate's wrong labels on each group and on each of its labels
         (and, with ``serving_sets``, its wrong label sets on the group); move a serving choice to
-        the best other candidate when it has been clearly better (see ``serving_margin``)."""
+        the best other candidate when it has been clearly better (see ``serving_margin``).
+        ``candidates``: the matrices the prediction of this instance built (see :meth:`_served`)."""
         fading = 1.0 - 1.0 / self.serving_window
+        own_columns = self._own_columns()
         for group in self._groups:
             proba = own.get(group.group_id)
             if proba is None:  # created while learning the instance predicted
                 continue
             labels = group.labels
             truth = np.fromiter(map(y.__getitem__, labels), bool, len(labels))
-            wrong = (self._candidates(labels, roots, proba) >= 0.5) != truth[:, None]
+            wrong = (self._group_candidates(group, roots, proba, candidates) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
-            retired = self._own_columns() if group.retired else []
+            retired = own_columns if group.retired else []
             if self.serving_sets:
                 # Scored before the per-label choices move: the prediction these choices made.
                 per_label = wrong[np.arange(len(labels)), self._label_columns(group)].any()
@@ -51,16 +59,17 @@ class ServingChoices:
             for row, left in self._fade(group.label_choices, wrong, fading, decide=True, barred=barred):
                 self._emit_serving(group, group.label_choices, row, [labels[row]], left)
             if self.retire_after is not None and not group.retired:
-                self._retire_if_idle(group)
+                self._retire_if_idle(group, own_columns)
 
     def _own_columns(self) -> list[int]:
         """The candidates that need the group's own learner: itself and the blend."""
         return [column for column, level in enumerate(self._levels) if level in ("own", "blend")]
 
-    def _retire_if_idle(self, group: _Group) -> None:
+    def _retire_if_idle(self, group: _Group, own_columns: list[int]) -> None:
         """Note whether the group's own learner serves (alone or in the blend, a label or the label
         sets); retire it when it has not for ``retire_after`` instances, and drop its state."""
-        if np.isin(self._served_columns(group), self._own_columns()).any():
+        served = set(self._served_columns(group).tolist())
+        if not served.isdisjoint(own_columns):
             group.own_served_at = self._n
             return
         if self._n - group.own_served_at < self.retire_after:
@@ -141,10 +150,33 @@ class ServingChoices:
             columns.append((root_p[0] + own_p) / 2.0)
         return np.column_stack(columns + root_p[1:])
 
-    def _served(self, group: _Group, roots: list[dict[Label, float]], own: dict[Label, float]) -> list[float]:
-        """The probability of each of the group's labels from the candidate that serves it."""
-        candidates = self._candidates(group.labels, roots, own)
-        return candidates[np.arange(len(group.labels)), self._served_columns(group)].tolist()
+    def _group_candidates(
+        self,
+        group: _Group,
+        roots: list[dict[Label, float]],
+        own: dict[Label, float],
+        memo: dict[str, np.ndarray] | None,
+    ) -> np.ndarray:
+        """The group's :meth:`_candidates`, taken from (or kept in) ``memo``, the matrices built for
+        one instance with these very ``roots`` and ``own`` (a label adopted since: built again)."""
+        if memo is None:
+            return self._candidates(group.labels, roots, own)
+        candidates = memo.get(group.group_id)
+        if candidates is None or len(candidates) != len(group.labels):
+            candidates = memo[group.group_id] = self._candidates(group.labels, roots, own)
+        return candidates
+
+    def _served(
+        self,
+        group: _Group,
+        roots: list[dict[Label, float]],
+        own: dict[Label, float],
+        candidates: dict[str, np.ndarray] | None = None,
+    ) -> list[float]:
+        """The probability of each of the group's labels from the candidate that serves it
+        (``candidates``: a memo of the instance's candidate matrices, see :meth:`_group_candidates`)."""
+        matrix = self._group_candidates(group, roots, own, candidates)
+        return matrix[np.arange(len(group.labels)), self._served_columns(group)].tolist()
 
     def _served_columns(self, group: _Group) -> np.ndarray:
         """The index of the candidate serving each of the group's labels, in its label order: the

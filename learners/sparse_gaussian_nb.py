@@ -10,8 +10,9 @@ learning one instance touches only its non-zero features, and the log-likelihood
 with ``a = mean / var``, ``b = 1 / (2 var) - 1 / (2 min_variance)`` and ``k_c`` the zero-input
 log-likelihood. Every term is measured relative to a column never seen non-zero (mean 0, variance
 ``min_variance``), for which all three are 0, so columns added later need no update of the other
-classes. Only the sums, the sums of squares and ``k`` are kept: ``a`` and ``b`` are computed at
-prediction for the instance's non-zero features, so memory is two floats per class and feature
+classes. Besides the sums and the sums of squares, ``a`` and ``b`` are kept too, a class's row
+computed again when that class learns (it costs what computing its ``k`` costs), so a prediction
+only gathers the instance's non-zero columns of them: memory is four floats per class and feature
 column, and one prediction costs a few ``(classes x non-zero features)`` array operations.
 """
 
@@ -59,6 +60,17 @@ class SparseGaussianNB(base.Classifier):
         self._sums = np.zeros((4, 8))
         self._squares = np.zeros((4, 8))
         self._k = np.zeros(4)
+        # a = mean / var and b = 1 / (2 var) - 1 / (2 min_variance), per class and column: 0 where
+        # the class never saw the column non-zero (and in free rows), so zero padding is right.
+        self._a = np.zeros((4, 8))
+        self._b = np.zeros((4, 8))
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_a" not in state:  # pickled before a and b were kept: derive them from the sums
+            self._a, self._b = np.zeros_like(self._sums), np.zeros_like(self._sums)
+            for slot in np.flatnonzero(self._counts > 0):
+                self._refresh(int(slot))
 
     @property
     def _multiclass(self):
@@ -76,6 +88,7 @@ class SparseGaussianNB(base.Classifier):
         width = max(self._sums.shape[1], int(inst.cols.max()) + 1 if len(inst.cols) else 0)
         shape = (self._counts.shape[0], width)
         self._sums, self._squares = grow(self._sums, shape), grow(self._squares, shape)
+        self._a, self._b = grow(self._a, shape), grow(self._b, shape)
         self._counts[slot] += 1.0
         self._sums[slot, inst.cols] += inst.vals
         self._squares[slot, inst.cols] += inst.vals * inst.vals
@@ -93,6 +106,7 @@ class SparseGaussianNB(base.Classifier):
             self._k = grow(self._k, (rows,))
             shape = (rows, self._sums.shape[1])
             self._sums, self._squares = grow(self._sums, shape), grow(self._squares, shape)
+            self._a, self._b = grow(self._a, shape), grow(self._b, shape)
         self._slot[y] = slot
         return slot
 
@@ -104,6 +118,8 @@ class SparseGaussianNB(base.Classifier):
     def _refresh(self, slot: int) -> None:
         mean, var = self._moments(self._counts[slot], self._sums[slot], self._squares[slot])
         self._k[slot] = float(-0.5 * np.log(var / self.min_variance).sum() - (mean * mean / (2.0 * var)).sum())
+        self._a[slot] = mean / var
+        self._b[slot] = 0.5 / var - 0.5 / self.min_variance
 
     def forget(self, y: typing.Hashable) -> None:
         """Drop a class and free its row for the next new class."""
@@ -111,7 +127,7 @@ class SparseGaussianNB(base.Classifier):
         if slot is None:
             return
         self._classes[slot] = None
-        for array in (self._sums, self._squares):
+        for array in (self._sums, self._squares, self._a, self._b):
             array[slot] = 0.0
         self._counts[slot] = 0.0
         self._k[slot] = 0.0
@@ -127,9 +143,7 @@ class SparseGaussianNB(base.Classifier):
         known = inst.cols < self._sums.shape[1]
         cols, vals = inst.cols[known], inst.vals[known]
         if len(cols):
-            safe = np.where(used, counts, 1.0)[:, None]
-            mean, var = self._moments(safe, self._sums[:n_slots, cols], self._squares[:n_slots, cols])
-            a, b = mean / var, 0.5 / var - 0.5 / self.min_variance
+            a, b = self._a[:n_slots, cols], self._b[:n_slots, cols]
             log_joint = log_joint + a @ vals - b @ (vals * vals)
         log_joint = np.where(used, log_joint, -math.inf)
         proba = np.exp(log_joint - log_joint.max())

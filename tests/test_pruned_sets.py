@@ -231,3 +231,19 @@ def test_a_pickle_from_before_the_class_cap_is_refused():
     older = PrunedSets.__new__(PrunedSets)
     with pytest.raises(StaleLearnerState, match="PrunedSets"):
         older.__setstate__({**model.__getstate__(), "_state_layout": 1})
+
+
+def test_sparse_gaussian_nb_pickled_without_its_derived_arrays_predicts_the_same():
+    # Pickles from before a and b were kept hold the sums only: loading derives a and b from them.
+    rng = random.Random(3)
+    model = SparseGaussianNB()
+    for _ in range(60):
+        x = {f"f{i}": rng.random() for i in range(5) if rng.random() < 0.6}
+        model.learn_one(x, rng.choice("ABC"))
+    model.forget("B")
+    state = {key: value for key, value in model.__dict__.items() if key not in ("_a", "_b")}
+    older = SparseGaussianNB.__new__(SparseGaussianNB)
+    older.__setstate__(state)
+    for _ in range(20):
+        x = {f"f{i}": rng.random() for i in range(6) if rng.random() < 0.6}
+        assert older.predict_proba_one(x) == model.predict_proba_one(x)

@@ -119,7 +119,8 @@ class GroupShard:
 
     def __init__(self, model: IHOMER):
         self.model = model
-        self._own_memo: tuple | None = None  # (features index, own and served probabilities, roots' view) of the last predict
+        # (features index, own and served probabilities, roots' view, candidate matrices) of the last predict
+        self._own_memo: tuple | None = None
         self._batch: tuple | None = None  # the running batch: features, the roots' answers, label -> column
         self._here: list = []  # this host's labels, group by group
         self._columns: np.ndarray | None = None  # their columns in the roots' answers (None: to compute)
@@ -160,11 +161,12 @@ class GroupShard:
             if kind == "predict":
                 roots = self._roots(first + position)
                 own = {group.group_id: model._own_proba(group, x) for group in model._groups}
+                candidates: dict = {}  # the groups' candidate matrices, for the serving choices if it learns next
                 served = [
-                    (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id]))))
+                    (group.group_id, dict(zip(group.labels, model._served(group, roots, own[group.group_id], candidates))))
                     for group in model._groups
                 ]
-                self._own_memo = (index, own, served, roots)
+                self._own_memo = (index, own, served, roots, candidates)
                 results.append(served)
                 continue
             if kind == "learn":
@@ -223,8 +225,10 @@ class GroupShard:
         if score:
             # The roots answered this record's predict and learn alike: their view is the predict's
             # unless the prelude gave this host labels since.
-            roots = memo[3] if memo is not None and not prelude else self._roots(row)
-            model._score_levels(y, roots, own)
+            if memo is not None and not prelude:
+                model._score_levels(y, memo[3], own, memo[4])
+            else:
+                model._score_levels(y, self._roots(row), own)
             events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
         for group in model._groups:
             if not group.retired:
