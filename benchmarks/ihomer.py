@@ -22,7 +22,9 @@ Configurations:
   root's and the own MLHAT's probabilities, the blend), and a whole cluster from one candidate
   when that one got clearly more of the cluster's label sets right (``serving_sets``); pruned
   sets keeps its 64 most frequent label sets as classes, and a cluster's own MLHAT that has served
-  nothing for 1,000 instances retires (``retire_after``);
+  nothing for 1,000 instances retires (``retire_after``), as does the MLHT or the pruned-sets root
+  (``retire_roots``);
+* ``ihomer-roots-kept``: the default of 5bbf1cd: the roots never retire;
 * ``ihomer-ps-all``: the default of the previous round (a0affd8): pruned sets over every frequent
   label set it tracks (up to 1,000), no retirement;
 * ``ihomer-nosets``: the default without the label-set choice per cluster (per-label choices only);
@@ -76,6 +78,7 @@ CONFIGS: dict[str, dict | None] = {
     "mlht": None,
     "no-change": None,
     "ihomer": {},
+    "ihomer-roots-kept": {"retire_roots": False},
     "ihomer-ps-all": {"root_base_learner": ("mlhat", "mlht", "ps"), "retire_after": None},
     "ihomer-nosets": {"serving_sets": False},
     "ihomer-2roots": {"root_base_learner": ("mlhat", "mlht"), "serving_sets": False},

@@ -37,6 +37,7 @@ class ServingChoices:
         ``candidates``: the matrices the prediction of this instance built (see :meth:`_served`)."""
         fading = 1.0 - 1.0 / self.serving_window
         own_columns = self._own_columns()
+        retired_roots = [self._root_columns[i] for i in sorted(self._retired_roots)]
         for group in self._groups:
             proba = own.get(group.group_id)
             if proba is None:  # created while learning the instance predicted
@@ -45,7 +46,7 @@ class ServingChoices:
             truth = np.fromiter(map(y.__getitem__, labels), bool, len(labels))
             wrong = (self._group_candidates(group, roots, proba, candidates) >= 0.5) != truth[:, None]
             counts = wrong.sum(axis=0, dtype=float)
-            retired = own_columns if group.retired else []
+            retired = (own_columns if group.retired else []) + retired_roots
             if self.serving_sets:
                 # Scored before the per-label choices move: the prediction these choices made.
                 per_label = wrong[np.arange(len(labels)), self._label_columns(group)].any()
@@ -60,6 +61,48 @@ class ServingChoices:
                 self._emit_serving(group, group.label_choices, row, [labels[row]], left)
             if self.retire_after is not None and not group.retired:
                 self._retire_if_idle(group, own_columns)
+
+    def _retire_idle_roots(self) -> None:
+        """Note which roots serve a label or a group's label sets now (after this instance's
+        choices); retire each root but the first that has not for ``retire_after`` instances."""
+        self._retire_roots_unless(self._serving_columns(), self._n, tuple(self._labels))
+
+    def _serving_columns(self) -> set[int]:
+        """The candidate columns that serve a label or a label set of one of the groups."""
+        served: set[int] = set()
+        for group in self._groups:
+            served.update(self._served_columns(group).tolist())
+        return served
+
+    def _root_retirement_due(self) -> bool:
+        """Whether a root could retire at this instance (none served since ``retire_after`` ago)."""
+        return any(
+            self._n - self._root_served_at[i] >= self.retire_after
+            for i in range(1, len(self._roots))
+            if i not in self._retired_roots
+        )
+
+    def _retire_roots_unless(self, served: set[int], n: int, labels: tuple) -> list[int]:
+        """The root retirement step of instance ``n`` (``labels``: those known then), given the
+        candidate columns that serve after its choices; the roots it retires."""
+        retiring = []
+        for i in range(1, len(self._roots)):
+            if i in self._retired_roots:
+                continue
+            if self._root_columns[i] in served:
+                self._root_served_at[i] = n
+            elif n - self._root_served_at[i] >= self.retire_after:
+                retiring.append(i)
+                self._retire_root(i, n, labels)
+        return retiring
+
+    def _retire_root(self, i: int, n: int, labels: tuple) -> None:
+        """Root ``i`` stops learning and predicting; an untrained clone stands for its state."""
+        self._retired_roots.add(i)
+        self._roots[i] = self._roots[i].clone()
+        level = self._root_levels[i]
+        detail = {"learner": level, "last_served_at": self._root_served_at[i]}
+        self._emit(DriftEvent("ihomer", "global", "retire", n, labels, level, detail))
 
     def _own_columns(self) -> list[int]:
         """The candidates that need the group's own learner: itself and the blend."""

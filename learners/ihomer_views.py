@@ -31,8 +31,13 @@ class Views:
             "min_size": self._tree.min_size,
             "hamming_error": self._error.estimation if self._error is not None else None,
             "root_learners": [
-                {"level": level, "learner": self._learner_name(base), "bytes": root.model_bytes}
-                for level, base, root in zip(self._root_levels, self._root_bases(), self._roots)
+                {
+                    "level": level,
+                    "learner": self._learner_name(base),
+                    "bytes": root.model_bytes,
+                    "retired": i in self._retired_roots,
+                }
+                for i, (level, base, root) in enumerate(zip(self._root_levels, self._root_bases(), self._roots))
             ],
             "tree": self._tree.describe()["root"],
             "partition": [

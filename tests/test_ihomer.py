@@ -342,6 +342,47 @@ def test_an_own_learner_that_serves_does_not_retire():
     assert all(g["served_by"] == {"own": 3} for g in model.describe()["partition"])
 
 
+def test_a_root_that_never_serves_retires_and_the_predictions_stay_the_same():
+    # The first root (wide, so right) serves every label; the second (wrong when wide) never does.
+    stream = list(truthful(blocks(800, random.Random(23), [A, B])))
+    roots = (Width(narrow_is_right=False), Width(narrow_is_right=True))
+    settings = {"base_learner": Width(), "n_min": 50, "root_base_learner": roots, "retire_after": 100, "seed": 1}
+    retiring, keeping = IHOMER(**settings), IHOMER(retire_roots=False, **settings)
+    predicted, events = [], []
+    for x, y in stream:
+        predicted.append((retiring.predict_proba_one(x), keeping.predict_proba_one(x)))
+        retiring.learn_one(x, y)
+        keeping.learn_one(x, y)
+        events.extend(retiring.pop_events())
+    assert all(mine == theirs for mine, theirs in predicted)
+    roots_retired = [e for e in events if e.kind == "retire" and e.detail["learner"] != "own"]
+    retired = [(e.level, e.instance, e.node, e.labels, e.detail) for e in roots_retired]
+    detail = {"learner": "root:Width", "last_served_at": 0}
+    assert retired == [("global", 100, "root:Width", A + B, detail)]
+    # Its state was dropped (an untrained learner of the same kind stands for it), and from then
+    # on it neither learns nor predicts; the first root learns on.
+    second = retiring._roots[1]
+    assert (len(second.targets), second.asked) == (0, 0)
+    assert type(second) is Width and second.narrow_is_right is True
+    assert len(retiring._roots[0].targets) == len(stream)
+    assert [root["retired"] for root in retiring.describe()["root_learners"]] == [False, True]
+    assert not keeping._retired_roots and len(keeping._roots[1].targets) == len(stream)
+    assert [e.kind for e in keeping.pop_events()] == [e.kind for e in events if e not in roots_retired]
+
+
+def test_the_first_root_never_retires_and_a_root_that_serves_does_not():
+    # Here the first root is always wrong and the second always right: the second serves.
+    roots = (Width(narrow_is_right=True), Width(narrow_is_right=False))
+    model = IHOMER(
+        base_learner=Width(narrow_is_right=False), n_min=50, root_base_learner=roots, retire_after=300,
+        retire_roots=True, seed=1,
+    )
+    events = run(model, truthful(blocks(800, random.Random(24), [A, B])))
+    assert not model._retired_roots
+    assert not [e for e in events if e.kind == "retire" and e.node.startswith("root")]
+    assert all(g["served_by"] == {"root:Width": 3} for g in model.describe()["partition"])
+
+
 class SpreadOrBunched(Recorder):
     """Reads the labels' truth from the features; learned wide (more than three labels) it gets one
     label of each block wrong on every instance, a different one each time (``phase``), learned
@@ -676,15 +717,15 @@ class StateAsPickled:
         return object.__new__, (IHOMER,), state
 
 
-@pytest.mark.parametrize("layout", [None, 1, 2, 3])
-def test_a_model_pickled_before_the_retiring_own_learners_is_refused_naming_the_change(layout):
+@pytest.mark.parametrize("layout", [None, 1, 2, 3, 4])
+def test_a_model_pickled_before_the_retiring_roots_is_refused_naming_the_change(layout):
     model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
     run(model, blocks(200, random.Random(17), [A, B]))
     with pytest.raises(StaleLearnerState) as refused:
         pickle.loads(pickle.dumps(StateAsPickled(model, layout)))
     error = refused.value
-    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 4)
-    assert "own learner that serves nothing retires" in str(error) and "--fresh" in str(error)
+    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 5)
+    assert "so does a root other than the first" in str(error) and "--fresh" in str(error)
     assert pickle.loads(pickle.dumps(model)).describe()["instances"] == 200
 
 

@@ -17,8 +17,8 @@ from learners.sharding.ihomer_parts import GroupShard
 from stream.datasets import open_dataset
 from stream.synthetic import DriftingMultiLabelStream
 
-# retire_after: own learners that serve nothing retire within these short prefixes too.
-SETTINGS = {"seed": 1, "n_min": 50, "guard": 50, "retire_after": 60}
+# retire_after, retire_roots: own learners and roots that serve nothing retire within these short prefixes too.
+SETTINGS = {"seed": 1, "n_min": 50, "guard": 50, "retire_after": 60, "retire_roots": True}
 
 
 @functools.cache

@@ -22,6 +22,13 @@ Design (exact: the sharded model predicts what the unsharded one does, record fo
   disappear (their whole state) to the head, runs iHOMER's own rebuild on the skeleton, and
   sends the new groups to the least loaded hosts; groups that stay keep their host.
 
+- A root retires (``retire_roots``) on the serving columns of every group host, which only the
+  head sees: the hosts report, per scored instance, the columns serving their groups, and the head
+  ends a segment wherever a root could retire (it has served nothing for ``retire_after``
+  instances as of the segments flushed so far). A root that retires stops at that instance: the
+  head drops its later events of the batch (its host ran the whole batch already), the group
+  hosts read its answers as none from then on, and its host drops its state and answers zeros.
+
 Events come out in the unsharded order: per instance, the serving choices' events (in the
 partition's order), the roots', the groups' learners', then the tree's, the drift and the
 restructure. Mentors exist only without root learners, which this head does not shard.
@@ -74,6 +81,7 @@ class IHOMERHead:
         self._skeleton = learner.clone()
         self._host_of: dict[str, int] = {}  # group id -> group host
         self._given: set[int] = set()  # group hosts that have the running batch's inputs
+        self._root_stop: dict[int, int] = {}  # root index -> the position in the running batch it retired at
         self._ticks = 0  # updates of the error monitor since its window was last reset
         self._reset_due = False  # the monitor's last update found drift: river resets it on the next
         self.group_hosts = [executor.start(HostFactory(GroupShard(learner.clone()))) for _ in range(n_shards)]
@@ -128,6 +136,7 @@ class IHOMERHead:
         root_futures = [self.executor.call(host, "apply", root_ops, batch) for host in self.root_hosts]
         root_events: list = []  # each root's events of the batch, fetched with the first segment
         self._given = set()
+        self._root_stop = {}  # a root's events after the position it retired at are dropped
         inputs = (batch, *root_futures)
         results: list = [None] * len(ops)
         segment: list[dict] = []
@@ -171,6 +180,9 @@ class IHOMERHead:
             for group in sk._groups:
                 if len(group.labels) > sizes[group.group_id]:
                     preludes[self._host_of[group.group_id]].append(("adopt", group.group_id, group.labels[sizes[group.group_id] :]))
+        # With retire_roots, a root may retire at this instance only if the hosts' columns of the
+        # segments flushed so far leave it idle for retire_after instances: the segment ends here.
+        retiring = score and sk.retire_roots and sk.retire_after is not None and sk._root_retirement_due()
         checks = False
         if monitor:
             if self._reset_due:
@@ -178,7 +190,7 @@ class IHOMERHead:
             self._ticks += 1
             checks = self._ticks % sk._error.clock == 0
         step.update(
-            kind="learn", n=sk._n, monitor=monitor, checks=checks,
+            kind="learn", n=sk._n, monitor=monitor, checks=checks, score=score, retiring=retiring,
             changes=[change_event(change, sk._n) for change in changes], reasons=[change.kind for change in changes],
             host_ops=[("learn", index, on, sk._n, monitor, score, prelude) for prelude in preludes],
         )
@@ -187,8 +199,8 @@ class IHOMERHead:
         if step["act"] and not checks and sk._guarded():
             sk._restructure(reasons)  # held back or dropped by the guard: nothing changes on the hosts
             step["act"] = False
-            return False
-        return checks or step["act"]
+            return retiring
+        return checks or step["act"] or retiring
 
     def _flush(self, segment: list[dict], inputs: tuple, root_events: list, labels: list, results: list, emit) -> None:
         """Run a segment on the group hosts that hold groups and finish each of its ops at the
@@ -206,7 +218,7 @@ class IHOMERHead:
         answers = self.executor.gather(futures)
         rank = {group.group_id: i for i, group in enumerate(sk._groups)}
         by_op: dict[int, list] = {}
-        for host_results, events, _ in answers:
+        for host_results, events, _, _ in answers:
             for offset, phase, group_id, event in events:
                 by_op.setdefault(offset, []).append((phase, rank[group_id], event))
         for offset, step in enumerate(segment):
@@ -218,9 +230,12 @@ class IHOMERHead:
             for phase, _, event in host_events:
                 if phase == SERVING:
                     emit(event)
-            for events_of_root, level in zip(root_events, sk._root_levels):
+            if step["kind"] == "learn" and step["score"] and sk.retire_roots and sk.retire_after is not None:
+                self._retire_roots(step, offset == len(segment) - 1, answers, offset, labels, emit)
+            for i, (events_of_root, level) in enumerate(zip(root_events, sk._root_levels)):
+                stop = self._root_stop.get(i, len(results))  # a root retired in this batch learned nothing since
                 for at, event in events_of_root:
-                    if at == position:
+                    if at == position and at < stop:
                         emit(forwarded_event(event, level, tuple(labels[: step["known"]]), step["n"]))
             for phase, _, event in host_events:
                 if phase == GROUPS:
@@ -230,17 +245,37 @@ class IHOMERHead:
             for event in step["changes"]:
                 emit(event)
             if step["monitor"]:
-                self._monitor(step, sum(host_results[offset] for host_results, _, _ in answers), answers, emit)
+                self._monitor(step, sum(host_results[offset] for host_results, _, _, _ in answers), answers, emit)
             if step["act"] or "drift" in step["reasons"]:
                 if offset != len(segment) - 1:
                     raise RuntimeError("sharded iHOMER: a restructure inside a segment (the head's cut is wrong)")
                 self._restructure(step["reasons"], emit)
 
+    def _retire_roots(self, step: dict, last: bool, answers, offset: int, labels: list, emit) -> None:
+        """iHOMER's root retirement step at a scored instance, on the columns serving on every host;
+        a root that retires stops on its host, and the group hosts stop reading its answers."""
+        sk = self._skeleton
+        served = {column for _, _, _, columns in answers for column in columns.get(offset, ())}
+        retiring = sk._retire_roots_unless(served, step["n"], tuple(labels[: step["known"]]))
+        for event in sk.pop_events():
+            emit(event)
+        if not retiring:
+            return
+        if not last:
+            raise RuntimeError("sharded iHOMER: a root retired inside a segment (the head's cut is wrong)")
+        calls = []
+        for i in retiring:
+            self._root_stop[i] = step["position"]
+            calls.append(self.executor.call(self.root_hosts[i], "control", "retire"))
+            # Hosts holding groups now; the others learn the retired roots with the groups they get.
+            calls += [self.executor.call(self.group_hosts[h], "control", "retire_root", i) for h in set(self._host_of.values())]
+        self.executor.gather(calls)
+
     def _merge_prediction(self, answers, offset: int, rank: dict, labels: list, grouped: bool) -> dict:
         out: dict[Label, float] = {}
         if grouped:
             served = sorted(
-                (pair for host_results, _, _ in answers for pair in host_results[offset]), key=lambda pair: rank[pair[0]]
+                (pair for host_results, _, _, _ in answers for pair in host_results[offset]), key=lambda pair: rank[pair[0]]
             )
             for _, probabilities in served:
                 out.update(probabilities)
@@ -261,7 +296,7 @@ class IHOMERHead:
             raise RuntimeError("sharded iHOMER: the error monitor found drift off its clock (river's ADWIN changed?)")
         if error.estimation <= before:
             return
-        risen = {group_id for _, _, rose in answers for group_id in rose}
+        risen = {group_id for _, _, rose, _ in answers for group_id in rose}
         pairs = [(stub.group_id, stub.labels) for stub in self._skeleton._groups if stub.group_id in risen]
         emit(drift_event(error, before, pairs, step["n"]))
         step["reasons"] = [*step["reasons"], "drift"]
@@ -300,7 +335,9 @@ class IHOMERHead:
         occupied = set(self._host_of.values())  # hosts keeping groups, and those given new ones
         self.executor.gather(
             [
-                self.executor.call(host, "control", "settle", changes[0][1] if changes else [], homes, order)
+                self.executor.call(
+                    host, "control", "settle", changes[0][1] if changes else [], homes, order, sorted(sk._retired_roots)
+                )
                 for index, (host, changes) in enumerate(zip(self.group_hosts, created))
                 if index in occupied
             ]
@@ -326,7 +363,7 @@ class IHOMERHead:
         order = [group.group_id for group in sk._groups]
         for index, groups in enumerate(chosen):
             if groups:
-                preludes[index].append(("create", groups, order))
+                preludes[index].append(("create", groups, order, sorted(sk._retired_roots)))
         stubs = {group.group_id: _Stub(group) for group in created}
         sk._groups = [stubs.get(group.group_id, group) for group in sk._groups]
         sk._group_of = {label: group for group in sk._groups for label in group.labels}
@@ -365,7 +402,13 @@ class IHOMERHead:
             "min_size": sk._tree.min_size,
             "hamming_error": sk._error.estimation if sk._error is not None else None,
             "root_learners": [
-                {"level": level, "learner": sk._learner_name(base), "bytes": size, "host": len(self.group_hosts) + i}
+                {
+                    "level": level,
+                    "learner": sk._learner_name(base),
+                    "bytes": size,
+                    "retired": i in sk._retired_roots,
+                    "host": len(self.group_hosts) + i,
+                }
                 for i, (level, base, size) in enumerate(zip(sk._root_levels, sk._root_bases(), root_bytes))
             ],
             "tree": sk._tree.describe()["root"],

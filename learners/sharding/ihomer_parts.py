@@ -22,7 +22,7 @@ record's features in the batch's shared list:
 - group hosts: ``("predict", i)``; ``("learn", i, on, n, monitor, score, prelude)``: ``on`` the
   labels on, ``n`` the instance count after it, ``monitor``/``score`` whether iHOMER's error
   monitor and serving choices run on it (they need groups before it), ``prelude`` the structure
-  changes made between predicting and learning (``("create", groups, order)``,
+  changes made between predicting and learning (``("create", groups, order, retired roots)``,
   ``("adopt", group_id, labels)``); ``("masked", i, on, mask, n)``: a partially judged instance
   (``on``: the judged labels on)
 """
@@ -49,6 +49,7 @@ class RootShard:
     def __init__(self, root: MultiLabelClassifier, level: str):
         self.root = root
         self.level = level
+        self.retired = False  # retired: it answers zeros and learns nothing (iHOMER's retire_roots)
         self._events: list[tuple[int, DriftEvent]] = []
 
     def apply(self, ops: list, batch: Shared) -> Shared:
@@ -62,6 +63,8 @@ class RootShard:
         features, labels = batch.value
         answers = np.zeros((len(ops), len(labels)))
         events = self._events = []
+        if self.retired:
+            return Shared(answers)
         predicted = None  # (features index, row) of a predict not yet followed by learning
         for position, op in enumerate(ops):
             kind, index = op[0], op[1]
@@ -93,11 +96,16 @@ class RootShard:
 
     def control(self, command: str, *args):
         """``events``: the root's own events of the last batch, as ``(op position, event)`` (the
-        head re-labels them)."""
+        head re-labels them); ``retire``: drop the root's state, answer zeros from now on (what
+        the head's iHOMER retired answers nothing, and the answers of a batch it retired in after
+        the retirement are not read)."""
         if command == "events":
             events, self._events = self._events, []
             return events
-        raise ValueError(f"a root host takes no command other than 'events', got {command!r}")
+        if command == "retire":  # the head saw it serve nothing for long: its state goes
+            self.root, self.retired = self.root.clone(), True
+            return None
+        raise ValueError(f"a root host takes no command other than 'events' and 'retire', got {command!r}")
 
     @property
     def model_bytes(self) -> int:
@@ -135,14 +143,16 @@ class GroupShard:
     def group_ids(self) -> list[str]:
         return [group.group_id for group in self.model._groups]
 
-    def apply(self, ops: list, first: int, *inputs: Shared) -> tuple[list, list, list[str]]:
+    def apply(self, ops: list, first: int, *inputs: Shared) -> tuple[list, list, list[str], dict[int, list[int]]]:
         """Run ``ops``, which start at position ``first`` of the batch. A host's first call of a
         batch brings ``inputs``: the head's shared ``(features, labels)`` and each root host's
         answers to the whole batch; its later calls reuse them.
 
         Returns each op's result (for a predict: ``[(group id, {label: probability})]``; for a
         learn: the number of wrong labels the error monitor counted, or ``None``), the events as
-        ``(op position, phase, group id, event)`` and the groups whose own error rose.
+        ``(op position, phase, group id, event)``, the groups whose own error rose and, with
+        ``retire_roots``, for each op scored, the candidate columns serving this host's groups
+        after its serving choices (the head decides the roots' retirement on all hosts' columns).
         """
         model = self.model
         if inputs:
@@ -154,6 +164,7 @@ class GroupShard:
         features = self._batch[0]
         results: list = []
         events: list[tuple[int, int, str, DriftEvent]] = []
+        serving: dict[int, list[int]] = {}  # op position -> the candidate columns serving after it
         self._own_memo = None
         for position, op in enumerate(ops):
             kind, index = op[0], op[1]
@@ -170,7 +181,7 @@ class GroupShard:
                 results.append(served)
                 continue
             if kind == "learn":
-                results.append(self._learn(position, first + position, x, index, *op[2:], events=events))
+                results.append(self._learn(position, first + position, x, index, *op[2:], events=events, serving=serving))
             else:
                 _, _, on, mask, n = op
                 model._n = n
@@ -183,7 +194,7 @@ class GroupShard:
             self._own_memo = None
         self._own_memo = None  # a host's state holds no record
         rose = [group.group_id for group in model._groups if group.error_rose]
-        return results, events, rose
+        return results, events, rose, serving
 
     def _roots(self, row: int) -> list[dict]:
         """Each root's probabilities of this host's labels for the batch's op at ``row``."""
@@ -191,15 +202,17 @@ class GroupShard:
         if self._columns is None:
             self._here = [label for group in self.model._groups for label in group.labels]
             self._columns = np.fromiter(map(column.__getitem__, self._here), np.intp, len(self._here))
-        here, columns = self._here, self._columns
-        return [dict(zip(here, matrix[row, columns].tolist())) for matrix in answers]
+        here, columns, retired = self._here, self._columns, self.model._retired_roots
+        return [{} if i in retired else dict(zip(here, matrix[row, columns].tolist())) for i, matrix in enumerate(answers)]
 
     def _target(self, on: typing.AbstractSet) -> dict:
         """The target of this host's labels: those in ``on`` are on."""
         here = [label for group in self.model._groups for label in group.labels]
         return dict(zip(here, map(on.__contains__, here)))
 
-    def _learn(self, position: int, row: int, x, index: int, on, n: int, monitor: bool, score: bool, prelude: list, events) -> int | None:
+    def _learn(
+        self, position: int, row: int, x, index: int, on, n: int, monitor: bool, score: bool, prelude: list, events, serving
+    ) -> int | None:
         """iHOMER's ``learn_one`` for this host's groups (see :meth:`IHOMER.learn_one`)."""
         model = self.model
         memo = self._own_memo if self._own_memo is not None and self._own_memo[0] == index else None
@@ -230,6 +243,8 @@ class GroupShard:
             else:
                 model._score_levels(y, self._roots(row), own)
             events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
+            if model.retire_roots and model.retire_after is not None:
+                serving[position] = sorted(model._serving_columns())
         for group in model._groups:
             if not group.retired:
                 group.learner.learn_one(x, {label: y[label] for label in group.labels})
@@ -243,7 +258,8 @@ class GroupShard:
     def _change(self, kind: str, *args) -> None:
         model = self.model
         if kind == "create":
-            groups, order = args
+            groups, order, retired_roots = args
+            model._retired_roots = set(retired_roots)
             self._arrange([*model._groups, *groups], order)
         elif kind == "adopt":
             group_id, labels = args
@@ -261,7 +277,8 @@ class GroupShard:
 
     def control(self, command: str, *args) -> typing.Any:
         """``release(group ids, clear error rise)`` hands back groups (their whole state) and forgets
-        them; ``settle(groups, homes, order)`` takes groups in, sets homes and the order."""
+        them; ``settle(groups, homes, order, retired roots)`` takes groups in, sets homes and the order;
+        ``retire_root(i)``: root ``i`` has retired (its answers are read as none from now on)."""
         model = self.model
         if command == "release":
             group_ids, clear_rise = args
@@ -272,11 +289,15 @@ class GroupShard:
             self._arrange([group for group in model._groups if group.group_id not in group_ids], self.group_ids)
             return released
         if command == "settle":
-            groups, homes, order = args
+            groups, homes, order, retired_roots = args
+            model._retired_roots = set(retired_roots)
             kept = [group for group in model._groups if group.group_id in order]
             for group in kept:
                 group.home = homes[group.group_id]
             self._arrange(kept + list(groups), order)
+            return None
+        if command == "retire_root":
+            model._retired_roots.add(args[0])
             return None
         if command == "describe_groups":
             return {entry["id"]: entry for entry in model.describe()["partition"]}
