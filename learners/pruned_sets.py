@@ -181,12 +181,14 @@ class PrunedSets(MultiLabelClassifier):
         if not self._trained:
             return proba
         class_proba = self._classifier.predict_proba_one(x)
+        total = 0
+        trained = self._trained
         for labelset, p in class_proba.items():
-            if labelset not in self._trained:
+            if labelset not in trained:
                 continue
+            total += p
             for label in labelset:
                 proba[label] += p
-        total = sum(p for labelset, p in class_proba.items() if labelset in self._trained)
         if total > 0:
             proba = {label: min(p / total, 1.0) for label, p in proba.items()}
         return proba

@@ -64,9 +64,11 @@ class SparseGaussianNB(base.Classifier):
         # the class never saw the column non-zero (and in free rows), so zero padding is right.
         self._a = np.zeros((4, 8))
         self._b = np.zeros((4, 8))
+        self._memo: tuple | None = None  # (x, its encoding) of the last prediction, if it named known features only
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_memo", None)
         if "_a" not in state:  # pickled before a and b were kept: derive them from the sums
             self._a, self._b = np.zeros_like(self._sums), np.zeros_like(self._sums)
             for slot in np.flatnonzero(self._counts > 0):
@@ -81,7 +83,9 @@ class SparseGaussianNB(base.Classifier):
         return [c for c in self._classes if c is not None]
 
     def learn_one(self, x: dict, y: typing.Hashable) -> None:
-        inst = self._index.encode(x, {})
+        memo = self._memo
+        # Predicted just before with every feature name known: learning encodes it alike.
+        inst = memo[1] if memo is not None and memo[0] is x else self._index.encode(x, {})
         slot = self._slot.get(y)
         if slot is None:
             slot = self._new_slot(y)
@@ -136,6 +140,8 @@ class SparseGaussianNB(base.Classifier):
         if not self._slot:
             return {}
         inst = self._index.encode(x)
+        # The index only grows, and only by new names: with every name known, this is x's encoding for good.
+        self._memo = (x, inst) if self._index.features.keys() >= x.keys() else None
         n_slots = len(self._classes)
         counts = self._counts[:n_slots]
         used = counts > 0

@@ -247,3 +247,18 @@ def test_sparse_gaussian_nb_pickled_without_its_derived_arrays_predicts_the_same
     for _ in range(20):
         x = {f"f{i}": rng.random() for i in range(6) if rng.random() < 0.6}
         assert older.predict_proba_one(x) == model.predict_proba_one(x)
+
+
+def test_sparse_gaussian_nb_learns_the_features_a_prediction_of_the_same_x_did_not_know():
+    # A prediction's encoding is reused for learning only when it named known features only.
+    model, twin = SparseGaussianNB(), SparseGaussianNB()
+    for learner in (model, twin):
+        learner.learn_one({"a": 1.0}, "A")
+        learner.learn_one({"a": 0.0}, "B")
+    x = {"a": 1.0, "new": 2.0}
+    model.predict_proba_one(x)
+    model.learn_one(x, "B")
+    twin.learn_one(dict(x), "B")
+    assert "new" in model._index.features
+    for probe in ({"a": 1.0}, {"new": 2.0}, {"a": 1.0, "new": 2.0}):
+        assert model.predict_proba_one(probe) == twin.predict_proba_one(probe)
