@@ -136,24 +136,32 @@ class ServingChoices:
         """Add one instance's mistakes (a row per choice, a column per candidate); with ``decide``,
         move each choice to its best other candidate (not one of the ``barred`` columns) where the
         margin rule allows. Returns the ``(row, index of the candidate it left)`` of each move."""
-        choices.wrong *= fading
-        choices.wrong += wrong
+        counts = choices.wrong
+        counts *= fading
+        counts += wrong
         choices.weight = choices.weight * fading + 1.0
         choices.scored += 1
-        ready = choices.scored >= self.n_min
-        if not decide or not ready.any():
+        if not decide:
             return []
-        rows = np.arange(len(choices.serving))
-        serving = choices.wrong[rows, choices.serving]
-        others = choices.wrong.copy()
-        others[rows, choices.serving] = np.inf
-        others[:, barred] = np.inf
-        best = others.argmin(axis=1)  # the first of equals: the root, then the group's own learner
+        scored = choices.scored
+        ready = scored >= self.n_min
+        if not ready.any():
+            return []
+        rows = np.arange(len(scored))
+        serving = choices.serving
+        others = counts.copy()
+        current = others[rows, serving]
+        others[rows, serving] = np.inf
+        if len(barred):
+            others[:, barred] = np.inf
         # The first decision replaces a default, not a candidate that earned its place: no margin then.
-        margin = np.where(choices.scored == self.n_min, 0.0, self.serving_margin)
-        moving = np.flatnonzero(ready & (others[rows, best] < (1.0 - margin) * serving))
-        left = choices.serving[moving].tolist()
-        choices.serving[moving] = best[moving]
+        bar = np.where(scored == self.n_min, current, (1.0 - self.serving_margin) * current)
+        moving = np.flatnonzero(ready & (others.min(axis=1) < bar))
+        if not len(moving):
+            return []
+        best = others[moving].argmin(axis=1)  # the first of equals: the root, then the group's own learner
+        left = serving[moving].tolist()
+        serving[moving] = best
         return list(zip(moving.tolist(), left))
 
     def _emit_serving(self, group: _Group, choices: _Choices, row: int, labels: list[Label], left: int) -> None:
