@@ -23,10 +23,12 @@ Configurations:
   when that one got clearly more of the cluster's label sets right (``serving_sets``); pruned
   sets keeps its 64 most frequent label sets as classes, and a cluster's own MLHAT that has served
   nothing for 1,000 instances retires (``retire_after``), as does the MLHT or the pruned-sets root
-  (``retire_roots``);
-* ``ihomer-roots-kept``: the default of 5bbf1cd: the roots never retire;
+  (``retire_roots``); a serving choice can move from its first instances, its evidence weighed
+  against a prior of 25 instances at the default candidate's rate (``serving_prior``);
+* ``ihomer-wait``: the default of 8d9ba74: a serving choice waits ``n_min`` instances (no prior);
+* ``ihomer-roots-kept``: the default of 5bbf1cd: the roots never retire, no prior;
 * ``ihomer-ps-all``: the default of the previous round (a0affd8): pruned sets over every frequent
-  label set it tracks (up to 1,000), no retirement;
+  label set it tracks (up to 1,000), no retirement, no prior;
 * ``ihomer-nosets``: the default without the label-set choice per cluster (per-label choices only);
 * ``ihomer-2roots``: the default of the previous round: roots MLHAT and MLHT, per-label choices only;
 * ``ihomer-2roots-sets``: roots MLHAT and MLHT with the label-set choice (no pruned-sets root);
@@ -78,8 +80,9 @@ CONFIGS: dict[str, dict | None] = {
     "mlht": None,
     "no-change": None,
     "ihomer": {},
-    "ihomer-roots-kept": {"retire_roots": False},
-    "ihomer-ps-all": {"root_base_learner": ("mlhat", "mlht", "ps"), "retire_after": None},
+    "ihomer-wait": {"serving_prior": None},
+    "ihomer-roots-kept": {"retire_roots": False, "serving_prior": None},
+    "ihomer-ps-all": {"root_base_learner": ("mlhat", "mlht", "ps"), "retire_after": None, "serving_prior": None},
     "ihomer-nosets": {"serving_sets": False},
     "ihomer-2roots": {"root_base_learner": ("mlhat", "mlht"), "serving_sets": False},
     "ihomer-2roots-sets": {"root_base_learner": ("mlhat", "mlht")},

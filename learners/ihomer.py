@@ -57,12 +57,13 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     - *each label* is predicted by whichever candidate has made the fewest mistakes on it over a
       faded window: a root, its group's own learner, or the mean of the first root's and the own
-      learner's probabilities (``serving_blend``). A label is served by the first root until its
-      first choice, after ``n_min`` instances; later another candidate takes over only once it is
-      better by ``serving_margin``.
+      learner's probabilities (``serving_blend``). A label is served by the first root until
+      another candidate has been better by ``serving_margin``, its mistakes weighed against a
+      prior of ``serving_prior`` instances at the first root's rate: a clear difference moves the
+      choice within tens of instances, a slight one only after many.
     - *each group* (``serving_sets``) can instead be served whole by one candidate, when that
       candidate has made clearly fewer wrong label sets on the group's labels than the per-label
-      choices together (same window, same margin, first choice after ``n_min`` instances). Per-label
+      choices together (same window, margin and prior, the per-label choices as default). Per-label
       choices count wrong labels, so they mix candidates and favour the Hamming loss; a label-set
       learner such as pruned sets predicts sets that are right as a whole, which is what subset
       accuracy counts and what small groups of co-occurring labels make tractable (HOMER's idea).
@@ -197,11 +198,19 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         Window, in instances, of the exponentially faded counts of mistakes (fading factor
         ``1 - 1 / serving_window``) that the serving choices compare.
     serving_margin
-        A serving choice is first made after ``n_min`` instances of the label (or group): the
-        candidate with the fewest faded mistakes (on a tie the first root, then the group's own
-        learner) replaces the default, which served until then. From then on it changes only
-        when another candidate's count is below ``1 - serving_margin`` times the serving one's,
-        so the choice does not flap; ties stay with the candidate that serves.
+        A serving choice moves only when another candidate's count of mistakes is below
+        ``1 - serving_margin`` times the serving one's (on a tie the first root, then the group's
+        own learner), so the choice does not flap; ties stay with the candidate that serves.
+    serving_prior
+        The evidence a serving choice asks for, in instances: every candidate's faded count of
+        mistakes is compared as if the candidate had also served ``serving_prior`` instances at
+        the default's rate (the first root's for a label, the per-label choices' for a group's
+        label sets). So a choice can move from its first instance, but a difference of rates
+        counts in proportion to the instances that show it: a candidate that is right where the
+        default is always wrong (a label the first root never predicts, a new group on a short
+        stream) serves within tens of instances; a close one waits as long as it would without the
+        prior. ``None``: no prior; the first choice waits for ``n_min`` instances of the label (or
+        group), then the fewest faded mistakes replace the default without margin.
     seed
         Seed of the seeds given to the group learners.
 
@@ -239,11 +248,12 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
 
     """
 
-    STATE_LAYOUT = 5
+    STATE_LAYOUT = 6
     STATE_LAYOUT_CHANGE = (
         "iHOMER changed on 2026-12-03: its pruned-sets root keeps the 64 most frequent label sets "
         "as classes (level root:PrunedSets), a group's own learner that serves nothing retires, "
-        "and so does a root other than the first (retire_roots)"
+        "and so does a root other than the first (retire_roots); its serving choices weigh their "
+        "evidence against a prior (serving_prior) instead of waiting n_min instances"
     )
 
     def __init__(
@@ -269,6 +279,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         serving_margin: float = 0.1,
         serving_blend: bool = True,
         serving_sets: bool = True,
+        serving_prior: float | None = 25.0,
         retire_after: int | None = 1000,
         retire_roots: bool = True,
         seed: int | None = None,
@@ -295,6 +306,8 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
             raise ValueError(f"IHOMER: serving_window must be >= 1, got {serving_window!r}")
         if not 0.0 <= serving_margin < 1.0:
             raise ValueError(f"IHOMER: serving_margin must be in [0, 1), got {serving_margin!r}")
+        if serving_prior is not None and serving_prior < 0:
+            raise ValueError(f"IHOMER: serving_prior must be >= 0 or None, got {serving_prior!r}")
         self.base_learner = base_learner
         self.n_min = n_min
         self.delta = delta
@@ -312,6 +325,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         self.serving_margin = serving_margin
         self.serving_blend = serving_blend
         self.serving_sets = serving_sets
+        self.serving_prior = serving_prior
         self.retire_after = retire_after
         self.retire_roots = retire_roots
         self.seed = seed

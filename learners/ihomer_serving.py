@@ -144,18 +144,26 @@ class ServingChoices:
         if not decide:
             return []
         scored = choices.scored
-        ready = scored >= self.n_min
+        prior = self.serving_prior
+        ready = scored >= (self.n_min if prior is None else 1)
         if not ready.any():
             return []
         rows = np.arange(len(scored))
         serving = choices.serving
-        others = counts.copy()
+        if prior is None:
+            others = counts.copy()
+        else:
+            # As if every candidate had also served ``prior`` instances at the default's rate.
+            others = counts + prior * counts[:, :1] / choices.weight[:, None]
         current = others[rows, serving]
         others[rows, serving] = np.inf
         if len(barred):
             others[:, barred] = np.inf
-        # The first decision replaces a default, not a candidate that earned its place: no margin then.
-        bar = np.where(scored == self.n_min, current, (1.0 - self.serving_margin) * current)
+        if prior is None:
+            # The first decision replaces a default, not a candidate that earned its place: no margin then.
+            bar = np.where(scored == self.n_min, current, (1.0 - self.serving_margin) * current)
+        else:
+            bar = (1.0 - self.serving_margin) * current
         moving = np.flatnonzero(ready & (others.min(axis=1) < bar))
         if not len(moving):
             return []

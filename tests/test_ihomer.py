@@ -428,12 +428,36 @@ def test_a_whole_group_goes_to_the_candidate_with_the_fewest_wrong_label_sets(se
         group = next(g for g in model._groups if g.group_id == event.detail["group"])
         assert event.labels == tuple(group.labels) and event.node == group.home
         assert (event.detail["from"], event.detail["to"]) == ("per label", "own")
-        assert event.instance >= group.created_at + 50
+        assert event.instance > group.created_at and event.detail["instances"] < 50  # see the next test
         assert event.detail["per_label_set_error"] > 0.9 and event.detail["own_set_error"] < 0.6
     assert {g["serving"] for g in described} == {"own"}
     assert [g["served_by"] for g in described] == [{"own": 3}] * 2
     assert all(g["per_label_set_error"] > 0.9 and g["own_set_error"] == pytest.approx(0.5, abs=0.01) for g in described)
     assert model.predict_one(x) == y
+
+
+@pytest.mark.parametrize("serving_prior", [None, 25.0, 400.0])
+def test_the_serving_prior_sets_how_much_evidence_moves_a_choice(serving_prior):
+    # Each group's label sets: the per-label choices are always wrong, the own learner half the time.
+    # Without a prior the first choice waits n_min instances. With a prior of m instances at the
+    # default's rate the own learner takes over once w/2 + m < 0.9 (w + m), w the faded weight of the
+    # instances seen: w > m/4, after 7 instances for m = 25 and 112 for m = 400 (a 500-instance window).
+    model = IHOMER(
+        base_learner=SpreadOrBunched(), root_base_learner=None, n_min=50, serving_prior=serving_prior, seed=1
+    )
+    events = run(model, spread_or_bunched_stream())
+    moved_after = [e.detail["instances"] for e in events if e.kind == "serving_level" and e.detail.get("unit") == "label set"]
+    assert len(moved_after) == len(model._groups) == 2
+    if serving_prior is None:
+        assert moved_after == [50, 50]
+    else:
+        expected = {25.0: 7, 400.0: 112}[serving_prior]
+        assert all(expected <= n <= expected + 2 for n in moved_after)
+
+
+def test_the_serving_prior_must_not_be_negative():
+    with pytest.raises(ValueError, match="serving_prior"):
+        IHOMER(serving_prior=-1.0)
 
 
 class HalfSure(Recorder):
@@ -717,15 +741,15 @@ class StateAsPickled:
         return object.__new__, (IHOMER,), state
 
 
-@pytest.mark.parametrize("layout", [None, 1, 2, 3, 4])
-def test_a_model_pickled_before_the_retiring_roots_is_refused_naming_the_change(layout):
+@pytest.mark.parametrize("layout", [None, 1, 2, 3, 4, 5])
+def test_a_model_pickled_before_the_serving_prior_is_refused_naming_the_change(layout):
     model = IHOMER(base_learner=Recorder(), n_min=50, root_base_learner=None, seed=1)
     run(model, blocks(200, random.Random(17), [A, B]))
     with pytest.raises(StaleLearnerState) as refused:
         pickle.loads(pickle.dumps(StateAsPickled(model, layout)))
     error = refused.value
-    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 5)
-    assert "so does a root other than the first" in str(error) and "--fresh" in str(error)
+    assert (error.learner, error.found, error.expected) == ("IHOMER", layout or 1, 6)
+    assert "a prior (serving_prior)" in str(error) and "--fresh" in str(error)
     assert pickle.loads(pickle.dumps(model)).describe()["instances"] == 200
 
 
