@@ -19,7 +19,7 @@ BIGGER_IS_BETTER = {"subset_accuracy": True, "micro_f1": True, "macro_f1": True,
 #: and what changed: a run made before it is marked with a dagger until it is run again.
 CURRENT_SINCE = {
     "mlhat": ("c30107e", "MLHAT scores splits as the reference implementation"),
-    "ihomer": ("076139d", "the default: the pruned-sets root keeps its 64 most frequent label sets, a group's own learner, or a root other than the first, that serves nothing for 1,000 instances retires and is dropped, and a serving choice weighs its evidence against a prior of 25 instances instead of waiting n_min"),
+    "ihomer": ("6ec52fd", "the default: the pruned-sets root keeps its 64 most frequent label sets, a group's own learner, or a root other than the first, that serves nothing for 1,000 instances retires and is dropped, and a serving choice weighs its evidence against a prior of 25 instances instead of waiting n_min"),
 }
 STALE_MARK = "†"
 
