@@ -185,7 +185,11 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         learner costs about as much per instance as a root; where the roots serve a group
         (label-set learners on small groups, MLHT on some streams) it is work that pays for
         nothing. The decision is the group's own, so a sharded model makes it at the same
-        instance. ``None``: never.
+        instance. A label's own choice that still names a retiring learner (a group served whole
+        by one candidate hides its labels' own choices, which do not serve) moves at once to the
+        candidate with the fewest faded mistakes among those left, with a ``serving_level``
+        event, so that no retired learner serves when the group goes back to them. ``None``:
+        never.
     retire_roots
         With ``retire_after``, a root other than the first that has served no label and no
         label set of any group for ``retire_after`` instances retires too: it no longer learns or
@@ -195,7 +199,8 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
         On the 12 baseline datasets (27 streams with the shuffles) every score was the same as
         without it; the MLHT root retired on yeast and the pruned-sets root on bibtex, for
         example. A sharded model retires a root at the same instance (its head decides on every
-        group host's serving columns). Off: roots never retire.
+        group host's serving columns). Label choices that name it move as for a group's learner.
+        Off: roots never retire.
     serving_window
         Window, in instances, of the exponentially faded counts of mistakes (fading factor
         ``1 - 1 / serving_window``) that the serving choices compare.

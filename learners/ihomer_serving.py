@@ -94,7 +94,37 @@ class ServingChoices:
             elif n - self._root_served_at[i] >= self.retire_after:
                 retiring.append(i)
                 self._retire_root(i, n, labels)
+        if retiring:
+            self._move_off_retired([self._root_columns[i] for i in retiring])
         return retiring
+
+    def _move_off_retired(self, columns: list[int]) -> None:
+        """Every group's label choices that point at ``columns`` (learners that just retired) move
+        to their best open candidate. A retired learner served nothing, but a label's own choice
+        under its group's label-set choice does not serve: it would serve again, from a retired
+        learner, when the group's label sets go back to its per-label choices."""
+        for group in self._groups:
+            if hasattr(group, "label_choices"):  # a sharded head's stand-ins hold no choices
+                self._move_off(group, columns)
+
+    def _move_off(self, group: _Group, columns) -> None:
+        """Move the group's label choices that serve one of ``columns`` to the open candidate
+        with the fewest faded mistakes (the first of equals), each with a ``serving_level`` event."""
+        choices = group.label_choices
+        rows = np.flatnonzero(np.isin(choices.serving, columns))
+        if not len(rows):
+            return
+        open_columns = np.array([column for column in range(len(self._levels)) if column not in self._barred(group)])
+        for row in rows.tolist():
+            left = int(choices.serving[row])
+            choices.serving[row] = open_columns[int(np.argmin(choices.wrong[row, open_columns]))]
+            self._emit_serving(group, choices, row, [group.labels[row]], left)
+
+    def _barred(self, group: _Group) -> set[int]:
+        """The candidates no label choice of the group may move to: the roots that serve whole
+        groups only, the retired roots, and the group's own learner and blend once it retired."""
+        barred = set(self._set_only_columns) | {self._root_columns[i] for i in self._retired_roots}
+        return barred | set(self._own_columns()) if group.retired else barred
 
     def _retire_root(self, i: int, n: int, labels: tuple) -> None:
         """Root ``i`` stops learning and predicting; an untrained clone stands for its state."""
@@ -129,6 +159,7 @@ class ServingChoices:
             "created_at": group.created_at,
         }
         self._emit(DriftEvent("ihomer", "global", "retire", self._n, tuple(group.labels), group.home, detail))
+        self._move_off(group, own_columns)
 
     def _fade(
         self, choices: _Choices, wrong: np.ndarray, fading: float, decide: bool, barred: list[int] = ()
@@ -141,7 +172,7 @@ class ServingChoices:
         counts += wrong
         choices.weight = choices.weight * fading + 1.0
         choices.scored += 1
-        if not decide:
+        if not decide or self._frozen(choices, barred):
             return []
         scored = choices.scored
         prior = self.serving_prior
@@ -170,6 +201,13 @@ class ServingChoices:
         left = serving[moving].tolist()
         serving[moving] = best
         return list(zip(moving.tolist(), left))
+
+    @staticmethod
+    def _frozen(choices: _Choices, barred) -> bool:
+        """Whether no choice can move: one candidate is left open (the others retired or serve
+        whole groups only) and every row serves it (rows move off a learner when it retires)."""
+        open_columns = set(range(choices.wrong.shape[1])).difference(barred)
+        return len(open_columns) == 1 and bool((choices.serving == open_columns.pop()).all())
 
     def _emit_serving(self, group: _Group, choices: _Choices, row: int, labels: list[Label], left: int) -> None:
         detail = {

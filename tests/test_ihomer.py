@@ -14,6 +14,7 @@ from learners.base import DriftEvent, LabelMask, MultiLabelClassifier, StaleLear
 from learners.binary_relevance import BinaryRelevance
 from learners.ihomer import IHOMER
 from learners.registry import UnknownLearnerError
+from stream.datasets import open_dataset
 from stream.synthetic import DriftingMultiLabelStream
 
 A = ("a0", "a1", "a2")
@@ -368,6 +369,23 @@ def test_a_root_that_never_serves_retires_and_the_predictions_stay_the_same():
     assert [root["retired"] for root in retiring.describe()["root_learners"]] == [False, True]
     assert not keeping._retired_roots and len(keeping._roots[1].targets) == len(stream)
     assert [e.kind for e in keeping.pop_events()] == [e.kind for e in events if e not in roots_retired]
+
+
+def test_no_label_choice_is_left_on_a_learner_that_retired():
+    # A group served whole (the label-set choice) hides its labels' own choices: one of them may
+    # point at a learner that retires. It moves to the best open candidate then, with an event,
+    # so that the label is never served by a retired learner when the group goes back to them.
+    model = IHOMER(seed=1, n_min=50, guard=50, retire_after=60)
+    moved = []
+    for x, y in open_dataset("emotions").take(593):
+        model.predict_one(x)
+        model.learn_one(x, y)
+        events = model.pop_events()
+        retired = [e for e in events if e.kind == "retire"]
+        moved += [e for e in events if e.kind == "serving_level" and retired and e.detail.get("from") in ("own", "blend", "root:mlht")]
+        for group in model._groups:
+            assert not set(group.label_choices.serving.tolist()) & model._barred(group)
+    assert moved  # the case happens on this prefix
 
 
 def test_the_first_root_never_retires_and_a_root_that_serves_does_not():

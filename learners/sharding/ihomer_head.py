@@ -267,9 +267,15 @@ class IHOMERHead:
         for i in retiring:
             self._root_stop[i] = step["position"]
             calls.append(self.executor.call(self.root_hosts[i], "control", "retire"))
-            # Hosts holding groups now; the others learn the retired roots with the groups they get.
-            calls += [self.executor.call(self.group_hosts[h], "control", "retire_root", i) for h in set(self._host_of.values())]
         self.executor.gather(calls)
+        # Hosts holding groups now (the others learn the retired roots with the groups they get)
+        # move their label choices off the retired roots; their events in the partition's order.
+        rank = {stub.group_id: position for position, stub in enumerate(sk._groups)}
+        moved = self.executor.gather(
+            [self.executor.call(self.group_hosts[h], "control", "retire_roots", retiring) for h in sorted(set(self._host_of.values()))]
+        )
+        for event in sorted((event for events in moved for event in events), key=lambda event: rank[event.detail["group"]]):
+            emit(event)
 
     def _merge_prediction(self, answers, offset: int, rank: dict, labels: list, grouped: bool) -> dict:
         out: dict[Label, float] = {}

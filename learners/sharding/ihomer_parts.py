@@ -278,7 +278,8 @@ class GroupShard:
     def control(self, command: str, *args) -> typing.Any:
         """``release(group ids, clear error rise)`` hands back groups (their whole state) and forgets
         them; ``settle(groups, homes, order, retired roots)`` takes groups in, sets homes and the order;
-        ``retire_root(i)``: root ``i`` has retired (its answers are read as none from now on)."""
+        ``retire_roots(indices)``: these roots have retired (their answers are read as none from now
+        on); the label choices that pointed at them move, and their events come back."""
         model = self.model
         if command == "release":
             group_ids, clear_rise = args
@@ -296,9 +297,11 @@ class GroupShard:
                 group.home = homes[group.group_id]
             self._arrange(kept + list(groups), order)
             return None
-        if command == "retire_root":
-            model._retired_roots.add(args[0])
-            return None
+        if command == "retire_roots":
+            retiring = args[0]
+            model._retired_roots.update(retiring)
+            model._move_off_retired([model._root_columns[i] for i in retiring])
+            return model.pop_events()
         if command == "describe_groups":
             return {entry["id"]: entry for entry in model.describe()["partition"]}
         raise ValueError(f"unknown group host command {command!r}")
