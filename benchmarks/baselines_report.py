@@ -19,7 +19,7 @@ BIGGER_IS_BETTER = {"subset_accuracy": True, "micro_f1": True, "macro_f1": True,
 #: and what changed: a run made before it is marked with a dagger until it is run again.
 CURRENT_SINCE = {
     "mlhat": ("c30107e", "MLHAT scores splits as the reference implementation"),
-    "ihomer": ("6ec52fd", "the default: the pruned-sets root keeps its 64 most frequent label sets, a group's own learner, or a root other than the first, that serves nothing for 1,000 instances retires and is dropped, and a serving choice may move before its decision at n_min when a candidate is clearly better (serving_prior)"),
+    "ihomer": ("58a2d15", "the default: the pruned-sets root keeps its 64 most frequent label sets, a group's own learner, or a root other than the first, that serves nothing for 1,000 instances retires and is dropped (label choices naming it move to the best candidate left), and a serving choice may move before its decision at n_min when a candidate is clearly better (serving_prior)"),
 }
 STALE_MARK = "†"
 
