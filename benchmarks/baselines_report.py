@@ -93,8 +93,11 @@ NOTES = """## Notes on the gaps
   28.2 MiB at 5bbf1cd, medical 38.1 -> 35.4, scene 3.40 -> 2.71 -> 1.65, yeast 1.95 -> 1.62 ->
   1.18). The instances/s row is of the 5bbf1cd run (load average 1-5), not side by side with the
   other rows.
-- **iHOMER's serving prior (6ec52fd, rows rerun 19:21-19:26 UTC from a clean checkout of
-  6e127d9).** A serving choice may move before its first decision at `n_min` (100) instances when
+- **iHOMER's serving prior (6ec52fd).** The rows were run at 6e127d9 (19:21-19:26 UTC) and again
+  with the default of 58a2d15 (label choices that name a retiring learner move) from a clean
+  checkout of 05cdf69 with its own code first on the path (19:44-19:48 UTC; the package is
+  installed editable, so a worktree's script imports the main checkout's code unless told): the
+  same scores on all 27 streams. A serving choice may move before its first decision at `n_min` (100) instances when
   a candidate is clearly better, its mistakes weighed against a prior of 25 instances at the
   default's rate (the roots that serve nothing now also retire, 8d9ba74, which changed no score
   here). Against the rows of 5bbf1cd: genbase subset accuracy 0.675 -> 0.861 (shuffled
