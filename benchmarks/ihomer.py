@@ -656,7 +656,8 @@ sets. Session 7 above bounded it.
 default of 58a2d15 (idle roots retire and the label choices naming them move, the serving prior
 with the decision at `n_min`), from a clean checkout of 8d7f42d with its own code on `PYTHONPATH`
 (19:37-19:40 UTC; the same scores as 6ec52fd's runs but for ohsumed, see "Fixed since").
-`ihomer-wait`: every stream with the default of 8d9ba74, from a clean checkout of 3115ca7.
+`ihomer-wait`: every stream with the default of 8d9ba74 (`serving_prior=None`, run with the code
+of 076139d, whose path without a prior is 8d9ba74's, checked prediction for prediction).
 `ihomer-roots-kept`: the runs of 5bbf1cd's default, from a clean checkout of 5f20174. `ihomer-ps-all`: the session 6 default's runs
 (a0affd8, from a clean checkout of 000dd56). The other iHOMER columns are as run before this
 session, with the roots and choices of their time (their recorded parameters differ from what their
