@@ -411,7 +411,7 @@ class IHOMER(ServingChoices, Restructuring, Views, MultiLabelClassifier):
             self._adopt_new_labels()
         if levels is not None:
             self._score_levels(y, *levels)
-            if self.retire_roots and self.retire_after is not None:
+            if self._roots_retire:
                 self._retire_idle_roots()
         mentored = [group for group in self._groups if group.mentor is not None]
         if mentored:

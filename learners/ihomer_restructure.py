@@ -103,7 +103,7 @@ class Restructuring:
         old group's own learner or blend did, the root with the fewest mistakes). Its new own
         learner and blend start from that root's count: they take over by the serving margin."""
         root_columns = self._root_columns
-        retired = {root_columns[i] for i in self._retired_roots}
+        retired = set(self._retired_root_columns())
         servable = [column for column in root_columns if column not in self._set_only_columns and column not in retired]
         records = {}
         for group in removed:

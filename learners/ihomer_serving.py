@@ -37,7 +37,7 @@ class ServingChoices:
         ``candidates``: the matrices the prediction of this instance built (see :meth:`_served`)."""
         fading = 1.0 - 1.0 / self.serving_window
         own_columns = self._own_columns()
-        retired_roots = [self._root_columns[i] for i in sorted(self._retired_roots)]
+        retired_roots = self._retired_root_columns()
         for group in self._groups:
             proba = own.get(group.group_id)
             if proba is None:  # created while learning the instance predicted
@@ -61,6 +61,15 @@ class ServingChoices:
                 self._emit_serving(group, group.label_choices, row, [labels[row]], left)
             if self.retire_after is not None and not group.retired:
                 self._retire_if_idle(group, own_columns)
+
+    @property
+    def _roots_retire(self) -> bool:
+        """Whether roots other than the first retire when idle (``retire_roots`` with ``retire_after``)."""
+        return self.retire_roots and self.retire_after is not None
+
+    def _retired_root_columns(self) -> list[int]:
+        """The candidate columns of the retired roots."""
+        return [self._root_columns[i] for i in sorted(self._retired_roots)]
 
     def _retire_idle_roots(self) -> None:
         """Note which roots serve a label or a group's label sets now (after this instance's
@@ -123,7 +132,7 @@ class ServingChoices:
     def _barred(self, group: _Group) -> set[int]:
         """The candidates no label choice of the group may move to: the roots that serve whole
         groups only, the retired roots, and the group's own learner and blend once it retired."""
-        barred = set(self._set_only_columns) | {self._root_columns[i] for i in self._retired_roots}
+        barred = set(self._set_only_columns) | set(self._retired_root_columns())
         return barred | set(self._own_columns()) if group.retired else barred
 
     def _retire_root(self, i: int, n: int, labels: tuple) -> None:

@@ -182,7 +182,7 @@ class IHOMERHead:
                     preludes[self._host_of[group.group_id]].append(("adopt", group.group_id, group.labels[sizes[group.group_id] :]))
         # With retire_roots, a root may retire at this instance only if the hosts' columns of the
         # segments flushed so far leave it idle for retire_after instances: the segment ends here.
-        retiring = score and sk.retire_roots and sk.retire_after is not None and sk._root_retirement_due()
+        retiring = score and sk._roots_retire and sk._root_retirement_due()
         checks = False
         if monitor:
             if self._reset_due:
@@ -230,7 +230,7 @@ class IHOMERHead:
             for phase, _, event in host_events:
                 if phase == SERVING:
                     emit(event)
-            if step["kind"] == "learn" and step["score"] and sk.retire_roots and sk.retire_after is not None:
+            if step["kind"] == "learn" and step["score"] and sk._roots_retire:
                 self._retire_roots(step, offset == len(segment) - 1, answers, offset, labels, emit)
             for i, (events_of_root, level) in enumerate(zip(root_events, sk._root_levels)):
                 stop = self._root_stop.get(i, len(results))  # a root retired in this batch learned nothing since

@@ -243,7 +243,7 @@ class GroupShard:
             else:
                 model._score_levels(y, self._roots(row), own)
             events.extend((position, SERVING, event.detail["group"], event) for event in model.pop_events())
-            if model.retire_roots and model.retire_after is not None:
+            if model._roots_retire:
                 serving[position] = sorted(model._serving_columns())
         for group in model._groups:
             if not group.retired:
