@@ -66,6 +66,9 @@ class SparseGaussianNB(base.Classifier):
         self._b = np.zeros((4, 8))
         self._memo: tuple | None = None  # (x, its encoding) of the last prediction, if it named known features only
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_memo": None}  # a saved model holds no record
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_memo", None)

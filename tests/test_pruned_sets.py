@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import pytest
@@ -262,3 +263,16 @@ def test_sparse_gaussian_nb_learns_the_features_a_prediction_of_the_same_x_did_n
     assert "new" in model._index.features
     for probe in ({"a": 1.0}, {"new": 2.0}, {"a": 1.0, "new": 2.0}):
         assert model.predict_proba_one(probe) == twin.predict_proba_one(probe)
+
+
+def test_a_pickled_sparse_gaussian_nb_holds_no_record_and_predicts_the_same():
+    model = SparseGaussianNB()
+    model.learn_one({"a": 1.0}, "A")
+    model.learn_one({"a": 0.0}, "B")
+    x = {"a": 0.7, "secret": 1.0}
+    model.learn_one(x, "A")
+    model.predict_proba_one({"a": 0.5})  # the memo now holds this record
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored._memo is None and model._memo is not None
+    for probe in ({"a": 0.5}, {"a": 1.0, "secret": 1.0}):
+        assert restored.predict_proba_one(probe) == model.predict_proba_one(probe)
